@@ -1,0 +1,103 @@
+// The broker's only doors to the outside: a clock, the connection's link, and the stores.
+// Stores are synchronous: the Durable Object's SQLite API is, and the memory reference is.
+// Everything a wake-up or restart needs lives behind SessionStore and RetainedStore.
+import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+/** One client connection's transport, as the broker sees it. */
+export interface Link {
+  /** One call per event: the broker coalesces the packets of one event into one write. */
+  send(bytes: Uint8Array): void;
+  close(): void;
+}
+
+/** An application message as the broker stores and routes it. */
+export interface Message {
+  topic: string;
+  payload: Uint8Array;
+  qos: QoS;
+  retain: boolean;
+  /** Forwarded v5 properties (never topicAlias or subscriptionIdentifiers). */
+  properties?: Properties;
+  /** Absolute time (ms) from Message Expiry Interval [MQTT-3.3.2-5]. */
+  expiresAt?: number;
+  /** Client id of the publisher, for No Local [MQTT-3.8.3-3]. */
+  publisher?: string;
+}
+
+export interface StoredSubscription extends Subscription {
+  /** v5 Subscription Identifier [MQTT-3.8.2.1.2]. */
+  identifier?: number;
+}
+
+/** A pending will: kept with the session so a delay survives eviction and restart. */
+export interface StoredWill extends Will {
+  /** When to publish it (ms); unset while the client is connected. */
+  at?: number;
+}
+
+export interface SessionState {
+  clientId: string;
+  /** Seconds; 0 ends the session with the connection, 0xFFFFFFFF never expires. */
+  expiryInterval: number;
+  /** The live connection's id, or unset while the client is away. */
+  connectionId?: string;
+  /** When the client went away (ms); the session expires expiryInterval after it. */
+  disconnectedAt?: number;
+  will?: StoredWill;
+}
+
+/** A message queued for, or in flight to, one session. */
+export interface OutboundMessage {
+  /** Order of arrival; delivery follows it. */
+  seq: number;
+  /** qos is the delivery QoS after downgrade to the granted one. */
+  message: Message;
+  subscriptionIdentifiers?: number[];
+  /** Set once sent. */
+  packetId?: number;
+  /** queued → sent → (QoS 2) released once PUBREC came back and PUBREL went out. */
+  state: 'queued' | 'sent' | 'released';
+}
+
+export interface SessionStore {
+  get(clientId: string): SessionState | undefined;
+  put(state: SessionState): void;
+  /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
+  delete(clientId: string): void;
+  list(): SessionState[];
+
+  subscriptions(clientId: string): StoredSubscription[];
+  allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;
+  /** Insert or replace by topicFilter [MQTT-3.8.4-3]. */
+  putSubscription(clientId: string, subscription: StoredSubscription): void;
+  /** True when a subscription existed. */
+  deleteSubscription(clientId: string, topicFilter: string): boolean;
+
+  /** Appends; returns the seq given to the entry. */
+  enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
+  /** In seq order. */
+  outbound(clientId: string): OutboundMessage[];
+  outboundCount(clientId: string): number;
+  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
+  deleteOutbound(clientId: string, seq: number): void;
+
+  /** Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. */
+  addIncoming(clientId: string, packetId: number): void;
+  hasIncoming(clientId: string, packetId: number): boolean;
+  deleteIncoming(clientId: string, packetId: number): void;
+}
+
+export interface RetainedStore {
+  get(topic: string): Message | undefined;
+  /** Replaces any message retained on the same topic [MQTT-3.3.1-5]. */
+  set(message: Message): void;
+  delete(topic: string): void;
+  /** Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]. */
+  match(filter: string): Message[];
+  count(): number;
+}
