@@ -1,20 +1,106 @@
 // One namespace's broker: holds client WebSockets with the Hibernation API and translates
 // runtime events (message, close, error, alarm) into broker calls. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
+import { Broker, type Connection } from '../broker/index.ts';
+import { MqttError, ReasonCode } from '../protocol/index.ts';
+import { configFromEnv } from './config.ts';
 import { chooseSubprotocol } from './route.ts';
+import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
+import { migrate } from './sqlite/schema.ts';
+import { SqliteRetainedStore } from './sqlite/retained-store.ts';
+import { SqliteSessionStore } from './sqlite/session-store.ts';
+
+/** The one alarm fires at most this often; deadlines may run this late. */
+const alarmResolution = 1_000;
 
 export class BrokerObject extends DurableObject<Env> {
+  private readonly broker: Broker;
+  private readonly connections = new Map<WebSocket, Connection>();
+  private alarmAt?: number;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    migrate(sql);
+    this.broker = new Broker({
+      sessions: new SqliteSessionStore(sql),
+      retained: new SqliteRetainedStore(sql),
+      config: configFromEnv(env),
+    });
+    for (const ws of ctx.getWebSockets()) this.attach(ws, readSnapshot(ws));
+    this.broker.start();
+    ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
+      await this.afterEvent();
+    });
+  }
+
   override async fetch(request: Request): Promise<Response> {
     const protocol = chooseSubprotocol(request.headers.get('Sec-WebSocket-Protocol'));
     if (protocol === undefined) return new Response('Unsupported WebSocket subprotocol\n', { status: 400 });
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
+    writeSnapshot(pair[1], this.attach(pair[1]));
+    await this.afterEvent();
     const headers = protocol ? { 'Sec-WebSocket-Protocol': protocol } : undefined;
     return new Response(null, { status: 101, webSocket: pair[0], headers });
   }
 
   override async webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): Promise<void> {
-    void ws;
-    void message;
+    const conn = this.connection(ws);
+    if (typeof message === 'string') conn.fail(new MqttError(ReasonCode.ProtocolError, 'text frame')); // [MQTT-6.0.0-1]
+    else await conn.receive(new Uint8Array(message));
+    if (conn.state === 'active' || conn.state === 'awaiting-connect') writeSnapshot(ws, conn);
+    await this.afterEvent();
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      this.connection(ws).lost();
+      await this.afterEvent();
+    } finally {
+      this.connections.delete(ws);
+      // The runtime leaves our side open until we reciprocate the close.
+      try {
+        ws.close(code === 1005 ? 1000 : code, 'closed');
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.connection(ws).lost();
+    this.connections.delete(ws);
+    await this.afterEvent();
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = undefined;
+    const next = this.broker.tick();
+    if (next !== undefined) this.broker.due(next);
+    await this.afterEvent();
+  }
+
+  private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>): Connection {
+    const conn = this.broker.gateway.open(snapshot?.id ?? crypto.randomUUID(), socketLink(ws), snapshot);
+    this.connections.set(ws, conn);
+    return conn;
+  }
+
+  /** A socket's connection; one unknown to us (it should not happen) gets a fresh one. */
+  private connection(ws: WebSocket): Connection {
+    return this.connections.get(ws) ?? this.attach(ws, readSnapshot(ws));
+  }
+
+  /** Sends what the event produced and keeps the one alarm at the earliest deadline. */
+  private async afterEvent(): Promise<void> {
+    this.broker.flush();
+    const due = this.broker.takeDue();
+    if (due === undefined) return;
+    const at = Math.max(due, Date.now() + alarmResolution);
+    if (this.alarmAt !== undefined && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    await this.ctx.storage.setAlarm(at);
   }
 }

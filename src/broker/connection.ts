@@ -1,0 +1,228 @@
+// One client connection: state gate, decode → dispatch to handlers, and the one place where an
+// MqttError becomes wire output (CONNACK before the session is active, DISCONNECT on v5, a
+// plain close on 3.x). Outgoing packets of one event are coalesced into one link write.
+import {
+  Decoder, encode, MqttError, ReasonCode, isReasonCodeAllowed, v3ConnackReturnCode,
+  type Packet, type ProtocolVersion,
+} from '../protocol/index.ts';
+import type { Broker } from './broker.ts';
+import type { ClientInfo } from './hooks.ts';
+import type { Link, Message, OutboundMessage } from './ports.ts';
+import { Session, type Outlet } from './session.ts';
+import { dispatch } from './handlers/index.ts';
+
+export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
+
+/** What a wake-up from hibernation needs to carry on; stored in the WebSocket attachment. */
+export interface ConnectionSnapshot {
+  v: 1;
+  id: string;
+  state: 'awaiting-connect' | 'active';
+  openedAt: number;
+  lastActivity: number;
+  version: ProtocolVersion;
+  clientId: string;
+  username?: string;
+  keepalive: number;
+  window: number;
+  maxPacketSize: number;
+  problemInformation: boolean;
+  topicAliases: Array<[number, string]>;
+}
+
+/** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
+const v3Refusals = new Set<number>([
+  ReasonCode.UnsupportedProtocolVersion, ReasonCode.ClientIdentifierNotValid, ReasonCode.BadUserNameOrPassword,
+  ReasonCode.NotAuthorized, ReasonCode.ServerUnavailable, ReasonCode.ServerBusy, ReasonCode.Banned,
+  ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded,
+]);
+
+export class Connection implements Outlet {
+  state: ConnectionState = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  username?: string;
+  /** Seconds, as granted; 0 disables the check. */
+  keepalive = 0;
+  lastActivity: number;
+  readonly openedAt: number;
+  /** Client's Receive Maximum (outbound window). */
+  window: number;
+  /** Largest packet the client accepts [MQTT-3.1.2-24]. */
+  maxPacketSize = 0;
+  problemInformation = true;
+  readonly topicAliases = new Map<number, string>();
+  /** QoS 2 publishes received on this connection and not yet released: the inbound window. */
+  incomingQoS2 = 0;
+  session?: Session;
+
+  private readonly decoder: Decoder;
+  private outbox: Uint8Array[] = [];
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly broker: Broker,
+    private readonly link: Link,
+    snapshot?: ConnectionSnapshot,
+  ) {
+    const now = broker.clock.now();
+    this.openedAt = snapshot?.openedAt ?? now;
+    this.lastActivity = snapshot?.lastActivity ?? now;
+    this.window = broker.config.maxInflight;
+    this.decoder = new Decoder({ maxPacketSize: broker.config.maxPacketSize });
+    if (snapshot) this.restore(snapshot);
+  }
+
+  get client(): ClientInfo {
+    return { clientId: this.clientId, username: this.username, protocolVersion: this.version };
+  }
+
+  /** Feeds bytes from the transport; packets are handled strictly in order. */
+  receive(bytes: Uint8Array): Promise<void> {
+    this.chain = this.chain.then(() => this.process(bytes));
+    return this.chain;
+  }
+
+  private async process(bytes: Uint8Array): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.lastActivity = this.broker.clock.now();
+    try {
+      this.decoder.push(bytes);
+      for (let packet = this.decoder.next(); packet; packet = this.decoder.next()) {
+        await dispatch(this, packet);
+        if (this.state !== 'awaiting-connect' && this.state !== 'active') return;
+      }
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** The one translation of an error into wire output [MQTT-4.13.1-1]. */
+  fail(err: unknown): void {
+    const error = err instanceof MqttError ? err : new MqttError(ReasonCode.ImplementationSpecificError, String(err));
+    if (!(err instanceof MqttError)) this.broker.log('error', `connection ${this.id}: ${String(err)}`);
+    const code = error.reasonCode;
+    if (this.state === 'awaiting-connect') {
+      if (this.version === 5 && isReasonCodeAllowed(code, 'connack')) this.send(this.connack(code, error));
+      else if (this.version < 5 && v3Refusals.has(code)) {
+        this.send({ type: 'connack', sessionPresent: false, reasonCode: v3ConnackReturnCode(code) });
+      }
+    } else if (this.state === 'active' && this.version === 5 && isReasonCodeAllowed(code, 'disconnect')) {
+      this.send({ type: 'disconnect', reasonCode: code, properties: this.reason(error) });
+    }
+    this.close('abnormal');
+  }
+
+  private connack(code: number, error: MqttError): Packet {
+    return { type: 'connack', sessionPresent: false, reasonCode: code, properties: this.reason(error) };
+  }
+
+  /** A Reason String, unless the client asked for none [MQTT-3.1.2-29]. */
+  reason(error: MqttError): { reasonString: string } | undefined {
+    return this.problemInformation && error.message ? { reasonString: error.message } : undefined;
+  }
+
+  /** Delivers a routed message: QoS 0 at once, QoS 1/2 through the session's window. */
+  deliver(message: Message, identifiers: number[]): void {
+    if (message.qos > 0) return this.session?.enqueue(message, identifiers.length ? identifiers : undefined, this);
+    if (message.expiresAt !== undefined && message.expiresAt <= this.now()) return this.dropped('expired');
+    this.sendPublish({ seq: 0, message, subscriptionIdentifiers: identifiers, state: 'sent' }, false);
+  }
+
+  sendPublish(entry: OutboundMessage, dup: boolean): boolean {
+    const template = this.broker.template(entry, this.version, this.now());
+    if (this.maxPacketSize && template.size > this.maxPacketSize) {
+      this.dropped('too-large'); // [MQTT-3.1.2-25]
+      return false;
+    }
+    this.sendBytes(template.bytes(entry.packetId, dup));
+    return true;
+  }
+
+  sendPubrel(packetId: number, reasonCode?: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: this.version === 5 ? reasonCode : undefined });
+  }
+
+  dropped(reason: 'expired' | 'too-large'): void {
+    this.broker.hooks.emit('onDrop', this.clientId, reason);
+  }
+
+  now(): number {
+    return this.broker.clock.now();
+  }
+
+  send(packet: Packet): void {
+    this.sendBytes(encode(packet, this.version));
+  }
+
+  sendBytes(bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.outbox.push(bytes);
+    this.broker.gateway.markDirty(this);
+  }
+
+  /** Writes what this event produced as one message. */
+  flush(): void {
+    if (!this.outbox.length) return;
+    const parts = this.outbox;
+    this.outbox = [];
+    if (parts.length === 1) return this.link.send(parts[0]);
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) out.set(p, (at += p.length) - p.length);
+    this.link.send(out);
+  }
+
+  /** Server-initiated end with a v5 DISCONNECT reason code (3.x: just closed). */
+  disconnect(reasonCode: number, reasonString?: string): void {
+    if (this.state !== 'active' && this.state !== 'awaiting-connect') return;
+    if (this.state === 'active' && this.version === 5) {
+      this.send({ type: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined });
+    }
+    this.close(reasonCode === ReasonCode.SessionTakenOver ? 'takeover' : 'abnormal');
+  }
+
+  /** Ends the connection; the broker runs will and session-end rules. */
+  close(how: 'normal' | 'abnormal' | 'takeover'): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.flush();
+    this.broker.gateway.closed(this, how);
+    this.state = 'closed';
+    this.link.close();
+  }
+
+  /** The transport went away under us. */
+  lost(): void {
+    this.close('abnormal');
+  }
+
+  snapshot(): ConnectionSnapshot {
+    return {
+      v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
+      openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
+      clientId: this.clientId, username: this.username, keepalive: this.keepalive, window: this.window,
+      maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
+      topicAliases: [...this.topicAliases],
+    };
+  }
+
+  private restore(s: ConnectionSnapshot): void {
+    Object.assign(this, {
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username,
+      keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
+      problemInformation: s.problemInformation,
+    });
+    this.decoder.protocolVersion = s.version;
+    for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
+    if (s.state === 'active') this.session = new Session(s.clientId, this.broker.sessions.store);
+  }
+
+  /** When this connection must be heard from next (ms), or undefined. */
+  deadline(): number | undefined {
+    if (this.state === 'awaiting-connect') return this.openedAt + this.broker.config.connectTimeout;
+    if (this.state !== 'active' || this.keepalive === 0) return undefined;
+    return this.lastActivity + this.keepalive * 1500 + this.broker.config.keepaliveGrace; // [MQTT-3.1.2-24]
+  }
+}

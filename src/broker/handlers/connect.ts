@@ -1,0 +1,94 @@
+// CONNECT: validate, authenticate, take over a live client id, open or resume the session, CONNACK.
+import {
+  MqttError, ReasonCode, validateTopicName, isValidUtf8,
+  type ConnackPacket, type ConnectPacket, type Properties,
+} from '../../protocol/index.ts';
+import { NeverExpires } from '../config.ts';
+import type { Connection } from '../connection.ts';
+import { checkTopicLimits } from '../limits.ts';
+
+export async function handleConnect(conn: Connection, packet: ConnectPacket): Promise<void> {
+  const { broker } = conn;
+  const config = broker.config;
+  conn.version = packet.protocolVersion;
+  conn.problemInformation = packet.properties?.requestProblemInformation !== 0;
+  conn.username = packet.username;
+  const assigned = packet.clientId === '' ? assignClientId(conn, packet) : undefined;
+  conn.clientId = assigned ?? packet.clientId;
+  validateConnect(conn, packet);
+
+  const serverKeepAlive = grantKeepalive(conn, packet.keepalive);
+  const verdict = await broker.hooks.authenticate(conn.client, packet);
+  if (verdict !== undefined) throw new MqttError(verdict, 'not authenticated');
+  if (broker.gateway.activeCount() >= config.maxConnections) {
+    throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
+  }
+
+  const live = broker.gateway.byClientId.get(conn.clientId);
+  if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
+
+  const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
+  const expiry = Math.min(requested, config.maxSessionExpiry);
+  const { session, present } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
+  conn.session = session;
+  conn.state = 'active';
+  conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : config.maxInflight;
+  conn.maxPacketSize = packet.properties?.maximumPacketSize ?? 0;
+  broker.gateway.register(conn);
+
+  const properties: Properties = {};
+  if (conn.version === 5) {
+    if (assigned) properties.assignedClientIdentifier = assigned; // [MQTT-3.2.2-16]
+    if (serverKeepAlive !== undefined) properties.serverKeepAlive = serverKeepAlive; // [MQTT-3.2.2-21]
+    if (expiry !== requested && packet.properties?.sessionExpiryInterval !== undefined) properties.sessionExpiryInterval = expiry;
+    properties.receiveMaximum = config.receiveMaximum;
+    properties.topicAliasMaximum = config.topicAliasMaximum;
+    properties.maximumPacketSize = config.maxPacketSize;
+  }
+  const connack: ConnackPacket = { type: 'connack', sessionPresent: present, reasonCode: 0 }; // [MQTT-3.2.2-2]
+  if (conn.version === 5) connack.properties = properties;
+  conn.send(connack);
+  if (present) session.resume(conn);
+  broker.hooks.emit('onConnect', conn.client);
+}
+
+function assignClientId(conn: Connection, packet: ConnectPacket): string {
+  // [MQTT-3.1.3-8] 3.1.1 allows an empty id only with a clean session; 3.1 not at all
+  if (conn.version === 3 || (conn.version === 4 && !packet.clean)) {
+    throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'empty client id needs a clean session');
+  }
+  return `auto-${crypto.randomUUID()}`; // [MQTT-3.1.3-6]
+}
+
+function validateConnect(conn: Connection, packet: ConnectPacket): void {
+  const config = conn.broker.config;
+  const maxLength = conn.version === 3 ? 23 : config.maxClientIdLength; // MQTT 3.1: 1 to 23 characters
+  if (conn.clientId.length > maxLength) {
+    throw new MqttError(ReasonCode.ClientIdentifierNotValid, `client id longer than ${maxLength}`);
+  }
+  if (packet.properties?.authenticationMethod !== undefined) {
+    throw new MqttError(ReasonCode.BadAuthenticationMethod, 'no enhanced authentication method is configured');
+  }
+  const will = packet.will;
+  if (!will) return;
+  validateTopicName(will.topic); // [MQTT-3.1.3-11]
+  checkTopicLimits(will.topic, config, ReasonCode.TopicNameInvalid);
+  if (will.properties?.payloadFormatIndicator === 1 && !isValidUtf8(will.payload)) {
+    throw new MqttError(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'); // [MQTT-3.1.3-… ]
+  }
+  const denied = conn.broker.hooks.check('authorizePublish', conn.client, {
+    type: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false,
+  });
+  if (denied !== undefined) throw new MqttError(denied, 'will topic not authorized');
+}
+
+/** Keepalive as granted; returns Server Keep Alive when it differs from what was asked. */
+function grantKeepalive(conn: Connection, asked: number): number | undefined {
+  const max = conn.broker.config.maxKeepalive;
+  if (asked <= max && asked !== 0) return void (conn.keepalive = asked);
+  if (asked === 0 && max >= 0xffff) return void (conn.keepalive = 0);
+  // mosquitto's rule for 3.x, which cannot be told a keepalive: refuse the client
+  if (conn.version < 5) throw new MqttError(ReasonCode.ClientIdentifierNotValid, `keepalive above ${max}s`);
+  conn.keepalive = max;
+  return max;
+}

@@ -1,0 +1,73 @@
+// PUBLISH from a client: resolve the topic alias, validate, authorize, then act by QoS
+// (0: route; 1: route, PUBACK; 2: store the id, route once, PUBREC) [MQTT-4.3].
+import {
+  MqttError, ReasonCode, validateTopicName, isValidUtf8,
+  type Properties, type PublishPacket,
+} from '../../protocol/index.ts';
+import type { Connection } from '../connection.ts';
+import { checkTopicLimits } from '../limits.ts';
+import type { Message } from '../ports.ts';
+
+export function handlePublish(conn: Connection, packet: PublishPacket): void {
+  const { broker } = conn;
+  const topic = resolveTopic(conn, packet);
+  validateTopicName(topic); // [MQTT-3.3.2-2]
+  checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
+  const store = broker.sessions.store;
+  const duplicate = packet.qos === 2 && store.hasIncoming(conn.clientId, packet.packetId!);
+  if (packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
+    throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'too many QoS 2 messages in flight'); // [MQTT-3.3.4-9]
+  }
+
+  const refusal = duplicate ? undefined : refuse(conn, { ...packet, topic });
+  if (refusal === undefined && !duplicate) {
+    const matched = broker.publish(toMessage(conn, packet, topic), conn.client);
+    if (packet.qos === 2) {
+      store.addIncoming(conn.clientId, packet.packetId!); // [MQTT-4.3.3-9]
+      conn.incomingQoS2++;
+    }
+    return acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
+  }
+  acknowledge(conn, packet, refusal);
+}
+
+/** v5 topic aliases set by the client [MQTT-3.3.2-7..12]. */
+function resolveTopic(conn: Connection, packet: PublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  if (alias === undefined) return packet.topic;
+  if (alias === 0 || alias > conn.broker.config.topicAliasMaximum) {
+    throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`); // [MQTT-3.3.2-9, -10]
+  }
+  if (packet.topic) {
+    conn.topicAliases.set(alias, packet.topic);
+    return packet.topic;
+  }
+  const topic = conn.topicAliases.get(alias);
+  if (topic === undefined) throw new MqttError(ReasonCode.ProtocolError, `topic alias ${alias} was never set`);
+  return topic;
+}
+
+/** A reason code when the message is not accepted; the connection stays up. */
+function refuse(conn: Connection, packet: PublishPacket): number | undefined {
+  if (packet.properties?.payloadFormatIndicator === 1 && !isValidUtf8(packet.payload)) {
+    return ReasonCode.PayloadFormatInvalid; // [MQTT-3.3.2-4]
+  }
+  return conn.broker.hooks.check('authorizePublish', conn.client, packet);
+}
+
+function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number | undefined): void {
+  if (packet.qos === 0) return;
+  const type = packet.qos === 1 ? 'puback' : 'pubrec';
+  conn.send({ type, packetId: packet.packetId!, reasonCode: conn.version === 5 ? reasonCode : undefined });
+}
+
+/** What travels on: application properties only, expiry made absolute [MQTT-3.3.2-5]. */
+function toMessage(conn: Connection, packet: PublishPacket, topic: string): Message {
+  const { topicAlias: _a, subscriptionIdentifiers: _s, messageExpiryInterval, ...rest } = packet.properties ?? {};
+  const properties: Properties | undefined = Object.keys(rest).length ? rest : undefined;
+  const expiresAt = messageExpiryInterval !== undefined ? conn.broker.clock.now() + messageExpiryInterval * 1000 : undefined;
+  return {
+    topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
+    properties, expiresAt, publisher: conn.clientId,
+  };
+}

@@ -1,0 +1,50 @@
+// SUBSCRIBE: each filter validated, authorized and stored; SUBACK; then retained messages
+// as the Retain Handling option says [MQTT-3.3.1-9..11, MQTT-3.8.4].
+import {
+  MqttError, ReasonCode, validateTopicFilter, parseSharedFilter,
+  type SubscribePacket, type Subscription,
+} from '../../protocol/index.ts';
+import type { Connection } from '../connection.ts';
+import { checkTopicLimits } from '../limits.ts';
+import type { StoredSubscription } from '../ports.ts';
+
+export function handleSubscribe(conn: Connection, packet: SubscribePacket): void {
+  const identifier = packet.properties?.subscriptionIdentifiers?.[0];
+  const granted: StoredSubscription[] = [];
+  const reasonCodes = packet.subscriptions.map((sub) => {
+    const result = subscribeOne(conn, { ...sub, identifier });
+    if (typeof result === 'number') return conn.version === 5 ? result : 0x80; // [MQTT-3.9.3-1]
+    if (result.sendRetained) granted.push(result.subscription);
+    return result.subscription.qos;
+  });
+  conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes }); // [MQTT-3.8.4-1]
+  for (const sub of granted) conn.broker.sendRetained(conn, sub);
+}
+
+type Outcome = number | { subscription: StoredSubscription; sendRetained: boolean };
+
+function subscribeOne(conn: Connection, sub: StoredSubscription): Outcome {
+  const { broker } = conn;
+  let shared;
+  try {
+    validateTopicFilter(sub.topicFilter);
+    checkTopicLimits(sub.topicFilter, broker.config, ReasonCode.TopicFilterInvalid);
+    shared = parseSharedFilter(sub.topicFilter);
+  } catch (err) {
+    if (err instanceof MqttError) return err.reasonCode;
+    throw err;
+  }
+  if (shared && sub.noLocal) {
+    throw new MqttError(ReasonCode.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
+  }
+  const existing = broker.sessions.store.subscriptions(conn.clientId);
+  const replacing = existing.some((s) => s.topicFilter === sub.topicFilter);
+  if (!replacing && existing.length >= broker.config.maxSubscriptionsPerClient) return ReasonCode.QuotaExceeded;
+  const denied = broker.hooks.check('authorizeSubscribe', conn.client, sub as Subscription);
+  if (denied !== undefined) return denied;
+
+  broker.subscribe(conn.clientId, sub);
+  const handling = sub.retainHandling ?? 0;
+  const sendRetained = !shared && (handling === 0 || (handling === 1 && !replacing)); // [MQTT-3.3.1-9..11]
+  return { subscription: sub, sendRetained };
+}

@@ -1,0 +1,64 @@
+// Gateway role: the live connections of this object, by connection id and by client id;
+// their keepalive and CONNECT deadlines; and the coalesced flush at the end of each event.
+import { ReasonCode } from '../../protocol/index.ts';
+import type { Broker } from '../broker.ts';
+import { Connection, type ConnectionSnapshot } from '../connection.ts';
+import type { Link } from '../ports.ts';
+
+export class Gateway {
+  readonly connections = new Map<string, Connection>();
+  readonly byClientId = new Map<string, Connection>();
+  private readonly dirty = new Set<Connection>();
+
+  constructor(private readonly broker: Broker) {}
+
+  open(id: string, link: Link, snapshot?: ConnectionSnapshot): Connection {
+    const conn = new Connection(id, this.broker, link, snapshot);
+    this.connections.set(id, conn);
+    if (conn.state === 'active') this.byClientId.set(conn.clientId, conn);
+    const deadline = conn.deadline();
+    if (deadline !== undefined) this.broker.due(deadline);
+    return conn;
+  }
+
+  /** A connection finished CONNECT. */
+  register(conn: Connection): void {
+    this.byClientId.set(conn.clientId, conn);
+    const deadline = conn.deadline();
+    if (deadline !== undefined) this.broker.due(deadline);
+  }
+
+  activeCount(): number {
+    return this.byClientId.size;
+  }
+
+  closed(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
+    this.connections.delete(conn.id);
+    if (this.byClientId.get(conn.clientId) !== conn) return;
+    this.byClientId.delete(conn.clientId);
+    this.broker.sessions.disconnected(conn, how);
+    this.broker.hooks.emit('onDisconnect', conn.client, how);
+  }
+
+  markDirty(conn: Connection): void {
+    this.dirty.add(conn);
+  }
+
+  flush(): void {
+    for (const conn of this.dirty) conn.flush();
+    this.dirty.clear();
+  }
+
+  /** Closes connections past their deadline; returns the next deadline. */
+  sweep(now: number): number | undefined {
+    let next: number | undefined;
+    for (const conn of [...this.connections.values()]) {
+      const deadline = conn.deadline();
+      if (deadline === undefined) continue;
+      if (deadline > now) next = Math.min(next ?? deadline, deadline);
+      else if (conn.state === 'awaiting-connect') conn.close('abnormal'); // CONNECT too late
+      else conn.disconnect(ReasonCode.KeepAliveTimeout, 'keepalive timeout'); // [MQTT-3.1.2-24]
+    }
+    return next;
+  }
+}

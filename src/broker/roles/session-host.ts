@@ -1,0 +1,124 @@
+// Session role: opens, resumes and ends sessions; holds offline queues; times wills
+// (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23].
+import type { Will } from '../../protocol/index.ts';
+import type { Broker } from '../broker.ts';
+import type { Connection } from '../connection.ts';
+import type { Message, SessionState, SessionStore } from '../ports.ts';
+import { Session } from '../session.ts';
+import { NeverExpires } from '../config.ts';
+
+export class SessionHost {
+  /** clientId → next moment something is due (will or expiry) for a session that is away. */
+  private readonly due = new Map<string, number>();
+  /** Offline queue sizes, counted once per session. */
+  private readonly queued = new Map<string, number>();
+
+  constructor(
+    private readonly broker: Broker,
+    readonly store: SessionStore,
+  ) {}
+
+  /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
+  reconcile(live: (connectionId: string) => boolean): void {
+    for (const state of this.store.list()) {
+      if (state.connectionId && !live(state.connectionId)) this.away(state, 'abnormal');
+      else if (!state.connectionId) this.track(state);
+    }
+  }
+
+  open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
+    const old = this.store.get(conn.clientId);
+    const present = !!old && !clean; // [MQTT-3.2.2-2]
+    if (old && clean) this.end(old); // [MQTT-3.1.2-4]
+    const state: SessionState = { clientId: conn.clientId, expiryInterval, connectionId: conn.id, will };
+    this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
+    this.due.delete(conn.clientId);
+    this.queued.delete(conn.clientId);
+    return { session: new Session(conn.clientId, this.store), present };
+  }
+
+  disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
+    const state = this.store.get(conn.clientId);
+    if (state?.connectionId === conn.id) this.away(state, how);
+  }
+
+  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover'): void {
+    const now = this.broker.clock.now();
+    const will = how === 'normal' ? undefined : state.will; // [MQTT-3.1.2-10] DISCONNECT discards it
+    const delay = will?.properties?.willDelayInterval ?? 0;
+    if (will && (delay === 0 || state.expiryInterval === 0)) this.publishWill(state.clientId, will);
+    if (state.expiryInterval === 0) return this.end({ ...state, will: undefined });
+    const pending = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
+    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: pending };
+    this.store.put(next);
+    this.track(next);
+  }
+
+  /** Ends a session: a pending will goes out first [MQTT-3.1.3-9]. */
+  end(state: SessionState): void {
+    if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
+    for (const sub of this.store.subscriptions(state.clientId)) this.broker.shard.remove(state.clientId, sub.topicFilter);
+    this.store.delete(state.clientId);
+    this.due.delete(state.clientId);
+    this.queued.delete(state.clientId);
+  }
+
+  /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */
+  enqueue(clientId: string, message: Message, identifiers: number[]): void {
+    const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
+    if (count >= this.broker.config.maxQueuedMessages) {
+      this.queued.set(clientId, count);
+      return this.broker.hooks.emit('onDrop', clientId, 'queue-full');
+    }
+    const subscriptionIdentifiers = identifiers.length ? identifiers : undefined;
+    this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    this.queued.set(clientId, count + 1);
+  }
+
+  /** Publishes due wills, ends expired sessions; returns the next deadline. */
+  sweep(now: number): number | undefined {
+    let next: number | undefined;
+    for (const [clientId, at] of [...this.due]) {
+      if (at > now) {
+        next = Math.min(next ?? at, at);
+        continue;
+      }
+      const state = this.store.get(clientId);
+      this.due.delete(clientId);
+      if (!state || state.connectionId) continue;
+      if (expiresAt(state) <= now) this.end(state);
+      else if (state.will?.at !== undefined && state.will.at <= now) {
+        this.publishWill(clientId, state.will);
+        const rest = { ...state, will: undefined };
+        this.store.put(rest);
+        this.track(rest);
+      }
+      const again = this.due.get(clientId);
+      if (again !== undefined) next = Math.min(next ?? again, again);
+    }
+    return next;
+  }
+
+  private track(state: SessionState): void {
+    const at = Math.min(expiresAt(state), state.will?.at ?? Infinity);
+    if (at === Infinity) return;
+    this.due.set(state.clientId, at);
+    this.broker.due(at);
+  }
+
+  private publishWill(clientId: string, will: Will): void {
+    const { willDelayInterval: _d, messageExpiryInterval, ...properties } = will.properties ?? {};
+    const now = this.broker.clock.now();
+    this.broker.publish({
+      topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+      properties: Object.keys(properties).length ? properties : undefined,
+      expiresAt: messageExpiryInterval !== undefined ? now + messageExpiryInterval * 1000 : undefined,
+      publisher: clientId,
+    });
+  }
+}
+
+function expiresAt(state: SessionState): number {
+  if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
+  return state.disconnectedAt + state.expiryInterval * 1000;
+}

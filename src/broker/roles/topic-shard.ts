@@ -1,0 +1,82 @@
+// Topic shard role: the subscription index and the retained messages of (a slice of) the topic
+// space. Routing aggregates a client's overlapping subscriptions into one delivery [MQTT-3.3.4-2]
+// and gives each shared group's message to one member [MQTT-4.8.2-3].
+import { parseSharedFilter } from '../../protocol/index.ts';
+import type { Message, RetainedStore, StoredSubscription } from '../ports.ts';
+import { TopicTrie } from '../topic-trie.ts';
+
+interface Entry {
+  clientId: string;
+  subscription: StoredSubscription;
+  /** `group/filter` for shared subscriptions. */
+  share?: string;
+}
+
+export interface Delivery {
+  clientId: string;
+  /** Highest granted QoS of the matching subscriptions. */
+  qos: number;
+  retainAsPublished: boolean;
+  identifiers: number[];
+}
+
+export class TopicShard {
+  private readonly trie = new TopicTrie<Entry>();
+  private readonly turns = new Map<string, number>();
+
+  constructor(
+    readonly retained: RetainedStore,
+    subscriptions: Iterable<[string, StoredSubscription]> = [],
+  ) {
+    for (const [clientId, sub] of subscriptions) this.add(clientId, sub);
+  }
+
+  add(clientId: string, subscription: StoredSubscription): void {
+    const shared = parseSharedFilter(subscription.topicFilter);
+    const filter = shared?.filter ?? subscription.topicFilter;
+    const share = shared ? `${shared.group}/${shared.filter}` : undefined;
+    this.trie.add(filter, `${clientId}\u0000${subscription.topicFilter}`, { clientId, subscription, share });
+  }
+
+  remove(clientId: string, topicFilter: string): void {
+    const filter = parseSharedFilter(topicFilter)?.filter ?? topicFilter;
+    this.trie.remove(filter, `${clientId}\u0000${topicFilter}`);
+  }
+
+  /** Who gets this message; shared groups prefer online members, taking turns. */
+  route(message: Message, online: (clientId: string) => boolean): Delivery[] {
+    const byClient = new Map<string, Delivery>();
+    const groups = new Map<string, Entry[]>();
+    for (const entry of this.trie.match(message.topic)) {
+      if (entry.share) {
+        const members = groups.get(entry.share);
+        if (members) members.push(entry);
+        else groups.set(entry.share, [entry]);
+      } else if (!(entry.subscription.noLocal && entry.clientId === message.publisher)) {
+        merge(byClient, entry); // [MQTT-3.8.3-3] No Local
+      }
+    }
+    const deliveries = [...byClient.values()];
+    for (const [share, members] of groups) deliveries.push(toDelivery(this.pick(share, members, online)));
+    return deliveries;
+  }
+
+  private pick(share: string, members: Entry[], online: (clientId: string) => boolean): Entry {
+    const candidates = members.some((m) => online(m.clientId)) ? members.filter((m) => online(m.clientId)) : members;
+    const turn = (this.turns.get(share) ?? 0) + 1;
+    this.turns.set(share, turn);
+    return candidates[turn % candidates.length];
+  }
+}
+
+function toDelivery({ clientId, subscription: s }: Entry): Delivery {
+  return { clientId, qos: s.qos, retainAsPublished: !!s.retainAsPublished, identifiers: s.identifier ? [s.identifier] : [] };
+}
+
+function merge(byClient: Map<string, Delivery>, entry: Entry): void {
+  const d = byClient.get(entry.clientId);
+  if (!d) return void byClient.set(entry.clientId, toDelivery(entry));
+  d.qos = Math.max(d.qos, entry.subscription.qos);
+  d.retainAsPublished ||= !!entry.subscription.retainAsPublished;
+  if (entry.subscription.identifier) d.identifiers.push(entry.subscription.identifier); // [MQTT-3.3.4-3]
+}

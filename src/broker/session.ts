@@ -1,0 +1,106 @@
+// A connected client's outbound flow: queued and in-flight QoS 1/2 messages, packet ids, the
+// Receive Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1].
+// Every change is written through to the SessionStore before the event's output leaves.
+import type { Message, OutboundMessage, SessionStore } from './ports.ts';
+
+/** What a session needs from the connection it is delivering over. */
+export interface Outlet {
+  /** Client's Receive Maximum (3.x: the configured in-flight window). */
+  readonly window: number;
+  /** False when the message was not sent (too large for the client [MQTT-3.1.2-25]). */
+  sendPublish(entry: OutboundMessage, dup: boolean): boolean;
+  sendPubrel(packetId: number, reasonCode?: number): void;
+  dropped(reason: 'expired' | 'too-large'): void;
+  now(): number;
+}
+
+export class Session {
+  private readonly inflight = new Map<number, OutboundMessage>();
+  private readonly queue: OutboundMessage[] = [];
+  private lastPacketId = 0;
+
+  constructor(
+    readonly clientId: string,
+    private readonly store: SessionStore,
+  ) {
+    for (const entry of store.outbound(clientId)) {
+      if (entry.state === 'queued' || entry.packetId === undefined) this.queue.push(entry);
+      else this.inflight.set(entry.packetId, entry);
+    }
+  }
+
+  get size(): number {
+    return this.inflight.size + this.queue.length;
+  }
+
+  /** Stores a QoS 1/2 message for this session and sends it when the window allows. */
+  enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
+    const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
+    this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
+    this.pump(out);
+  }
+
+  /** Resends what was in flight, in order, then fills the window [MQTT-4.4.0-1]. */
+  resume(out: Outlet): void {
+    const entries = [...this.inflight.values()].sort((a, b) => a.seq - b.seq);
+    for (const e of entries) {
+      if (e.state === 'released') out.sendPubrel(e.packetId!);
+      else if (!out.sendPublish(e, true)) this.finish(e);
+    }
+    this.pump(out);
+  }
+
+  puback(packetId: number, out: Outlet): void {
+    const e = this.inflight.get(packetId);
+    if (e?.message.qos !== 1) return;
+    this.finish(e);
+    this.pump(out);
+  }
+
+  pubrec(packetId: number, reasonCode: number, out: Outlet): void {
+    const e = this.inflight.get(packetId);
+    if (!e || e.message.qos !== 2) return out.sendPubrel(packetId, 0x92); // [MQTT-3.6.2.1] not found
+    if (reasonCode >= 0x80) return void (this.finish(e), this.pump(out)); // [MQTT-4.3.3-4] ends the flow
+    e.state = 'released';
+    this.store.updateOutbound(this.clientId, e.seq, { packetId, state: 'released' });
+    out.sendPubrel(packetId);
+  }
+
+  pubcomp(packetId: number, out: Outlet): void {
+    const e = this.inflight.get(packetId);
+    if (e?.state !== 'released') return;
+    this.finish(e);
+    this.pump(out);
+  }
+
+  private pump(out: Outlet): void {
+    while (this.queue.length && this.inflight.size < out.window) {
+      const e = this.queue.shift()!;
+      if (e.message.expiresAt !== undefined && e.message.expiresAt <= out.now()) {
+        this.store.deleteOutbound(this.clientId, e.seq); // [MQTT-3.3.2-5]
+        out.dropped('expired');
+        continue;
+      }
+      e.packetId = this.allocate();
+      e.state = 'sent';
+      if (!out.sendPublish(e, false)) {
+        this.store.deleteOutbound(this.clientId, e.seq);
+        continue;
+      }
+      this.store.updateOutbound(this.clientId, e.seq, { packetId: e.packetId, state: 'sent' });
+      this.inflight.set(e.packetId, e);
+    }
+  }
+
+  private finish(e: OutboundMessage): void {
+    this.inflight.delete(e.packetId!);
+    this.store.deleteOutbound(this.clientId, e.seq);
+  }
+
+  /** Next free packet id, 1..65535 [MQTT-2.3.1-2]. */
+  private allocate(): number {
+    do this.lastPacketId = (this.lastPacketId % 0xffff) + 1;
+    while (this.inflight.has(this.lastPacketId));
+    return this.lastPacketId;
+  }
+}

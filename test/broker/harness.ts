@@ -1,0 +1,142 @@
+// A virtual client that speaks packets to a Broker on memory stores and a manual clock, with no
+// sockets (aedes' test helper). Bytes go through the real codec both ways.
+import {
+  Decoder, encode, type ConnectPacket, type Packet, type ProtocolVersion, type Properties, type Will,
+} from '../../src/protocol/index.ts';
+import { Broker, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
+import type { Connection } from '../../src/broker/connection.ts';
+import { ManualClock } from '../../src/broker/memory/manual-clock.ts';
+import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
+import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
+
+export interface ConnectOptions {
+  version?: ProtocolVersion;
+  clientId?: string;
+  clean?: boolean;
+  keepalive?: number;
+  username?: string;
+  password?: string;
+  will?: Will;
+  properties?: Properties;
+}
+
+let connections = 0;
+
+export class VirtualClient {
+  readonly received: Packet[] = [];
+  closed = false;
+  readonly conn: Connection;
+  private readonly decoder: Decoder;
+
+  constructor(
+    private readonly world: World,
+    readonly version: ProtocolVersion,
+  ) {
+    this.decoder = new Decoder({ protocolVersion: version });
+    this.conn = world.broker.gateway.open(`c${++connections}`, {
+      send: (bytes) => {
+        this.decoder.push(bytes);
+        for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
+      },
+      close: () => void (this.closed = true),
+    });
+  }
+
+  async send(packet: Packet): Promise<void> {
+    await this.sendBytes(encode(packet, this.version));
+  }
+
+  async sendBytes(bytes: Uint8Array): Promise<void> {
+    await this.conn.receive(bytes);
+    this.world.broker.flush();
+  }
+
+  /** The next packet the broker sent, or a failure naming what was expected. */
+  next<T extends Packet['type']>(type?: T): Extract<Packet, { type: T }> {
+    const packet = this.received.shift();
+    if (!packet) throw new Error(`expected ${type ?? 'a packet'}, got nothing`);
+    if (type && packet.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(packet)}`);
+    return packet as Extract<Packet, { type: T }>;
+  }
+
+  expectNothing(): void {
+    if (this.received.length) throw new Error(`expected nothing, got ${JSON.stringify(this.received[0])}`);
+  }
+
+  /** The transport drops without DISCONNECT. */
+  drop(): void {
+    this.conn.lost();
+    this.closed = true;
+    this.world.broker.flush();
+  }
+
+  async publish(topic: string, payload: string, opts: Partial<Omit<Packet & { type: 'publish' }, 'type' | 'topic' | 'payload'>> = {}): Promise<void> {
+    const qos = opts.qos ?? 0;
+    await this.send({
+      type: 'publish', topic, payload: text(payload), qos, retain: opts.retain ?? false, dup: opts.dup ?? false,
+      packetId: qos ? (opts.packetId ?? 1) : undefined, properties: opts.properties,
+    });
+  }
+
+  async subscribe(topicFilter: string, qos: 0 | 1 | 2 = 0, extra: Partial<Packet & { type: 'subscribe' }['subscriptions'][0]> = {}, properties?: Properties): Promise<number[]> {
+    await this.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter, qos, ...extra }], properties });
+    return this.next('suback').reasonCodes;
+  }
+}
+
+export class World {
+  readonly clock = new ManualClock();
+  readonly sessions = new MemorySessionStore();
+  readonly retained = new MemoryRetainedStore();
+  readonly logs: string[] = [];
+  broker: Broker;
+
+  constructor(private readonly options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] } = {}) {
+    this.broker = this.make();
+  }
+
+  private make(): Broker {
+    const broker = new Broker({
+      sessions: this.sessions, retained: this.retained, clock: this.clock, config: this.options.config,
+      hooks: this.options.hooks, log: (level, message) => void this.logs.push(`${level}: ${message}`),
+    });
+    broker.start();
+    return broker;
+  }
+
+  /** A server restart: every connection is gone, the stores remain. */
+  restart(): void {
+    this.broker = this.make();
+  }
+
+  client(version: ProtocolVersion = 4): VirtualClient {
+    return new VirtualClient(this, version);
+  }
+
+  /** Connects and returns the client with its CONNACK consumed (and checked to be a success). */
+  async connect(opts: ConnectOptions = {}): Promise<VirtualClient> {
+    const c = this.client(opts.version ?? 4);
+    await c.send(connectPacket(opts));
+    const connack = c.next('connack');
+    if (connack.reasonCode !== 0) throw new Error(`connect refused: ${connack.reasonCode}`);
+    return c;
+  }
+
+  advance(ms: number): void {
+    this.clock.advance(ms);
+    this.broker.tick();
+  }
+}
+
+export function connectPacket(opts: ConnectOptions = {}): ConnectPacket {
+  const version = opts.version ?? 4;
+  return {
+    type: 'connect', protocolName: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version,
+    clean: opts.clean ?? true, keepalive: opts.keepalive ?? 0, clientId: opts.clientId ?? 'client',
+    username: opts.username, password: opts.password === undefined ? undefined : text(opts.password),
+    will: opts.will, properties: opts.properties,
+  };
+}
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const str = (b: Uint8Array): string => new TextDecoder().decode(b);

@@ -1,0 +1,344 @@
+// The end-to-end suite: real MQTT.js clients (3.1.1 and 5) and raw WebSockets against the broker
+// on workerd. A function of how the server is started, so every topology runs the same suite.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './clients.ts';
+import type { BrokerServer } from './server.ts';
+
+/** Limits the suite's server is started with (wrangler vars). */
+export const suiteVars = {
+  MQTT_CONNECT_TIMEOUT: '1500',
+  MQTT_KEEPALIVE_GRACE: '0',
+  MQTT_MAX_QUEUED_MESSAGES: '20',
+  MQTT_MAX_PACKET_SIZE: '65536',
+};
+
+const text = (s: string) => new TextEncoder().encode(s);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>): void {
+  describe(name, () => {
+    let server: BrokerServer;
+    let url = '';
+    beforeAll(async () => {
+      server = await start();
+      url = server.url;
+    }, 90_000);
+    afterAll(async () => server?.stop());
+
+    describe('the wire', () => {
+      it('answers a plain GET with a short human text', async () => {
+        const res = await fetch(`http://127.0.0.1:${server.port}/mqtt`);
+        expect(res.status).toBe(426);
+        expect(await res.text()).toMatch(/MQTT over WebSocket/);
+      });
+
+      it('accepts upgrades on / and /mqtt and echoes one offered subprotocol', async () => {
+        for (const [path, offered, echoed] of [
+          ['/mqtt', ['mqtt'], 'mqtt'], ['/', ['mqttv3.1'], 'mqttv3.1'], ['/mqtt', ['foo', 'mqttv5'], 'mqttv5'], ['/mqtt', [], ''],
+        ] as const) {
+          const raw = await RawClient.open(`ws://127.0.0.1:${server.port}${path}`, 4, [...offered]);
+          expect(raw.ws.protocol).toBe(echoed);
+          raw.close();
+        }
+      });
+
+      it('reassembles a packet split over several messages and answers packets coalesced in one [MQTT-6.0.0-2]', async () => {
+        const raw = await RawClient.open(url, 4);
+        const { encode } = await import('../../src/protocol/index.ts');
+        const connect = encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: uniqueId() }, 4);
+        for (const part of [connect.subarray(0, 1), connect.subarray(1, 5), connect.subarray(5)]) raw.sendBytes(part.slice());
+        expect(await raw.next()).toMatchObject({ type: 'connack', reasonCode: 0 });
+        const topic = uniqueId('split');
+        const sub = encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 0 }] }, 4);
+        const pub = encode({ type: 'publish', topic, payload: text('hi'), qos: 0, retain: false, dup: false }, 4);
+        const both = new Uint8Array(sub.length + pub.length);
+        both.set(sub);
+        both.set(pub, sub.length);
+        raw.sendBytes(both);
+        expect(await raw.next()).toMatchObject({ type: 'suback', reasonCodes: [0] });
+        expect(await raw.next()).toMatchObject({ type: 'publish', topic });
+        raw.close();
+      });
+
+      it('closes a connection that sends a text frame [MQTT-6.0.0-1]', async () => {
+        const raw = await RawClient.open(url, 4);
+        raw.sendBytes('hello');
+        expect(await raw.closedWithin()).toBe(true);
+      });
+
+      it('closes a v5 connection that sends a malformed packet with DISCONNECT 0x81, others unharmed', async () => {
+        const bystander = await connectMqtt(url, { protocolVersion: 5 });
+        const raw = await RawClient.open(url, 5);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: uniqueId() });
+        expect(await raw.next()).toMatchObject({ type: 'connack', reasonCode: 0 });
+        raw.sendBytes(new Uint8Array([0x30, 0x03, 0x00, 0x05, 0x61])); // PUBLISH: topic length 5, 1 byte present
+        expect(await raw.next()).toMatchObject({ type: 'disconnect', reasonCode: 0x81 });
+        expect(await raw.closedWithin()).toBe(true);
+        expect(bystander.connected).toBe(true);
+        await bystander.endAsync();
+      });
+
+      it('closes a 3.1.1 connection that sends a malformed packet, without a DISCONNECT', async () => {
+        const raw = await RawClient.open(url, 4);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: uniqueId() });
+        await raw.next();
+        raw.sendBytes(new Uint8Array([0x82, 0x02, 0x00, 0x01])); // SUBSCRIBE with no topic filter
+        expect(await raw.closedWithin()).toBe(true);
+        expect(raw.packets).toEqual([]);
+      });
+
+      it('closes a connection that sends no CONNECT in time', async () => {
+        const raw = await RawClient.open(url, 4);
+        expect(await raw.closedWithin(6_000)).toBe(true);
+      });
+
+      it('disconnects a silent v5 client after 1.5x keepalive with 0x8D [MQTT-3.1.2-24]', async () => {
+        const raw = await RawClient.open(url, 5);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepalive: 1, clientId: uniqueId() });
+        await raw.next();
+        const started = Date.now();
+        expect(await raw.next(8_000)).toMatchObject({ type: 'disconnect', reasonCode: 0x8d });
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+      });
+
+      it('keeps namespaces apart', async () => {
+        const a = await connectMqtt(`ws://127.0.0.1:${server.port}/mqtt/alpha`);
+        const b = await connectMqtt(`ws://127.0.0.1:${server.port}/mqtt/beta`);
+        await b.subscribeAsync('ns/test');
+        const bIn = inbox(b);
+        await a.publishAsync('ns/test', 'only alpha');
+        await bIn.quiet(500);
+        await Promise.all([a.endAsync(), b.endAsync()]);
+      });
+    });
+
+    for (const protocolVersion of [4, 5] as const) {
+      describe(`MQTT.js protocol version ${protocolVersion}`, () => {
+        it('publishes and subscribes at QoS 0, 1 and 2', async () => {
+          const topic = uniqueId('qos');
+          const sub = await connectMqtt(url, { protocolVersion });
+          await sub.subscribeAsync(topic, { qos: 2 });
+          const got = inbox(sub);
+          const pub = await connectMqtt(url, { protocolVersion });
+          for (const qos of [0, 1, 2] as const) await pub.publishAsync(topic, `q${qos}`, { qos });
+          const received = [await got.next(), await got.next(), await got.next()];
+          expect(received.map((r) => [r.payload, r.packet.qos])).toEqual([['q0', 0], ['q1', 1], ['q2', 2]]);
+          await Promise.all([sub.endAsync(), pub.endAsync()]);
+        });
+
+        it('downgrades to the granted QoS and keeps a publisher\'s order', async () => {
+          const topic = uniqueId('order');
+          const sub = await connectMqtt(url, { protocolVersion });
+          await sub.subscribeAsync(topic, { qos: 1 });
+          const got = inbox(sub);
+          const pub = await connectMqtt(url, { protocolVersion });
+          await Promise.all(Array.from({ length: 30 }, (_, i) => pub.publishAsync(topic, String(i), { qos: 2 })));
+          const received = [];
+          for (let i = 0; i < 30; i++) received.push(await got.next());
+          expect(received.map((r) => r.payload)).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
+          expect(new Set(received.map((r) => r.packet.qos))).toEqual(new Set([1]));
+          await Promise.all([sub.endAsync(), pub.endAsync()]);
+        });
+
+        it('matches + and # and keeps $-topics from leading wildcards', async () => {
+          const base = uniqueId('wild');
+          const sub = await connectMqtt(url, { protocolVersion });
+          await sub.subscribeAsync([`${base}/+/temp`, '#']);
+          const got = inbox(sub);
+          const pub = await connectMqtt(url, { protocolVersion });
+          await pub.publishAsync(`${base}/kitchen/temp`, '21', { qos: 1 });
+          await pub.publishAsync(`$${base}/x`, 'hidden', { qos: 1 });
+          const first = await got.next();
+          expect(first.topic).toBe(`${base}/kitchen/temp`);
+          await sleep(300);
+          expect(got.items.filter((m) => m.topic.startsWith('$'))).toEqual([]);
+          await Promise.all([sub.endAsync(), pub.endAsync()]);
+        });
+
+        it('stores, replaces and clears retained messages, delivered on wildcard subscribe', async () => {
+          const base = uniqueId('ret');
+          const pub = await connectMqtt(url, { protocolVersion });
+          await pub.publishAsync(`${base}/a`, 'one', { retain: true, qos: 1 });
+          await pub.publishAsync(`${base}/a`, 'two', { retain: true, qos: 1 });
+          await pub.publishAsync(`${base}/b`, 'gone', { retain: true, qos: 1 });
+          await pub.publishAsync(`${base}/b`, '', { retain: true, qos: 1 });
+          const sub = await connectMqtt(url, { protocolVersion });
+          const got = inbox(sub);
+          await sub.subscribeAsync(`${base}/#`, { qos: 1 });
+          const m = await got.next();
+          expect([m.topic, m.payload, m.packet.retain]).toEqual([`${base}/a`, 'two', true]);
+          await got.quiet();
+          await Promise.all([sub.endAsync(), pub.endAsync()]);
+        });
+
+        it('publishes the will on an abnormal disconnect, not on a normal one', async () => {
+          const topic = uniqueId('will');
+          const watch = await connectMqtt(url, { protocolVersion });
+          await watch.subscribeAsync(topic, { qos: 1 });
+          const got = inbox(watch);
+          const polite = await connectMqtt(url, { protocolVersion, will: { topic, payload: Buffer.from('polite'), qos: 1, retain: false } });
+          await polite.endAsync();
+          const rude = await connectMqtt(url, { protocolVersion, will: { topic, payload: Buffer.from('rude'), qos: 1, retain: false } });
+          (rude as unknown as { stream: { destroy(): void } }).stream.destroy();
+          expect((await got.next()).payload).toBe('rude');
+          await got.quiet();
+          await watch.endAsync();
+        });
+
+        it('keeps a persistent session: subscriptions and QoS 1 messages queued while away, session present', async () => {
+          const topic = uniqueId('persist');
+          const clientId = uniqueId('p');
+          const opts = protocolVersion === 5
+            ? { protocolVersion, clientId, clean: false, properties: { sessionExpiryInterval: 300 } }
+            : { protocolVersion, clientId, clean: false };
+          const first = await connectMqtt(url, opts);
+          await first.subscribeAsync(topic, { qos: 1 });
+          await first.endAsync();
+          const pub = await connectMqtt(url, { protocolVersion });
+          for (let i = 0; i < 3; i++) await pub.publishAsync(topic, `m${i}`, { qos: 1 });
+          await pub.publishAsync(topic, 'q0', { qos: 0 });
+          const back = openMqtt(url, opts);
+          const got = back.got;
+          const connack = await back.connack;
+          expect(connack.sessionPresent).toBe(true);
+          expect([(await got.next()).payload, (await got.next()).payload, (await got.next()).payload]).toEqual(['m0', 'm1', 'm2']);
+          await got.quiet();
+          await Promise.all([back.client.endAsync(), pub.endAsync()]);
+        });
+
+        it('takes over a live client id', async () => {
+          const clientId = uniqueId('dup');
+          const old = await connectMqtt(url, { protocolVersion, clientId });
+          const reasons: number[] = [];
+          old.on('disconnect', (p) => reasons.push(p.reasonCode ?? -1));
+          const gone = closed(old);
+          const fresh = await connectMqtt(url, { protocolVersion, clientId });
+          await gone;
+          if (protocolVersion === 5) expect(reasons).toEqual([0x8e]);
+          expect(fresh.connected).toBe(true);
+          await fresh.endAsync();
+        });
+      });
+    }
+
+    describe('MQTT 5 specifics with MQTT.js', () => {
+      it('shared subscriptions spread messages across the group', async () => {
+        const topic = uniqueId('jobs');
+        const a = await connectMqtt(url, { protocolVersion: 5 });
+        const b = await connectMqtt(url, { protocolVersion: 4 });
+        await a.subscribeAsync(`$share/workers/${topic}`, { qos: 1 });
+        await b.subscribeAsync(`$share/workers/${topic}`, { qos: 1 });
+        const [ia, ib] = [inbox(a), inbox(b)];
+        const pub = await connectMqtt(url, { protocolVersion: 5 });
+        for (let i = 0; i < 10; i++) await pub.publishAsync(topic, String(i), { qos: 1 });
+        await sleep(500);
+        expect(ia.items.length + ib.items.length).toBe(10);
+        expect(Math.min(ia.items.length, ib.items.length)).toBeGreaterThan(0);
+        await Promise.all([a.endAsync(), b.endAsync(), pub.endAsync()]);
+      });
+
+      it('subscription identifiers, No Local, Retain As Published and Retain Handling', async () => {
+        const base = uniqueId('opts');
+        const c = await connectMqtt(url, { protocolVersion: 5 });
+        const got = inbox(c);
+        await c.publishAsync(`${base}/r`, 'kept', { retain: true, qos: 1 });
+        await c.subscribeAsync(`${base}/r`, { qos: 1, rh: 2, properties: { subscriptionIdentifier: 7 } });
+        await got.quiet();
+        await c.subscribeAsync(`${base}/own`, { qos: 0, nl: true });
+        await c.publishAsync(`${base}/own`, 'mine');
+        await c.subscribeAsync(`${base}/rap`, { qos: 0, rap: true });
+        await c.publishAsync(`${base}/rap`, 'flag', { retain: true });
+        const rap = await got.next();
+        expect([rap.topic, rap.packet.retain]).toEqual([`${base}/rap`, true]);
+        await c.publishAsync(`${base}/r`, 'live', { qos: 1 });
+        const live = await got.next();
+        expect(live.packet.properties?.subscriptionIdentifier).toEqual(7);
+        expect(got.items.some((m) => m.payload === 'mine')).toBe(false);
+        await c.endAsync();
+      });
+
+      it('refuses invalid filters with SUBACK 0x8F and answers UNSUBACK codes', async () => {
+        const c = await connectMqtt(url, { protocolVersion: 5 });
+        const granted = await c.subscribeAsync({ 'bad/#/filter': { qos: 0 }, 'good/+': { qos: 1 } });
+        expect(granted.map((g) => g.qos).sort()).toEqual([1, 0x8f].sort());
+        const unsub = await c.unsubscribeAsync(['good/+', 'never/subscribed']);
+        expect((unsub as { reasonCodes?: number[] }).reasonCodes).toEqual([0x00, 0x11]);
+        await c.endAsync();
+      });
+
+      it('forwards message expiry, user properties, response topic, correlation data and content type', async () => {
+        const topic = uniqueId('props');
+        const sub = await connectMqtt(url, { protocolVersion: 5 });
+        await sub.subscribeAsync(topic);
+        const got = inbox(sub);
+        const pub = await connectMqtt(url, { protocolVersion: 5 });
+        await pub.publishAsync(topic, '{}', { properties: {
+          messageExpiryInterval: 60, userProperties: { a: '1' }, responseTopic: 'reply/here',
+          correlationData: Buffer.from([1, 2]), contentType: 'application/json', payloadFormatIndicator: true,
+        } });
+        const p = (await got.next()).packet.properties!;
+        expect(p.messageExpiryInterval).toBeGreaterThan(55);
+        expect(p.userProperties).toEqual({ a: '1' });
+        expect([p.responseTopic, [...p.correlationData!], p.contentType]).toEqual(['reply/here', [1, 2], 'application/json']);
+        await Promise.all([sub.endAsync(), pub.endAsync()]);
+      });
+
+      it('resolves topic aliases from the client', async () => {
+        const topic = uniqueId('alias');
+        const sub = await connectMqtt(url, { protocolVersion: 5 });
+        await sub.subscribeAsync(topic);
+        const got = inbox(sub);
+        const pub = await connectMqtt(url, { protocolVersion: 5 });
+        await pub.publishAsync(topic, 'one', { properties: { topicAlias: 1 } });
+        await pub.publishAsync('', 'two', { properties: { topicAlias: 1 } });
+        expect([(await got.next()).topic, (await got.next()).topic]).toEqual([topic, topic]);
+        await Promise.all([sub.endAsync(), pub.endAsync()]);
+      });
+
+      it('answers 0x99 for a payload that is not UTF-8 despite its format indicator', async () => {
+        const raw = await RawClient.open(url, 5);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: uniqueId() });
+        await raw.next();
+        raw.send({ type: 'publish', topic: 'x', payload: new Uint8Array([0xc3]), qos: 1, packetId: 1, retain: false, dup: false, properties: { payloadFormatIndicator: 1 } });
+        expect(await raw.next()).toMatchObject({ type: 'puback', reasonCode: 0x99 });
+        raw.close();
+      });
+
+      it('respects the client\'s Receive Maximum and Maximum Packet Size', async () => {
+        const topic = uniqueId('flow');
+        const raw = await RawClient.open(url, 5);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: uniqueId(),
+          properties: { receiveMaximum: 1, maximumPacketSize: 100 } });
+        await raw.next();
+        raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 1 }] });
+        await raw.next();
+        const pub = await connectMqtt(url, { protocolVersion: 5 });
+        await pub.publishAsync(topic, 'x'.repeat(200), { qos: 1 });
+        for (const m of ['a', 'b']) await pub.publishAsync(topic, m, { qos: 1 });
+        const first = await raw.next();
+        expect(first).toMatchObject({ type: 'publish', qos: 1 });
+        await sleep(300);
+        expect(raw.packets).toEqual([]);
+        raw.send({ type: 'puback', packetId: (first as { packetId: number }).packetId });
+        const second = await raw.next();
+        expect(new TextDecoder().decode((second as { payload: Uint8Array }).payload)).toBe('b');
+        raw.close();
+        await pub.endAsync();
+      });
+
+      it('publishes a will after its delay, and not if the client returns in time', async () => {
+        const topic = uniqueId('delay');
+        const watch = await connectMqtt(url, { protocolVersion: 5 });
+        await watch.subscribeAsync(topic);
+        const got = inbox(watch);
+        const will = { topic, payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 2 } };
+        const dev = await connectMqtt(url, { protocolVersion: 5, will, properties: { sessionExpiryInterval: 60 } });
+        (dev as unknown as { stream: { destroy(): void } }).stream.destroy();
+        const started = Date.now();
+        expect((await got.next(6_000)).payload).toBe('late');
+        expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+        await watch.endAsync();
+      });
+    });
+  });
+}
