@@ -136,6 +136,7 @@ export class Decoder {
   /** Copies `length` bytes starting `skip` bytes past the read position into one array. */
   private gather(skip: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
+    if (length === 0) return out;
     let index = this.head;
     let pos = this.offset + skip;
     while (pos >= this.chunks[index].length) pos -= this.chunks[index++].length;
