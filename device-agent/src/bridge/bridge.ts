@@ -1,0 +1,132 @@
+// One bridge connection at run time: a TCP client of the board's broker, a WebSocket client of
+// the edge, the topic map between them, the spool for messages bound for the edge, and the loop
+// guard. Messages cross in both directions without coming back: No Local on MQTT 5 links, the
+// guard on 3.x links.
+import { hostname } from 'node:os';
+import { Backoff } from '../backoff.ts';
+import { Client, type OutMessage } from '../client.ts';
+import type { ConnectPacket, ProtocolVersion, PublishPacket, Subscription } from '../codec.ts';
+import { parseEndpoint, parseHostPort, type TlsOptions } from '../endpoint.ts';
+import type { Logger } from '../log.ts';
+import { Forwarder } from '../spool/forwarder.ts';
+import type { Spool } from '../spool/spool.ts';
+import type { BridgeConnection } from './config.ts';
+import { LoopGuard, TopicMap } from './topic-map.ts';
+
+const utf8 = new TextEncoder();
+
+export class Bridge {
+  readonly local: Client;
+  readonly edge: Client;
+  readonly map: TopicMap;
+  readonly guard = new LoopGuard();
+  private readonly forwarder: Forwarder;
+  private readonly stateTopic: string;
+  dropped = 0;
+
+  constructor(readonly c: BridgeConnection, private readonly spool: Spool, tls: TlsOptions, private readonly log: Logger) {
+    this.map = new TopicMap(c.topics);
+    const remoteId = c.remoteClientId ?? `${hostname()}.${c.name}`;
+    this.stateTopic = c.notificationTopic ?? `$SYS/broker/connection/${remoteId}/state`;
+    const [first, ...alternates] = c.addresses.map(parseEndpoint);
+    const backoff = () => new Backoff({ base: c.restartTimeout.base * 1000, cap: c.restartTimeout.cap * 1000 });
+    this.edge = new Client({
+      endpoint: first, alternates, tls, log: log.child('edge'), reconnect: backoff(),
+      connect: this.connectPacket(c.protocolVersion, remoteId, c.cleanSession, c.remoteUsername, c.remotePassword, true),
+      subscriptions: this.subscriptions('remote', c.protocolVersion),
+    });
+    const { host, port } = parseHostPort(c.localAddress, '127.0.0.1', 1883);
+    this.local = new Client({
+      endpoint: parseEndpoint(`mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`), log: log.child('local'), reconnect: backoff(),
+      connect: this.connectPacket(4, c.localClientId ?? `local.${remoteId}`.slice(0, 65535), c.localCleanSession ?? c.cleanSession, c.localUsername, c.localPassword, false),
+      subscriptions: this.subscriptions('local', 4),
+    });
+    this.forwarder = new Forwarder(spool, this.edge, log.child('queue'));
+    this.wire();
+  }
+
+  start(): void {
+    this.local.start();
+    this.edge.start();
+  }
+
+  stop(): void {
+    if (this.c.notifications) void this.local.publish(this.notification('0')).catch(() => {});
+    this.edge.stop();
+    setImmediate(() => this.local.stop());
+  }
+
+  private wire(): void {
+    this.local.onConnect = () => this.log.info(`connected to the local broker ${this.local.opts.endpoint.display}`);
+    this.local.onDisconnect = (why) => this.log.warn(`local broker connection lost: ${why}`);
+    this.edge.onConnect = (connack) => {
+      this.log.info(`connected to the edge ${this.edge.opts.endpoint.display} (session present: ${connack.sessionPresent})`);
+      this.notify('1');
+      this.forwarder.resume();
+    };
+    this.edge.onDisconnect = (why) => {
+      this.log.warn(`edge connection lost: ${why}`);
+      this.notify('0');
+    };
+    this.edge.onSuback = (codes) => codes.forEach((code, i) => code >= 0x80 && this.log.warn(`edge refused subscription ${this.edge.opts.subscriptions![i].topicFilter} (0x${code.toString(16)})`));
+    this.local.onMessage = (p) => this.fromLocal(p);
+    this.edge.onMessage = (p) => this.fromEdge(p);
+    this.forwarder.onSend = (m) => this.expectEcho('remote', m.topic, m.payload);
+  }
+
+  /** Local -> edge. QoS 1/2 go through the spool; the local broker is acknowledged once it is stored. */
+  private fromLocal(p: PublishPacket): Promise<unknown> | undefined {
+    if (this.guard.isEcho('local', p.topic, p.payload)) return;
+    const topic = this.map.translate('local', p.topic);
+    if (topic === undefined) return;
+    if (p.qos > 0) return this.spool.append({ topic, payload: p.payload, qos: p.qos, retain: p.retain });
+    this.expectEcho('remote', topic, p.payload);
+    this.edge.publish({ topic, payload: p.payload, qos: 0, retain: p.retain }).catch(() => this.drop(topic, 'QoS 0 while the edge is away'));
+  }
+
+  /** Edge -> local. The edge is acknowledged once the local broker has the message. */
+  private fromEdge(p: PublishPacket): Promise<unknown> | undefined {
+    if (this.guard.isEcho('remote', p.topic, p.payload)) return;
+    const topic = this.map.translate('remote', p.topic);
+    if (topic === undefined) return;
+    this.expectEcho('local', topic, p.payload);
+    const sent = this.local.publish({ topic, payload: p.payload, qos: p.qos, retain: p.retain });
+    if (p.qos > 0) return sent;
+    sent.catch(() => this.drop(topic, 'QoS 0 while the local broker is away'));
+  }
+
+  /** On a 3.x link our own publish comes back through our subscriptions: remember it. */
+  private expectEcho(side: 'local' | 'remote', topic: string, payload: Uint8Array): void {
+    const version = side === 'local' ? this.local.opts.connect.protocolVersion : this.edge.opts.connect.protocolVersion;
+    if (version < 5 && this.map.echoes(side, topic)) this.guard.published(side, topic, payload);
+  }
+
+  private drop(topic: string, why: string): void {
+    this.dropped++;
+    this.log.debug(`dropped a message on ${topic}: ${why}`);
+  }
+
+  private notify(state: '0' | '1'): void {
+    if (!this.c.notifications) return;
+    this.local.publish(this.notification(state)).catch(() => {});
+    if (state === '1' && !this.c.notificationsLocalOnly) this.edge.publish(this.notification(state)).catch(() => {});
+  }
+
+  private notification(state: string): OutMessage {
+    return { topic: this.stateTopic, payload: utf8.encode(state), qos: 1, retain: true };
+  }
+
+  private subscriptions(side: 'local' | 'remote', version: ProtocolVersion): Subscription[] {
+    const subs = this.map.subscriptions(side);
+    return version === 5 ? subs.map((s) => ({ ...s, noLocal: true, retainAsPublished: true })) : subs;
+  }
+
+  private connectPacket(version: ProtocolVersion, clientId: string, clean: boolean, username: string | undefined, password: string | undefined, edge: boolean): ConnectPacket {
+    const p: ConnectPacket = { type: 'connect', protocolName: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version, clean, keepalive: this.c.keepalive, clientId };
+    if (username !== undefined) p.username = username;
+    if (password !== undefined) p.password = utf8.encode(password);
+    if (version === 5) p.properties = { sessionExpiryInterval: clean ? 0 : 0xffffffff };
+    if (edge && this.c.notifications && !this.c.notificationsLocalOnly) p.will = { ...this.notification('0'), retain: true };
+    return p;
+  }
+}

@@ -1,0 +1,201 @@
+// Buffered tunnel: the agent is the device's broker endpoint. It answers CONNECT itself when the
+// edge is away, takes QoS 1/2 publishes into the spool before acknowledging them (the shared
+// Forwarder carries them to the edge), answers PINGREQ, and relays everything else over the
+// device's own uplink (subscriptions, QoS 0, deliveries and their acks, the will).
+import type { Socket } from 'node:net';
+import { Backoff } from '../backoff.ts';
+import { ack, connack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Subscription } from '../codec.ts';
+import { Connection } from '../connection.ts';
+import { injectCredentials } from '../credentials.ts';
+import { wrapSocket } from '../link.ts';
+import type { Spool } from '../spool/spool.ts';
+import type { PipeOptions } from './pipe.ts';
+import { Uplink } from './uplink.ts';
+
+export interface BufferedOptions extends PipeOptions {
+  spool: Spool;
+  /** How long a CONNECT waits for the edge's CONNACK before the agent answers itself. */
+  connackWaitMs: number;
+  backoff: { base: number; cap: number };
+}
+
+export class BufferedSession {
+  private readonly device: Connection;
+  private state: 'awaiting-connect' | 'connecting' | 'active' | 'closed' = 'awaiting-connect';
+  private connect?: ConnectPacket;
+  private uplink?: Uplink;
+  private held: Packet[] = [];
+  private readonly subs = new Map<string, Subscription>();
+  private readonly received = new Set<number>();
+  private readonly aliases = new Map<number, string>();
+  private readonly agentIds = new Set<number>();
+  private name: string;
+  private keepaliveTimer?: ReturnType<typeof setInterval>;
+
+  constructor(socket: Socket, private readonly opts: BufferedOptions, private readonly onEnd: () => void) {
+    this.name = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.device = new Connection(wrapSocket(socket), 4);
+    this.device.onPacket = (p) => this.fromDevice(p);
+    this.device.onClose = (why) => this.deviceGone(why, false);
+  }
+
+  private fromDevice(p: Packet): void {
+    if (this.state === 'awaiting-connect') {
+      if (p.type !== 'connect') return this.device.destroy('first packet is not CONNECT'); // [MQTT-3.1.0-1]
+      return this.start(p);
+    }
+    if (this.state === 'connecting') return void this.held.push(p);
+    if (this.state === 'active') this.handle(p);
+  }
+
+  private start(p: ConnectPacket): void {
+    this.state = 'connecting';
+    this.device.version = p.protocolVersion;
+    this.name = `client "${p.clientId}" (${this.name})`;
+    this.connect = injectCredentials(p, this.opts.credentials);
+    const log = this.opts.log.child(`[${p.clientId}]`);
+    this.uplink = new Uplink(this.connect, { ...this.opts, log, backoff: new Backoff(this.opts.backoff) });
+    const wait = setTimeout(() => this.accept(connack(0), 'the edge is away: accepted locally'), this.opts.connackWaitMs);
+    this.uplink.onUp = (c, first) => {
+      clearTimeout(wait);
+      if (first && this.state === 'connecting') this.accept(c, 'connected to the edge');
+      else this.resumed(c);
+    };
+    this.uplink.onRefused = (c, why) => {
+      clearTimeout(wait);
+      this.opts.log.warn(`${this.name}: ${why}`);
+      if (this.state === 'connecting' && c) this.device.send(c);
+      this.close();
+    };
+    this.uplink.onPacket = (q) => this.fromEdge(q);
+    this.uplink.start();
+  }
+
+  /** CONNACK to the device (the edge's, or the agent's own), then what it sent meanwhile. */
+  private accept(c: ConnackPacket, why: string): void {
+    if (this.state !== 'connecting') return;
+    this.state = 'active';
+    this.opts.log.info(`${this.name}: ${why}`);
+    const reply: ConnackPacket = { ...c };
+    if (this.connect!.protocolVersion === 5 && this.connect!.clientId === '' && !c.properties?.assignedClientIdentifier) {
+      this.connect!.clientId = `agent-${Math.random().toString(36).slice(2, 12)}`;
+      reply.properties = { ...c.properties, assignedClientIdentifier: this.connect!.clientId };
+    }
+    this.device.send(reply);
+    this.watchKeepalive(this.connect!.keepalive);
+    for (const p of this.held.splice(0)) this.handle(p);
+  }
+
+  /** The edge is back for a device already connected: restore its subscriptions if the session is new. */
+  private resumed(c: ConnackPacket): void {
+    if (this.state === 'connecting') return this.accept(c, 'connected to the edge');
+    this.opts.log.info(`${this.name}: edge back (session present: ${c.sessionPresent})`);
+    if (c.sessionPresent || this.subs.size === 0) return;
+    const packetId = 65535 - (this.agentIds.size % 1000);
+    this.agentIds.add(packetId);
+    this.uplink?.conn?.send({ type: 'subscribe', packetId, subscriptions: [...this.subs.values()] });
+  }
+
+  private handle(p: Packet): void {
+    const edge = this.uplink?.conn;
+    switch (p.type) {
+      case 'publish':
+        return this.publish(p);
+      case 'pubrel':
+        this.received.delete(p.packetId);
+        return this.device.send(ack('pubcomp', p.packetId));
+      case 'pingreq':
+        return this.device.send({ type: 'pingresp' });
+      case 'subscribe':
+        for (const s of p.subscriptions) this.subs.set(s.topicFilter, s);
+        if (edge) return edge.send(p);
+        return this.device.send({ type: 'suback', packetId: p.packetId, reasonCodes: p.subscriptions.map((s) => s.qos) });
+      case 'unsubscribe':
+        for (const f of p.topicFilters) this.subs.delete(f);
+        if (edge) return edge.send(p);
+        return this.device.send({ type: 'unsuback', packetId: p.packetId, ...(this.device.version === 5 ? { reasonCodes: p.topicFilters.map(() => 0) } : {}) });
+      case 'disconnect':
+        return this.deviceGone('device disconnected', true, p);
+      case 'puback':
+      case 'pubrec':
+      case 'pubcomp':
+      case 'auth':
+        return edge?.send(p); // acks for the edge's deliveries; lost with the edge, which then resends
+      default:
+        return this.device.destroy(`unexpected ${p.type} from the device`);
+    }
+  }
+
+  /** QoS 0 goes straight to the edge (or is dropped while it is away); QoS 1/2 into the spool first. */
+  private publish(p: PublishPacket): void {
+    const topic = this.resolveAlias(p);
+    if (topic === undefined) return this.device.destroy('unknown topic alias'); // [MQTT-3.3.4-7]
+    const msg = { topic, payload: p.payload, qos: p.qos, retain: p.retain };
+    if (p.qos === 0) {
+      const edge = this.uplink?.conn;
+      if (edge) edge.send({ type: 'publish', ...msg, dup: false, ...(p.properties ? { properties: stripAlias(p.properties) } : {}) });
+      return;
+    }
+    const id = p.packetId!;
+    if (p.qos === 2 && this.received.has(id)) return this.device.send(ack('pubrec', id)); // a resend: stored already
+    if (p.qos === 2) this.received.add(id);
+    void this.opts.spool.append(msg).then((stored) => {
+      const code = stored || this.device.version < 5 ? 0 : ReasonCode.QuotaExceeded;
+      this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, code));
+    });
+  }
+
+  private resolveAlias(p: PublishPacket): string | undefined {
+    const alias = p.properties?.topicAlias;
+    if (alias === undefined) return p.topic;
+    if (p.topic !== '') this.aliases.set(alias, p.topic);
+    return this.aliases.get(alias);
+  }
+
+  private fromEdge(p: Packet): void {
+    if (this.state !== 'active') return;
+    if (p.type === 'pingresp') return;
+    if ((p.type === 'suback' || p.type === 'unsuback') && this.agentIds.delete(p.packetId)) return;
+    if (p.type === 'disconnect') {
+      this.opts.log.warn(`${this.name}: the edge sent DISCONNECT 0x${(p.reasonCode ?? 0).toString(16)}`);
+      this.device.send(p);
+      return this.close();
+    }
+    this.device.send(p);
+  }
+
+  /** 1.5 times the keepalive without a packet: the device is gone [MQTT-3.1.2-24]. */
+  private watchKeepalive(seconds: number): void {
+    if (seconds === 0) return;
+    this.keepaliveTimer = setInterval(() => {
+      if (Date.now() - this.device.lastReceived > seconds * 1500) this.device.destroy('keepalive timeout');
+    }, 1000);
+  }
+
+  /** The device left. Without DISCONNECT the edge must publish the will; if the edge is away, the spool keeps it. */
+  private deviceGone(why: string, polite: boolean, disconnect?: Packet): void {
+    if (this.state === 'closed') return;
+    const will = this.connect?.will;
+    if (!polite && will && will.qos > 0 && this.state === 'active' && !this.uplink?.conn) {
+      void this.opts.spool.append({ topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain });
+      this.opts.log.info(`${this.name}: will queued for the edge`);
+    }
+    this.opts.log.info(`${this.name}: ${why}`);
+    this.uplink?.stop(polite ? disconnect : undefined);
+    this.close();
+  }
+
+  private close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.keepaliveTimer);
+    this.uplink?.stop();
+    this.device.close();
+    this.onEnd();
+  }
+}
+
+function stripAlias(props: NonNullable<PublishPacket['properties']>): PublishPacket['properties'] {
+  const { topicAlias: _alias, ...rest } = props;
+  return rest;
+}
