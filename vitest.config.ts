@@ -1,3 +1,4 @@
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -7,7 +8,19 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/conformance/memory.test.ts', 'test/architecture.test.ts'],
+          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/architecture.test.ts'],
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: { bindings: { MQTT_CONNECT_TIMEOUT: '1000', MQTT_KEEPALIVE_GRACE: '0' } },
+          }),
+        ],
+        test: {
+          name: 'workers',
+          include: ['test/edge/**/*.test.ts'],
         },
       },
       {

@@ -3,7 +3,7 @@
 import { PublishTemplate, type ProtocolVersion } from '../protocol/index.ts';
 import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
-import { HookChain, type ClientInfo, type Hooks } from './hooks.ts';
+import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
 import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
@@ -26,6 +26,8 @@ export class Broker {
   readonly shard: TopicShard;
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
+  /** Messages not delivered, by reason, since this instance started. */
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -122,6 +124,12 @@ export class Broker {
       byShape.set(key, (template = new PublishTemplate(packet, version)));
     }
     return template;
+  }
+
+  /** A message that did not reach a session: counted, and told to the hooks. */
+  dropped(clientId: string, reason: DropReason): void {
+    this.stats.dropped[reason]++;
+    this.hooks.emit('onDrop', clientId, reason);
   }
 
   /** Records that something will be due at `at` (ms): a connect timeout, keepalive, will, expiry. */

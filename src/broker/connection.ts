@@ -6,7 +6,7 @@ import {
   type Packet, type ProtocolVersion,
 } from '../protocol/index.ts';
 import type { Broker } from './broker.ts';
-import type { ClientInfo } from './hooks.ts';
+import type { ClientInfo, DropReason } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import { Session, type Outlet } from './session.ts';
 import { dispatch } from './handlers/index.ts';
@@ -28,6 +28,7 @@ export interface ConnectionSnapshot {
   maxPacketSize: number;
   problemInformation: boolean;
   topicAliases: Array<[number, string]>;
+  incomingQoS2: number;
 }
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
@@ -56,16 +57,17 @@ export class Connection implements Outlet {
   incomingQoS2 = 0;
   session?: Session;
 
+  readonly id: string;
+  readonly broker: Broker;
+  private readonly link: Link;
   private readonly decoder: Decoder;
   private outbox: Uint8Array[] = [];
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(
-    readonly id: string,
-    readonly broker: Broker,
-    private readonly link: Link,
-    snapshot?: ConnectionSnapshot,
-  ) {
+  constructor(id: string, broker: Broker, link: Link, snapshot?: ConnectionSnapshot) {
+    this.id = id;
+    this.broker = broker;
+    this.link = link;
     const now = broker.clock.now();
     this.openedAt = snapshot?.openedAt ?? now;
     this.lastActivity = snapshot?.lastActivity ?? now;
@@ -104,6 +106,7 @@ export class Connection implements Outlet {
     if (!(err instanceof MqttError)) this.broker.log('error', `connection ${this.id}: ${String(err)}`);
     const code = error.reasonCode;
     if (this.state === 'awaiting-connect') {
+      this.version = this.decoder.protocolVersion; // what the CONNECT said, even if it went no further
       if (this.version === 5 && isReasonCodeAllowed(code, 'connack')) this.send(this.connack(code, error));
       else if (this.version < 5 && v3Refusals.has(code)) {
         this.send({ type: 'connack', sessionPresent: false, reasonCode: v3ConnackReturnCode(code) });
@@ -144,8 +147,8 @@ export class Connection implements Outlet {
     this.send({ type: 'pubrel', packetId, reasonCode: this.version === 5 ? reasonCode : undefined });
   }
 
-  dropped(reason: 'expired' | 'too-large'): void {
-    this.broker.hooks.emit('onDrop', this.clientId, reason);
+  dropped(reason: DropReason): void {
+    this.broker.dropped(this.clientId, reason);
   }
 
   now(): number {
@@ -204,7 +207,7 @@ export class Connection implements Outlet {
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
       clientId: this.clientId, username: this.username, keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases],
+      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
     };
   }
 
@@ -212,11 +215,11 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
-    if (s.state === 'active') this.session = new Session(s.clientId, this.broker.sessions.store);
+    if (s.state === 'active') this.session = new Session(s.clientId, this.broker.sessions.store, this.broker.config.maxQueuedMessages);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */

@@ -8,6 +8,9 @@ export interface ClientInfo {
   protocolVersion: number;
 }
 
+/** Why a message did not reach a session. */
+export type DropReason = 'queue-full' | 'expired' | 'too-large';
+
 /** A reason code rejects; undefined allows. */
 export type Verdict = number | undefined;
 
@@ -21,7 +24,7 @@ export interface Hooks {
   onDisconnect(client: ClientInfo, reason: 'normal' | 'abnormal' | 'takeover'): void;
   onPublish(client: ClientInfo | undefined, packet: PublishPacket): void;
   /** A message was not delivered to a session: queue full, expired, too large for the client. */
-  onDrop(clientId: string, reason: 'queue-full' | 'expired' | 'too-large'): void;
+  onDrop(clientId: string, reason: DropReason): void;
 }
 
 type Verdicts = { [K in keyof Hooks as ReturnType<Hooks[K]> extends void ? never : K]: Hooks[K] };

@@ -1,6 +1,7 @@
 // A connected client's outbound flow: queued and in-flight QoS 1/2 messages, packet ids, the
 // Receive Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1].
 // Every change is written through to the SessionStore before the event's output leaves.
+import type { DropReason } from './hooks.ts';
 import type { Message, OutboundMessage, SessionStore } from './ports.ts';
 
 /** What a session needs from the connection it is delivering over. */
@@ -10,7 +11,7 @@ export interface Outlet {
   /** False when the message was not sent (too large for the client [MQTT-3.1.2-25]). */
   sendPublish(entry: OutboundMessage, dup: boolean): boolean;
   sendPubrel(packetId: number, reasonCode?: number): void;
-  dropped(reason: 'expired' | 'too-large'): void;
+  dropped(reason: DropReason): void;
   now(): number;
 }
 
@@ -19,10 +20,15 @@ export class Session {
   private readonly queue: OutboundMessage[] = [];
   private lastPacketId = 0;
 
-  constructor(
-    readonly clientId: string,
-    private readonly store: SessionStore,
-  ) {
+  readonly clientId: string;
+  private readonly store: SessionStore;
+  /** Most messages held beyond the in-flight window. */
+  private readonly maxQueued: number;
+
+  constructor(clientId: string, store: SessionStore, maxQueued: number) {
+    this.clientId = clientId;
+    this.store = store;
+    this.maxQueued = maxQueued;
     for (const entry of store.outbound(clientId)) {
       if (entry.state === 'queued' || entry.packetId === undefined) this.queue.push(entry);
       else this.inflight.set(entry.packetId, entry);
@@ -35,6 +41,7 @@ export class Session {
 
   /** Stores a QoS 1/2 message for this session and sends it when the window allows. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
+    if (this.queue.length >= this.maxQueued) return out.dropped('queue-full');
     const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
     this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
     this.pump(out);

@@ -9,6 +9,7 @@ import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { Sql } from './sqlite/sql.ts';
 
 /** The one alarm fires at most this often; deadlines may run this late. */
 const alarmResolution = 1_000;
@@ -20,7 +21,7 @@ export class BrokerObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = ctx.storage.sql;
+    const sql = new Sql(ctx.storage.sql);
     migrate(sql);
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql),

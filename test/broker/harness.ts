@@ -1,7 +1,8 @@
 // A virtual client that speaks packets to a Broker on memory stores and a manual clock, with no
 // sockets (aedes' test helper). Bytes go through the real codec both ways.
 import {
-  Decoder, encode, type ConnectPacket, type Packet, type ProtocolVersion, type Properties, type Will,
+  Decoder, encode, type ConnectPacket, type Packet, type ProtocolVersion, type Properties, type PublishPacket,
+  type Subscription, type Will,
 } from '../../src/protocol/index.ts';
 import { Broker, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
 import type { Connection } from '../../src/broker/connection.ts';
@@ -22,16 +23,20 @@ export interface ConnectOptions {
 
 let connections = 0;
 
+/** The packet of one type ('puback' picks AckPacket although its `type` is a union). */
+export type PacketOf<T extends Packet['type']> = Packet & { type: T };
+
 export class VirtualClient {
   readonly received: Packet[] = [];
   closed = false;
   readonly conn: Connection;
+  readonly version: ProtocolVersion;
+  private readonly world: World;
   private readonly decoder: Decoder;
 
-  constructor(
-    private readonly world: World,
-    readonly version: ProtocolVersion,
-  ) {
+  constructor(world: World, version: ProtocolVersion) {
+    this.world = world;
+    this.version = version;
     this.decoder = new Decoder({ protocolVersion: version });
     this.conn = world.broker.gateway.open(`c${++connections}`, {
       send: (bytes) => {
@@ -52,11 +57,11 @@ export class VirtualClient {
   }
 
   /** The next packet the broker sent, or a failure naming what was expected. */
-  next<T extends Packet['type']>(type?: T): Extract<Packet, { type: T }> {
+  next<T extends Packet['type']>(type?: T): PacketOf<T> {
     const packet = this.received.shift();
     if (!packet) throw new Error(`expected ${type ?? 'a packet'}, got nothing`);
     if (type && packet.type !== type) throw new Error(`expected ${type}, got ${JSON.stringify(packet)}`);
-    return packet as Extract<Packet, { type: T }>;
+    return packet as PacketOf<T>;
   }
 
   expectNothing(): void {
@@ -70,7 +75,7 @@ export class VirtualClient {
     this.world.broker.flush();
   }
 
-  async publish(topic: string, payload: string, opts: Partial<Omit<Packet & { type: 'publish' }, 'type' | 'topic' | 'payload'>> = {}): Promise<void> {
+  async publish(topic: string, payload: string, opts: Partial<Omit<PublishPacket, 'type' | 'topic' | 'payload'>> = {}): Promise<void> {
     const qos = opts.qos ?? 0;
     await this.send({
       type: 'publish', topic, payload: text(payload), qos, retain: opts.retain ?? false, dup: opts.dup ?? false,
@@ -78,7 +83,7 @@ export class VirtualClient {
     });
   }
 
-  async subscribe(topicFilter: string, qos: 0 | 1 | 2 = 0, extra: Partial<Packet & { type: 'subscribe' }['subscriptions'][0]> = {}, properties?: Properties): Promise<number[]> {
+  async subscribe(topicFilter: string, qos: 0 | 1 | 2 = 0, extra: Partial<Subscription> = {}, properties?: Properties): Promise<number[]> {
     await this.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter, qos, ...extra }], properties });
     return this.next('suback').reasonCodes;
   }
@@ -91,7 +96,10 @@ export class World {
   readonly logs: string[] = [];
   broker: Broker;
 
-  constructor(private readonly options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] } = {}) {
+  private readonly options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] };
+
+  constructor(options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] } = {}) {
+    this.options = options;
     this.broker = this.make();
   }
 

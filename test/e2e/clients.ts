@@ -64,10 +64,12 @@ export class RawClient {
   readonly packets: Packet[] = [];
   closeCode?: number;
   private readonly decoder: Decoder;
-  private constructor(
-    readonly ws: WebSocket,
-    readonly version: ProtocolVersion,
-  ) {
+  readonly ws: WebSocket;
+  readonly version: ProtocolVersion;
+
+  private constructor(ws: WebSocket, version: ProtocolVersion) {
+    this.ws = ws;
+    this.version = version;
     this.decoder = new Decoder({ protocolVersion: version });
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (e) => {
@@ -103,10 +105,16 @@ export class RawClient {
     return this.packets.shift()!;
   }
 
+  /**
+   * Whether the server closed the connection: its close frame arrived (CLOSING) or the socket
+   * is closed. Under `wrangler dev`, a socket that never sent a frame gets the server's close
+   * frame but its TCP connection is not ended, so the close event may never fire.
+   */
   async closedWithin(timeoutMs = 5_000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (this.closeCode === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    return this.closeCode !== undefined;
+    const closing = () => this.closeCode !== undefined || this.ws.readyState >= WebSocket.CLOSING;
+    while (!closing() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    return closing();
   }
 
   close(): void {

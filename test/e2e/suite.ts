@@ -258,12 +258,19 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
       });
 
       it('refuses invalid filters with SUBACK 0x8F and answers UNSUBACK codes', async () => {
-        const c = await connectMqtt(url, { protocolVersion: 5 });
-        const granted = await c.subscribeAsync({ 'bad/#/filter': { qos: 0 }, 'good/+': { qos: 1 } });
-        expect(granted.map((g) => g.qos).sort()).toEqual([1, 0x8f].sort());
-        const unsub = await c.unsubscribeAsync(['good/+', 'never/subscribed']);
-        expect((unsub as { reasonCodes?: number[] }).reasonCodes).toEqual([0x00, 0x11]);
-        await c.endAsync();
+        // MQTT.js refuses to send an invalid filter, so a raw client does
+        const raw = await RawClient.open(url, 5);
+        raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: uniqueId() });
+        await raw.next();
+        const options = { noLocal: false, retainAsPublished: false, retainHandling: 0 } as const;
+        raw.send({ type: 'subscribe', packetId: 1, subscriptions: [
+          { topicFilter: 'bad/#/filter', qos: 0, ...options }, { topicFilter: 'good/+', qos: 1, ...options },
+          { topicFilter: '$share/g+/x', qos: 1, ...options },
+        ] });
+        expect(await raw.next()).toMatchObject({ type: 'suback', packetId: 1, reasonCodes: [0x8f, 1, 0x8f] });
+        raw.send({ type: 'unsubscribe', packetId: 2, topicFilters: ['good/+', 'never/subscribed'] });
+        expect(await raw.next()).toMatchObject({ type: 'unsuback', packetId: 2, reasonCodes: [0x00, 0x11] });
+        raw.close();
       });
 
       it('forwards message expiry, user properties, response topic, correlation data and content type', async () => {

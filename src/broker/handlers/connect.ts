@@ -7,6 +7,9 @@ import { NeverExpires } from '../config.ts';
 import type { Connection } from '../connection.ts';
 import { checkTopicLimits } from '../limits.ts';
 
+/** Response Information names a topic root each client may use for responses to it. */
+export const responsePrefix = 'response/';
+
 export async function handleConnect(conn: Connection, packet: ConnectPacket): Promise<void> {
   const { broker } = conn;
   const config = broker.config;
@@ -20,11 +23,10 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket): Pr
   const serverKeepAlive = grantKeepalive(conn, packet.keepalive);
   const verdict = await broker.hooks.authenticate(conn.client, packet);
   if (verdict !== undefined) throw new MqttError(verdict, 'not authenticated');
-  if (broker.gateway.activeCount() >= config.maxConnections) {
+  const live = broker.gateway.byClientId.get(conn.clientId);
+  if (!live && broker.gateway.activeCount() >= config.maxConnections) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
   }
-
-  const live = broker.gateway.byClientId.get(conn.clientId);
   if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
@@ -44,6 +46,9 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket): Pr
     properties.receiveMaximum = config.receiveMaximum;
     properties.topicAliasMaximum = config.topicAliasMaximum;
     properties.maximumPacketSize = config.maxPacketSize;
+    if (packet.properties?.requestResponseInformation === 1) {
+      properties.responseInformation = `${responsePrefix}${conn.clientId}/`; // [MQTT-3.1.2-28] a topic root for replies
+    }
   }
   const connack: ConnackPacket = { type: 'connack', sessionPresent: present, reasonCode: 0 }; // [MQTT-3.2.2-2]
   if (conn.version === 5) connack.properties = properties;

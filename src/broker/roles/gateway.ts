@@ -10,7 +10,11 @@ export class Gateway {
   readonly byClientId = new Map<string, Connection>();
   private readonly dirty = new Set<Connection>();
 
-  constructor(private readonly broker: Broker) {}
+  private readonly broker: Broker;
+
+  constructor(broker: Broker) {
+    this.broker = broker;
+  }
 
   open(id: string, link: Link, snapshot?: ConnectionSnapshot): Connection {
     const conn = new Connection(id, this.broker, link, snapshot);

@@ -13,10 +13,13 @@ export class SessionHost {
   /** Offline queue sizes, counted once per session. */
   private readonly queued = new Map<string, number>();
 
-  constructor(
-    private readonly broker: Broker,
-    readonly store: SessionStore,
-  ) {}
+  private readonly broker: Broker;
+  readonly store: SessionStore;
+
+  constructor(broker: Broker, store: SessionStore) {
+    this.broker = broker;
+    this.store = store;
+  }
 
   /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
   reconcile(live: (connectionId: string) => boolean): void {
@@ -34,7 +37,7 @@ export class SessionHost {
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
-    return { session: new Session(conn.clientId, this.store), present };
+    return { session: new Session(conn.clientId, this.store, this.broker.config.maxQueuedMessages), present };
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
@@ -68,7 +71,7 @@ export class SessionHost {
     const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
     if (count >= this.broker.config.maxQueuedMessages) {
       this.queued.set(clientId, count);
-      return this.broker.hooks.emit('onDrop', clientId, 'queue-full');
+      return this.broker.dropped(clientId, 'queue-full');
     }
     const subscriptionIdentifiers = identifiers.length ? identifiers : undefined;
     this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });

@@ -24,10 +24,10 @@ export class TopicShard {
   private readonly trie = new TopicTrie<Entry>();
   private readonly turns = new Map<string, number>();
 
-  constructor(
-    readonly retained: RetainedStore,
-    subscriptions: Iterable<[string, StoredSubscription]> = [],
-  ) {
+  readonly retained: RetainedStore;
+
+  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = []) {
+    this.retained = retained;
     for (const [clientId, sub] of subscriptions) this.add(clientId, sub);
   }
 

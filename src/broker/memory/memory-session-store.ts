@@ -1,0 +1,95 @@
+// The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
+// shared with what is "stored" (the SQLite store behaves the same way).
+import type { OutboundMessage, SessionState, SessionStore, StoredSubscription } from '../ports.ts';
+
+interface Record {
+  /** Unset until put(): subscriptions and messages may be stored first. */
+  state?: SessionState;
+  subscriptions: Map<string, StoredSubscription>;
+  outbound: Map<number, OutboundMessage>;
+  incoming: Set<number>;
+}
+
+const copy = <T>(value: T): T => structuredClone(value);
+
+export class MemorySessionStore implements SessionStore {
+  private readonly records = new Map<string, Record>();
+  private seq = 0;
+
+  private record(clientId: string): Record {
+    let r = this.records.get(clientId);
+    if (!r) {
+      r = { subscriptions: new Map(), outbound: new Map(), incoming: new Set() };
+      this.records.set(clientId, r);
+    }
+    return r;
+  }
+
+  get(clientId: string): SessionState | undefined {
+    const state = this.records.get(clientId)?.state;
+    return state && copy(state);
+  }
+
+  put(state: SessionState): void {
+    this.record(state.clientId).state = copy(state);
+  }
+
+  delete(clientId: string): void {
+    this.records.delete(clientId);
+  }
+
+  list(): SessionState[] {
+    return [...this.records.values()].flatMap((r) => (r.state ? [copy(r.state)] : []));
+  }
+
+  subscriptions(clientId: string): StoredSubscription[] {
+    return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map(copy);
+  }
+
+  allSubscriptions(): Array<[string, StoredSubscription]> {
+    return [...this.records].flatMap(([id, r]) => [...r.subscriptions.values()].map((s): [string, StoredSubscription] => [id, copy(s)]));
+  }
+
+  putSubscription(clientId: string, subscription: StoredSubscription): void {
+    this.record(clientId).subscriptions.set(subscription.topicFilter, copy(subscription));
+  }
+
+  deleteSubscription(clientId: string, topicFilter: string): boolean {
+    return this.records.get(clientId)?.subscriptions.delete(topicFilter) ?? false;
+  }
+
+  enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
+    const seq = ++this.seq;
+    this.record(clientId).outbound.set(seq, copy({ ...entry, seq }));
+    return seq;
+  }
+
+  outbound(clientId: string): OutboundMessage[] {
+    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map(copy);
+  }
+
+  outboundCount(clientId: string): number {
+    return this.records.get(clientId)?.outbound.size ?? 0;
+  }
+
+  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
+    const entry = this.records.get(clientId)?.outbound.get(seq);
+    if (entry) Object.assign(entry, change);
+  }
+
+  deleteOutbound(clientId: string, seq: number): void {
+    this.records.get(clientId)?.outbound.delete(seq);
+  }
+
+  addIncoming(clientId: string, packetId: number): void {
+    this.record(clientId).incoming.add(packetId);
+  }
+
+  hasIncoming(clientId: string, packetId: number): boolean {
+    return this.records.get(clientId)?.incoming.has(packetId) ?? false;
+  }
+
+  deleteIncoming(clientId: string, packetId: number): void {
+    this.records.get(clientId)?.incoming.delete(packetId);
+  }
+}

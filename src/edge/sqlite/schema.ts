@@ -1,0 +1,24 @@
+// The broker's tables in the object's SQLite, created when an object first starts.
+import type { Sql } from './sql.ts';
+
+const tables = [
+  `CREATE TABLE IF NOT EXISTS sessions (
+    client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, connection_id TEXT,
+    disconnected_at INTEGER, will TEXT)`,
+  `CREATE TABLE IF NOT EXISTS subscriptions (
+    client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options TEXT NOT NULL,
+    PRIMARY KEY (client_id, topic_filter)) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS outbound (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, state TEXT NOT NULL,
+    packet_id INTEGER, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL, meta TEXT)`,
+  `CREATE INDEX IF NOT EXISTS outbound_by_client ON outbound (client_id, seq)`,
+  `CREATE TABLE IF NOT EXISTS incoming (
+    client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS retained (
+    topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, meta TEXT) WITHOUT ROWID`,
+];
+
+export function migrate(sql: Sql): void {
+  for (const statement of tables) sql.run(statement);
+}

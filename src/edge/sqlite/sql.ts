@@ -1,0 +1,62 @@
+// The one door to the object's SQLite: runs a statement, returns its rows, and counts the rows
+// read and written (Cloudflare bills both) for the broker's cost figures.
+export type Row = Record<string, SqlStorageValue>;
+
+export class Sql {
+  rowsRead = 0;
+  rowsWritten = 0;
+  private readonly storage: SqlStorage;
+
+  constructor(storage: SqlStorage) {
+    this.storage = storage;
+  }
+
+  all<T extends Row>(query: string, ...bindings: unknown[]): T[] {
+    const cursor = this.storage.exec<T>(query, ...bindings);
+    const rows = cursor.toArray();
+    this.rowsRead += cursor.rowsRead;
+    this.rowsWritten += cursor.rowsWritten;
+    return rows;
+  }
+
+  first<T extends Row>(query: string, ...bindings: unknown[]): T | undefined {
+    return this.all<T>(query, ...bindings)[0];
+  }
+
+  run(query: string, ...bindings: unknown[]): number {
+    const cursor = this.storage.exec(query, ...bindings);
+    for (const _ of cursor);
+    this.rowsRead += cursor.rowsRead;
+    this.rowsWritten += cursor.rowsWritten;
+    return cursor.rowsWritten;
+  }
+}
+
+/** A BLOB binding: SQLite takes an ArrayBuffer, so a view is copied only when it is partial. */
+export function blob(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  return whole ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
+}
+
+/** JSON for columns holding properties and wills: binary values become { $b: base64 }. */
+export function toJson(value: unknown): string | null {
+  if (value === undefined) return null;
+  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? { $b: base64(v) } : v));
+}
+
+export function fromJson<T>(text: SqlStorageValue): T | undefined {
+  if (typeof text !== 'string') return undefined;
+  return JSON.parse(text, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && '$b' in v && typeof v.$b === 'string' ? unbase64(v.$b) : v,
+  ) as T;
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function unbase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}

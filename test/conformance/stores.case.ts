@@ -1,0 +1,124 @@
+// One suite for every SessionStore/RetainedStore implementation (hono's common.case style):
+// the memory reference runs it in Node, the SQLite stores inside workerd.
+import { describe, expect, it } from 'vitest';
+import type { Message, OutboundMessage, RetainedStore, SessionStore } from '../../src/broker/index.ts';
+
+export interface Stores {
+  sessions: SessionStore;
+  retained: RetainedStore;
+}
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+const rich: Message = {
+  topic: 'a/b', payload: bytes('payload'), qos: 2, retain: false, expiresAt: 1_700_000_123_000, publisher: 'pub',
+  properties: {
+    contentType: 'text/plain', correlationData: new Uint8Array([0, 1, 255]), responseTopic: 'reply/here',
+    payloadFormatIndicator: 1, userProperties: [['k', 'v'], ['k', 'v2']],
+  },
+};
+
+/** Runs a test body with fresh stores, wherever they must be used (inside a Durable Object for SQLite). */
+export type WithStores = (body: (stores: Stores) => void) => Promise<void>;
+
+export function runStoreSuite(name: string, withStores: WithStores): void {
+  describe(`${name}: SessionStore`, () => {
+    it('puts, gets, lists and deletes session state', () => withStores(({ sessions }) => {
+      expect(sessions.get('c')).toBeUndefined();
+      sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
+      sessions.put({ clientId: 'd', expiryInterval: 0xffffffff, disconnectedAt: 5, will: { topic: 'w', payload: bytes('bye'), qos: 1, retain: true, at: 9, properties: { willDelayInterval: 3 } } });
+      expect(sessions.get('c')).toEqual({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
+      expect(sessions.get('d')).toEqual({ clientId: 'd', expiryInterval: 0xffffffff, disconnectedAt: 5, will: { topic: 'w', payload: bytes('bye'), qos: 1, retain: true, at: 9, properties: { willDelayInterval: 3 } } });
+      expect(sessions.list().map((s) => s.clientId).sort()).toEqual(['c', 'd']);
+      sessions.put({ clientId: 'c', expiryInterval: 10 });
+      expect(sessions.get('c')).toEqual({ clientId: 'c', expiryInterval: 10 });
+      sessions.delete('c');
+      expect(sessions.get('c')).toBeUndefined();
+    }));
+
+    it('returns copies: changing what it returned changes nothing stored', () => withStores(({ sessions }) => {
+      sessions.put({ clientId: 'c', expiryInterval: 60 });
+      sessions.get('c')!.expiryInterval = 1;
+      expect(sessions.get('c')!.expiryInterval).toBe(60);
+    }));
+
+    it('stores subscriptions, replacing by topic filter [MQTT-3.8.4-3]', () => withStores(({ sessions }) => {
+      sessions.putSubscription('c', { topicFilter: 'a/+', qos: 1 });
+      sessions.putSubscription('c', { topicFilter: 'a/+', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 2, identifier: 7 });
+      sessions.putSubscription('c', { topicFilter: '$share/g/b', qos: 0 });
+      sessions.putSubscription('d', { topicFilter: '#', qos: 0 });
+      expect(sessions.subscriptions('c').sort((a, b) => a.topicFilter.localeCompare(b.topicFilter))).toEqual([
+        { topicFilter: '$share/g/b', qos: 0 },
+        { topicFilter: 'a/+', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 2, identifier: 7 },
+      ]);
+      expect(sessions.allSubscriptions()).toHaveLength(3);
+      expect(sessions.deleteSubscription('c', 'a/+')).toBe(true);
+      expect(sessions.deleteSubscription('c', 'a/+')).toBe(false);
+      expect(sessions.subscriptions('c')).toEqual([{ topicFilter: '$share/g/b', qos: 0 }]);
+    }));
+
+    it('keeps outbound messages in order with every field intact', () => withStores(({ sessions }) => {
+      const a = sessions.enqueue('c', { message: rich, subscriptionIdentifiers: [1, 5], state: 'queued' });
+      const b = sessions.enqueue('c', { message: { topic: 't', payload: new Uint8Array(), qos: 1, retain: true }, state: 'queued' });
+      sessions.enqueue('other', { message: rich, state: 'queued' });
+      expect(b).toBeGreaterThan(a);
+      expect(sessions.outboundCount('c')).toBe(2);
+      const [first, second] = sessions.outbound('c');
+      expect(first).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], state: 'queued' } satisfies OutboundMessage);
+      expect(second).toEqual({ seq: b, message: { topic: 't', payload: new Uint8Array(), qos: 1, retain: true }, state: 'queued' });
+      sessions.updateOutbound('c', a, { packetId: 42, state: 'sent' });
+      expect(sessions.outbound('c')[0]).toMatchObject({ packetId: 42, state: 'sent' });
+      sessions.updateOutbound('c', a, { packetId: 42, state: 'released' });
+      expect(sessions.outbound('c')[0].state).toBe('released');
+      sessions.deleteOutbound('c', a);
+      expect(sessions.outbound('c').map((e) => e.seq)).toEqual([b]);
+    }));
+
+    it('keeps received QoS 2 packet ids per client [MQTT-4.3.3-9]', () => withStores(({ sessions }) => {
+      sessions.addIncoming('c', 7);
+      sessions.addIncoming('c', 7);
+      expect(sessions.hasIncoming('c', 7)).toBe(true);
+      expect(sessions.hasIncoming('d', 7)).toBe(false);
+      sessions.deleteIncoming('c', 7);
+      expect(sessions.hasIncoming('c', 7)).toBe(false);
+    }));
+
+    it('deletes a session with its subscriptions, messages and QoS 2 ids', () => withStores(({ sessions }) => {
+      sessions.put({ clientId: 'c', expiryInterval: 60 });
+      sessions.putSubscription('c', { topicFilter: 't', qos: 1 });
+      sessions.enqueue('c', { message: rich, state: 'queued' });
+      sessions.addIncoming('c', 1);
+      sessions.delete('c');
+      expect([sessions.get('c'), sessions.subscriptions('c'), sessions.outboundCount('c'), sessions.hasIncoming('c', 1)])
+        .toEqual([undefined, [], 0, false]);
+    }));
+  });
+
+  describe(`${name}: RetainedStore`, () => {
+    const retain = (topic: string, payload = topic): Message => ({ topic, payload: bytes(payload), qos: 1, retain: true });
+
+    it('stores, replaces and deletes one message per topic [MQTT-3.3.1-5]', () => withStores(({ retained }) => {
+      const { publisher: _, ...message } = { ...rich, retain: true };
+      retained.set(message);
+      expect(retained.get('a/b')).toEqual(message);
+      retained.set(retain('a/b', 'second'));
+      expect(new TextDecoder().decode(retained.get('a/b')!.payload)).toBe('second');
+      expect(retained.count()).toBe(1);
+      retained.delete('a/b');
+      expect([retained.get('a/b'), retained.count()]).toEqual([undefined, 0]);
+    }));
+
+    it('matches filters with wildcards, the $-rule and parent levels [MQTT-4.7.1-2, MQTT-4.7.2-1]', () => withStores(({ retained }) => {
+      for (const t of ['a', 'a/b', 'a/b/c', 'a/bc', 'ab', 'a0', 'a/', '/a', '$SYS/x', 'b/b']) retained.set(retain(t));
+      const topics = (filter: string) => retained.match(filter).map((m) => m.topic).sort();
+      expect(topics('a/b')).toEqual(['a/b']);
+      expect(topics('a/#')).toEqual(['a', 'a/', 'a/b', 'a/b/c', 'a/bc']);
+      expect(topics('a/+')).toEqual(['a/', 'a/b', 'a/bc']);
+      expect(topics('+/b')).toEqual(['a/b', 'b/b']);
+      expect(topics('#')).toEqual(['/a', 'a', 'a/', 'a/b', 'a/b/c', 'a/bc', 'a0', 'ab', 'b/b']);
+      expect(topics('$SYS/#')).toEqual(['$SYS/x']);
+      expect(topics('+/+')).toEqual(['/a', 'a/', 'a/b', 'a/bc', 'b/b']);
+      expect(topics('nothing/#')).toEqual([]);
+    }));
+  });
+}
