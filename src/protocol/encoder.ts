@@ -16,7 +16,10 @@ import { encodeUnsubscribe, sizeUnsubscribe } from './packets/unsubscribe.ts';
 import { ReasonCode } from './reason-code.ts';
 import { ByteWriter, maxVarint, varintSize } from './writer.ts';
 
-/** The packet as bytes. A CONNECT is written in its own protocolVersion. */
+/**
+ * The packet as bytes. A CONNECT is written in its own protocolVersion. The result may be a
+ * view on a shared buffer (see writer.ts): send it, or slice() it to keep it for long.
+ */
 export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
   const length = remainingLength(packet, version);
   const w = new ByteWriter(1 + varintSize(length) + length);
