@@ -1,7 +1,7 @@
 // encode(): short forms on v5, v5-only fields left out on 3.x, and refusals of what cannot be
 // put on the wire. Byte-exact encodings of every type are in the fixtures.
 import { describe, expect, it } from 'vitest';
-import { encode, packetSize, ReasonCode, type Packet, type ProtocolVersion } from '../../src/protocol/index.ts';
+import { encode, packetSize, PublishTemplate, ReasonCode, type Packet, type ProtocolVersion } from '../../src/protocol/index.ts';
 import { fixtures } from '../fixtures/packets.ts';
 import { errorCode, decodeOne, hex } from './helpers.ts';
 
@@ -95,6 +95,23 @@ describe('encode: fields', () => {
   });
 });
 
+describe('encode: buffers', () => {
+  it('encodings kept side by side never overlap, even when carved from a shared slab', () => {
+    const packets = Array.from({ length: 300 }, (_, i): Packet => ({
+      type: 'publish', topic: `t/${i}`, payload: new Uint8Array((i * 997) % 9000).fill(i & 0xff), qos: 1, retain: false, dup: false, packetId: i + 1,
+    }));
+    const encoded = packets.map((p) => encode(p, 4)); // an overlap would corrupt an earlier one
+    const mismatches = encoded.filter((bytes, i) => hex(bytes) !== hex(encode(packets[i], 4)));
+    expect(mismatches).toHaveLength(0);
+  });
+
+  it('a publish template owns its bytes instead of pinning a shared slab', () => {
+    const bytes = new PublishTemplate({ type: 'publish', topic: 't', payload: new Uint8Array(500), qos: 0, retain: false, dup: false }, 4).bytes();
+    expect(bytes.byteOffset).toBe(0);
+    expect(bytes.buffer.byteLength).toBe(bytes.length);
+  });
+});
+
 describe('encode: refusals', () => {
   const publish = { type: 'publish', topic: 't', payload: text(''), retain: false, dup: false } as const;
 
@@ -130,7 +147,7 @@ describe('encode: refusals', () => {
   });
 
   it('a packet over the protocol maximum is PacketTooLarge', () => {
-    const payload = new Uint8Array(268_435_455);
+    const payload = { length: 268_435_455 } as Uint8Array; // sized, never written: refused before allocation
     expect(errorCode(() => encode({ ...publish, qos: 0, payload }, 4))).toBe(ReasonCode.PacketTooLarge);
   });
 });
