@@ -49,7 +49,7 @@ export class Decoder {
 
   /** Appends bytes; the chunk is referenced, not copied, until its packets are decoded. */
   push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.failed) return; // a failed stream is over: hold nothing more
     this.chunks.push(chunk);
     this.buffered += chunk.length;
   }

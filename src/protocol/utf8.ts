@@ -4,7 +4,7 @@
 import { MqttError } from './error.ts';
 import { ReasonCode } from './reason-code.ts';
 
-const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /** Whether the bytes are well-formed UTF-8 (Unicode Table 3-7: no overlongs, surrogates or > U+10FFFF). */
