@@ -26,7 +26,7 @@ export function binarySize(value: Uint8Array): number {
 
 // A fresh ArrayBuffer costs more than encoding a small packet (an off-heap allocation, ~0.4 µs
 // in V8 above 64 bytes), so mid-sized encodings are carved from a shared zeroed slab, as Node's
-// Buffer.allocUnsafe does from its pool. Slabs are never reused: no bytes leak between packets.
+// allocUnsafe() does from its pool. Slabs are never reused: no bytes leak between packets.
 // A caller keeping an encoding for long should slice() it, or it keeps its slab alive.
 const slabSize = 64 * 1024;
 const pooledMax = 8 * 1024;
