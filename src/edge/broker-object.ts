@@ -28,7 +28,9 @@ export class BrokerObject extends DurableObject<Env> {
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
     });
-    for (const ws of ctx.getWebSockets()) this.attach(ws, readSnapshot(ws));
+    const sockets = ctx.getWebSockets();
+    for (const ws of sockets) this.attach(ws, readSnapshot(ws));
+    if (sockets.length) console.log(`broker woke from hibernation with ${sockets.length} connections`);
     this.broker.start();
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;

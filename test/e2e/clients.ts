@@ -1,7 +1,7 @@
 // Real clients for end-to-end tests: MQTT.js, and a raw WebSocket that speaks bytes through our
 // own codec for what MQTT.js would never send (split packets, text frames, garbage).
 import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt';
-import { Decoder, encode, type Packet, type ProtocolVersion } from '../../src/protocol/index.ts';
+import { Decoder, encode, type ConnectPacket, type Packet, type ProtocolVersion } from '../../src/protocol/index.ts';
 
 let ids = 0;
 export const uniqueId = (prefix = 'c'): string => `${prefix}-${process.pid}-${++ids}`;
@@ -62,6 +62,8 @@ export const closed = (client: MqttClient): Promise<void> =>
 /** A WebSocket speaking MQTT bytes directly. */
 export class RawClient {
   readonly packets: Packet[] = [];
+  /** WebSocket messages received. */
+  frames = 0;
   closeCode?: number;
   private readonly decoder: Decoder;
   readonly ws: WebSocket;
@@ -73,6 +75,7 @@ export class RawClient {
     this.decoder = new Decoder({ protocolVersion: version });
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (e) => {
+      this.frames++;
       this.decoder.push(new Uint8Array(e.data as ArrayBuffer));
       for (let p = this.decoder.next(); p; p = this.decoder.next()) this.packets.push(p);
     };
@@ -90,6 +93,16 @@ export class RawClient {
 
   send(packet: Packet): void {
     this.ws.send(encode(packet, this.version));
+  }
+
+  /** Opens, sends CONNECT and returns the CONNACK. */
+  static async connect(url: string, version: ProtocolVersion, fields: Partial<ConnectPacket> = {}): Promise<{ raw: RawClient; connack: Packet }> {
+    const raw = await RawClient.open(url, version);
+    raw.send({
+      type: 'connect', protocolName: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version, clean: true, keepalive: 0,
+      clientId: uniqueId(), ...fields,
+    });
+    return { raw, connack: await raw.next() };
   }
 
   sendBytes(bytes: Uint8Array | string): void {

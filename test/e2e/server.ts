@@ -34,7 +34,7 @@ export async function startBroker(opts: { persistTo?: string; vars?: Record<stri
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mqtt-'));
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
-    '--persist-to', persistTo, '--log-level', 'warn', ...vars];
+    '--persist-to', persistTo, '--log-level', 'log', ...vars];
   const child = spawn(process.execPath, args, {
     cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './clients.ts';
 import type { BrokerServer } from './server.ts';
+import type { Properties } from '../../src/protocol/index.ts';
 
 /** Limits the suite's server is started with (wrangler vars). */
 export const suiteVars = {
@@ -11,6 +12,9 @@ export const suiteVars = {
   MQTT_MAX_QUEUED_MESSAGES: '20',
   MQTT_MAX_PACKET_SIZE: '65536',
 };
+
+/** workerd evicts an object whose sockets have been idle this long (about 10 s), keeping them open. */
+const idleEviction = 12_000;
 
 const text = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -60,6 +64,33 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
         raw.close();
       });
 
+      it('sends the packets one event produces in one WebSocket message', async () => {
+        const base = uniqueId('coalesce');
+        const pub = await connectMqtt(url, { protocolVersion: 4 });
+        for (const leaf of ['a', 'b', 'c']) await pub.publishAsync(`${base}/${leaf}`, leaf, { qos: 1, retain: true });
+        const { raw } = await RawClient.connect(url, 4);
+        const before = raw.frames;
+        raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: `${base}/#`, qos: 1 }] });
+        const packets = [await raw.next(), await raw.next(), await raw.next(), await raw.next()];
+        expect(packets.map((p) => p.type)).toEqual(['suback', 'publish', 'publish', 'publish']);
+        expect(raw.frames - before).toBe(1);
+        raw.close();
+        await pub.endAsync();
+      });
+
+      it('refuses an unsupported protocol version: 3.x return code 1, v5 reason 0x84 [MQTT-3.1.2-2]', async () => {
+        const raw = await RawClient.open(url, 4);
+        // CONNECT, protocol name MQTT, level 9
+        raw.sendBytes(new Uint8Array([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x09, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78]));
+        expect(await raw.next()).toMatchObject({ type: 'connack', reasonCode: 1 });
+        expect(await raw.closedWithin()).toBe(true);
+        const v5 = await RawClient.open(url, 5);
+        // MQTT 5 CONNECT whose protocol name is wrong for its level
+        v5.sendBytes(new Uint8Array([0x10, 0x0e, 0x00, 0x04, 0x4d, 0x51, 0x49, 0x58, 0x05, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x78]));
+        expect(await v5.next()).toMatchObject({ type: 'connack', reasonCode: 0x84 });
+        expect(await v5.closedWithin()).toBe(true);
+      });
+
       it('closes a connection that sends a text frame [MQTT-6.0.0-1]', async () => {
         const raw = await RawClient.open(url, 4);
         raw.sendBytes('hello');
@@ -100,6 +131,23 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
         expect(await raw.next(8_000)).toMatchObject({ type: 'disconnect', reasonCode: 0x8d });
         expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
       });
+
+      it('keeps a live session working across hibernation: the object is evicted when idle and wakes on the next message', async () => {
+        const topic = uniqueId('hibernate');
+        const sub = await connectMqtt(url, { protocolVersion: 5, keepalive: 0 });
+        await sub.subscribeAsync(topic, { qos: 1 });
+        const got = inbox(sub);
+        const pub = await connectMqtt(url, { protocolVersion: 4, keepalive: 0 });
+        await pub.publishAsync(topic, 'before', { qos: 1 });
+        expect((await got.next()).payload).toBe('before');
+        const woke = () => server.logs.join('').match(/woke from hibernation/g)?.length ?? 0;
+        const wakes = woke();
+        await sleep(idleEviction);
+        await pub.publishAsync(topic, 'after', { qos: 1 });
+        expect((await got.next()).payload).toBe('after');
+        expect(woke()).toBeGreaterThan(wakes);
+        await Promise.all([sub.endAsync(), pub.endAsync()]);
+      }, 30_000);
 
       it('keeps namespaces apart', async () => {
         const a = await connectMqtt(`ws://127.0.0.1:${server.port}/mqtt/alpha`);
@@ -206,6 +254,16 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
           await Promise.all([back.client.endAsync(), pub.endAsync()]);
         });
 
+        it('accepts an empty client id only with a clean session [MQTT-3.1.3-7, -8]', async () => {
+          const clean = await RawClient.connect(url, protocolVersion, { clientId: '', clean: true });
+          expect(clean.connack).toMatchObject({ type: 'connack', reasonCode: 0 });
+          clean.raw.close();
+          if (protocolVersion === 5) return; // v5 assigns an id either way
+          const kept = await RawClient.connect(url, protocolVersion, { clientId: '', clean: false });
+          expect(kept.connack).toMatchObject({ type: 'connack', reasonCode: 2 });
+          expect(await kept.raw.closedWithin()).toBe(true);
+        });
+
         it('takes over a live client id', async () => {
           const clientId = uniqueId('dup');
           const old = await connectMqtt(url, { protocolVersion, clientId });
@@ -222,6 +280,18 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
     }
 
     describe('MQTT 5 specifics with MQTT.js', () => {
+      it('assigns a client id for an empty one and answers Request Response Information [MQTT-3.2.2-16]', async () => {
+        const { raw, connack } = await RawClient.connect(url, 5, { clientId: '', properties: { requestResponseInformation: 1 } });
+        expect(connack).toMatchObject({ type: 'connack', reasonCode: 0 });
+        const { assignedClientIdentifier: id, responseInformation } = (connack as { properties: Properties }).properties;
+        expect(id).toMatch(/^auto-/);
+        expect(responseInformation).toBe(`response/${id}/`);
+        raw.close();
+        const mqttjs = await connectMqtt(url, { protocolVersion: 5, clientId: '' });
+        expect(mqttjs.connected).toBe(true);
+        await mqttjs.endAsync();
+      });
+
       it('shared subscriptions spread messages across the group', async () => {
         const topic = uniqueId('jobs');
         const a = await connectMqtt(url, { protocolVersion: 5 });
