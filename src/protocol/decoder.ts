@@ -32,11 +32,14 @@ export interface DecoderOptions {
 const requiredFlags = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0] as const;
 
 export class Decoder {
+  /** The format packets are read in; set from a CONNECT's level as soon as it is read. */
   protocolVersion: ProtocolVersion;
   private readonly maxPacketSize: number;
+  /** Pushed chunks not yet used up; chunks[head] at offset is the next unread byte. */
   private chunks: Uint8Array[] = [];
   private head = 0;
   private offset = 0;
+  /** Unread bytes across all chunks. */
   private buffered = 0;
   private failure: unknown;
   private failed = false;
