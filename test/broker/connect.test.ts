@@ -58,6 +58,33 @@ describe('CONNECT', () => {
     expect(connack.properties?.maximumPacketSize).toBe(w.broker.config.maxPacketSize);
   });
 
+  it('answers Request Response Information with a response topic root for the client [MQTT-3.1.2-28]', async () => {
+    const w = new World();
+    const asked = w.client(5);
+    await asked.send(connectPacket({ version: 5, clientId: 'dev', properties: { requestResponseInformation: 1 } }));
+    expect(asked.next('connack').properties?.responseInformation).toBe('response/dev/');
+    const quiet = w.client(5);
+    await quiet.send(connectPacket({ version: 5, clientId: 'dev2' }));
+    expect(quiet.next('connack').properties?.responseInformation).toBeUndefined();
+  });
+
+  it('refuses an unknown protocol level with 3.x return code 1 and closes [MQTT-3.1.2-2]', async () => {
+    const w = new World();
+    const c = w.client(4);
+    await c.sendBytes(new Uint8Array([0x10, 0x0d, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x06, 0x02, 0x00, 0x00, 0x00, 0x01, 0x78]));
+    expect(c.next('connack').reasonCode).toBe(1);
+    expect(c.closed).toBe(true);
+  });
+
+  it('refuses a v5 CONNECT with a malformed property with 0x81 and closes', async () => {
+    const w = new World();
+    const c = w.client(5);
+    // properties: length 2, Receive Maximum (0x21) cut short
+    await c.sendBytes(new Uint8Array([0x10, 0x0f, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x05, 0x02, 0x00, 0x00, 0x02, 0x21, 0x00, 0x00, 0x01]));
+    expect(c.next('connack').reasonCode).toBe(0x81);
+    expect(c.closed).toBe(true);
+  });
+
   it('closes a connection whose first packet is not CONNECT [MQTT-3.1.0-1]', async () => {
     const w = new World();
     const c = w.client(4);

@@ -102,6 +102,7 @@ describe('sessions', () => {
     for (let i = 0; i < 5; i++) await pub.publish('t', String(i), { qos: 1, packetId: i + 1 });
     expect(w.sessions.outboundCount('p')).toBe(3);
     expect(drops).toEqual(['p:queue-full', 'p:queue-full']);
+    expect(w.broker.stats.dropped['queue-full']).toBe(2);
   });
 
   it('expires a v5 session after its Session Expiry Interval [MQTT-3.1.2-23]', async () => {

@@ -80,6 +80,23 @@ describe('publish and subscribe by QoS', () => {
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
   });
 
+  it('bounds the queue of a connected but slow subscriber too, counting what it drops', async () => {
+    const w = new World({ config: { maxInflight: 1, maxQueuedMessages: 2 } });
+    const sub = await w.connect({ clientId: 'sub' });
+    await sub.subscribe('t', 1);
+    const pub = await w.connect({ clientId: 'pub' });
+    for (let i = 0; i < 5; i++) await pub.publish('t', String(i), { qos: 1, packetId: i + 1 });
+    expect(w.broker.stats.dropped['queue-full']).toBe(2);
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = sub.next('publish');
+      got.push(str(p.payload));
+      sub.expectNothing();
+      await sub.send({ type: 'puback', packetId: p.packetId! });
+    }
+    expect(got).toEqual(['0', '1', '2']);
+  });
+
   it('holds QoS 1 messages beyond the client\'s window until acknowledged (3.x in-flight window)', async () => {
     const w = new World({ config: { maxInflight: 2 } });
     const sub = await w.connect({ clientId: 'sub' });
