@@ -61,9 +61,11 @@ export class Broker {
 
   /** Routes a message to every matching session; returns how many it reached. */
   publish(message: Message, from?: ClientInfo): number {
-    this.hooks.emit('onPublish', from, {
-      type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
-    });
+    if (this.hooks.has('onPublish')) {
+      this.hooks.emit('onPublish', from, {
+        type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
+      });
+    }
     if (message.retain) this.retain(message);
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     const variants = new Map<string, Message>();
@@ -79,8 +81,10 @@ export class Broker {
 
   private deliver(d: Delivery, message: Message, variants: Map<string, Message>): void {
     const conn = this.gateway.byClientId.get(d.clientId);
-    const client = conn?.client ?? { clientId: d.clientId, protocolVersion: 5 };
-    if (this.hooks.check('authorizeDeliver', client, message.topic) !== undefined) return;
+    if (this.hooks.has('authorizeDeliver')) {
+      const client = conn?.client ?? { clientId: d.clientId, protocolVersion: 5 };
+      if (this.hooks.check('authorizeDeliver', client, message.topic) !== undefined) return;
+    }
     const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
     const retain = d.retainAsPublished && message.retain; // [MQTT-3.3.1-12, -13]
     const key = `${qos}${retain}`;

@@ -8,7 +8,7 @@ import {
 import type { Broker } from './broker.ts';
 import type { ClientInfo, DropReason } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
-import { Session, type Outlet } from './session.ts';
+import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
@@ -29,6 +29,7 @@ export interface ConnectionSnapshot {
   problemInformation: boolean;
   topicAliases: Array<[number, string]>;
   incomingQoS2: number;
+  durable: boolean;
 }
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
@@ -56,6 +57,8 @@ export class Connection implements Outlet {
   /** QoS 2 publishes received on this connection and not yet released: the inbound window. */
   incomingQoS2 = 0;
   session?: Session;
+  /** Whether the session's message flows are in the store (it outlives the connection). */
+  durable = false;
 
   readonly id: string;
   readonly broker: Broker;
@@ -207,7 +210,7 @@ export class Connection implements Outlet {
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
       clientId: this.clientId, username: this.username, keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
+      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
     };
   }
 
@@ -215,11 +218,11 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
-    if (s.state === 'active') this.session = new Session(s.clientId, this.broker.sessions.store, this.broker.config.maxQueuedMessages);
+    if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId, s.durable);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */

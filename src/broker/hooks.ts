@@ -31,9 +31,16 @@ type Verdicts = { [K in keyof Hooks as ReturnType<Hooks[K]> extends void ? never
 
 export class HookChain {
   private readonly hooks: Partial<Hooks>[];
+  private readonly implemented: ReadonlySet<string>;
 
   constructor(hooks: Partial<Hooks>[] = []) {
     this.hooks = hooks;
+    this.implemented = new Set(hooks.flatMap((h) => Object.keys(h)));
+  }
+
+  /** Whether any hook implements `name`: lets hot paths skip building the arguments. */
+  has(name: keyof Hooks): boolean {
+    return this.implemented.has(name);
   }
 
   async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict> {

@@ -1,15 +1,33 @@
-// Configured limits on topics, checked on top of the spec's own rules.
-import { MqttError, ReasonCode } from '../protocol/index.ts';
+// Configured limits on topics, checked on top of the spec's own rules. Cheap on the hot path:
+// nothing is counted that the string's length already rules out.
+import { MqttError } from '../protocol/index.ts';
 import type { BrokerConfig } from './config.ts';
-
-const utf8 = new TextEncoder();
 
 /** Throws with `reasonCode` when a topic name or filter is longer or deeper than configured. */
 export function checkTopicLimits(topic: string, config: BrokerConfig, reasonCode: number): void {
-  if (utf8.encode(topic).length > config.maxTopicLength) {
+  // a UTF-16 unit is at most 3 UTF-8 bytes (a surrogate pair 4 for 2 units)
+  if (topic.length * 3 > config.maxTopicLength && utf8Length(topic) > config.maxTopicLength) {
     throw new MqttError(reasonCode, `topic longer than ${config.maxTopicLength} bytes`);
   }
-  if (topic.split('/').length > config.maxTopicLevels) {
+  if (topic.length >= config.maxTopicLevels && levels(topic) > config.maxTopicLevels) {
     throw new MqttError(reasonCode, `topic deeper than ${config.maxTopicLevels} levels`);
   }
+}
+
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) (n += 4), i++;
+    else n += 3;
+  }
+  return n;
+}
+
+function levels(s: string): number {
+  let n = 1;
+  for (let i = s.indexOf('/'); i !== -1; i = s.indexOf('/', i + 1)) n++;
+  return n;
 }

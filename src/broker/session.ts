@@ -1,6 +1,8 @@
-// A connected client's outbound flow: queued and in-flight QoS 1/2 messages, packet ids, the
-// Receive Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1].
-// Every change is written through to the SessionStore before the event's output leaves.
+// A connected client's flows: queued and in-flight QoS 1/2 messages out, packet ids, the Receive
+// Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1], and the QoS 2
+// packet ids received and not yet released. Every change is written through to the session's
+// store before the event's output leaves: SQLite for a persistent session, memory for one that
+// ends with its connection.
 import type { DropReason } from './hooks.ts';
 import type { Message, OutboundMessage, SessionStore } from './ports.ts';
 
@@ -16,11 +18,10 @@ export interface Outlet {
 }
 
 export class Session {
+  readonly clientId: string;
   private readonly inflight = new Map<number, OutboundMessage>();
   private readonly queue: OutboundMessage[] = [];
   private lastPacketId = 0;
-
-  readonly clientId: string;
   private readonly store: SessionStore;
   /** Most messages held beyond the in-flight window. */
   private readonly maxQueued: number;
@@ -35,16 +36,18 @@ export class Session {
     }
   }
 
-  get size(): number {
-    return this.inflight.size + this.queue.length;
-  }
-
-  /** Stores a QoS 1/2 message for this session and sends it when the window allows. */
+  /** Sends a QoS 1/2 message when the window allows, else queues it; stored either way. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
-    if (this.queue.length >= this.maxQueued) return out.dropped('queue-full');
-    const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
-    this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
-    this.pump(out);
+    if (this.queue.length || this.inflight.size >= out.window) {
+      if (this.queue.length >= this.maxQueued) return out.dropped('queue-full');
+      const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
+      this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
+      return;
+    }
+    const entry: OutboundMessage = { seq: 0, message, subscriptionIdentifiers, packetId: this.allocate(), state: 'sent' };
+    if (!this.send(entry, out)) return;
+    entry.seq = this.store.enqueue(this.clientId, entry);
+    this.inflight.set(entry.packetId!, entry);
   }
 
   /** Resends what was in flight, in order, then fills the window [MQTT-4.4.0-1]. */
@@ -80,23 +83,43 @@ export class Session {
     this.pump(out);
   }
 
+  /** A QoS 2 PUBLISH from the client was accepted: its id is held until PUBREL [MQTT-4.3.3-9]. */
+  received(packetId: number): void {
+    this.store.addIncoming(this.clientId, packetId);
+  }
+
+  hasReceived(packetId: number): boolean {
+    return this.store.hasIncoming(this.clientId, packetId);
+  }
+
+  /** PUBREL: forgets the id; false when it was not held. */
+  released(packetId: number): boolean {
+    if (!this.store.hasIncoming(this.clientId, packetId)) return false;
+    this.store.deleteIncoming(this.clientId, packetId);
+    return true;
+  }
+
   private pump(out: Outlet): void {
     while (this.queue.length && this.inflight.size < out.window) {
       const e = this.queue.shift()!;
-      if (e.message.expiresAt !== undefined && e.message.expiresAt <= out.now()) {
-        this.store.deleteOutbound(this.clientId, e.seq); // [MQTT-3.3.2-5]
-        out.dropped('expired');
-        continue;
-      }
       e.packetId = this.allocate();
       e.state = 'sent';
-      if (!out.sendPublish(e, false)) {
+      if (!this.send(e, out)) {
         this.store.deleteOutbound(this.clientId, e.seq);
         continue;
       }
       this.store.updateOutbound(this.clientId, e.seq, { packetId: e.packetId, state: 'sent' });
       this.inflight.set(e.packetId, e);
     }
+  }
+
+  /** Sends unless expired [MQTT-3.3.2-5] or too large for the client; false when dropped. */
+  private send(e: OutboundMessage, out: Outlet): boolean {
+    if (e.message.expiresAt !== undefined && e.message.expiresAt <= out.now()) {
+      out.dropped('expired');
+      return false;
+    }
+    return out.sendPublish(e, false);
   }
 
   private finish(e: OutboundMessage): void {

@@ -154,6 +154,21 @@ describe('sessions', () => {
     expect([str(back.next('publish').payload), str(back.next('publish').payload)]).toEqual(['before', 'after']);
   });
 
+  it('keeps the message flows of a session that ends with its connection in memory, not the store', async () => {
+    const w = new World();
+    const sub = await w.connect({ clientId: 'clean', clean: true });
+    await sub.subscribe('t', 2);
+    const pub = await w.connect({ clientId: 'pub', clean: true });
+    await pub.publish('t', 'x', { qos: 2, packetId: 3 });
+    const p = sub.next('publish');
+    expect([w.sessions.outboundCount('clean'), w.sessions.hasIncoming('pub', 3)]).toEqual([0, false]);
+    await pub.send({ type: 'pubrel', packetId: 3 });
+    expect(pub.next('pubrec')).toMatchObject({ packetId: 3 });
+    expect(pub.next('pubcomp')).toMatchObject({ packetId: 3 });
+    await sub.send({ type: 'pubrec', packetId: p.packetId! });
+    expect(sub.next('pubrel').packetId).toBe(p.packetId);
+  });
+
   it('clean sessions leave nothing behind', async () => {
     const w = new World();
     const c = await w.connect({ clientId: 'gone' });

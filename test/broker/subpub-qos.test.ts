@@ -15,7 +15,7 @@ describe('publish and subscribe by QoS', () => {
 
   it('acknowledges QoS 1 with PUBACK and delivers with a packet id [MQTT-4.3.2-2]', async () => {
     const w = new World();
-    const sub = await w.connect({ clientId: 'sub' });
+    const sub = await w.connect({ clientId: 'sub', clean: false });
     await sub.subscribe('a/b', 1);
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('a/b', 'x', { qos: 1, packetId: 7 });
@@ -23,13 +23,14 @@ describe('publish and subscribe by QoS', () => {
     const p = sub.next('publish');
     expect(p.qos).toBe(1);
     expect(p.packetId).toBeGreaterThan(0);
+    expect(w.sessions.outbound('sub')).toMatchObject([{ packetId: p.packetId, state: 'sent' }]);
     await sub.send({ type: 'puback', packetId: p.packetId! });
     expect(w.sessions.outbound('sub')).toEqual([]);
   });
 
   it('runs the QoS 2 exchange both ways and delivers exactly once [MQTT-4.3.3]', async () => {
     const w = new World();
-    const sub = await w.connect({ clientId: 'sub' });
+    const sub = await w.connect({ clientId: 'sub', clean: false });
     await sub.subscribe('q2', 2);
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('q2', 'once', { qos: 2, packetId: 9 });
@@ -43,6 +44,7 @@ describe('publish and subscribe by QoS', () => {
     sub.expectNothing();
     await sub.send({ type: 'pubrec', packetId: p.packetId! });
     expect(sub.next('pubrel').packetId).toBe(p.packetId);
+    expect(w.sessions.outbound('sub')).toMatchObject([{ packetId: p.packetId, state: 'released' }]);
     await sub.send({ type: 'pubcomp', packetId: p.packetId! });
     expect(w.sessions.outbound('sub')).toEqual([]);
   });

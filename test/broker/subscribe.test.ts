@@ -44,6 +44,24 @@ describe('subscriptions', () => {
     c.expectNothing();
   });
 
+  it('routes by the current subscriptions after subscribing and unsubscribing between publishes', async () => {
+    const w = new World();
+    const a = await w.connect({ clientId: 'a' });
+    const b = await w.connect({ clientId: 'b' });
+    const pub = await w.connect({ clientId: 'pub' });
+    await a.subscribe('s/+');
+    await pub.publish('s/1', 'one');
+    expect(str(a.next('publish').payload)).toBe('one');
+    await b.subscribe('s/#');
+    await pub.publish('s/1', 'two');
+    expect([str(a.next('publish').payload), str(b.next('publish').payload)]).toEqual(['two', 'two']);
+    await a.send({ type: 'unsubscribe', packetId: 2, topicFilters: ['s/+'] });
+    a.next('unsuback');
+    await pub.publish('s/1', 'three');
+    a.expectNothing();
+    expect(str(b.next('publish').payload)).toBe('three');
+  });
+
   it('replaces a subscription on the same filter instead of adding one [MQTT-3.8.4-3]', async () => {
     const w = new World();
     const c = await w.connect({ clientId: 'c' });

@@ -15,6 +15,8 @@ export interface BrokerServer {
   url: string;
   persistTo: string;
   logs: string[];
+  /** The process group of wrangler and its workerd children. */
+  pgid: number;
   stop(): Promise<void>;
 }
 
@@ -29,12 +31,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startBroker(opts: { persistTo?: string; vars?: Record<string, string>; port?: number } = {}): Promise<BrokerServer> {
+export interface StartOptions {
+  persistTo?: string;
+  vars?: Record<string, string>;
+  port?: number;
+  /** Another wrangler configuration (the benchmark's echo object). */
+  config?: string;
+  logLevel?: 'log' | 'warn';
+  inspectorPort?: number;
+}
+
+export async function startBroker(opts: StartOptions = {}): Promise<BrokerServer> {
   const port = opts.port ?? (await freePort());
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mqtt-'));
   const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
-  const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
-    '--persist-to', persistTo, '--log-level', 'log', ...vars];
+  const config = opts.config ? ['--config', opts.config] : [];
+  const args = [wrangler, 'dev', ...config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(opts.inspectorPort ?? (await freePort())),
+    '--persist-to', persistTo, '--log-level', opts.logLevel ?? 'log', ...vars];
   const child = spawn(process.execPath, args, {
     cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
@@ -48,7 +61,7 @@ export async function startBroker(opts: { persistTo?: string; vars?: Record<stri
     await kill(child);
     throw err;
   }
-  return { port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, logs, stop: () => kill(child) };
+  return { port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, logs, pgid: child.pid!, stop: () => kill(child) };
 }
 
 async function waitReady(port: number, child: ChildProcess, logs: string[]): Promise<void> {

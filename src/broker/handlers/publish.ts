@@ -13,8 +13,8 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const topic = resolveTopic(conn, packet);
   validateTopicName(topic); // [MQTT-3.3.2-2]
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
-  const store = broker.sessions.store;
-  const duplicate = packet.qos === 2 && store.hasIncoming(conn.clientId, packet.packetId!);
+  const session = conn.session!;
+  const duplicate = packet.qos === 2 && session.hasReceived(packet.packetId!);
   if (packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'too many QoS 2 messages in flight'); // [MQTT-3.3.4-9]
   }
@@ -23,7 +23,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (refusal === undefined && !duplicate) {
     const matched = broker.publish(toMessage(conn, packet, topic), conn.client);
     if (packet.qos === 2) {
-      store.addIncoming(conn.clientId, packet.packetId!); // [MQTT-4.3.3-9]
+      session.received(packet.packetId!); // [MQTT-4.3.3-9]
       conn.incomingQoS2++;
     }
     return acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);

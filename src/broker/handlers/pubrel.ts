@@ -3,12 +3,8 @@ import type { Connection } from '../connection.ts';
 
 /** The client releases a QoS 2 message it sent: forget its id, answer PUBCOMP [MQTT-4.3.3-11]. */
 export function handlePubrel(conn: Connection, packet: AckPacket): void {
-  const store = conn.broker.sessions.store;
-  const known = store.hasIncoming(conn.clientId, packet.packetId);
-  if (known) {
-    store.deleteIncoming(conn.clientId, packet.packetId);
-    conn.incomingQoS2 = Math.max(0, conn.incomingQoS2 - 1);
-  }
+  const known = conn.session!.released(packet.packetId);
+  if (known) conn.incomingQoS2 = Math.max(0, conn.incomingQoS2 - 1);
   const reasonCode = known ? undefined : ReasonCode.PacketIdentifierNotFound;
   conn.send({ type: 'pubcomp', packetId: packet.packetId, reasonCode });
 }

@@ -10,11 +10,15 @@ interface Record {
   incoming: Set<number>;
 }
 
-const copy = <T>(value: T): T => structuredClone(value);
-
 export class MemorySessionStore implements SessionStore {
   private readonly records = new Map<string, Record>();
   private seq = 0;
+  private readonly copy: <T>(value: T) => T;
+
+  /** copies: false shares objects with the caller (for flows held only in memory anyway). */
+  constructor(options: { copies?: boolean } = {}) {
+    this.copy = options.copies === false ? (v) => v : (v) => structuredClone(v);
+  }
 
   private record(clientId: string): Record {
     let r = this.records.get(clientId);
@@ -27,11 +31,11 @@ export class MemorySessionStore implements SessionStore {
 
   get(clientId: string): SessionState | undefined {
     const state = this.records.get(clientId)?.state;
-    return state && copy(state);
+    return state && this.copy(state);
   }
 
   put(state: SessionState): void {
-    this.record(state.clientId).state = copy(state);
+    this.record(state.clientId).state = this.copy(state);
   }
 
   delete(clientId: string): void {
@@ -39,19 +43,19 @@ export class MemorySessionStore implements SessionStore {
   }
 
   list(): SessionState[] {
-    return [...this.records.values()].flatMap((r) => (r.state ? [copy(r.state)] : []));
+    return [...this.records.values()].flatMap((r) => (r.state ? [this.copy(r.state)] : []));
   }
 
   subscriptions(clientId: string): StoredSubscription[] {
-    return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map(copy);
+    return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map((v) => this.copy(v));
   }
 
   allSubscriptions(): Array<[string, StoredSubscription]> {
-    return [...this.records].flatMap(([id, r]) => [...r.subscriptions.values()].map((s): [string, StoredSubscription] => [id, copy(s)]));
+    return [...this.records].flatMap(([id, r]) => [...r.subscriptions.values()].map((s): [string, StoredSubscription] => [id, this.copy(s)]));
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
-    this.record(clientId).subscriptions.set(subscription.topicFilter, copy(subscription));
+    this.record(clientId).subscriptions.set(subscription.topicFilter, this.copy(subscription));
   }
 
   deleteSubscription(clientId: string, topicFilter: string): boolean {
@@ -60,12 +64,12 @@ export class MemorySessionStore implements SessionStore {
 
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
     const seq = ++this.seq;
-    this.record(clientId).outbound.set(seq, copy({ ...entry, seq }));
+    this.record(clientId).outbound.set(seq, this.copy({ ...entry, seq }));
     return seq;
   }
 
   outbound(clientId: string): OutboundMessage[] {
-    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map(copy);
+    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
   }
 
   outboundCount(clientId: string): number {

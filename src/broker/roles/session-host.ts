@@ -1,11 +1,14 @@
 // Session role: opens, resumes and ends sessions; holds offline queues; times wills
-// (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23].
+// (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23]. A session that ends
+// with its connection keeps its message flows in memory; anything that outlives a connection
+// keeps them in the store.
 import type { Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, SessionState, SessionStore } from '../ports.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
+import { MemorySessionStore } from '../memory/memory-session-store.ts';
 
 export class SessionHost {
   /** clientId → next moment something is due (will or expiry) for a session that is away. */
@@ -15,6 +18,8 @@ export class SessionHost {
 
   private readonly broker: Broker;
   readonly store: SessionStore;
+  /** In-flight and queued messages and QoS 2 ids of sessions that end with their connection. */
+  private readonly volatile = new MemorySessionStore({ copies: false });
 
   constructor(broker: Broker, store: SessionStore) {
     this.broker = broker;
@@ -29,7 +34,7 @@ export class SessionHost {
     }
   }
 
-  open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
+  open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean; durable: boolean } {
     const old = this.store.get(conn.clientId);
     const present = !!old && !clean; // [MQTT-3.2.2-2]
     if (old && clean) this.end(old); // [MQTT-3.1.2-4]
@@ -37,7 +42,13 @@ export class SessionHost {
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
-    return { session: new Session(conn.clientId, this.store, this.broker.config.maxQueuedMessages), present };
+    const durable = expiryInterval > 0 || present;
+    return { session: this.session(conn.clientId, durable), present, durable };
+  }
+
+  /** The flows of a live connection's session, from the store that holds them. */
+  session(clientId: string, durable: boolean): Session {
+    return new Session(clientId, durable ? this.store : this.volatile, this.broker.config.maxQueuedMessages);
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
@@ -62,6 +73,7 @@ export class SessionHost {
     if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
     for (const sub of this.store.subscriptions(state.clientId)) this.broker.shard.remove(state.clientId, sub.topicFilter);
     this.store.delete(state.clientId);
+    this.volatile.delete(state.clientId);
     this.due.delete(state.clientId);
     this.queued.delete(state.clientId);
   }

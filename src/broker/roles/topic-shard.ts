@@ -20,9 +20,14 @@ export interface Delivery {
   identifiers: number[];
 }
 
+/** Topics whose matches are remembered; publishers mostly repeat their topics. */
+const matchCacheSize = 10_000;
+
 export class TopicShard {
   private readonly trie = new TopicTrie<Entry>();
   private readonly turns = new Map<string, number>();
+  /** topic → the trie's matches; forgotten whenever a subscription changes. */
+  private readonly matchCache = new Map<string, Entry[]>();
 
   readonly retained: RetainedStore;
 
@@ -36,18 +41,28 @@ export class TopicShard {
     const filter = shared?.filter ?? subscription.topicFilter;
     const share = shared ? `${shared.group}/${shared.filter}` : undefined;
     this.trie.add(filter, `${clientId}\u0000${subscription.topicFilter}`, { clientId, subscription, share });
+    this.matchCache.clear();
   }
 
   remove(clientId: string, topicFilter: string): void {
     const filter = parseSharedFilter(topicFilter)?.filter ?? topicFilter;
     this.trie.remove(filter, `${clientId}\u0000${topicFilter}`);
+    this.matchCache.clear();
+  }
+
+  private match(topic: string): Entry[] {
+    let entries = this.matchCache.get(topic);
+    if (entries) return entries;
+    if (this.matchCache.size >= matchCacheSize) this.matchCache.clear();
+    this.matchCache.set(topic, (entries = this.trie.match(topic)));
+    return entries;
   }
 
   /** Who gets this message; shared groups prefer online members, taking turns. */
   route(message: Message, online: (clientId: string) => boolean): Delivery[] {
     const byClient = new Map<string, Delivery>();
     const groups = new Map<string, Entry[]>();
-    for (const entry of this.trie.match(message.topic)) {
+    for (const entry of this.match(message.topic)) {
       if (entry.share) {
         const members = groups.get(entry.share);
         if (members) members.push(entry);

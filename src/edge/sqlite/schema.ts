@@ -8,11 +8,11 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS subscriptions (
     client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options TEXT NOT NULL,
     PRIMARY KEY (client_id, topic_filter)) WITHOUT ROWID`,
+  // keyed by client so one row write touches one B-tree; seq comes from the store's counter
   `CREATE TABLE IF NOT EXISTS outbound (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, state TEXT NOT NULL,
-    packet_id INTEGER, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL, meta TEXT)`,
-  `CREATE INDEX IF NOT EXISTS outbound_by_client ON outbound (client_id, seq)`,
+    client_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, packet_id INTEGER,
+    topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, meta TEXT,
+    PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS incoming (
     client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS retained (

@@ -12,6 +12,8 @@ type OutboundMeta = Pick<Message, 'properties' | 'expiresAt' | 'publisher'> & { 
 
 export class SqliteSessionStore implements SessionStore {
   private readonly sql: Sql;
+  /** Last outbound seq handed out; read once from the table. */
+  private seq?: number;
 
   constructor(sql: Sql) {
     this.sql = sql;
@@ -63,12 +65,14 @@ export class SqliteSessionStore implements SessionStore {
     const meta: OutboundMeta = {
       properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, subscriptionIdentifiers: entry.subscriptionIdentifiers,
     };
-    const row = this.sql.first<{ seq: number }>(
-      `INSERT INTO outbound (client_id, state, packet_id, topic, payload, qos, retain, meta)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-      clientId, entry.state, entry.packetId ?? null, m.topic, blob(m.payload), m.qos, m.retain ? 1 : 0, toJson(meta),
+    this.seq ??= this.sql.first<{ seq: number | null }>('SELECT max(seq) AS seq FROM outbound')!.seq ?? 0;
+    const seq = ++this.seq;
+    this.sql.run(
+      `INSERT INTO outbound (client_id, seq, state, packet_id, topic, payload, qos, retain, meta)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      clientId, seq, entry.state, entry.packetId ?? null, m.topic, blob(m.payload), m.qos, m.retain ? 1 : 0, toJson(meta),
     );
-    return row!.seq;
+    return seq;
   }
 
   outbound(clientId: string): OutboundMessage[] {
