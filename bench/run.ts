@@ -1,0 +1,56 @@
+// `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
+// scenario with ratios to Aedes and to the echo object (the runtime's ceiling).
+// BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers.
+import { cpus } from 'node:os';
+import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
+import type { Framing } from './lib/clients.ts';
+import { fanout, latency, throughput, type Result } from './lib/scenarios.ts';
+import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
+import { printTables } from './lib/report.ts';
+
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const n = (count: number) => Math.max(4, Math.round(count * scale));
+const framings: Framing[] = ['packet', 'coalesce'];
+
+const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
+  { name: 'echo', start: startEcho },
+  { name: 'edge-mqtt', start: () => startEdge({ MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' }) },
+  { name: 'aedes', start: startAedes },
+  ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
+];
+
+async function scenarios(b: RunningBroker): Promise<Result[]> {
+  const out: Result[] = [];
+  const run = async (r: Promise<Result>) => {
+    const result = await r;
+    out.push(result);
+    console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
+  };
+  for (const framing of framings) {
+    for (const qos of b.echo ? [0] as const : [0, 1, 2] as const) await run(throughput(b, qos, framing, n([20_000, 10_000, 5_000][qos])));
+    for (const qos of b.echo ? [0] as const : [0, 1] as const) await run(fanout(b, qos, framing, n(200)));
+  }
+  await run(latency(b, 'packet', n(300)));
+  await run(idle(b, n(2_000)));
+  if (!b.echo) {
+    await run(retained(b, n(1_000)));
+    await run(offlineQueue(b, n(10_000)));
+  }
+  return out;
+}
+
+const only = process.env.BENCH_BROKERS?.split(',');
+const results: Result[] = [];
+const started = Date.now();
+for (const { name, start } of brokers) {
+  if (only && !only.includes(name)) continue;
+  console.error(`${name}:`);
+  const broker = await start();
+  try {
+    results.push(...(await scenarios(broker)));
+  } finally {
+    await broker.stop();
+  }
+}
+console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
+printTables(results);
