@@ -59,6 +59,8 @@ export class Connection implements Outlet {
   session?: Session;
   /** Whether the session's message flows are in the store (it outlives the connection). */
   durable = false;
+  /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
+  revision = 0;
 
   readonly id: string;
   readonly broker: Broker;
@@ -202,6 +204,11 @@ export class Connection implements Outlet {
   /** The transport went away under us. */
   lost(): void {
     this.close('abnormal');
+  }
+
+  /** Something snapshot() holds changed. */
+  changed(): void {
+    this.revision++;
   }
 
   snapshot(): ConnectionSnapshot {

@@ -16,20 +16,18 @@ export function socketLink(ws: WebSocket): Link {
   };
 }
 
-const written = new WeakMap<WebSocket, { key: string; lastActivity: number }>();
+const written = new WeakMap<WebSocket, { revision: number; lastActivity: number }>();
 
 export function readSnapshot(ws: WebSocket): ConnectionSnapshot | undefined {
   const value = ws.deserializeAttachment() as ConnectionSnapshot | null;
   return value?.v === 1 ? value : undefined;
 }
 
-/** Writes the snapshot unless only lastActivity moved, and by less than a quarter keepalive. */
+/** Writes the snapshot when it changed, or when last activity moved by a quarter keepalive (5 s at most). */
 export function writeSnapshot(ws: WebSocket, conn: Connection): void {
-  const { lastActivity, ...rest } = conn.snapshot();
-  const key = JSON.stringify(rest);
   const last = written.get(ws);
-  const slack = Math.min(5_000, rest.keepalive * 250);
-  if (last && last.key === key && lastActivity - last.lastActivity < slack) return;
-  ws.serializeAttachment({ ...rest, lastActivity });
-  written.set(ws, { key, lastActivity });
+  const slack = conn.keepalive ? Math.min(5_000, conn.keepalive * 250) : Infinity; // keepalive 0: activity unused
+  if (last && last.revision === conn.revision && conn.lastActivity - last.lastActivity < slack) return;
+  ws.serializeAttachment(conn.snapshot());
+  written.set(ws, { revision: conn.revision, lastActivity: conn.lastActivity });
 }

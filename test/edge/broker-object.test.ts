@@ -28,6 +28,25 @@ describe('BrokerObject', () => {
     expect(str((got as { payload: Uint8Array }).payload)).toBe('after wake');
   });
 
+  it('keeps a client\'s topic aliases across eviction (they live in the socket attachment)', async () => {
+    const ns = namespace();
+    const sub = await WsClient.open(`/mqtt/${ns}`);
+    await sub.connect('sub');
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'long/topic/name', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await sub.next();
+    const pub = await WsClient.open(`/mqtt/${ns}`);
+    await pub.connect('pub');
+    pub.send({ type: 'publish', topic: 'long/topic/name', payload: text('one'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    expect(await sub.next()).toMatchObject({ type: 'publish', topic: 'long/topic/name' });
+
+    await evictDurableObject(stub(ns));
+
+    pub.send({ type: 'publish', topic: '', payload: text('two'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    const got = await sub.next();
+    expect(got).toMatchObject({ type: 'publish', topic: 'long/topic/name' });
+    expect(str((got as { payload: Uint8Array }).payload)).toBe('two');
+  });
+
   it('redelivers an unacknowledged QoS 1 message kept in SQLite across eviction [MQTT-4.4.0-1]', async () => {
     const ns = namespace();
     const props = { sessionExpiryInterval: 600 };

@@ -38,6 +38,7 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket): Pr
   conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : config.maxInflight;
   conn.maxPacketSize = packet.properties?.maximumPacketSize ?? 0;
   broker.gateway.register(conn);
+  conn.changed();
 
   const properties: Properties = {};
   if (conn.version === 5) {

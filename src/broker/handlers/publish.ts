@@ -25,6 +25,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     if (packet.qos === 2) {
       session.received(packet.packetId!); // [MQTT-4.3.3-9]
       conn.incomingQoS2++;
+      conn.changed();
     }
     return acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
   }
@@ -39,7 +40,10 @@ function resolveTopic(conn: Connection, packet: PublishPacket): string {
     throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`); // [MQTT-3.3.2-9, -10]
   }
   if (packet.topic) {
-    conn.topicAliases.set(alias, packet.topic);
+    if (conn.topicAliases.get(alias) !== packet.topic) {
+      conn.topicAliases.set(alias, packet.topic);
+      conn.changed();
+    }
     return packet.topic;
   }
   const topic = conn.topicAliases.get(alias);
