@@ -1,5 +1,6 @@
 // The runtime's ceiling for the benchmark: a Durable Object that relays WebSocket frames and does
-// nothing else. Sockets opened with ?role=sink receive every frame the other sockets send.
+// nothing else. Sockets opened with ?role=sink receive every frame the sources send; a socket
+// opened with ?role=peer gets its own frames back (one frame in, one out, like CONNECT/CONNACK).
 import { DurableObject } from 'cloudflare:workers';
 
 interface EchoEnv {
@@ -9,17 +10,21 @@ interface EchoEnv {
 export class EchoObject extends DurableObject<EchoEnv> {
   /** The sink sockets, looked up once rather than per frame. */
   private sinks?: WebSocket[];
+  private readonly roles = new WeakMap<WebSocket, string>();
 
   override async fetch(request: Request): Promise<Response> {
     this.sinks = undefined;
     const pair = new WebSocketPair();
-    const role = new URL(request.url).searchParams.get('role') === 'sink' ? 'sink' : 'source';
+    const role = new URL(request.url).searchParams.get('role') ?? 'source';
     this.ctx.acceptWebSocket(pair[1], [role]);
     const protocol = request.headers.get('Sec-WebSocket-Protocol')?.split(',')[0]?.trim();
     return new Response(null, { status: 101, webSocket: pair[0], headers: protocol ? { 'Sec-WebSocket-Protocol': protocol } : {} });
   }
 
-  override webSocketMessage(_ws: WebSocket, message: ArrayBuffer | string): void {
+  override webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): void {
+    let role = this.roles.get(ws);
+    if (role === undefined) this.roles.set(ws, (role = this.ctx.getTags(ws)[0]));
+    if (role === 'peer') return ws.send(message);
     this.sinks ??= this.ctx.getWebSockets('sink');
     for (const sink of this.sinks) sink.send(message);
   }

@@ -69,8 +69,8 @@ export function connect(url: string, framing: Framing, opts: IClientOptions = {}
   });
 }
 
-/** A raw socket for the echo object: 'sink' sockets receive what 'source' sockets send. */
-export function openRaw(url: string, role: 'source' | 'sink'): Promise<WebSocket> {
+/** A raw socket for the echo object: 'sink' sockets receive what 'source' sockets send; a 'peer' its own. */
+export function openRaw(url: string, role: 'source' | 'sink' | 'peer'): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url}?role=${role}`, ['mqtt']);
     ws.binaryType = 'nodebuffer';

@@ -19,7 +19,7 @@ export async function idle(b: RunningBroker, count: number, parallel = 50): Prom
   const t0 = clock();
   for (let i = 0; i < count; i += parallel) {
     const batch = Array.from({ length: Math.min(parallel, count - i) }, () =>
-      b.echo ? openRaw(b.url, 'source') : connect(b.url, 'coalesce', { keepalive: 600 }));
+      b.echo ? echoPeer(b.url) : connect(b.url, 'coalesce', { keepalive: 600 }));
     held.push(...(await Promise.all(batch)));
   }
   const ms = clock() - t0;
@@ -30,6 +30,15 @@ export async function idle(b: RunningBroker, count: number, parallel = 50): Prom
     scenario: `${count} idle connections`, broker: b.name, connectRate: count / (ms / 1000), memPerConnection: (after - before) / count,
     durationMs: ms, losses: 0, duplicates: 0, reordered: 0,
   };
+}
+
+/** The echo object's idle connection: one frame each way, as CONNECT and CONNACK are. */
+async function echoPeer(url: string): Promise<WebSocket> {
+  const ws = await openRaw(url, 'peer');
+  const answered = new Promise((r) => ws.once('message', r));
+  ws.send(Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x02, 0x58, 0x00, 0x00]));
+  await answered;
+  return ws;
 }
 
 /** `count` retained messages, then one wildcard subscribe that fetches them all. */
