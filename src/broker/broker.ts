@@ -63,6 +63,7 @@ export class Broker {
   publish(message: Message, from?: ClientInfo): number {
     this.hooks.emit('onPublish', from, {
       type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
+      properties: message.properties,
     });
     if (message.retain) this.retain(message);
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
