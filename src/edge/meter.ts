@@ -1,0 +1,98 @@
+// Cloudflare's billed units for one namespace's object, counted as they happen, and the one saved
+// row that carries them and the broker's traffic counters across hibernation, eviction and
+// deploys. Saving costs one row write, at most once per saveInterval and only after a change; the
+// object's one alarm saves the tail of a burst before the runtime can hibernate the object.
+import type { Counters, Metrics } from '../broker/observe/metrics.ts';
+import { fromJson, toJson, type Sql } from './sqlite/sql.ts';
+
+export interface Units {
+  /** HTTP requests and WebSocket upgrades that reached the object, and alarms. */
+  requests: number;
+  /** Billed as requests at 20:1. */
+  websocketMessagesIn: number;
+  rowsRead: number;
+  rowsWritten: number;
+  /**
+   * Time the object was not eligible to hibernate: its event handlers, and every moment an event
+   * stream was open. A floor: the runtime's clock only moves on I/O.
+   */
+  activeMs: number;
+}
+
+interface Saved {
+  counters: Counters;
+  units: Units;
+}
+
+/** Longest a change stays unsaved (ms); well inside the 10 s an idle object lives before hibernating. */
+export const saveInterval = 5_000;
+
+const zero = (): Units => ({ requests: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
+
+export class Meter {
+  /** The broker's counters as last saved, for the Metrics that carries on from them. */
+  readonly savedCounters?: Counters;
+  private readonly sql: Sql;
+  /** Units as saved, plus what this instance counted (rows come from `sql`). */
+  private readonly units: Units;
+  private changes = 0;
+  private savedChanges = 0;
+  private savedAt: number;
+  private streams = 0;
+  private streamsSince = 0;
+
+  constructor(sql: Sql, now: number) {
+    this.sql = sql;
+    const saved = fromJson<Partial<Saved>>(sql.first<{ saved: string }>('SELECT saved FROM meter WHERE id = 1')?.saved ?? null);
+    this.savedCounters = saved?.counters;
+    this.units = { ...zero(), ...saved?.units };
+    this.savedAt = now; // waking is no reason to save
+  }
+
+  /** A request reached the object (fetch); `alarm` ones change nothing worth a save by themselves. */
+  request(kind: 'fetch' | 'alarm' = 'fetch'): void {
+    this.units.requests++;
+    if (kind === 'fetch') this.changes++;
+  }
+
+  webSocketMessage(): void {
+    this.units.websocketMessagesIn++;
+    this.changes++;
+  }
+
+  /** An event handler ran from `start` to `end` (ms). */
+  active(start: number, end: number): void {
+    if (this.streams === 0) this.units.activeMs += Math.max(0, end - start);
+  }
+
+  /** An open event stream keeps the object from hibernating: all of its time is billed. */
+  streamOpened(now: number): void {
+    if (this.streams++ === 0) this.streamsSince = now;
+  }
+
+  streamClosed(now: number): void {
+    if (--this.streams === 0) this.units.activeMs += now - this.streamsSince;
+  }
+
+  /** Everything counted, saved or not. */
+  read(now: number): Units {
+    const u = this.units;
+    return {
+      requests: u.requests, websocketMessagesIn: u.websocketMessagesIn,
+      rowsRead: u.rowsRead + this.sql.rowsRead, rowsWritten: u.rowsWritten + this.sql.rowsWritten,
+      activeMs: u.activeMs + (this.streams ? now - this.streamsSince : 0),
+    };
+  }
+
+  /** Saves when something changed and the last save is saveInterval old; else says when a save is due. */
+  settle(metrics: Metrics, now: number): number | undefined {
+    const changes = metrics.changes + this.changes;
+    if (changes === this.savedChanges) return undefined;
+    if (now - this.savedAt < saveInterval) return this.savedAt + saveInterval;
+    const saved: Saved = { counters: metrics.counters, units: this.read(now) };
+    this.sql.run('INSERT OR REPLACE INTO meter (id, saved) VALUES (1, ?)', toJson(saved));
+    this.savedChanges = changes;
+    this.savedAt = now;
+    return undefined;
+  }
+}
