@@ -1,7 +1,7 @@
 // The Worker's HTTP side inside workerd: the console's static files, the admin API when no token
 // is configured, counters that outlive eviction, and event streams that end with their reader.
 import { env, exports } from 'cloudflare:workers';
-import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { saveInterval } from '../../src/edge/meter.ts';
 import type { Stats } from '../../src/edge/api/stats.ts';
@@ -86,4 +86,17 @@ describe('admin API without MQTT_ADMIN_TOKEN', () => {
     }
     expect(open).toBe(0);
   });
+
+  it('leaves no alarm behind for $SYS: an idle object with a $SYS subscriber can sleep', async () => {
+    const ns = namespace();
+    const c = await WsClient.open(`/mqtt/${ns}`);
+    await c.connect('sys-watcher');
+    c.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$SYS/#', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    expect(await c.next()).toMatchObject({ type: 'suback' });
+    expect(await c.next()).toMatchObject({ type: 'publish', retain: true });
+    await sleep(saveInterval + 200);
+    await runDurableObjectAlarm(env.BROKER.getByName(ns)); // the counters' save, if not run yet
+    const alarm = await runInDurableObject(env.BROKER.getByName(ns), (_o, state) => state.storage.getAlarm());
+    expect(alarm).toBeNull();
+  }, 20_000);
 });
