@@ -31,7 +31,7 @@ export class BrokerObject extends DurableObject<Env> {
     super(ctx, env);
     const sql = new Sql(ctx.storage.sql);
     migrate(sql);
-    this.meter = new Meter(sql, Date.now());
+    this.meter = new Meter(sql);
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),

@@ -1,7 +1,8 @@
 // Cloudflare's billed units for one namespace's object, counted as they happen, and the one saved
 // row that carries them and the broker's traffic counters across hibernation, eviction and
-// deploys. Saving costs one row write, at most once per saveInterval and only after a change; the
-// object's one alarm saves the tail of a burst before the runtime can hibernate the object.
+// deploys. A save costs one row write: a second after the first unsaved change (so the acks that
+// follow a message ride along), then at most once per saveInterval while busy. The object's one
+// alarm runs the save when no event does, well before the runtime hibernates an idle object.
 import type { Counters, Metrics } from '../broker/observe/metrics.ts';
 import { fromJson, toJson, type Sql } from './sqlite/sql.ts';
 
@@ -24,8 +25,10 @@ interface Saved {
   units: Units;
 }
 
-/** Longest a change stays unsaved (ms); well inside the 10 s an idle object lives before hibernating. */
+/** Least time between saves while busy (ms). */
 export const saveInterval = 5_000;
+/** How long a first change waits for the ones that follow it (ms). */
+const saveDelay = 1_000;
 
 const zero = (): Units => ({ requests: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
 
@@ -37,16 +40,17 @@ export class Meter {
   private readonly units: Units;
   private changes = 0;
   private savedChanges = 0;
-  private savedAt: number;
+  private savedAt = -Infinity;
+  /** When the oldest unsaved change was seen. */
+  private unsavedSince?: number;
   private streams = 0;
   private streamsSince = 0;
 
-  constructor(sql: Sql, now: number) {
+  constructor(sql: Sql) {
     this.sql = sql;
     const saved = fromJson<Partial<Saved>>(sql.first<{ saved: string }>('SELECT saved FROM meter WHERE id = 1')?.saved ?? null);
     this.savedCounters = saved?.counters;
     this.units = { ...zero(), ...saved?.units };
-    this.savedAt = now; // waking is no reason to save
   }
 
   /** A request reached the object (fetch); `alarm` ones change nothing worth a save by themselves. */
@@ -84,15 +88,18 @@ export class Meter {
     };
   }
 
-  /** Saves when something changed and the last save is saveInterval old; else says when a save is due. */
+  /** Saves when something changed and its time has come; else says when a save is due. */
   settle(metrics: Metrics, now: number): number | undefined {
     const changes = metrics.changes + this.changes;
     if (changes === this.savedChanges) return undefined;
-    if (now - this.savedAt < saveInterval) return this.savedAt + saveInterval;
+    this.unsavedSince ??= now;
+    const due = Math.max(this.savedAt + saveInterval, this.unsavedSince + saveDelay);
+    if (now < due) return due;
     const saved: Saved = { counters: metrics.counters, units: this.read(now) };
     this.sql.run('INSERT OR REPLACE INTO meter (id, saved) VALUES (1, ?)', toJson(saved));
     this.savedChanges = changes;
     this.savedAt = now;
+    this.unsavedSince = undefined;
     return undefined;
   }
 }
