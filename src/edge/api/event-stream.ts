@@ -13,9 +13,35 @@ export const maxStreams = 100;
 
 const utf8 = new TextEncoder();
 
-interface Stream {
-  write(text: string): void;
-  end(): void;
+/** One reader's stream: writes that give up on a gone or hopelessly slow reader. */
+class Stream {
+  private ended = false;
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly onEnd: () => void;
+
+  constructor(writer: WritableStreamDefaultWriter<Uint8Array>, onEnd: () => void) {
+    this.writer = writer;
+    this.onEnd = onEnd;
+  }
+
+  write(text: string): void {
+    if (this.ended) return;
+    if ((this.writer.desiredSize ?? 0) < -maxBacklog) return this.end();
+    this.writer.write(utf8.encode(text)).catch(() => this.end());
+  }
+
+  /** Drops a stream that never opened: no end callback. */
+  discard(): void {
+    this.ended = true;
+    this.writer.abort().catch(() => {});
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd();
+    this.writer.close().catch(() => {});
+  }
 }
 
 export class EventStreams {
@@ -37,30 +63,18 @@ export class EventStreams {
   open(filter: string, signal: AbortSignal): Response {
     if (this.streams.size >= maxStreams) throw new ApiError(503, 'busy', `at most ${maxStreams} event streams per namespace`);
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-    const writer = writable.getWriter();
     let closeTap = () => {};
-    let ended = false;
-    const stream: Stream = {
-      write: (text) => {
-        if (ended) return;
-        if ((writer.desiredSize ?? 0) < -maxBacklog) return stream.end();
-        writer.write(utf8.encode(text)).catch(() => stream.end());
-      },
-      end: () => {
-        if (ended) return;
-        ended = true;
-        closeTap();
-        this.streams.delete(stream);
-        this.meter.streamClosed(Date.now());
-        if (!this.streams.size) this.stopHeartbeat();
-        writer.close().catch(() => {});
-      },
-    };
+    const stream = new Stream(writable.getWriter(), () => {
+      closeTap();
+      this.streams.delete(stream);
+      this.meter.streamClosed(Date.now());
+      if (!this.streams.size) this.stopHeartbeat();
+    });
     stream.write(`: ${filter}\n\n`);
     try {
       closeTap = this.taps.open(filter, (m) => stream.write(`event: message\ndata: ${JSON.stringify(messageToJson(m))}\n\n`));
     } catch (err) {
-      writer.abort().catch(() => {});
+      stream.discard();
       throw err;
     }
     this.streams.add(stream);
