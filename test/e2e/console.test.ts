@@ -47,6 +47,13 @@ describe('web console', () => {
     expect(await item.locator('pre').textContent()).toBe('hello from node');
     await page.selectOption('#payload-view', 'hex');
     expect(await item.locator('pre').textContent()).toBe('68 65 6c 6c 6f 20 66 72 6f 6d 20 6e 6f 64 65');
+    await node.publishAsync(`${root}/json`, '{"temp":21.5,"ok":true}', { qos: 1 });
+    await page.selectOption('#payload-view', 'json');
+    const json = page.locator('#messages li', { hasText: `${root}/json` });
+    await json.waitFor();
+    expect(await json.locator('pre').textContent()).toBe('{\n  "temp": 21.5,\n  "ok": true\n}');
+    expect(await item.locator('pre').textContent()).toBe('hello from node\n(not JSON)');
+    expect(await json.locator('.badge').first().textContent()).toBe('QoS 0');
     await page.selectOption('#payload-view', 'text');
 
     await page.fill('#pub-topic', `${root}/from-page`);
