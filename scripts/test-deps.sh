@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages the test suite drives as real peers: Paho Python (a second MQTT client),
-# mosquitto and its command-line clients (device-agent tests). Installs what is missing when
-# run as root with apt; otherwise says what to install.
+# mosquitto and its command-line clients (device-agent tests), Chromium (browser tests).
+# Installs what is missing when run as root with apt; otherwise says what to install.
 set -euo pipefail
-packages=(python3-paho-mqtt mosquitto mosquitto-clients)
+packages=(python3-paho-mqtt mosquitto mosquitto-clients chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,6 +64,7 @@ export class Broker {
     if (this.hooks.has('onPublish')) {
       this.hooks.emit('onPublish', from, {
         type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
+        properties: message.properties,
       });
     }
     if (message.retain) this.retain(message);

@@ -28,6 +28,8 @@ export interface BrokerConfig {
   topicAliasMaximum: number;
   /** Cap on Session Expiry Interval, in seconds; 3.x persistent sessions expire after it too. */
   maxSessionExpiry: number;
+  /** Least time between $SYS updates, in seconds (mosquitto's sys_interval); 0 turns $SYS off. */
+  sysInterval: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -45,6 +47,7 @@ export const defaultConfig: BrokerConfig = {
   maxKeepalive: 65_535,
   topicAliasMaximum: 10,
   maxSessionExpiry: 7 * 24 * 3600,
+  sysInterval: 10,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

@@ -6,7 +6,7 @@ import {
   type Packet, type ProtocolVersion,
 } from '../protocol/index.ts';
 import type { Broker } from './broker.ts';
-import type { ClientInfo, DropReason } from './hooks.ts';
+import type { ClientInfo, DropReason, Traffic } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
@@ -66,6 +66,7 @@ export class Connection implements Outlet {
   readonly broker: Broker;
   private readonly link: Link;
   private readonly decoder: Decoder;
+  /** One encoded packet per entry. */
   private outbox: Uint8Array[] = [];
   private chain: Promise<void> = Promise.resolve();
 
@@ -94,14 +95,19 @@ export class Connection implements Outlet {
   private async process(bytes: Uint8Array): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.lastActivity = this.broker.clock.now();
+    const traffic: Traffic = { direction: 'in', bytes: bytes.length, packets: 0, publishes: 0 };
     try {
       this.decoder.push(bytes);
       for (let packet = this.decoder.next(); packet; packet = this.decoder.next()) {
+        traffic.packets++;
+        if (packet.type === 'publish') traffic.publishes++;
         await dispatch(this, packet);
         if (this.state !== 'awaiting-connect' && this.state !== 'active') return;
       }
     } catch (err) {
       this.fail(err);
+    } finally {
+      this.broker.hooks.emit('onTraffic', this.client, traffic);
     }
   }
 
@@ -175,11 +181,10 @@ export class Connection implements Outlet {
     if (!this.outbox.length) return;
     const parts = this.outbox;
     this.outbox = [];
-    if (parts.length === 1) return this.link.send(parts[0]);
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) out.set(p, (at += p.length) - p.length);
+    const out = parts.length === 1 ? parts[0] : concat(parts);
     this.link.send(out);
+    const publishes = parts.filter((p) => p[0] >> 4 === 3).length; // PUBLISH's packet type [MQTT-2.1.2]
+    this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes: out.length, packets: parts.length, publishes });
   }
 
   /** Server-initiated end with a v5 DISCONNECT reason code (3.x: just closed). */
@@ -238,4 +243,11 @@ export class Connection implements Outlet {
     if (this.state !== 'active' || this.keepalive === 0) return undefined;
     return this.lastActivity + this.keepalive * 1500 + this.broker.config.keepaliveGrace; // [MQTT-3.1.2-24]
   }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
 }

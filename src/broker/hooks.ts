@@ -11,6 +11,14 @@ export interface ClientInfo {
 /** Why a message did not reach a session. */
 export type DropReason = 'queue-full' | 'expired' | 'too-large';
 
+/** Bytes and packets that crossed one connection in one read or one coalesced write. */
+export interface Traffic {
+  direction: 'in' | 'out';
+  bytes: number;
+  packets: number;
+  publishes: number;
+}
+
 /** A reason code rejects; undefined allows. */
 export type Verdict = number | undefined;
 
@@ -25,22 +33,26 @@ export interface Hooks {
   onPublish(client: ClientInfo | undefined, packet: PublishPacket): void;
   /** A message was not delivered to a session: queue full, expired, too large for the client. */
   onDrop(clientId: string, reason: DropReason): void;
+  /** Per transport read and per coalesced write: what metering and $SYS count. */
+  onTraffic(client: ClientInfo, traffic: Traffic): void;
 }
 
 type Verdicts = { [K in keyof Hooks as ReturnType<Hooks[K]> extends void ? never : K]: Hooks[K] };
 
 export class HookChain {
   private readonly hooks: Partial<Hooks>[];
-  private readonly implemented: ReadonlySet<string>;
+  /** has() answers, remembered until a plugin is added. */
+  private readonly implemented = new Map<keyof Hooks, boolean>();
 
   constructor(hooks: Partial<Hooks>[] = []) {
     this.hooks = hooks;
-    this.implemented = new Set(hooks.flatMap((h) => Object.keys(h)));
   }
 
-  /** Whether any hook implements `name`: lets hot paths skip building the arguments. */
+  /** Whether any hook implements `name` (own or class method): lets hot paths skip building arguments. */
   has(name: keyof Hooks): boolean {
-    return this.implemented.has(name);
+    let known = this.implemented.get(name);
+    if (known === undefined) this.implemented.set(name, (known = this.hooks.some((h) => typeof h[name] === 'function')));
+    return known;
   }
 
   async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict> {
@@ -61,8 +73,14 @@ export class HookChain {
     return undefined;
   }
 
+  /** Appends a plugin after those given at construction (observers that need the broker). */
+  add(hooks: Partial<Hooks>): void {
+    this.hooks.push(hooks);
+    this.implemented.clear();
+  }
+
   /** Notifies every hook of an event. */
-  emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop'>(name: K, ...args: Parameters<Hooks[K]>): void {
+  emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop' | 'onTraffic'>(name: K, ...args: Parameters<Hooks[K]>): void {
     for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.(...args);
   }
 }

@@ -83,6 +83,8 @@ export interface SessionStore {
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
   outboundCount(clientId: string): number;
+  /** Outbound messages of every session, queued or in flight. */
+  outboundTotal(): number;
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
   deleteOutbound(clientId: string, seq: number): void;
 

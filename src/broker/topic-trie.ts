@@ -10,6 +10,8 @@ const node = <T>(): Node<T> => ({ children: new Map(), values: new Map() });
 
 export class TopicTrie<T> {
   private readonly root: Node<T> = node();
+  /** Values held, under every filter. */
+  size = 0;
 
   add(filter: string, key: string, value: T): void {
     let n = this.root;
@@ -18,6 +20,7 @@ export class TopicTrie<T> {
       if (!child) n.children.set(level, (child = node()));
       n = child;
     }
+    if (!n.values.has(key)) this.size++;
     n.values.set(key, value);
   }
 
@@ -30,6 +33,7 @@ export class TopicTrie<T> {
       path.push(child);
     }
     const removed = path[path.length - 1].values.delete(key);
+    if (removed) this.size--;
     for (let i = levels.length; i > 0; i--) {
       const n = path[i];
       if (n.values.size || n.children.size) break;

@@ -1,9 +1,14 @@
 // One namespace's broker: holds client WebSockets with the Hibernation API and translates
-// runtime events (message, close, error, alarm) into broker calls. No MQTT rule lives here.
+// runtime events (message, close, error, alarm, HTTP API request) into broker calls, metering
+// each. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
-import { Broker, type Connection } from '../broker/index.ts';
+import type { Broker, Connection } from '../broker/index.ts';
+import { observedBroker, type Observed } from '../broker/observe/observed.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
+import { EventStreams } from './api/event-stream.ts';
+import { handleApi, type ApiContext } from './api/routes.ts';
 import { configFromEnv } from './config.ts';
+import { Meter } from './meter.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
@@ -16,6 +21,9 @@ const alarmResolution = 1_000;
 
 export class BrokerObject extends DurableObject<Env> {
   private readonly broker: Broker;
+  private readonly observed: Observed;
+  private readonly meter: Meter;
+  private readonly streams: EventStreams;
   private readonly connections = new Map<WebSocket, Connection>();
   private alarmAt?: number;
 
@@ -23,44 +31,56 @@ export class BrokerObject extends DurableObject<Env> {
     super(ctx, env);
     const sql = new Sql(ctx.storage.sql);
     migrate(sql);
-    this.broker = new Broker({
+    this.meter = new Meter(sql);
+    this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
-    });
+    }, this.meter.savedCounters);
+    this.broker = this.observed.broker;
+    this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
     if (sockets.length) console.log(`broker woke from hibernation with ${sockets.length} connections`);
     this.broker.start();
     ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
-      await this.afterEvent();
+      await this.afterEvent(Date.now());
     });
   }
 
   override async fetch(request: Request): Promise<Response> {
+    const start = Date.now();
+    this.meter.request();
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      const response = await handleApi(this.api(request), request);
+      await this.afterEvent(start);
+      return response;
+    }
     const protocol = chooseSubprotocol(request.headers.get('Sec-WebSocket-Protocol'));
     if (protocol === undefined) return new Response('Unsupported WebSocket subprotocol\n', { status: 400 });
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
     writeSnapshot(pair[1], this.attach(pair[1]));
-    await this.afterEvent();
+    await this.afterEvent(start);
     const headers = protocol ? { 'Sec-WebSocket-Protocol': protocol } : undefined;
     return new Response(null, { status: 101, webSocket: pair[0], headers });
   }
 
   override async webSocketMessage(ws: WebSocket, message: ArrayBuffer | string): Promise<void> {
+    const start = Date.now();
+    this.meter.webSocketMessage();
     const conn = this.connection(ws);
     if (typeof message === 'string') conn.fail(new MqttError(ReasonCode.ProtocolError, 'text frame')); // [MQTT-6.0.0-1]
     else await conn.receive(new Uint8Array(message));
     if (conn.state === 'active' || conn.state === 'awaiting-connect') writeSnapshot(ws, conn);
-    await this.afterEvent();
+    await this.afterEvent(start);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     try {
       this.connection(ws).lost();
-      await this.afterEvent();
+      await this.afterEvent(Date.now());
     } finally {
       this.connections.delete(ws);
       // The runtime leaves our side open until we reciprocate the close.
@@ -75,14 +95,22 @@ export class BrokerObject extends DurableObject<Env> {
   override async webSocketError(ws: WebSocket): Promise<void> {
     this.connection(ws).lost();
     this.connections.delete(ws);
-    await this.afterEvent();
+    await this.afterEvent(Date.now());
   }
 
   override async alarm(): Promise<void> {
+    const start = Date.now();
+    this.meter.request('alarm');
     this.alarmAt = undefined;
     const next = this.broker.tick();
     if (next !== undefined) this.broker.due(next);
-    await this.afterEvent();
+    await this.afterEvent(start);
+  }
+
+  /** The Worker checked the admin token and the ?ns= it routed by. */
+  private api(request: Request): ApiContext {
+    const namespace = new URL(request.url).searchParams.get('ns') ?? 'default';
+    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams };
   }
 
   private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>): Connection {
@@ -96,11 +124,18 @@ export class BrokerObject extends DurableObject<Env> {
     return this.connections.get(ws) ?? this.attach(ws, readSnapshot(ws));
   }
 
-  /** Sends what the event produced and keeps the one alarm at the earliest deadline. */
-  private async afterEvent(): Promise<void> {
+  /**
+   * Refreshes $SYS (at most once per interval), sends what the event produced, meters it, and
+   * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save.
+   */
+  private async afterEvent(start: number): Promise<void> {
+    this.observed.sys.refresh();
     this.broker.flush();
-    const due = this.broker.takeDue();
-    if (due === undefined) return;
+    const now = Date.now();
+    this.meter.active(start, now);
+    const dues = [this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)].filter((d) => d !== undefined);
+    if (!dues.length) return;
+    const due = Math.min(...dues);
     const at = Math.max(due, Date.now() + alarmResolution);
     if (this.alarmAt !== undefined && this.alarmAt <= at) return;
     this.alarmAt = at;

@@ -4,7 +4,7 @@ export interface Target {
   namespace: string;
 }
 
-const namespacePattern = /^[A-Za-z0-9_-]{1,64}$/;
+export const namespacePattern = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** `/` and `/mqtt` are the default namespace; `/mqtt/<namespace>` selects another. */
 export function route(url: URL): Target | undefined {

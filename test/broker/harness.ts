@@ -9,6 +9,8 @@ import type { Connection } from '../../src/broker/connection.ts';
 import { ManualClock } from '../../src/broker/memory/manual-clock.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
+import { observedBroker, type Observed } from '../../src/broker/observe/observed.ts';
+import type { Counters } from '../../src/broker/observe/metrics.ts';
 
 export interface ConnectOptions {
   version?: ProtocolVersion;
@@ -89,32 +91,43 @@ export class VirtualClient {
   }
 }
 
+export interface WorldOptions {
+  config?: Partial<BrokerConfig>;
+  hooks?: Partial<Hooks>[];
+  /** Build the broker with its observers (counters, $SYS, taps), as the edge does. */
+  observe?: boolean;
+}
+
 export class World {
   readonly clock = new ManualClock();
   readonly sessions = new MemorySessionStore();
   readonly retained = new MemoryRetainedStore();
   readonly logs: string[] = [];
   broker: Broker;
+  /** With `observe`: the broker's counters, $SYS and taps. */
+  observed?: Observed;
 
-  private readonly options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] };
+  private readonly options: WorldOptions;
 
-  constructor(options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] } = {}) {
+  constructor(options: WorldOptions = {}) {
     this.options = options;
     this.broker = this.make();
   }
 
-  private make(): Broker {
-    const broker = new Broker({
+  private make(saved?: Partial<Counters>): Broker {
+    const options = {
       sessions: this.sessions, retained: this.retained, clock: this.clock, config: this.options.config,
-      hooks: this.options.hooks, log: (level, message) => void this.logs.push(`${level}: ${message}`),
-    });
+      hooks: this.options.hooks, log: (level: string, message: string) => void this.logs.push(`${level}: ${message}`),
+    };
+    if (this.options.observe) this.observed = observedBroker(options, saved);
+    const broker = this.observed?.broker ?? new Broker(options);
     broker.start();
     return broker;
   }
 
-  /** A server restart: every connection is gone, the stores remain. */
+  /** A server restart: every connection is gone, the stores (and, observed, the saved counters) remain. */
   restart(): void {
-    this.broker = this.make();
+    this.broker = this.make(this.observed && structuredClone(this.observed.metrics.counters));
   }
 
   client(version: ProtocolVersion = 4): VirtualClient {

@@ -22,13 +22,17 @@ describe('TopicTrie', () => {
     );
   });
 
-  it('forgets removed filters and prunes empty branches', () => {
+  it('forgets removed filters, prunes empty branches and counts what it holds', () => {
     fc.assert(
       fc.property(fc.uniqueArray(filter, { maxLength: 10 }), fc.array(topic, { maxLength: 5 }), (filters, topics) => {
         const trie = new TopicTrie<string>();
         filters.forEach((f) => trie.add(f, f, f));
+        filters.forEach((f) => trie.add(f, f, f)); // replacing a value does not count it twice
+        expect(trie.size).toBe(filters.length);
         const [gone, kept] = [filters.filter((_, i) => i % 2), filters.filter((_, i) => !(i % 2))];
         gone.forEach((f) => expect(trie.remove(f, f)).toBe(true));
+        gone.forEach((f) => expect(trie.remove(f, f)).toBe(false));
+        expect(trie.size).toBe(kept.length);
         for (const t of topics) expect(trie.match(t).sort()).toEqual(kept.filter((f) => matches(f, t)).sort());
         kept.forEach((f) => trie.remove(f, f));
         expect((trie as unknown as { root: { children: Map<string, unknown> } }).root.children.size).toBe(0);

@@ -63,6 +63,7 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       sessions.enqueue('other', { message: rich, state: 'queued' });
       expect(b).toBeGreaterThan(a);
       expect(sessions.outboundCount('c')).toBe(2);
+      expect(sessions.outboundTotal()).toBe(3);
       const [first, second] = sessions.outbound('c');
       expect(first).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], state: 'queued' } satisfies OutboundMessage);
       expect(second).toEqual({ seq: b, message: { topic: 't', payload: new Uint8Array(), qos: 1, retain: true }, state: 'queued' });

@@ -13,8 +13,11 @@ export const suiteVars = {
   MQTT_MAX_PACKET_SIZE: '65536',
 };
 
-/** workerd evicts an object whose sockets have been idle this long (about 10 s), keeping them open. */
-const idleEviction = 12_000;
+/**
+ * workerd evicts an object whose sockets have been idle about 10 s, keeping them open; the alarm
+ * that saves the counters (a second after a lone message) counts as activity.
+ */
+const idleEviction = 15_000;
 
 const text = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -21,7 +21,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
 
   const refusal = duplicate ? undefined : refuse(conn, { ...packet, topic });
   if (refusal === undefined && !duplicate) {
-    const matched = broker.publish(toMessage(conn, packet, topic), conn.client);
+    const matched = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client);
     if (packet.qos === 2) {
       session.received(packet.packetId!); // [MQTT-4.3.3-9]
       conn.incomingQoS2++;
@@ -66,12 +66,9 @@ function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number
 }
 
 /** What travels on: application properties only, expiry made absolute [MQTT-3.3.2-5]. */
-function toMessage(conn: Connection, packet: PublishPacket, topic: string): Message {
+export function toMessage(packet: PublishPacket, topic: string, now: number, publisher?: string): Message {
   const { topicAlias: _a, subscriptionIdentifiers: _s, messageExpiryInterval, ...rest } = packet.properties ?? {};
   const properties: Properties | undefined = Object.keys(rest).length ? rest : undefined;
-  const expiresAt = messageExpiryInterval !== undefined ? conn.broker.clock.now() + messageExpiryInterval * 1000 : undefined;
-  return {
-    topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
-    properties, expiresAt, publisher: conn.clientId,
-  };
+  const expiresAt = messageExpiryInterval !== undefined ? now + messageExpiryInterval * 1000 : undefined;
+  return { topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, properties, expiresAt, publisher };
 }

@@ -76,6 +76,10 @@ export class MemorySessionStore implements SessionStore {
     return this.records.get(clientId)?.outbound.size ?? 0;
   }
 
+  outboundTotal(): number {
+    return [...this.records.values()].reduce((n, r) => n + r.outbound.size, 0);
+  }
+
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
     const entry = this.records.get(clientId)?.outbound.get(seq);
     if (entry) Object.assign(entry, change);

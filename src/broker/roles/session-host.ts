@@ -46,6 +46,16 @@ export class SessionHost {
     return { session: this.session(conn.clientId, durable), present, durable };
   }
 
+  /** QoS 1/2 messages queued for or in flight to every session, in the store or in memory. */
+  outboundTotal(): number {
+    return this.store.outboundTotal() + this.volatile.outboundTotal();
+  }
+
+  /** QoS 1/2 messages queued for or in flight to one session. */
+  outboundCount(clientId: string): number {
+    return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
+  }
+
   /** The flows of a live connection's session, from the store that holds them. */
   session(clientId: string, durable: boolean): Session {
     return new Session(clientId, durable ? this.store : this.volatile, this.broker.config.maxQueuedMessages);

@@ -58,6 +58,16 @@ export class TopicShard {
     return entries;
   }
 
+  /** Subscriptions held, shared ones included. */
+  get size(): number {
+    return this.trie.size;
+  }
+
+  /** Whether any subscription matches the topic: lets $SYS skip figures nobody reads. */
+  subscribed(topic: string): boolean {
+    return this.trie.match(topic).length > 0;
+  }
+
   /** Who gets this message; shared groups prefer online members, taking turns. */
   route(message: Message, online: (clientId: string) => boolean): Delivery[] {
     const byClient = new Map<string, Delivery>();

@@ -83,6 +83,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM outbound WHERE client_id = ?', clientId)!.n;
   }
 
+  outboundTotal(): number {
+    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM outbound')!.n;
+  }
+
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
     this.sql.run('UPDATE outbound SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
       change.packetId ?? null, change.state, clientId, seq);

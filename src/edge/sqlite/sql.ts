@@ -1,5 +1,7 @@
 // The one door to the object's SQLite: runs a statement, returns its rows, and counts the rows
 // read and written (Cloudflare bills both) for the broker's cost figures.
+import { fromBase64, toBase64 } from '../base64.ts';
+
 export type Row = Record<string, SqlStorageValue>;
 
 export class Sql {
@@ -41,22 +43,12 @@ export function blob(bytes: Uint8Array): ArrayBuffer {
 /** JSON for columns holding properties and wills: binary values become { $b: base64 }. */
 export function toJson(value: unknown): string | null {
   if (value === undefined) return null;
-  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? { $b: base64(v) } : v));
+  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Uint8Array ? { $b: toBase64(v) } : v));
 }
 
 export function fromJson<T>(text: SqlStorageValue): T | undefined {
   if (typeof text !== 'string') return undefined;
   return JSON.parse(text, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && '$b' in v && typeof v.$b === 'string' ? unbase64(v.$b) : v,
+    v !== null && typeof v === 'object' && '$b' in v && typeof v.$b === 'string' ? fromBase64(v.$b) : v,
   ) as T;
-}
-
-function base64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function unbase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 }

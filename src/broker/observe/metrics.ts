@@ -1,0 +1,64 @@
+// A namespace's traffic counters, fed by hooks: connections, packets, publishes and bytes each
+// way, drops by reason. Cumulative since `since`; the transport saves and restores them, so they
+// outlive hibernation, eviction and deploys.
+import type { Broker } from '../broker.ts';
+import type { DropReason, Hooks } from '../hooks.ts';
+
+/** One direction of traffic: every MQTT packet, the PUBLISH packets among them, the bytes. */
+export interface Flow {
+  packets: number;
+  publishes: number;
+  bytes: number;
+}
+
+export interface Counters {
+  /** When counting began (ms): the namespace's first start. */
+  since: number;
+  /** Successful CONNECTs. */
+  connects: number;
+  /** Most clients connected at once. */
+  maxConnected: number;
+  received: Flow;
+  sent: Flow;
+  dropped: Record<DropReason, number>;
+}
+
+const flow = (): Flow => ({ packets: 0, publishes: 0, bytes: 0 });
+
+/** Counters from zero, or restored from a save that may predate some fields (those start at zero). */
+export function restoreCounters(now: number, saved?: Partial<Counters>): Counters {
+  return {
+    since: saved?.since ?? now, connects: saved?.connects ?? 0, maxConnected: saved?.maxConnected ?? 0,
+    received: { ...flow(), ...saved?.received }, sent: { ...flow(), ...saved?.sent },
+    dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, ...saved?.dropped },
+  };
+}
+
+export class Metrics {
+  readonly counters: Counters;
+  /** Bumped on every change, so a saver can tell whether anything is new. */
+  changes = 0;
+  readonly hooks: Partial<Hooks>;
+
+  constructor(broker: Broker, saved?: Partial<Counters>) {
+    const c = (this.counters = restoreCounters(broker.clock.now(), saved));
+    this.hooks = {
+      onConnect: () => {
+        c.connects++;
+        c.maxConnected = Math.max(c.maxConnected, broker.gateway.activeCount());
+        this.changes++;
+      },
+      onTraffic: (_client, t) => {
+        const f = t.direction === 'in' ? c.received : c.sent;
+        f.packets += t.packets;
+        f.publishes += t.publishes;
+        f.bytes += t.bytes;
+        this.changes++;
+      },
+      onDrop: (_clientId, reason) => {
+        c.dropped[reason]++;
+        this.changes++;
+      },
+    };
+  }
+}

@@ -1,0 +1,84 @@
+// GET /api/stats (JSON) and GET /metrics (Prometheus text): the broker's counters and gauges with
+// the billed units and what they cost at Cloudflare's list prices (no free tier deducted).
+import type { Observed } from '../../broker/observe/observed.ts';
+import { gauges } from '../../broker/observe/gauges.ts';
+import { brokerName, brokerVersion } from '../../broker/version.ts';
+import type { Meter, Units } from '../meter.ts';
+
+/** US dollars per unit, from Cloudflare's Durable Objects pricing page. */
+export const prices = {
+  request: 0.15 / 1e6,
+  gbSecond: 12.5 / 1e6,
+  rowWritten: 1 / 1e6,
+  rowRead: 0.001 / 1e6,
+} as const;
+
+/** Memory billed per object, in GB. */
+const objectGb = 128 / 1024;
+
+function billing(u: Units) {
+  const billedRequests = u.requests + u.websocketMessagesIn / 20; // WebSocket messages in at 20:1
+  const gbSeconds = (u.activeMs / 1000) * objectGb;
+  const usd = billedRequests * prices.request + gbSeconds * prices.gbSecond + u.rowsWritten * prices.rowWritten + u.rowsRead * prices.rowRead;
+  return { ...u, billedRequests, gbSeconds, estimatedUsd: Number(usd.toFixed(6)) };
+}
+
+export type Stats = ReturnType<typeof statsOf>;
+
+export function statsOf(namespace: string, { broker, metrics }: Observed, meter: Meter, streams: number, now: number) {
+  const c = metrics.counters;
+  const g = gauges(broker);
+  return {
+    namespace, broker: `${brokerName} ${brokerVersion}`, since: new Date(c.since).toISOString(),
+    uptimeSeconds: Math.floor((now - c.since) / 1000),
+    clients: { connected: g.connected, disconnected: g.disconnected, maximum: c.maxConnected, connects: c.connects },
+    received: c.received, sent: c.sent,
+    retained: g.retained, subscriptions: g.subscriptions, queued: g.queued, dropped: c.dropped,
+    eventStreams: streams,
+    billing: billing(meter.read(now)),
+  };
+}
+
+type Metric = [name: string, type: 'counter' | 'gauge', help: string, value: (s: Stats) => number | Record<string, number>];
+
+/** One row per metric; a record value becomes one sample per key, labelled `reason`. */
+const metricTable: Metric[] = [
+  ['mqtt_uptime_seconds', 'counter', 'Seconds since the namespace first started.', (s) => s.uptimeSeconds],
+  ['mqtt_clients_connected', 'gauge', 'Clients connected now.', (s) => s.clients.connected],
+  ['mqtt_clients_disconnected', 'gauge', 'Persistent sessions whose client is away.', (s) => s.clients.disconnected],
+  ['mqtt_clients_maximum', 'gauge', 'Most clients connected at once.', (s) => s.clients.maximum],
+  ['mqtt_connects_total', 'counter', 'Successful CONNECTs.', (s) => s.clients.connects],
+  ['mqtt_packets_received_total', 'counter', 'MQTT packets received.', (s) => s.received.packets],
+  ['mqtt_packets_sent_total', 'counter', 'MQTT packets sent.', (s) => s.sent.packets],
+  ['mqtt_messages_received_total', 'counter', 'PUBLISH packets received.', (s) => s.received.publishes],
+  ['mqtt_messages_sent_total', 'counter', 'PUBLISH packets sent.', (s) => s.sent.publishes],
+  ['mqtt_bytes_received_total', 'counter', 'Bytes received from clients.', (s) => s.received.bytes],
+  ['mqtt_bytes_sent_total', 'counter', 'Bytes sent to clients.', (s) => s.sent.bytes],
+  ['mqtt_retained_messages', 'gauge', 'Retained messages stored.', (s) => s.retained],
+  ['mqtt_subscriptions', 'gauge', 'Subscriptions held.', (s) => s.subscriptions],
+  ['mqtt_queued_messages', 'gauge', 'QoS 1/2 messages queued for or in flight to sessions.', (s) => s.queued],
+  ['mqtt_messages_dropped_total', 'counter', 'Messages not delivered, by reason.', (s) => s.dropped],
+  ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
+  ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
+  ['cloudflare_do_websocket_messages_in_total', 'counter', 'Incoming WebSocket messages (billed at 20:1).', (s) => s.billing.websocketMessagesIn],
+  ['cloudflare_do_billed_requests_total', 'counter', 'Requests as billed.', (s) => s.billing.billedRequests],
+  ['cloudflare_do_sqlite_rows_read_total', 'counter', 'SQLite rows read.', (s) => s.billing.rowsRead],
+  ['cloudflare_do_sqlite_rows_written_total', 'counter', 'SQLite rows written.', (s) => s.billing.rowsWritten],
+  ['cloudflare_do_active_seconds_total', 'counter', 'Seconds the object could not hibernate (a floor).', (s) => s.billing.activeMs / 1000],
+  ['cloudflare_do_gb_seconds_total', 'counter', 'Duration as billed, in GB-s.', (s) => s.billing.gbSeconds],
+  ['cloudflare_do_estimated_usd_total', 'counter', 'Estimated cost at list prices, in US dollars.', (s) => s.billing.estimatedUsd],
+];
+
+const label = (value: string): string => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+export function prometheus(s: Stats): string {
+  const ns = `namespace="${label(s.namespace)}"`;
+  const lines: string[] = [];
+  for (const [name, type, help, value] of metricTable) {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const v = value(s);
+    if (typeof v === 'number') lines.push(`${name}{${ns}} ${v}`);
+    else for (const [reason, n] of Object.entries(v)) lines.push(`${name}{${ns},reason="${label(reason)}"} ${n}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

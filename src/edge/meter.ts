@@ -1,0 +1,105 @@
+// Cloudflare's billed units for one namespace's object, counted as they happen, and the one saved
+// row that carries them and the broker's traffic counters across hibernation, eviction and
+// deploys. A save costs one row write: a second after the first unsaved change (so the acks that
+// follow a message ride along), then at most once per saveInterval while busy. The object's one
+// alarm runs the save when no event does, well before the runtime hibernates an idle object.
+import type { Counters, Metrics } from '../broker/observe/metrics.ts';
+import { fromJson, toJson, type Sql } from './sqlite/sql.ts';
+
+export interface Units {
+  /** HTTP requests and WebSocket upgrades that reached the object, and alarms. */
+  requests: number;
+  /** Billed as requests at 20:1. */
+  websocketMessagesIn: number;
+  rowsRead: number;
+  rowsWritten: number;
+  /**
+   * Time the object was not eligible to hibernate: its event handlers, and every moment an event
+   * stream was open. A floor: the runtime's clock only moves on I/O.
+   */
+  activeMs: number;
+}
+
+interface Saved {
+  counters: Counters;
+  units: Units;
+}
+
+/** Least time between saves while busy (ms). */
+export const saveInterval = 5_000;
+/** How long a first change waits for the ones that follow it (ms). */
+const saveDelay = 1_000;
+
+const zero = (): Units => ({ requests: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
+
+export class Meter {
+  /** The broker's counters as last saved, for the Metrics that carries on from them. */
+  readonly savedCounters?: Counters;
+  private readonly sql: Sql;
+  /** Units as saved, plus what this instance counted (rows come from `sql`). */
+  private readonly units: Units;
+  private changes = 0;
+  private savedChanges = 0;
+  private savedAt = -Infinity;
+  /** When the oldest unsaved change was seen. */
+  private unsavedSince?: number;
+  private streams = 0;
+  private streamsSince = 0;
+
+  constructor(sql: Sql) {
+    this.sql = sql;
+    const saved = fromJson<Partial<Saved>>(sql.first<{ saved: string }>('SELECT saved FROM meter WHERE id = 1')?.saved ?? null);
+    this.savedCounters = saved?.counters;
+    this.units = { ...zero(), ...saved?.units };
+  }
+
+  /** A request reached the object (fetch); `alarm` ones change nothing worth a save by themselves. */
+  request(kind: 'fetch' | 'alarm' = 'fetch'): void {
+    this.units.requests++;
+    if (kind === 'fetch') this.changes++;
+  }
+
+  webSocketMessage(): void {
+    this.units.websocketMessagesIn++;
+    this.changes++;
+  }
+
+  /** An event handler ran from `start` to `end` (ms). */
+  active(start: number, end: number): void {
+    if (this.streams === 0) this.units.activeMs += Math.max(0, end - start);
+  }
+
+  /** An open event stream keeps the object from hibernating: all of its time is billed. */
+  streamOpened(now: number): void {
+    if (this.streams++ === 0) this.streamsSince = now;
+  }
+
+  streamClosed(now: number): void {
+    if (--this.streams === 0) this.units.activeMs += now - this.streamsSince;
+  }
+
+  /** Everything counted, saved or not. */
+  read(now: number): Units {
+    const u = this.units;
+    return {
+      requests: u.requests, websocketMessagesIn: u.websocketMessagesIn,
+      rowsRead: u.rowsRead + this.sql.rowsRead, rowsWritten: u.rowsWritten + this.sql.rowsWritten,
+      activeMs: u.activeMs + (this.streams ? now - this.streamsSince : 0),
+    };
+  }
+
+  /** Saves when something changed and its time has come; else says when a save is due. */
+  settle(metrics: Metrics, now: number): number | undefined {
+    const changes = metrics.changes + this.changes;
+    if (changes === this.savedChanges) return undefined;
+    this.unsavedSince ??= now;
+    const due = Math.max(this.savedAt + saveInterval, this.unsavedSince + saveDelay);
+    if (now < due) return due;
+    const saved: Saved = { counters: metrics.counters, units: this.read(now) };
+    this.sql.run('INSERT OR REPLACE INTO meter (id, saved) VALUES (1, ?)', toJson(saved));
+    this.savedChanges = changes;
+    this.savedAt = now;
+    this.unsavedSince = undefined;
+    return undefined;
+  }
+}
