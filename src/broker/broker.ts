@@ -27,7 +27,7 @@ export class Broker {
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
   /** Messages not delivered, by reason, since this instance started. */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } satisfies Record<DropReason, number> };
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -79,8 +79,10 @@ export class Broker {
 
   private deliver(d: Delivery, message: Message, variants: Map<string, Message>): void {
     const conn = this.gateway.byClientId.get(d.clientId);
-    const client = conn?.client ?? { clientId: d.clientId, protocolVersion: 5 };
-    if (this.hooks.check('authorizeDeliver', client, message.topic) !== undefined) return;
+    // a session that is away is checked when its queue is sent, as the principal it returns with
+    if (conn && this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
+      return this.dropped(d.clientId, 'not-authorized');
+    }
     const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
     const retain = d.retainAsPublished && message.retain; // [MQTT-3.3.1-12, -13]
     const key = `${qos}${retain}`;

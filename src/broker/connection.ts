@@ -6,7 +6,7 @@ import {
   type Packet, type ProtocolVersion,
 } from '../protocol/index.ts';
 import type { Broker } from './broker.ts';
-import type { ClientInfo, DropReason } from './hooks.ts';
+import type { ClientInfo, DropReason, Principal } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import { Session, type Outlet } from './session.ts';
 import { dispatch } from './handlers/index.ts';
@@ -23,6 +23,8 @@ export interface ConnectionSnapshot {
   version: ProtocolVersion;
   clientId: string;
   username?: string;
+  principal?: Principal;
+  peer?: string;
   keepalive: number;
   window: number;
   maxPacketSize: number;
@@ -35,7 +37,7 @@ export interface ConnectionSnapshot {
 const v3Refusals = new Set<number>([
   ReasonCode.UnsupportedProtocolVersion, ReasonCode.ClientIdentifierNotValid, ReasonCode.BadUserNameOrPassword,
   ReasonCode.NotAuthorized, ReasonCode.ServerUnavailable, ReasonCode.ServerBusy, ReasonCode.Banned,
-  ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded,
+  ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded, ReasonCode.ConnectionRateExceeded,
 ]);
 
 export class Connection implements Outlet {
@@ -43,6 +45,9 @@ export class Connection implements Outlet {
   version: ProtocolVersion = 4;
   clientId = '';
   username?: string;
+  /** Who the client authenticated as, when an authentication hook said. */
+  principal?: Principal;
+  readonly peer?: string;
   /** Seconds, as granted; 0 disables the check. */
   keepalive = 0;
   lastActivity: number;
@@ -71,13 +76,14 @@ export class Connection implements Outlet {
     const now = broker.clock.now();
     this.openedAt = snapshot?.openedAt ?? now;
     this.lastActivity = snapshot?.lastActivity ?? now;
+    this.peer = snapshot?.peer ?? link.peer;
     this.window = broker.config.maxInflight;
     this.decoder = new Decoder({ maxPacketSize: broker.config.maxPacketSize });
     if (snapshot) this.restore(snapshot);
   }
 
   get client(): ClientInfo {
-    return { clientId: this.clientId, username: this.username, protocolVersion: this.version };
+    return { clientId: this.clientId, username: this.username, protocolVersion: this.version, principal: this.principal, peer: this.peer };
   }
 
   /** Feeds bytes from the transport; packets are handled strictly in order. */
@@ -134,6 +140,10 @@ export class Connection implements Outlet {
   }
 
   sendPublish(entry: OutboundMessage, dup: boolean): boolean {
+    if (this.broker.hooks.check('authorizeDeliver', this.client, entry.message.topic) !== undefined) {
+      this.dropped('not-authorized'); // every PUBLISH to a client passes here: nothing denied reaches it
+      return false;
+    }
     const template = this.broker.template(entry, this.version, this.now());
     if (this.maxPacketSize && template.size > this.maxPacketSize) {
       this.dropped('too-large'); // [MQTT-3.1.2-25]
@@ -205,7 +215,8 @@ export class Connection implements Outlet {
     return {
       v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
-      clientId: this.clientId, username: this.username, keepalive: this.keepalive, window: this.window,
+      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer,
+      keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
     };
@@ -213,7 +224,7 @@ export class Connection implements Outlet {
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
     });

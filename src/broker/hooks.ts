@@ -1,21 +1,36 @@
 // Plug-in points: authentication, authorization and observation. A plugin implements only what
 // it needs; hooks run in order and the first rejection (a reason code) wins.
 import type { ConnectPacket, PublishPacket, Subscription } from '../protocol/index.ts';
+import type { AclRule } from './auth/acl.ts';
+
+/** Who a client proved to be; kept with its connection (and across hibernation). */
+export interface Principal {
+  method: 'anonymous' | 'password' | 'jwt';
+  /** The name ACLs know the client by (%u): its verified user name, or its token's subject. */
+  username?: string;
+  /** ACL rules its token carried; they replace the ACL file's rules for this client. */
+  acl?: AclRule[];
+}
 
 export interface ClientInfo {
   clientId: string;
   username?: string;
   protocolVersion: number;
+  /** Set once authenticated by a hook that names one. */
+  principal?: Principal;
+  /** The client's address as the transport saw it, when known. */
+  peer?: string;
 }
 
 /** Why a message did not reach a session. */
-export type DropReason = 'queue-full' | 'expired' | 'too-large';
+export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'not-authorized';
 
 /** A reason code rejects; undefined allows. */
 export type Verdict = number | undefined;
 
 export interface Hooks {
-  authenticate(client: ClientInfo, connect: ConnectPacket): Verdict | Promise<Verdict>;
+  /** A reason code refuses; a Principal accepts and names the client; undefined has no opinion. */
+  authenticate(client: ClientInfo, connect: ConnectPacket): Verdict | Principal | Promise<Verdict | Principal>;
   authorizePublish(client: ClientInfo, packet: PublishPacket): Verdict;
   authorizeSubscribe(client: ClientInfo, subscription: Subscription): Verdict;
   /** At delivery: may this client read this topic? */
@@ -36,12 +51,15 @@ export class HookChain {
     this.hooks = hooks;
   }
 
-  async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict> {
+  /** The first refusal, else the first principal named, else undefined. */
+  async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict | Principal> {
+    let principal: Principal | undefined;
     for (const h of this.hooks) {
       const verdict = await h.authenticate?.(client, connect);
-      if (verdict !== undefined) return verdict;
+      if (typeof verdict === 'number') return verdict;
+      principal ??= verdict;
     }
-    return undefined;
+    return principal;
   }
 
   /** Runs a synchronous authorization hook through the chain. */

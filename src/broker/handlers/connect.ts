@@ -22,7 +22,9 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket): Pr
 
   const serverKeepAlive = grantKeepalive(conn, packet.keepalive);
   const verdict = await broker.hooks.authenticate(conn.client, packet);
-  if (verdict !== undefined) throw new MqttError(verdict, 'not authenticated');
+  if (typeof verdict === 'number') throw new MqttError(verdict, 'not authenticated');
+  if (verdict) [conn.principal, conn.username] = [verdict, verdict.username];
+  authorizeWill(conn, packet);
   const live = broker.gateway.byClientId.get(conn.clientId);
   if (!live && broker.gateway.activeCount() >= config.maxConnections) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
@@ -81,6 +83,12 @@ function validateConnect(conn: Connection, packet: ConnectPacket): void {
   if (will.properties?.payloadFormatIndicator === 1 && !isValidUtf8(will.payload)) {
     throw new MqttError(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'); // [MQTT-3.1.3-… ]
   }
+}
+
+/** The will is checked as a publish by the client, once it is known who the client is. */
+function authorizeWill(conn: Connection, packet: ConnectPacket): void {
+  const will = packet.will;
+  if (!will) return;
   const denied = conn.broker.hooks.check('authorizePublish', conn.client, {
     type: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false,
   });
