@@ -100,7 +100,10 @@ export class Broker {
         this.shard.retained.delete(message.topic);
         continue;
       }
-      if (this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) continue;
+      if (this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
+        this.dropped(conn.clientId, 'not-authorized');
+        continue;
+      }
       const qos = Math.min(message.qos, sub.qos) as Message['qos'];
       conn.deliver({ ...message, qos, retain: true }, sub.identifier ? [sub.identifier] : []);
     }

@@ -66,7 +66,7 @@ export class HookChain {
   check<K extends Exclude<keyof Verdicts, 'authenticate'>>(name: K, ...args: Parameters<Hooks[K]>): Verdict {
     for (const h of this.hooks) {
       const fn = h[name] as ((...a: Parameters<Hooks[K]>) => Verdict) | undefined;
-      const verdict = fn?.(...args);
+      const verdict = fn?.apply(h, args); // hooks may be class instances: keep `this`
       if (verdict !== undefined) return verdict;
     }
     return undefined;
@@ -74,6 +74,6 @@ export class HookChain {
 
   /** Notifies every hook of an event. */
   emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop'>(name: K, ...args: Parameters<Hooks[K]>): void {
-    for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.(...args);
+    for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.apply(h, args);
   }
 }

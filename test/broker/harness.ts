@@ -44,6 +44,7 @@ export class VirtualClient {
         for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
       },
       close: () => void (this.closed = true),
+      peer: world.peer,
     });
   }
 
@@ -96,10 +97,13 @@ export class World {
   readonly logs: string[] = [];
   broker: Broker;
 
+  /** The address every client appears to come from. */
+  readonly peer?: string;
   private readonly options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] };
 
-  constructor(options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[] } = {}) {
+  constructor(options: { config?: Partial<BrokerConfig>; hooks?: Partial<Hooks>[]; peer?: string } = {}) {
     this.options = options;
+    this.peer = options.peer;
     this.broker = this.make();
   }
 
