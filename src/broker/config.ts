@@ -28,6 +28,10 @@ export interface BrokerConfig {
   topicAliasMaximum: number;
   /** Cap on Session Expiry Interval, in seconds; 3.x persistent sessions expire after it too. */
   maxSessionExpiry: number;
+  /** PUBLISH packets per second one client may send, bursts up to one second's worth; 0: no limit. */
+  maxPublishRate: number;
+  /** PUBLISH payload bytes per second one client may send, bursts up to one second's worth; 0: no limit. */
+  maxPublishBytesRate: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -45,6 +49,8 @@ export const defaultConfig: BrokerConfig = {
   maxKeepalive: 65_535,
   topicAliasMaximum: 10,
   maxSessionExpiry: 7 * 24 * 3600,
+  maxPublishRate: 0,
+  maxPublishBytesRate: 0,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

@@ -6,10 +6,12 @@ import {
 } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
 import { checkTopicLimits } from '../limits.ts';
+import { checkPublishRate } from '../rate-limit.ts';
 import type { Message } from '../ports.ts';
 
 export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const { broker } = conn;
+  checkPublishRate(conn, packet.payload.length);
   const topic = resolveTopic(conn, packet);
   validateTopicName(topic); // [MQTT-3.3.2-2]
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
