@@ -3,6 +3,8 @@
 import { DurableObject } from 'cloudflare:workers';
 import { Broker, type Connection } from '../broker/index.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
+import { createAuth } from '../broker/auth/index.ts';
+import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
@@ -23,10 +25,16 @@ export class BrokerObject extends DurableObject<Env> {
     super(ctx, env);
     const sql = new Sql(ctx.storage.sql);
     migrate(sql);
+    const auth = authConfigFromEnv(env, ctx.id.name ?? 'default');
+    const notice = securityNotice(auth);
+    if (notice) console.warn(notice);
+    const clock = { now: () => Date.now() };
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
+      clock,
+      hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
     });
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -43,7 +51,7 @@ export class BrokerObject extends DurableObject<Env> {
     if (protocol === undefined) return new Response('Unsupported WebSocket subprotocol\n', { status: 400 });
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
-    writeSnapshot(pair[1], this.attach(pair[1]));
+    writeSnapshot(pair[1], this.attach(pair[1], undefined, request.headers.get('CF-Connecting-IP') ?? undefined));
     await this.afterEvent();
     const headers = protocol ? { 'Sec-WebSocket-Protocol': protocol } : undefined;
     return new Response(null, { status: 101, webSocket: pair[0], headers });
@@ -85,8 +93,8 @@ export class BrokerObject extends DurableObject<Env> {
     await this.afterEvent();
   }
 
-  private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>): Connection {
-    const conn = this.broker.gateway.open(snapshot?.id ?? crypto.randomUUID(), socketLink(ws), snapshot);
+  private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {
+    const conn = this.broker.gateway.open(snapshot?.id ?? crypto.randomUUID(), socketLink(ws, peer), snapshot);
     this.connections.set(ws, conn);
     return conn;
   }

@@ -32,7 +32,8 @@ export function freePort(): Promise<number> {
 export async function startBroker(opts: { persistTo?: string; vars?: Record<string, string>; port?: number } = {}): Promise<BrokerServer> {
   const port = opts.port ?? (await freePort());
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mqtt-'));
-  const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  // local brokers accept anonymous clients unless a test says otherwise (deployed ones do not)
+  const vars = Object.entries({ MQTT_ALLOW_ANONYMOUS: 'true', ...opts.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
     '--persist-to', persistTo, '--log-level', 'log', ...vars];
   const child = spawn(process.execPath, args, {
