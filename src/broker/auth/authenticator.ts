@@ -7,7 +7,7 @@ import type { ClientInfo, Hooks, Principal } from '../hooks.ts';
 import type { Clock } from '../ports.ts';
 import { parseRule, type AclRule } from './acl.ts';
 import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts';
-import { LoginGuard, type LoginGuardConfig } from './login-guard.ts';
+import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
 
 export interface AuthenticatorConfig {
@@ -119,7 +119,7 @@ function tokenAcl(claim: unknown): AclRule[] {
 /** What a failure is counted against: the client id, the address, the user name. */
 function guardKeys(client: ClientInfo, connect: ConnectPacket): string[] {
   const keys = [`id:${client.clientId}`];
-  if (client.peer) keys.push(`ip:${client.peer}`);
+  if (client.peer) keys.push(addressKey(client.peer));
   if (connect.username && !looksLikeJwt(connect.username)) keys.push(`user:${connect.username}`);
   return keys;
 }

@@ -14,6 +14,7 @@ export const authVariables = {
   jwtAudience: 'MQTT_JWT_AUDIENCE',
   jwtLeeway: 'MQTT_JWT_LEEWAY',
   loginFreeFailures: 'MQTT_LOGIN_FREE_FAILURES',
+  loginFreeAddressFailures: 'MQTT_LOGIN_FREE_ADDRESS_FAILURES',
   loginBackoff: 'MQTT_LOGIN_BACKOFF',
   maxLoginBackoff: 'MQTT_MAX_LOGIN_BACKOFF',
 } as const;
@@ -52,7 +53,7 @@ export function authConfigFromEnv(env: object, namespace: string): AuthConfig {
     issuer: read(v.jwtIssuer), audience: read(v.jwtAudience), leeway: count(read, v.jwtLeeway),
   };
   const loginGuard = {
-    freeFailures: count(read, v.loginFreeFailures), backoff: count(read, v.loginBackoff), maxBackoff: count(read, v.maxLoginBackoff),
+    freeFailures: count(read, v.loginFreeFailures), freeAddressFailures: count(read, v.loginFreeAddressFailures), backoff: count(read, v.loginBackoff), maxBackoff: count(read, v.maxLoginBackoff),
   };
   return {
     namespace,

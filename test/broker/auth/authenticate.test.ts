@@ -1,16 +1,10 @@
 // Authentication through the broker: the Authenticator hook behind a virtual client.
 import { describe, expect, it } from 'vitest';
-import { createAuth, hashPassword, type AuthConfig } from '../../../src/broker/auth/index.ts';
+import { hashPassword } from '../../../src/broker/auth/index.ts';
 import { connectPacket, World, type ConnectOptions } from '../harness.ts';
+import { authWorld } from './world.ts';
 import { makeKey, seconds, sign } from './tokens.ts';
 
-export function authWorld(config: Partial<AuthConfig>, peer?: string): { w: World; auth: ReturnType<typeof createAuth>; logs: string[] } {
-  const logs: string[] = [];
-  let w: World | undefined;
-  const auth = createAuth({ namespace: 'default', allowAnonymous: false, ...config }, { now: () => w!.clock.now() }, (l, m) => void logs.push(`${l}: ${m}`));
-  w = new World({ hooks: auth.hooks, peer });
-  return { w, auth, logs };
-}
 
 async function connack(w: World, opts: ConnectOptions): Promise<number> {
   const c = w.client(opts.version ?? 4);
@@ -127,10 +121,14 @@ describe('failed logins', () => {
     expect(await attempt('builder')).toBe(0);
   });
 
-  it('counts against the address and the user name too, whatever client id is used', async () => {
-    const { w } = authWorld({ passwordFile: await passwords(), loginGuard: { freeFailures: 1 } }, '192.0.2.7');
-    expect(await connack(w, { version: 5, clientId: 'r1', username: 'alice', password: 'no' })).toBe(0x86);
-    expect(await connack(w, { version: 5, clientId: 'r2', username: 'bob', password: 'no' })).toBe(0x86);
-    expect(await connack(w, { version: 5, clientId: 'r3', username: 'bob', password: 'builder' })).toBe(0x9f);
+  it('counts against the user name and, allowing more, the address, whatever client id is used', async () => {
+    const { w } = authWorld({ passwordFile: await passwords(), loginGuard: { freeFailures: 1, freeAddressFailures: 3 } }, '192.0.2.7');
+    const attempt = (clientId: string, username: string, password: string) => connack(w, { version: 5, clientId, username, password });
+    expect(await attempt('r1', 'alice', 'no')).toBe(0x86);
+    expect(await attempt('r2', 'alice', 'no')).toBe(0x86);
+    expect(await attempt('r3', 'alice', 'wonderland')).toBe(0x9f); // the user name
+    expect(await attempt('r4', 'bob', 'no')).toBe(0x86);
+    expect(await attempt('r5', 'carol', 'x')).toBe(0x86);
+    expect(await attempt('r6', 'bob', 'builder')).toBe(0x9f); // the address, past its three free failures
   });
 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { hashPassword } from '../../../src/broker/auth/index.ts';
 import { connectPacket, str, text } from '../harness.ts';
-import { authWorld } from './authenticate.test.ts';
+import { authWorld } from './world.ts';
 import { makeKey, sign } from './tokens.ts';
 
 const acl = `
