@@ -29,6 +29,12 @@ function passwordFile(): string {
   return readFileSync(file, 'utf8');
 }
 
+/** Waits (bounded) for the server's output to show a line. */
+async function logged(server: BrokerServer, line: RegExp): Promise<void> {
+  for (const until = Date.now() + 5_000; !line.test(server.logs.join('')) && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+  expect(server.logs.join('')).toMatch(line);
+}
+
 /** The reason code a refused connect reports, or 0. */
 async function refusal(url: string, opts: IClientOptions): Promise<number> {
   try {
@@ -63,7 +69,7 @@ describe('security end to end', () => {
     expect(await (await fetch(`http://127.0.0.1:${server.port}/mqtt/open`)).text()).toMatch(/WARNING: namespace "open" accepts anonymous clients/);
     const anon = await connectMqtt(`ws://127.0.0.1:${server.port}/mqtt/open`);
     await anon.endAsync();
-    expect(server.logs.join('')).toMatch(/WARNING: namespace "open" accepts anonymous clients/);
+    await logged(server, /WARNING: namespace "open" accepts anonymous clients/);
   });
 
   it('accepts a password from the file and refuses wrong ones and anonymous clients', async () => {
@@ -90,10 +96,10 @@ describe('security end to end', () => {
     const got = inbox(alice);
     const bob5 = await connectMqtt(url, { protocolVersion: 5, username: 'bob', password: 'builder' });
     await expect(bob5.publishAsync('alice/x', 'no', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
-    await expect(bob5.subscribeAsync('alice/#')).rejects.toMatchObject({ code: 0x87 });
+    await expect(bob5.subscribeAsync('alice/#')).rejects.toMatchObject({ packet: { granted: [0x87] } });
     const bob4 = await connectMqtt(url, { protocolVersion: 4, username: 'bob', password: 'builder' });
     await bob4.publishAsync('alice/y', 'dropped', { qos: 1 });
-    await expect(bob4.subscribeAsync('#')).rejects.toMatchObject({ code: 0x80 });
+    await expect(bob4.subscribeAsync('#')).rejects.toMatchObject({ packet: { granted: [0x80] } });
     const token = await sign(keys.HS256, { sub: 'alice' });
     const writer = await connectMqtt(url, { protocolVersion: 5, username: 'x', password: token });
     await expect(writer.publishAsync('alice/secret/k', 'hidden', { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x87 });
@@ -109,7 +115,7 @@ describe('security end to end', () => {
     expect(await refusal(url, { protocolVersion: 5, clientId, username: 'alice', password: 'wonderland' })).toBe(0x9f);
     await new Promise((r) => setTimeout(r, 2_200));
     expect(await refusal(url, { protocolVersion: 5, clientId, username: 'alice', password: 'wonderland' })).toBe(0);
-    expect(server.logs.join('')).toMatch(/login failed: client guess-.*wrong password/);
+    await logged(server, /login failed: client guess-.*wrong password/);
   });
 
   it('disconnects a client publishing faster than the rate limit with 0x96', async () => {
