@@ -10,6 +10,7 @@ import type { ClientInfo, DropReason, Principal } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import { Session, type Outlet } from './session.ts';
 import { dispatch } from './handlers/index.ts';
+import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
 
@@ -25,6 +26,7 @@ export interface ConnectionSnapshot {
   username?: string;
   principal?: Principal;
   peer?: string;
+  authMethod?: string;
   keepalive: number;
   window: number;
   maxPacketSize: number;
@@ -48,6 +50,10 @@ export class Connection implements Outlet {
   /** Who the client authenticated as, when an authentication hook said. */
   principal?: Principal;
   readonly peer?: string;
+  /** The v5 Authentication Method the client authenticated with (re-authentication uses it). */
+  authMethod?: string;
+  /** An enhanced authentication exchange in progress. */
+  auth?: PendingAuth;
   /** Seconds, as granted; 0 disables the check. */
   keepalive = 0;
   lastActivity: number;
@@ -215,7 +221,7 @@ export class Connection implements Outlet {
     return {
       v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
-      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer,
+      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
       keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
@@ -224,7 +230,7 @@ export class Connection implements Outlet {
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
     });

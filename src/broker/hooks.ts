@@ -5,7 +5,7 @@ import type { AclRule } from './auth/acl.ts';
 
 /** Who a client proved to be; kept with its connection (and across hibernation). */
 export interface Principal {
-  method: 'anonymous' | 'password' | 'jwt';
+  method: 'anonymous' | 'password' | 'jwt' | 'scram';
   /** The name ACLs know the client by (%u): its verified user name, or its token's subject. */
   username?: string;
   /** ACL rules its token carried; they replace the ACL file's rules for this client. */
@@ -28,9 +28,20 @@ export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'not-authorize
 /** A reason code rejects; undefined allows. */
 export type Verdict = number | undefined;
 
+/** One step's outcome: a challenge for AUTH 0x18, or the principal and any final data. */
+export type AuthStep = { challenge: Uint8Array } | { principal: Principal; data?: Uint8Array };
+
+/** The server's side of one v5 enhanced authentication exchange [MQTT-4.12]. */
+export interface AuthExchange {
+  /** Takes the client's Authentication Data; throws MqttError to refuse. */
+  step(data: Uint8Array | undefined): Promise<AuthStep>;
+}
+
 export interface Hooks {
   /** A reason code refuses; a Principal accepts and names the client; undefined has no opinion. */
   authenticate(client: ClientInfo, connect: ConnectPacket): Verdict | Principal | Promise<Verdict | Principal>;
+  /** An exchange for this Authentication Method, or undefined when this hook does not offer it. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined;
   authorizePublish(client: ClientInfo, packet: PublishPacket): Verdict;
   authorizeSubscribe(client: ClientInfo, subscription: Subscription): Verdict;
   /** At delivery: may this client read this topic? */
@@ -62,8 +73,17 @@ export class HookChain {
     return principal;
   }
 
+  /** The first hook's exchange for an Authentication Method; undefined when none offers it. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
+    for (const h of this.hooks) {
+      const exchange = h.startAuth?.(client, method);
+      if (exchange) return exchange;
+    }
+    return undefined;
+  }
+
   /** Runs a synchronous authorization hook through the chain. */
-  check<K extends Exclude<keyof Verdicts, 'authenticate'>>(name: K, ...args: Parameters<Hooks[K]>): Verdict {
+  check<K extends Exclude<keyof Verdicts, 'authenticate' | 'startAuth'>>(name: K, ...args: Parameters<Hooks[K]>): Verdict {
     for (const h of this.hooks) {
       const fn = h[name] as ((...a: Parameters<Hooks[K]>) => Verdict) | undefined;
       const verdict = fn?.apply(h, args); // hooks may be class instances: keep `this`

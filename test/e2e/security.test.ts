@@ -6,10 +6,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IClientOptions } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket } from 'mqtt';
 import { connectMqtt, inbox, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { makeKey, seconds, sign, type SigningKey } from '../broker/auth/tokens.ts';
+import { ScramClient } from '../broker/auth/scram-client.ts';
 
 const acl = `user alice
 topic readwrite alice/#
@@ -57,7 +58,7 @@ describe('security end to end', () => {
         MQTT_ALLOW_ANONYMOUS: 'false', MQTT_ALLOW_ANONYMOUS__open: 'true',
         MQTT_PASSWORD_FILE: passwordFile(), MQTT_ACL_FILE: acl,
         MQTT_JWT_SECRET: keys.HS256.secret!, MQTT_JWT_PUBLIC_KEYS: `${keys.RS256.publicPem}${keys.ES256.publicPem}`,
-        MQTT_LOGIN_BACKOFF: '2000', MQTT_MAX_PUBLISH_RATE: '50',
+        MQTT_LOGIN_BACKOFF: '2000', MQTT_MAX_PUBLISH_RATE: '50', MQTT_ENHANCED_AUTH: 'SCRAM-SHA-256',
       },
     });
     url = server.url;
@@ -88,6 +89,34 @@ describe('security end to end', () => {
     await Promise.all([a.endAsync(), b.endAsync()]);
     const expired = await sign(keys[alg], { sub: 'bob', exp: seconds(Date.now()) - 120 });
     expect(await refusal(url, { protocolVersion: 5, username: 'x', password: expired })).toBe(0x86);
+  });
+
+  it('runs SCRAM-SHA-256 enhanced authentication with MQTT.js: AUTH exchange, the server\'s proof in CONNACK', async () => {
+    const attempt = (password: string) => {
+      const scram = new ScramClient('alice', password);
+      const method = 'SCRAM-SHA-256';
+      const client = mqtt.connect(url, {
+        protocolVersion: 5, clientId: uniqueId('scram'), reconnectPeriod: 0,
+        properties: { authenticationMethod: method, authenticationData: Buffer.from(scram.first()) },
+      });
+      client.handleAuth = (packet, callback) => void scram.final(packet.properties!.authenticationData!).then(
+        (data) => callback(undefined, { cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: method, authenticationData: Buffer.from(data) } }),
+        (err: Error) => callback(err),
+      );
+      const connack = new Promise<IConnackPacket>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('error', reject);
+      });
+      return { client, scram, connack };
+    };
+    const good = attempt('wonderland');
+    const connack = await good.connack;
+    expect(good.scram.verify(connack.properties?.authenticationData)).toBe(true);
+    await good.client.subscribeAsync('alice/scram', { qos: 1 });
+    await good.client.endAsync();
+    const bad = attempt('guess');
+    await expect(bad.connack).rejects.toMatchObject({ code: 0x86 });
+    bad.client.end(true);
   });
 
   it('enforces the ACL: v5 PUBACK 0x87, 3.1.1 dropped, SUBACK 0x87/0x80, nothing denied delivered', async () => {

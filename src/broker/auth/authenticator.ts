@@ -3,12 +3,13 @@
 // configured keys. Failures are counted and slowed by the LoginGuard; clients learn only "bad
 // user name or password" or "not authorized", the log learns why.
 import { MqttError, ReasonCode, type ConnectPacket } from '../../protocol/index.ts';
-import type { ClientInfo, Hooks, Principal } from '../hooks.ts';
+import type { AuthExchange, ClientInfo, Hooks, Principal } from '../hooks.ts';
 import type { Clock } from '../ports.ts';
 import { parseRule, type AclRule } from './acl.ts';
 import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts';
 import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
+import { ScramExchange, scramMethod } from './scram.ts';
 
 export interface AuthenticatorConfig {
   /** The namespace this broker serves; a token naming others is refused. */
@@ -17,6 +18,8 @@ export interface AuthenticatorConfig {
   /** Contents of the password file. */
   passwordFile?: string;
   jwt?: JwtConfig;
+  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file. */
+  enhancedAuth?: string[];
   loginGuard?: Partial<LoginGuardConfig>;
 }
 
@@ -26,7 +29,7 @@ const maxTokenAcl = 2048;
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
-export class Authenticator implements Pick<Hooks, 'authenticate'> {
+export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> {
   readonly guard: LoginGuard;
   private readonly config: AuthenticatorConfig;
   private readonly passwords?: Map<string, PasswordHash>;
@@ -45,20 +48,39 @@ export class Authenticator implements Pick<Hooks, 'authenticate'> {
     const iterations = this.passwords?.values().next().value?.iterations ?? defaultIterations;
     this.decoy = { iterations, salt: new Uint8Array(16), hash: new Uint8Array(32) };
     if (config.jwt) this.jwt = new JwtVerifier(config.jwt);
+    for (const method of config.enhancedAuth ?? []) {
+      if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
+      if (!this.passwords) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file`);
+    }
   }
 
-  async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Principal> {
+  /** SCRAM-SHA-256 where configured, counted and slowed like any login. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
+    if (method !== scramMethod || !this.config.enhancedAuth?.includes(method)) return undefined;
+    const scram = new ScramExchange((user) => this.passwords!.get(user), this.decoy);
+    return {
+      step: (data) => this.guarded(client, scram.username, () => scram.step(data)),
+    };
+  }
+
+  authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Principal> {
+    const username = looksLikeJwt(connect.username) ? undefined : connect.username;
+    return this.guarded(client, username, () => this.identify(client, connect, this.clock.now())) as Promise<Principal>;
+  }
+
+  /** Runs a login step under the guard: refused unchecked while backing off, counted when it fails. */
+  private async guarded<T>(client: ClientInfo, username: string | undefined, attempt: () => Promise<T>): Promise<T> {
     const now = this.clock.now();
-    const keys = guardKeys(client, connect);
+    const keys = guardKeys(client, username);
     const wait = this.guard.retryAfter(keys, now);
     if (wait > 0) {
       this.log('warn', `login throttled: client ${client.clientId} from ${client.peer ?? 'unknown'}`);
       throw new MqttError(ReasonCode.ConnectionRateExceeded, `too many failed logins: retry in ${Math.ceil(wait / 1000)} s`);
     }
     try {
-      const principal = await this.identify(client, connect, now);
-      this.guard.succeeded(keys);
-      return principal;
+      const result = await attempt();
+      if (result && typeof result === 'object' && !('challenge' in result)) this.guard.succeeded(keys);
+      return result;
     } catch (err) {
       if (!(err instanceof MqttError)) throw err;
       this.guard.failed(keys, now);
@@ -117,9 +139,9 @@ function tokenAcl(claim: unknown): AclRule[] {
 }
 
 /** What a failure is counted against: the client id, the address, the user name. */
-function guardKeys(client: ClientInfo, connect: ConnectPacket): string[] {
+function guardKeys(client: ClientInfo, username: string | undefined): string[] {
   const keys = [`id:${client.clientId}`];
   if (client.peer) keys.push(addressKey(client.peer));
-  if (connect.username && !looksLikeJwt(connect.username)) keys.push(`user:${connect.username}`);
+  if (username) keys.push(`user:${username}`);
   return keys;
 }

@@ -1,10 +1,12 @@
 // Base64 and base64url over Uint8Array with the web globals atob/btoa (no Buffer: this runs on
 // workerd and in Node alike).
 
-export function toBase64(bytes: Uint8Array): string {
+/** Standard base64, unpadded unless asked (SCRAM wants the padding, password entries do not). */
+export function toBase64(bytes: Uint8Array, padded = false): string {
   let binary = '';
   for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/=+$/, '');
+  const out = btoa(binary);
+  return padded ? out : out.replace(/=+$/, '');
 }
 
 /** Decodes standard or URL-safe base64, padded or not; undefined when it is not base64. */

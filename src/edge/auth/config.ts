@@ -13,6 +13,7 @@ export const authVariables = {
   jwtIssuer: 'MQTT_JWT_ISSUER',
   jwtAudience: 'MQTT_JWT_AUDIENCE',
   jwtLeeway: 'MQTT_JWT_LEEWAY',
+  enhancedAuth: 'MQTT_ENHANCED_AUTH',
   loginFreeFailures: 'MQTT_LOGIN_FREE_FAILURES',
   loginFreeAddressFailures: 'MQTT_LOGIN_FREE_ADDRESS_FAILURES',
   loginBackoff: 'MQTT_LOGIN_BACKOFF',
@@ -61,6 +62,7 @@ export function authConfigFromEnv(env: object, namespace: string): AuthConfig {
     passwordFile: read(v.passwordFile),
     aclFile: read(v.aclFile),
     jwt: jwt.secret || jwt.publicKeys || jwt.jwks ? jwt : undefined,
+    enhancedAuth: read(v.enhancedAuth)?.split(',').map((m) => m.trim()).filter(Boolean),
     loginGuard: Object.fromEntries(Object.entries(loginGuard).filter(([, value]) => value !== undefined)),
   };
 }
