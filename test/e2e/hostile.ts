@@ -25,16 +25,29 @@ function corpus(version: ProtocolVersion, n: number): Packet[] {
     { type: 'unsubscribe', packetId: 6, topicFilters: ['fz/#', 'a/+/b'] },
     { type: 'puback', packetId: 1 }, { type: 'pubrec', packetId: 2 }, { type: 'pubrel', packetId: 4 }, { type: 'pubcomp', packetId: 2 },
     { type: 'pingreq' },
+    ...(v5 ? [{ type: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: text('c=biws,r=abc,p=AAAA') } } as const] : []),
     { type: 'disconnect', reasonCode: v5 ? 0x04 : undefined, properties: v5 ? { sessionExpiryInterval: 10 } : undefined },
   ];
 }
 
+/** Credentials of every kind the broker checks: none, a password, a token-shaped one, SCRAM. */
+function credentials(version: ProtocolVersion, rnd: () => number): Partial<Extract<Packet, { type: 'connect' }>> {
+  const kind = rnd();
+  if (kind < 0.6) return {};
+  if (kind < 0.75) return { username: 'fuzzer', password: text(rnd() < 0.5 ? 'fuzzed' : 'wrong') };
+  if (kind < 0.9 || version < 5) return { username: 'x', password: text('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln') };
+  return { properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: text(rnd() < 0.5 ? 'n,,n=fuzzer,r=abc' : 'garbage') } };
+}
+
 function connectPacket(version: ProtocolVersion, n: number, rnd: () => number): Packet {
+  const creds = credentials(version, rnd);
+  const session = version === 5 && rnd() < 0.5 ? { sessionExpiryInterval: 30, receiveMaximum: 2 } : undefined;
   return {
     type: 'connect', protocolName: version === 3 ? 'MQIsdp' : 'MQTT', protocolVersion: version, clean: rnd() < 0.7,
     keepalive: Math.floor(rnd() * 5), clientId: `fz-${n}`,
     will: rnd() < 0.3 ? { topic: `fz/${n}/will`, payload: text('bye'), qos: 1, retain: rnd() < 0.5 } : undefined,
-    properties: version === 5 && rnd() < 0.5 ? { sessionExpiryInterval: 30, receiveMaximum: 2 } : undefined,
+    ...creds,
+    properties: session || creds.properties ? { ...session, ...creds.properties } : undefined,
   };
 }
 
