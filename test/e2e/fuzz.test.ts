@@ -3,6 +3,7 @@
 // the good client lost nothing, retained messages and a persistent session are as they were,
 // and the broker logged no unhandled exception. FUZZ_SECONDS sets the duration (default 30),
 // FUZZ_SEED the generator's seed.
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, inbox, openMqtt, uniqueId } from './clients.ts';
 import { random, runHostile, type HostileStats } from './hostile.ts';
@@ -15,6 +16,13 @@ const attackers = 24;
 
 /** Lines no broker should print, whatever it is sent. */
 const failures = /uncaught|unhandled|internal error|exception|TypeError|RangeError|ReferenceError|connection [\w-]+: /i;
+
+/**
+ * Not the broker's: workerd's streaming tail (trace-stream.c++), which `wrangler dev` uses to
+ * forward console output, reports this when the tail worker's own context is torn down while a
+ * hostile socket's events are still being traced. No broker code runs on that path.
+ */
+const devTailNoise = /exception = workerd\/io\/trace-stream\.c\+\+:\d+: disconnected: jsg\.Error: The destination execution context for this tail session was canceled while the call was still running\./;
 
 async function retained(url: string, filter: string, count: number): Promise<string[]> {
   const c = await connectMqtt(url, { protocolVersion: 5 });
@@ -93,7 +101,8 @@ describe(`fuzz: ${attackers} hostile connections at a time for ${seconds} s (see
     expect(stats.frames).toBeGreaterThan(stats.connections * 2);
     expect(sent).toBeGreaterThan(50);
     const lines = server.logs.join('').split('\n');
-    expect(lines.filter((line) => failures.test(line))).toEqual([]);
+    if (process.env.FUZZ_LOG) writeFileSync(process.env.FUZZ_LOG, lines.join('\n'));
+    expect(lines.filter((line) => failures.test(line) && !devTailNoise.test(line))).toEqual([]);
     const refusedLogins = lines.filter((line) => /login (failed|throttled)/.test(line)).length;
     expect(refusedLogins).toBeGreaterThan(0); // the authentication paths were exercised too
     console.log(`fuzz seed ${seed}: ${JSON.stringify(stats)}, ${refusedLogins} logins refused; ${sent} good messages, ${queued} queued`);

@@ -38,6 +38,8 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
   private readonly jwt?: JwtVerifier;
   private readonly clock: Clock;
   private readonly log: Log;
+  private lastWarning = -Infinity;
+  private suppressed = 0;
 
   constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}) {
     this.config = config;
@@ -74,7 +76,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     const keys = guardKeys(client, username);
     const wait = this.guard.retryAfter(keys, now);
     if (wait > 0) {
-      this.log('warn', `login throttled: client ${client.clientId} from ${client.peer ?? 'unknown'}`);
+      this.warn(now, `login throttled: client ${client.clientId} from ${client.peer ?? 'unknown'}`);
       throw new MqttError(ReasonCode.ConnectionRateExceeded, `too many failed logins: retry in ${Math.ceil(wait / 1000)} s`);
     }
     try {
@@ -84,7 +86,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     } catch (err) {
       if (!(err instanceof MqttError)) throw err;
       this.guard.failed(keys, now);
-      this.log('warn', `login failed: client ${client.clientId} from ${client.peer ?? 'unknown'}: ${err.message}`);
+      this.warn(now, `login failed: client ${client.clientId} from ${client.peer ?? 'unknown'}: ${err.message}`);
       throw new MqttError(err.reasonCode, err.reasonCode === ReasonCode.NotAuthorized ? 'not authorized' : 'bad user name or password');
     }
   }
@@ -98,6 +100,14 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (this.config.allowAnonymous && (anonymous || !this.checksCredentials())) return { method: 'anonymous' };
     if (anonymous) throw new MqttError(ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
     throw new MqttError(ReasonCode.BadUserNameOrPassword, 'credentials no configured method can check');
+  }
+
+  /** At most one line a second: an attack must not flood the log; the rest are counted in the next. */
+  private warn(now: number, message: string): void {
+    if (now - this.lastWarning < 1000) return void this.suppressed++;
+    const more = this.suppressed ? ` (and ${this.suppressed} more since the last line)` : '';
+    this.log('warn', `${message}${more}`);
+    [this.lastWarning, this.suppressed] = [now, 0];
   }
 
   private checksCredentials(): boolean {

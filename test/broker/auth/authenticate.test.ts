@@ -51,6 +51,17 @@ describe('user name and password', () => {
   });
 });
 
+describe('the failed-login log', () => {
+  it('writes at most a line a second, counting the rest in the next line', async () => {
+    const { w, logs } = authWorld({ passwordFile: await passwords(), loginGuard: { freeFailures: 100, freeAddressFailures: 100 } });
+    for (let i = 0; i < 5; i++) await connack(w, { version: 5, clientId: `x${i}`, username: 'alice', password: 'no' });
+    expect(logs).toHaveLength(1);
+    w.clock.advance(1000);
+    await connack(w, { version: 5, clientId: 'y', username: 'alice', password: 'no' });
+    expect(logs[1]).toMatch(/client y .*\(and 4 more since the last line\)/);
+  });
+});
+
 describe('JWT', () => {
   const t0 = () => seconds(new World().clock.now());
 
