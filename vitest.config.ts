@@ -15,7 +15,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: { MQTT_CONNECT_TIMEOUT: '1000', MQTT_KEEPALIVE_GRACE: '0' } },
+            miniflare: {
+              bindings: {
+                MQTT_CONNECT_TIMEOUT: '1000', MQTT_KEEPALIVE_GRACE: '0', MQTT_ALLOW_ANONYMOUS: 'true',
+                // the namespace "secured" (test/edge/auth.test.ts): JWT only, an ACL per client id
+                MQTT_ALLOW_ANONYMOUS__secured: 'false', MQTT_JWT_SECRET__secured: 'workers-test-secret',
+                MQTT_ACL_FILE__secured: 'pattern readwrite devices/%c/#',
+              },
+            },
           }),
         ],
         test: {

@@ -26,8 +26,8 @@ export class Broker {
   readonly shard: TopicShard;
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
-  /** Messages not delivered, by reason, since this instance started. */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0 } satisfies Record<DropReason, number> };
+  /** Messages not delivered, by reason (the observers carry them across restarts). */
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -82,9 +82,9 @@ export class Broker {
 
   private deliver(d: Delivery, message: Message, variants: Map<string, Message>): void {
     const conn = this.gateway.byClientId.get(d.clientId);
-    if (this.hooks.has('authorizeDeliver')) {
-      const client = conn?.client ?? { clientId: d.clientId, protocolVersion: 5 };
-      if (this.hooks.check('authorizeDeliver', client, message.topic) !== undefined) return;
+    // a session that is away is checked when its queue is sent, as the principal it returns with
+    if (conn && this.hooks.has('authorizeDeliver') && this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
+      return this.dropped(d.clientId, 'not-authorized');
     }
     const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
     const retain = d.retainAsPublished && message.retain; // [MQTT-3.3.1-12, -13]
@@ -103,7 +103,10 @@ export class Broker {
         this.shard.retained.delete(message.topic);
         continue;
       }
-      if (this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) continue;
+      if (this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
+        this.dropped(conn.clientId, 'not-authorized');
+        continue;
+      }
       const qos = Math.min(message.qos, sub.qos) as Message['qos'];
       conn.deliver({ ...message, qos, retain: true }, sub.identifier ? [sub.identifier] : []);
     }

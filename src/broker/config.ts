@@ -30,6 +30,10 @@ export interface BrokerConfig {
   maxSessionExpiry: number;
   /** Least time between $SYS updates, in seconds (mosquitto's sys_interval); 0 turns $SYS off. */
   sysInterval: number;
+  /** PUBLISH packets per second one client may send, bursts up to one second's worth; 0: no limit. */
+  maxPublishRate: number;
+  /** PUBLISH payload bytes per second one client may send, bursts up to one second's worth; 0: no limit. */
+  maxPublishBytesRate: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -48,6 +52,8 @@ export const defaultConfig: BrokerConfig = {
   topicAliasMaximum: 10,
   maxSessionExpiry: 7 * 24 * 3600,
   sysInterval: 10,
+  maxPublishRate: 0,
+  maxPublishBytesRate: 0,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

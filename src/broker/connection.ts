@@ -6,10 +6,11 @@ import {
   type Packet, type ProtocolVersion,
 } from '../protocol/index.ts';
 import type { Broker } from './broker.ts';
-import type { ClientInfo, DropReason, Traffic } from './hooks.ts';
+import type { ClientInfo, DropReason, Principal, Traffic } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
+import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
 
@@ -23,6 +24,9 @@ export interface ConnectionSnapshot {
   version: ProtocolVersion;
   clientId: string;
   username?: string;
+  principal?: Principal;
+  peer?: string;
+  authMethod?: string;
   keepalive: number;
   window: number;
   maxPacketSize: number;
@@ -36,7 +40,7 @@ export interface ConnectionSnapshot {
 const v3Refusals = new Set<number>([
   ReasonCode.UnsupportedProtocolVersion, ReasonCode.ClientIdentifierNotValid, ReasonCode.BadUserNameOrPassword,
   ReasonCode.NotAuthorized, ReasonCode.ServerUnavailable, ReasonCode.ServerBusy, ReasonCode.Banned,
-  ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded,
+  ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded, ReasonCode.ConnectionRateExceeded,
 ]);
 
 export class Connection implements Outlet {
@@ -44,6 +48,13 @@ export class Connection implements Outlet {
   version: ProtocolVersion = 4;
   clientId = '';
   username?: string;
+  /** Who the client authenticated as, when an authentication hook said. */
+  principal?: Principal;
+  readonly peer?: string;
+  /** The v5 Authentication Method the client authenticated with (re-authentication uses it). */
+  authMethod?: string;
+  /** An enhanced authentication exchange in progress. */
+  auth?: PendingAuth;
   /** Seconds, as granted; 0 disables the check. */
   keepalive = 0;
   lastActivity: number;
@@ -77,13 +88,14 @@ export class Connection implements Outlet {
     const now = broker.clock.now();
     this.openedAt = snapshot?.openedAt ?? now;
     this.lastActivity = snapshot?.lastActivity ?? now;
+    this.peer = snapshot?.peer ?? link.peer;
     this.window = broker.config.maxInflight;
     this.decoder = new Decoder({ maxPacketSize: broker.config.maxPacketSize });
     if (snapshot) this.restore(snapshot);
   }
 
   get client(): ClientInfo {
-    return { clientId: this.clientId, username: this.username, protocolVersion: this.version };
+    return { clientId: this.clientId, username: this.username, protocolVersion: this.version, principal: this.principal, peer: this.peer };
   }
 
   /** Feeds bytes from the transport; packets are handled strictly in order. */
@@ -145,6 +157,11 @@ export class Connection implements Outlet {
   }
 
   sendPublish(entry: OutboundMessage, dup: boolean): boolean {
+    const hooks = this.broker.hooks;
+    if (hooks.has('authorizeDeliver') && hooks.check('authorizeDeliver', this.client, entry.message.topic) !== undefined) {
+      this.dropped('not-authorized'); // every PUBLISH to a client passes here: nothing denied reaches it
+      return false;
+    }
     const template = this.broker.template(entry, this.version, this.now());
     if (this.maxPacketSize && template.size > this.maxPacketSize) {
       this.dropped('too-large'); // [MQTT-3.1.2-25]
@@ -220,7 +237,8 @@ export class Connection implements Outlet {
     return {
       v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
-      clientId: this.clientId, username: this.username, keepalive: this.keepalive, window: this.window,
+      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
+      keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
     };
@@ -228,7 +246,7 @@ export class Connection implements Outlet {
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
     });

@@ -1,15 +1,29 @@
 // Plug-in points: authentication, authorization and observation. A plugin implements only what
 // it needs; hooks run in order and the first rejection (a reason code) wins.
 import type { ConnectPacket, PublishPacket, Subscription } from '../protocol/index.ts';
+import type { AclRule } from './auth/acl.ts';
+
+/** Who a client proved to be; kept with its connection (and across hibernation). */
+export interface Principal {
+  method: 'anonymous' | 'password' | 'jwt' | 'scram';
+  /** The name ACLs know the client by (%u): its verified user name, or its token's subject. */
+  username?: string;
+  /** ACL rules its token carried; they replace the ACL file's rules for this client. */
+  acl?: AclRule[];
+}
 
 export interface ClientInfo {
   clientId: string;
   username?: string;
   protocolVersion: number;
+  /** Set once authenticated by a hook that names one. */
+  principal?: Principal;
+  /** The client's address as the transport saw it, when known. */
+  peer?: string;
 }
 
 /** Why a message did not reach a session. */
-export type DropReason = 'queue-full' | 'expired' | 'too-large';
+export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'not-authorized';
 
 /** Bytes and packets that crossed one connection in one read or one coalesced write. */
 export interface Traffic {
@@ -22,8 +36,20 @@ export interface Traffic {
 /** A reason code rejects; undefined allows. */
 export type Verdict = number | undefined;
 
+/** One step's outcome: a challenge for AUTH 0x18, or the principal and any final data. */
+export type AuthStep = { challenge: Uint8Array } | { principal: Principal; data?: Uint8Array };
+
+/** The server's side of one v5 enhanced authentication exchange [MQTT-4.12]. */
+export interface AuthExchange {
+  /** Takes the client's Authentication Data; throws MqttError to refuse. */
+  step(data: Uint8Array | undefined): Promise<AuthStep>;
+}
+
 export interface Hooks {
-  authenticate(client: ClientInfo, connect: ConnectPacket): Verdict | Promise<Verdict>;
+  /** A reason code refuses; a Principal accepts and names the client; undefined has no opinion. */
+  authenticate(client: ClientInfo, connect: ConnectPacket): Verdict | Principal | Promise<Verdict | Principal>;
+  /** An exchange for this Authentication Method, or undefined when this hook does not offer it. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined;
   authorizePublish(client: ClientInfo, packet: PublishPacket): Verdict;
   authorizeSubscribe(client: ClientInfo, subscription: Subscription): Verdict;
   /** At delivery: may this client read this topic? */
@@ -55,19 +81,31 @@ export class HookChain {
     return known;
   }
 
-  async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict> {
+  /** The first refusal, else the first principal named, else undefined. */
+  async authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Verdict | Principal> {
+    let principal: Principal | undefined;
     for (const h of this.hooks) {
       const verdict = await h.authenticate?.(client, connect);
-      if (verdict !== undefined) return verdict;
+      if (typeof verdict === 'number') return verdict;
+      principal ??= verdict;
+    }
+    return principal;
+  }
+
+  /** The first hook's exchange for an Authentication Method; undefined when none offers it. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
+    for (const h of this.hooks) {
+      const exchange = h.startAuth?.(client, method);
+      if (exchange) return exchange;
     }
     return undefined;
   }
 
   /** Runs a synchronous authorization hook through the chain. */
-  check<K extends Exclude<keyof Verdicts, 'authenticate'>>(name: K, ...args: Parameters<Hooks[K]>): Verdict {
+  check<K extends Exclude<keyof Verdicts, 'authenticate' | 'startAuth'>>(name: K, ...args: Parameters<Hooks[K]>): Verdict {
     for (const h of this.hooks) {
       const fn = h[name] as ((...a: Parameters<Hooks[K]>) => Verdict) | undefined;
-      const verdict = fn?.(...args);
+      const verdict = fn?.apply(h, args); // hooks may be class instances: keep `this`
       if (verdict !== undefined) return verdict;
     }
     return undefined;
@@ -81,6 +119,6 @@ export class HookChain {
 
   /** Notifies every hook of an event. */
   emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop' | 'onTraffic'>(name: K, ...args: Parameters<Hooks[K]>): void {
-    for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.(...args);
+    for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.apply(h, args);
   }
 }

@@ -13,6 +13,8 @@ export interface Link {
   /** One call per event: the broker coalesces the packets of one event into one write. */
   send(bytes: Uint8Array): void;
   close(): void;
+  /** The client's address, when the transport knows it (throttling failed logins uses it). */
+  readonly peer?: string;
 }
 
 /** An application message as the broker stores and routes it. */

@@ -5,8 +5,10 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Broker, Connection } from '../broker/index.ts';
 import { observedBroker, type Observed } from '../broker/observe/observed.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
+import { createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
+import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
 import { Meter } from './meter.ts';
 import { chooseSubprotocol } from './route.ts';
@@ -31,11 +33,17 @@ export class BrokerObject extends DurableObject<Env> {
     super(ctx, env);
     const sql = new Sql(ctx.storage.sql);
     migrate(sql);
+    const auth = authConfigFromEnv(env, ctx.id.name ?? 'default');
+    const notice = securityNotice(auth);
+    if (notice) console.warn(notice);
+    const clock = { now: () => Date.now() };
     this.meter = new Meter(sql);
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
+      clock,
+      hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
     }, this.meter.savedCounters);
     this.broker = this.observed.broker;
     this.streams = new EventStreams(this.observed.taps, this.meter);
@@ -61,7 +69,7 @@ export class BrokerObject extends DurableObject<Env> {
     if (protocol === undefined) return new Response('Unsupported WebSocket subprotocol\n', { status: 400 });
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
-    writeSnapshot(pair[1], this.attach(pair[1]));
+    writeSnapshot(pair[1], this.attach(pair[1], undefined, request.headers.get('CF-Connecting-IP') ?? undefined));
     await this.afterEvent(start);
     const headers = protocol ? { 'Sec-WebSocket-Protocol': protocol } : undefined;
     return new Response(null, { status: 101, webSocket: pair[0], headers });
@@ -113,8 +121,8 @@ export class BrokerObject extends DurableObject<Env> {
     return { namespace, observed: this.observed, meter: this.meter, streams: this.streams };
   }
 
-  private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>): Connection {
-    const conn = this.broker.gateway.open(snapshot?.id ?? crypto.randomUUID(), socketLink(ws), snapshot);
+  private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {
+    const conn = this.broker.gateway.open(snapshot?.id ?? crypto.randomUUID(), socketLink(ws, peer), snapshot);
     this.connections.set(ws, conn);
     return conn;
   }

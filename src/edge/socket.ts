@@ -3,8 +3,9 @@
 import type { ConnectionSnapshot } from '../broker/index.ts';
 import type { Connection, Link } from '../broker/index.ts';
 
-export function socketLink(ws: WebSocket): Link {
+export function socketLink(ws: WebSocket, peer?: string): Link {
   return {
+    peer,
     send: (bytes) => ws.send(bytes),
     close: () => {
       try {

@@ -3,6 +3,7 @@
 // request on /mqtt gets a short text; everything else is the web console's static files.
 import { admit, isAdminPath } from './api/gate.ts';
 import { route } from './route.ts';
+import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 
 export { BrokerObject } from './broker-object.ts';
 
@@ -19,7 +20,8 @@ export default {
     const target = route(url);
     if (target && request.headers.get('Upgrade')?.toLowerCase() === 'websocket') return env.BROKER.getByName(target.namespace).fetch(request);
     if (!target || url.pathname === '/') return env.ASSETS.fetch(request);
-    return new Response(`MQTT over WebSocket: connect an MQTT client to this URL (namespace "${target.namespace}").\n`, {
+    const notice = securityNotice(authConfigFromEnv(env, target.namespace));
+    return new Response(`MQTT over WebSocket: connect an MQTT client to this URL (namespace "${target.namespace}").\n${notice ? `\n${notice}\n` : ''}`, {
       status: 426,
       headers: { 'content-type': 'text/plain; charset=utf-8', upgrade: 'websocket' },
     });

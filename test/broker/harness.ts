@@ -46,6 +46,7 @@ export class VirtualClient {
         for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
       },
       close: () => void (this.closed = true),
+      peer: world.peer,
     });
   }
 
@@ -96,6 +97,7 @@ export interface WorldOptions {
   hooks?: Partial<Hooks>[];
   /** Build the broker with its observers (counters, $SYS, taps), as the edge does. */
   observe?: boolean;
+  peer?: string;
 }
 
 export class World {
@@ -107,10 +109,13 @@ export class World {
   /** With `observe`: the broker's counters, $SYS and taps. */
   observed?: Observed;
 
+  /** The address every client appears to come from. */
+  readonly peer?: string;
   private readonly options: WorldOptions;
 
   constructor(options: WorldOptions = {}) {
     this.options = options;
+    this.peer = options.peer;
     this.broker = this.make();
   }
 

@@ -44,7 +44,8 @@ export interface StartOptions {
 export async function startBroker(opts: StartOptions = {}): Promise<BrokerServer> {
   const port = opts.port ?? (await freePort());
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mqtt-'));
-  const vars = Object.entries(opts.vars ?? {}).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
+  // local brokers accept anonymous clients unless a test says otherwise (deployed ones do not)
+  const vars = Object.entries({ MQTT_ALLOW_ANONYMOUS: 'true', ...opts.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const config = opts.config ? ['--config', opts.config] : [];
   const args = [wrangler, 'dev', ...config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(opts.inspectorPort ?? (await freePort())),
     '--persist-to', persistTo, '--log-level', opts.logLevel ?? 'log', ...vars];

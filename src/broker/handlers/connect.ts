@@ -5,58 +5,85 @@ import {
 } from '../../protocol/index.ts';
 import { NeverExpires } from '../config.ts';
 import type { Connection } from '../connection.ts';
+import type { Principal } from '../hooks.ts';
+import { beginAuth } from './auth.ts';
 import { checkTopicLimits } from '../limits.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
 export const responsePrefix = 'response/';
 
+/** What a CONNECT settled before authentication, to finish it now or after an AUTH exchange. */
+interface Opening {
+  packet: ConnectPacket;
+  assigned?: string;
+  serverKeepAlive?: number;
+}
+
 export async function handleConnect(conn: Connection, packet: ConnectPacket): Promise<void> {
-  const { broker } = conn;
-  const config = broker.config;
   conn.version = packet.protocolVersion;
   conn.problemInformation = packet.properties?.requestProblemInformation !== 0;
   conn.username = packet.username;
   const assigned = packet.clientId === '' ? assignClientId(conn, packet) : undefined;
   conn.clientId = assigned ?? packet.clientId;
   validateConnect(conn, packet);
+  const opening: Opening = { packet, assigned, serverKeepAlive: grantKeepalive(conn, packet.keepalive) };
+  const method = packet.properties?.authenticationMethod;
+  if (method !== undefined) {
+    const finish = (principal: Principal, data?: Uint8Array) => accept(conn, opening, principal, { authenticationMethod: method, authenticationData: data });
+    return beginAuth(conn, method, packet.properties?.authenticationData, finish); // [MQTT-4.12]
+  }
+  const verdict = await conn.broker.hooks.authenticate(conn.client, packet);
+  if (typeof verdict === 'number') throw new MqttError(verdict, 'not authenticated');
+  accept(conn, opening, verdict);
+}
 
-  const serverKeepAlive = grantKeepalive(conn, packet.keepalive);
-  const verdict = await broker.hooks.authenticate(conn.client, packet);
-  if (verdict !== undefined) throw new MqttError(verdict, 'not authenticated');
+/** Authenticated: check the will, take over a live client id, open or resume the session, CONNACK. */
+function accept(conn: Connection, opening: Opening, principal: Principal | undefined, auth?: Properties): void {
+  const { broker } = conn;
+  const { packet } = opening;
+  if (principal) conn.principal = principal;
+  // an anonymous client keeps the name it gave (shown, never trusted); a verified one gets its
+  // verified name (a token in the user name field must not be shown as one)
+  if (principal && principal.method !== 'anonymous') conn.username = principal.username;
+  authorizeWill(conn, packet);
   const live = broker.gateway.byClientId.get(conn.clientId);
-  if (!live && broker.gateway.activeCount() >= config.maxConnections) {
+  if (!live && broker.gateway.activeCount() >= broker.config.maxConnections) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
   }
   if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
-  const expiry = Math.min(requested, config.maxSessionExpiry);
+  const expiry = Math.min(requested, broker.config.maxSessionExpiry);
   const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
   conn.durable = durable;
   conn.state = 'active';
-  conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : config.maxInflight;
+  conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : broker.config.maxInflight;
   conn.maxPacketSize = packet.properties?.maximumPacketSize ?? 0;
   broker.gateway.register(conn);
   conn.changed();
 
-  const properties: Properties = {};
-  if (conn.version === 5) {
-    if (assigned) properties.assignedClientIdentifier = assigned; // [MQTT-3.2.2-16]
-    if (serverKeepAlive !== undefined) properties.serverKeepAlive = serverKeepAlive; // [MQTT-3.2.2-21]
-    if (expiry !== requested && packet.properties?.sessionExpiryInterval !== undefined) properties.sessionExpiryInterval = expiry;
-    properties.receiveMaximum = config.receiveMaximum;
-    properties.topicAliasMaximum = config.topicAliasMaximum;
-    properties.maximumPacketSize = config.maxPacketSize;
-    if (packet.properties?.requestResponseInformation === 1) {
-      properties.responseInformation = `${responsePrefix}${conn.clientId}/`; // [MQTT-3.1.2-28] a topic root for replies
-    }
-  }
   const connack: ConnackPacket = { type: 'connack', sessionPresent: present, reasonCode: 0 }; // [MQTT-3.2.2-2]
-  if (conn.version === 5) connack.properties = properties;
+  if (conn.version === 5) connack.properties = { ...connackProperties(conn, opening, expiry), ...auth };
   conn.send(connack);
   if (present) session.resume(conn);
   broker.hooks.emit('onConnect', conn.client);
+}
+
+/** What a v5 CONNACK tells the client about this server's limits and its own settings. */
+function connackProperties(conn: Connection, opening: Opening, expiry: number): Properties {
+  const config = conn.broker.config;
+  const properties: Properties = {
+    receiveMaximum: config.receiveMaximum, topicAliasMaximum: config.topicAliasMaximum, maximumPacketSize: config.maxPacketSize,
+  };
+  if (opening.assigned) properties.assignedClientIdentifier = opening.assigned; // [MQTT-3.2.2-16]
+  if (opening.serverKeepAlive !== undefined) properties.serverKeepAlive = opening.serverKeepAlive; // [MQTT-3.2.2-21]
+  const asked = opening.packet.properties?.sessionExpiryInterval;
+  if (asked !== undefined && asked !== expiry) properties.sessionExpiryInterval = expiry; // capped
+  if (opening.packet.properties?.requestResponseInformation === 1) {
+    properties.responseInformation = `${responsePrefix}${conn.clientId}/`; // [MQTT-3.1.2-28] a topic root for replies
+  }
+  return properties;
 }
 
 function assignClientId(conn: Connection, packet: ConnectPacket): string {
@@ -73,9 +100,6 @@ function validateConnect(conn: Connection, packet: ConnectPacket): void {
   if (conn.clientId.length > maxLength) {
     throw new MqttError(ReasonCode.ClientIdentifierNotValid, `client id longer than ${maxLength}`);
   }
-  if (packet.properties?.authenticationMethod !== undefined) {
-    throw new MqttError(ReasonCode.BadAuthenticationMethod, 'no enhanced authentication method is configured');
-  }
   const will = packet.will;
   if (!will) return;
   validateTopicName(will.topic); // [MQTT-3.1.3-11]
@@ -83,6 +107,12 @@ function validateConnect(conn: Connection, packet: ConnectPacket): void {
   if (will.properties?.payloadFormatIndicator === 1 && !isValidUtf8(will.payload)) {
     throw new MqttError(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'); // [MQTT-3.1.3-… ]
   }
+}
+
+/** The will is checked as a publish by the client, once it is known who the client is. */
+function authorizeWill(conn: Connection, packet: ConnectPacket): void {
+  const will = packet.will;
+  if (!will) return;
   const denied = conn.broker.hooks.check('authorizePublish', conn.client, {
     type: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false,
   });

@@ -31,10 +31,11 @@ const handlers: Handlers = {
 };
 
 export function dispatch(conn: Connection, packet: Packet): void | Promise<void> {
-  if (conn.state === 'awaiting-connect' && packet.type !== 'connect') {
+  const midExchange = conn.state === 'awaiting-connect' && conn.auth !== undefined; // [MQTT-4.12.0-3]
+  if (conn.state === 'awaiting-connect' && packet.type !== 'connect' && !(midExchange && packet.type === 'auth')) {
     throw new MqttError(ReasonCode.ProtocolError, 'the first packet must be CONNECT'); // [MQTT-3.1.0-1]
   }
-  if (conn.state === 'active' && packet.type === 'connect') {
+  if ((conn.state === 'active' || midExchange) && packet.type === 'connect') {
     throw new MqttError(ReasonCode.ProtocolError, 'a second CONNECT'); // [MQTT-3.1.0-2]
   }
   const handler = handlers[packet.type] as Handler<Packet> | undefined;

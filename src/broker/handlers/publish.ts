@@ -6,10 +6,15 @@ import {
 } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
 import { checkTopicLimits } from '../limits.ts';
+import { checkPublishRate } from '../rate-limit.ts';
 import type { Message } from '../ports.ts';
 
 export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const { broker } = conn;
+  checkPublishRate(conn, packet.payload.length);
+  if (packet.properties?.subscriptionIdentifiers) {
+    throw new MqttError(ReasonCode.ProtocolError, 'subscription identifier on a PUBLISH from a client'); // [MQTT-3.3.4-6]
+  }
   const topic = resolveTopic(conn, packet);
   validateTopicName(topic); // [MQTT-3.3.2-2]
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);

@@ -1,0 +1,157 @@
+// The authentication hook: anonymous clients where allowed, user name and password against the
+// password file, JWTs (in the password, or as the user name with no password) against the
+// configured keys. Failures are counted and slowed by the LoginGuard; clients learn only "bad
+// user name or password" or "not authorized", the log learns why.
+import { MqttError, ReasonCode, type ConnectPacket } from '../../protocol/index.ts';
+import type { AuthExchange, ClientInfo, Hooks, Principal } from '../hooks.ts';
+import type { Clock } from '../ports.ts';
+import { parseRule, type AclRule } from './acl.ts';
+import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts';
+import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
+import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
+import { ScramExchange, scramMethod } from './scram.ts';
+
+export interface AuthenticatorConfig {
+  /** The namespace this broker serves; a token naming others is refused. */
+  namespace: string;
+  allowAnonymous: boolean;
+  /** Contents of the password file. */
+  passwordFile?: string;
+  jwt?: JwtConfig;
+  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file. */
+  enhancedAuth?: string[];
+  loginGuard?: Partial<LoginGuardConfig>;
+}
+
+/** Largest token `acl` claim kept (it travels in the hibernation attachment). */
+const maxTokenAcl = 2048;
+
+
+type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
+
+export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> {
+  readonly guard: LoginGuard;
+  private readonly config: AuthenticatorConfig;
+  private readonly passwords?: Map<string, PasswordHash>;
+  /** Checked when the user name is unknown, so that timing does not tell users apart. */
+  private readonly decoy: PasswordHash;
+  private readonly jwt?: JwtVerifier;
+  private readonly clock: Clock;
+  private readonly log: Log;
+  private lastWarning = -Infinity;
+  private suppressed = 0;
+
+  constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}) {
+    this.config = config;
+    this.clock = clock;
+    this.log = log;
+    this.guard = new LoginGuard(config.loginGuard);
+    if (config.passwordFile !== undefined) this.passwords = parsePasswordFile(config.passwordFile);
+    const iterations = this.passwords?.values().next().value?.iterations ?? defaultIterations;
+    this.decoy = { iterations, salt: new Uint8Array(16), hash: new Uint8Array(32) };
+    if (config.jwt) this.jwt = new JwtVerifier(config.jwt);
+    for (const method of config.enhancedAuth ?? []) {
+      if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
+      if (!this.passwords) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file`);
+    }
+  }
+
+  /** SCRAM-SHA-256 where configured, counted and slowed like any login. */
+  startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
+    if (method !== scramMethod || !this.config.enhancedAuth?.includes(method)) return undefined;
+    const scram = new ScramExchange((user) => this.passwords!.get(user), this.decoy);
+    return {
+      step: (data) => this.guarded(client, scram.username, () => scram.step(data)),
+    };
+  }
+
+  authenticate(client: ClientInfo, connect: ConnectPacket): Promise<Principal> {
+    const username = looksLikeJwt(connect.username) ? undefined : connect.username;
+    return this.guarded(client, username, () => this.identify(client, connect, this.clock.now())) as Promise<Principal>;
+  }
+
+  /** Runs a login step under the guard: refused unchecked while backing off, counted when it fails. */
+  private async guarded<T>(client: ClientInfo, username: string | undefined, attempt: () => Promise<T>): Promise<T> {
+    const now = this.clock.now();
+    const keys = guardKeys(client, username);
+    const wait = this.guard.retryAfter(keys, now);
+    if (wait > 0) {
+      this.warn(now, `login throttled: client ${client.clientId} from ${client.peer ?? 'unknown'}`);
+      throw new MqttError(ReasonCode.ConnectionRateExceeded, `too many failed logins: retry in ${Math.ceil(wait / 1000)} s`);
+    }
+    try {
+      const result = await attempt();
+      if (result && typeof result === 'object' && !('challenge' in result)) this.guard.succeeded(keys);
+      return result;
+    } catch (err) {
+      if (!(err instanceof MqttError)) throw err;
+      this.guard.failed(keys, now);
+      this.warn(now, `login failed: client ${client.clientId} from ${client.peer ?? 'unknown'}: ${err.message}`);
+      throw new MqttError(err.reasonCode, err.reasonCode === ReasonCode.NotAuthorized ? 'not authorized' : 'bad user name or password');
+    }
+  }
+
+  private async identify(client: ClientInfo, connect: ConnectPacket, now: number): Promise<Principal> {
+    const password = connect.password && new TextDecoder().decode(connect.password);
+    const token = looksLikeJwt(password) ? password : !password && looksLikeJwt(connect.username) ? connect.username : undefined;
+    if (token && this.jwt) return this.fromToken(client, await this.jwt.verify(token, now));
+    if (connect.username !== undefined && this.passwords) return this.fromPassword(connect.username, password);
+    const anonymous = connect.username === undefined && connect.password === undefined;
+    if (this.config.allowAnonymous && (anonymous || !this.checksCredentials())) return { method: 'anonymous' };
+    if (anonymous) throw new MqttError(ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
+    throw new MqttError(ReasonCode.BadUserNameOrPassword, 'credentials no configured method can check');
+  }
+
+  /** At most one line a second: an attack must not flood the log; the rest are counted in the next. */
+  private warn(now: number, message: string): void {
+    if (now - this.lastWarning < 1000) return void this.suppressed++;
+    const more = this.suppressed ? ` (and ${this.suppressed} more since the last line)` : '';
+    this.log('warn', `${message}${more}`);
+    [this.lastWarning, this.suppressed] = [now, 0];
+  }
+
+  private checksCredentials(): boolean {
+    return this.passwords !== undefined || this.jwt !== undefined;
+  }
+
+  private async fromPassword(username: string, password: string | undefined): Promise<Principal> {
+    const entry = this.passwords!.get(username);
+    const ok = await verifyPassword(password ?? '', entry ?? this.decoy);
+    if (!entry || !ok) throw new MqttError(ReasonCode.BadUserNameOrPassword, entry ? 'wrong password' : `unknown user ${username}`);
+    return { method: 'password', username };
+  }
+
+  private fromToken(client: ClientInfo, claims: Claims): Principal {
+    const ns = claims.namespace;
+    if (ns !== undefined && !(Array.isArray(ns) ? ns : [ns]).includes(this.config.namespace)) {
+      throw new MqttError(ReasonCode.NotAuthorized, `token is not for namespace ${this.config.namespace}`);
+    }
+    if (claims.client_id !== undefined && claims.client_id !== client.clientId) {
+      throw new MqttError(ReasonCode.ClientIdentifierNotValid, `token is for client id ${String(claims.client_id)}`);
+    }
+    const principal: Principal = { method: 'jwt' };
+    if (typeof claims.sub === 'string') principal.username = claims.sub;
+    if (claims.acl !== undefined) principal.acl = tokenAcl(claims.acl);
+    return principal;
+  }
+}
+
+/** The `acl` claim: an array of acl_file rules ("read a/#", "readwrite devices/%c/#", "deny x"). */
+function tokenAcl(claim: unknown): AclRule[] {
+  const rules = Array.isArray(claim) && claim.every((r) => typeof r === 'string') ? claim : undefined;
+  if (!rules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim is not an array of rules');
+  if (JSON.stringify(rules).length > maxTokenAcl) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
+  try {
+    return rules.map(parseRule);
+  } catch (err) {
+    throw new MqttError(ReasonCode.NotAuthorized, `token acl claim: ${(err as Error).message}`);
+  }
+}
+
+/** What a failure is counted against: the client id, the address, the user name. */
+function guardKeys(client: ClientInfo, username: string | undefined): string[] {
+  const keys = [`id:${client.clientId}`];
+  if (client.peer) keys.push(addressKey(client.peer));
+  if (username) keys.push(`user:${username}`);
+  return keys;
+}

@@ -1,0 +1,32 @@
+// Authentication and authorization as broker hooks, built from one configuration.
+import type { Hooks } from '../hooks.ts';
+import type { Clock } from '../ports.ts';
+import { parseAclFile } from './acl.ts';
+import { AccessControl } from './access-control.ts';
+import { Authenticator, type AuthenticatorConfig } from './authenticator.ts';
+
+export interface AuthConfig extends AuthenticatorConfig {
+  /** Contents of the ACL file (mosquitto acl_file syntax). */
+  aclFile?: string;
+}
+
+export interface Auth {
+  authenticator: Authenticator;
+  access: AccessControl;
+  /** Authentication first, then the ACL checks, in the broker's hook order. */
+  hooks: Partial<Hooks>[];
+}
+
+/** Throws on a malformed password file, ACL file or JWKS: a broken config fails loudly. */
+export function createAuth(config: AuthConfig, clock: Clock, log?: ConstructorParameters<typeof Authenticator>[2]): Auth {
+  const authenticator = new Authenticator(config, clock, log);
+  const access = new AccessControl(config.aclFile === undefined ? undefined : parseAclFile(config.aclFile));
+  return { authenticator, access, hooks: [authenticator, access] };
+}
+
+export { hashPassword, parsePasswordFile, verifyPassword, parseHash, defaultIterations, maxIterations, minIterations } from './password.ts';
+export { parseAclFile, parseRule, type AclFile, type AclRule, type Access } from './acl.ts';
+export { JwtVerifier, looksLikeJwt, type JwtConfig, type Claims } from './jwt.ts';
+export { LoginGuard, type LoginGuardConfig } from './login-guard.ts';
+export { Authenticator, type AuthenticatorConfig } from './authenticator.ts';
+export { AccessControl } from './access-control.ts';

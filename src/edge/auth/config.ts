@@ -1,0 +1,81 @@
+// Authentication settings from wrangler vars and secrets. Each may be set for one namespace by
+// suffixing `__<namespace>` (MQTT_ACL_FILE__plant-a), which wins over the plain name.
+// Secrets (password file, JWT secret) belong in `wrangler secret put`, never in wrangler.toml.
+import type { AuthConfig } from '../../broker/auth/index.ts';
+
+export const authVariables = {
+  allowAnonymous: 'MQTT_ALLOW_ANONYMOUS',
+  passwordFile: 'MQTT_PASSWORD_FILE',
+  aclFile: 'MQTT_ACL_FILE',
+  jwtSecret: 'MQTT_JWT_SECRET',
+  jwtPublicKeys: 'MQTT_JWT_PUBLIC_KEYS',
+  jwtJwks: 'MQTT_JWT_JWKS',
+  jwtIssuer: 'MQTT_JWT_ISSUER',
+  jwtAudience: 'MQTT_JWT_AUDIENCE',
+  jwtLeeway: 'MQTT_JWT_LEEWAY',
+  enhancedAuth: 'MQTT_ENHANCED_AUTH',
+  loginFreeFailures: 'MQTT_LOGIN_FREE_FAILURES',
+  loginFreeAddressFailures: 'MQTT_LOGIN_FREE_ADDRESS_FAILURES',
+  loginBackoff: 'MQTT_LOGIN_BACKOFF',
+  maxLoginBackoff: 'MQTT_MAX_LOGIN_BACKOFF',
+} as const;
+
+type Reader = (name: string) => string | undefined;
+
+function reader(env: object, namespace: string): Reader {
+  const vars = env as Record<string, unknown>;
+  return (name) => {
+    const value = vars[`${name}__${namespace}`] ?? vars[name];
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+}
+
+function flag(read: Reader, name: string): boolean {
+  const raw = read(name)?.toLowerCase();
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new Error(`${name} must be true or false, got ${raw}`);
+}
+
+function count(read: Reader, name: string): number | undefined {
+  const raw = read(name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name} must be a whole number, got ${raw}`);
+  return value;
+}
+
+/** The namespace's authentication config; throws on a malformed value. Anonymous is off unless set. */
+export function authConfigFromEnv(env: object, namespace: string): AuthConfig {
+  const read = reader(env, namespace);
+  const v = authVariables;
+  const jwt = {
+    secret: read(v.jwtSecret), publicKeys: read(v.jwtPublicKeys), jwks: read(v.jwtJwks),
+    issuer: read(v.jwtIssuer), audience: read(v.jwtAudience), leeway: count(read, v.jwtLeeway),
+  };
+  const loginGuard = {
+    freeFailures: count(read, v.loginFreeFailures), freeAddressFailures: count(read, v.loginFreeAddressFailures), backoff: count(read, v.loginBackoff), maxBackoff: count(read, v.maxLoginBackoff),
+  };
+  return {
+    namespace,
+    allowAnonymous: flag(read, v.allowAnonymous),
+    passwordFile: read(v.passwordFile),
+    aclFile: read(v.aclFile),
+    jwt: jwt.secret || jwt.publicKeys || jwt.jwks ? jwt : undefined,
+    enhancedAuth: read(v.enhancedAuth)?.split(',').map((m) => m.trim()).filter(Boolean),
+    loginGuard: Object.fromEntries(Object.entries(loginGuard).filter(([, value]) => value !== undefined)),
+  };
+}
+
+/** What the plain GET and the startup log say about access, when it is worth saying. */
+export function securityNotice(config: AuthConfig): string | undefined {
+  if (config.allowAnonymous) {
+    return `WARNING: namespace "${config.namespace}" accepts anonymous clients: anyone who knows this URL can publish and subscribe. ` +
+      `Set ${authVariables.allowAnonymous}=false and configure ${authVariables.passwordFile} or JWT keys before exposing it.`;
+  }
+  if (!config.passwordFile && !config.jwt) {
+    return `Namespace "${config.namespace}" has no credentials configured and refuses anonymous clients: every client is refused. ` +
+      `Configure ${authVariables.passwordFile} or ${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}.`;
+  }
+  return undefined;
+}
