@@ -130,6 +130,7 @@ export class Connection implements Outlet {
     const code = error.reasonCode;
     if (this.state === 'awaiting-connect') {
       this.version = this.decoder.protocolVersion; // what the CONNECT said, even if it went no further
+      this.broker.hooks.emit('onConnectRefused', this.client, code);
       if (this.version === 5 && isReasonCodeAllowed(code, 'connack')) this.send(this.connack(code, error));
       else if (this.version < 5 && v3Refusals.has(code)) {
         this.send({ type: 'connack', sessionPresent: false, reasonCode: v3ConnackReturnCode(code) });

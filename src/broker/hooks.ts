@@ -61,6 +61,8 @@ export interface Hooks {
   onDrop(clientId: string, reason: DropReason): void;
   /** Per transport read and per coalesced write: what metering and $SYS count. */
   onTraffic(client: ClientInfo, traffic: Traffic): void;
+  /** A connection ended before its CONNECT was accepted: refused credentials, limits, bad input. */
+  onConnectRefused(client: ClientInfo, reasonCode: number): void;
 }
 
 type Verdicts = { [K in keyof Hooks as ReturnType<Hooks[K]> extends void ? never : K]: Hooks[K] };
@@ -118,7 +120,7 @@ export class HookChain {
   }
 
   /** Notifies every hook of an event. */
-  emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop' | 'onTraffic'>(name: K, ...args: Parameters<Hooks[K]>): void {
+  emit<K extends 'onConnect' | 'onDisconnect' | 'onPublish' | 'onDrop' | 'onTraffic' | 'onConnectRefused'>(name: K, ...args: Parameters<Hooks[K]>): void {
     for (const h of this.hooks) (h[name] as ((...a: Parameters<Hooks[K]>) => void) | undefined)?.apply(h, args);
   }
 }

@@ -36,6 +36,20 @@ describe('traffic counters', () => {
     expect([counters.connects, counters.maxConnected]).toEqual([3, 2]);
   });
 
+  it('count connections refused before CONNACK success, by reason: failed logins among them', async () => {
+    const deny = { authenticate: (_c: unknown, p: { username?: string }) => (p.username === 'mallory' ? 0x86 : undefined) };
+    const w = new World({ observe: true, hooks: [deny], config: { maxClientIdLength: 8 } });
+    const counters = w.observed!.metrics.counters;
+    for (const opts of [{ clientId: 'a', username: 'mallory' }, { clientId: 'b', username: 'mallory' }, { clientId: 'x'.repeat(9) }]) {
+      const c = w.client(5);
+      await c.send(connectPacket({ version: 5, ...opts }));
+      expect(c.closed).toBe(true);
+    }
+    await w.connect({ clientId: 'fine' });
+    expect(counters.refused).toEqual({ BadUserNameOrPassword: 2, ClientIdentifierNotValid: 1 });
+    expect(counters.connects).toBe(1);
+  });
+
   it('count drops by reason (queue full for an offline session)', async () => {
     const { w, counters } = observed({ maxQueuedMessages: 1 });
     const sub = await w.connect({ clientId: 'sub', clean: false });

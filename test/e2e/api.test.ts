@@ -1,7 +1,7 @@
 // The HTTP admin API over real HTTP against the broker on workerd, with MQTT.js clients on the
 // MQTT side: every endpoint, its bad input (4xx JSON, nothing applied) and the admin token.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectMqtt, inbox, uniqueId } from './clients.ts';
+import { connectMqtt, inbox, RawClient, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 
 const token = 'e2e-admin-token';
@@ -164,6 +164,8 @@ describe('stats, metrics, routing', () => {
   it('reports counters, gauges and billed units as JSON and as Prometheus text', async () => {
     const c = await connectMqtt(server.url);
     await c.publishAsync(uniqueId('api/s'), 'x', { qos: 1 });
+    const refused = await RawClient.connect(server.url, 5, { clientId: 'x'.repeat(200) });
+    expect(refused.connack).toMatchObject({ type: 'connack', reasonCode: 0x85 });
     const stats = (await (await api('/api/stats')).json()) as Record<string, any>;
     expect(stats.namespace).toBe('default');
     expect(stats.clients.connected).toBeGreaterThanOrEqual(1);
@@ -171,10 +173,12 @@ describe('stats, metrics, routing', () => {
     expect(stats.sent.bytes).toBeGreaterThan(0);
     expect(Object.keys(stats.dropped).sort()).toEqual(['expired', 'not-authorized', 'queue-full', 'too-large']);
     expect(stats.billing).toMatchObject({ requests: expect.any(Number), websocketMessagesIn: expect.any(Number), rowsRead: expect.any(Number), rowsWritten: expect.any(Number) });
+    expect(stats.clients.refused.ClientIdentifierNotValid).toBeGreaterThanOrEqual(1);
     expect(stats.billing.billedRequests).toBeCloseTo(stats.billing.requests + stats.billing.websocketMessagesIn / 20);
     const text = await (await api('/metrics')).text();
     for (const line of [/^mqtt_clients_connected\{namespace="default"\} [1-9]/m, /^# TYPE mqtt_messages_received_total counter$/m,
-      /^mqtt_messages_dropped_total\{namespace="default",reason="queue-full"\} \d+$/m, /^cloudflare_do_sqlite_rows_written_total\{namespace="default"\} \d+/m]) {
+      /^mqtt_messages_dropped_total\{namespace="default",reason="queue-full"\} \d+$/m, /^cloudflare_do_sqlite_rows_written_total\{namespace="default"\} \d+/m,
+      /^mqtt_connects_refused_total\{namespace="default",reason="ClientIdentifierNotValid"\} [1-9]/m]) {
       expect(text).toMatch(line);
     }
     await c.endAsync();

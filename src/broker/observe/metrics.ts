@@ -2,6 +2,7 @@
 // way, drops by reason. Cumulative since `since`; the transport saves and restores them, so they
 // outlive hibernation, eviction and deploys.
 import type { Broker } from '../broker.ts';
+import { reasonCodeName } from '../../protocol/index.ts';
 import type { DropReason, Hooks } from '../hooks.ts';
 
 /** One direction of traffic: every MQTT packet, the PUBLISH packets among them, the bytes. */
@@ -21,6 +22,8 @@ export interface Counters {
   received: Flow;
   sent: Flow;
   dropped: Record<DropReason, number>;
+  /** Connections refused before CONNACK success, by reason name (failed logins among them). */
+  refused: Record<string, number>;
 }
 
 const flow = (): Flow => ({ packets: 0, publishes: 0, bytes: 0 });
@@ -31,6 +34,7 @@ export function restoreCounters(now: number, saved?: Partial<Counters>): Counter
     since: saved?.since ?? now, connects: saved?.connects ?? 0, maxConnected: saved?.maxConnected ?? 0,
     received: { ...flow(), ...saved?.received }, sent: { ...flow(), ...saved?.sent },
     dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, ...saved?.dropped },
+    refused: { ...saved?.refused },
   };
 }
 
@@ -58,6 +62,11 @@ export class Metrics {
         this.changes++;
       },
       onDrop: () => void this.changes++,
+      onConnectRefused: (_client, code) => {
+        const reason = reasonCodeName(code, 'connack');
+        c.refused[reason] = (c.refused[reason] ?? 0) + 1;
+        this.changes++;
+      },
     };
   }
 }

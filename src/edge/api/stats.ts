@@ -31,7 +31,7 @@ export function statsOf(namespace: string, { broker, metrics }: Observed, meter:
   return {
     namespace, broker: `${brokerName} ${brokerVersion}`, since: new Date(c.since).toISOString(),
     uptimeSeconds: Math.floor((now - c.since) / 1000),
-    clients: { connected: g.connected, disconnected: g.disconnected, maximum: c.maxConnected, connects: c.connects },
+    clients: { connected: g.connected, disconnected: g.disconnected, maximum: c.maxConnected, connects: c.connects, refused: c.refused },
     received: c.received, sent: c.sent,
     retained: g.retained, subscriptions: g.subscriptions, queued: g.queued, dropped: c.dropped,
     eventStreams: streams,
@@ -58,6 +58,7 @@ const metricTable: Metric[] = [
   ['mqtt_subscriptions', 'gauge', 'Subscriptions held.', (s) => s.subscriptions],
   ['mqtt_queued_messages', 'gauge', 'QoS 1/2 messages queued for or in flight to sessions.', (s) => s.queued],
   ['mqtt_messages_dropped_total', 'counter', 'Messages not delivered, by reason.', (s) => s.dropped],
+  ['mqtt_connects_refused_total', 'counter', 'Connections refused before CONNACK success (failed logins among them), by reason.', (s) => s.clients.refused],
   ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
   ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
   ['cloudflare_do_websocket_messages_in_total', 'counter', 'Incoming WebSocket messages (billed at 20:1).', (s) => s.billing.websocketMessagesIn],
