@@ -21,7 +21,7 @@ const scenarios: Record<string, (b: RunningBroker) => Promise<unknown>> = {
 
 const name = process.argv[2] ?? 'qos0-coalesce';
 const inspectorPort = await freePort();
-const server = await startBroker({ logLevel: 'warn', vars: { MQTT_MAX_QUEUED_MESSAGES: '20000' }, inspectorPort });
+const server = await startBroker({ logLevel: 'warn', vars: { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' }, inspectorPort });
 const broker: RunningBroker = { name: 'edge-mqtt', url: server.url, echo: false, usage: () => usage(server.pgid, true), stop: server.stop };
 try {
   const inspector = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`);

@@ -9,6 +9,17 @@ import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 
+/** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
+interface Shape {
+  version: ProtocolVersion;
+  expiry: number | undefined;
+  ids: number[] | undefined;
+  template: PublishTemplate;
+}
+
+const sameIds = (a: number[] | undefined, b: number[] | undefined): boolean =>
+  (a?.length ?? 0) === (b?.length ?? 0) && (!a || a.every((id, i) => id === b![i]));
+
 export interface BrokerOptions {
   sessions: SessionStore;
   retained: RetainedStore;
@@ -31,7 +42,7 @@ export class Broker {
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
-  private readonly templates = new WeakMap<Message, Map<string, PublishTemplate>>();
+  private readonly templates = new WeakMap<Message, Shape[]>();
 
   constructor(options: BrokerOptions) {
     this.config = { ...defaultConfig, ...options.config };
@@ -116,21 +127,21 @@ export class Broker {
   template(entry: OutboundMessage, version: ProtocolVersion, now: number): PublishTemplate {
     const { message, subscriptionIdentifiers: ids } = entry;
     const expiry = message.expiresAt === undefined ? undefined : Math.max(1, Math.ceil((message.expiresAt - now) / 1000));
-    const key = `${version}|${ids?.join(',') ?? ''}|${expiry ?? ''}`;
-    let byShape = this.templates.get(message);
-    if (!byShape) this.templates.set(message, (byShape = new Map()));
-    let template = byShape.get(key);
-    if (!template) {
-      const properties = version === 5 ? { ...message.properties } : undefined;
-      if (properties && expiry !== undefined) properties.messageExpiryInterval = expiry; // [MQTT-3.3.2-6]
-      if (properties && ids?.length) properties.subscriptionIdentifiers = ids;
-      const packet = {
-        type: 'publish' as const, topic: message.topic, payload: message.payload, qos: message.qos,
-        retain: message.retain, dup: false, packetId: message.qos ? 1 : undefined,
-        properties: properties && Object.keys(properties).length ? properties : undefined,
-      };
-      byShape.set(key, (template = new PublishTemplate(packet, version)));
-    }
+    // a message has one or two shapes, so a scan beats building a key
+    let shapes = this.templates.get(message);
+    const found = shapes?.find((s) => s.version === version && s.expiry === expiry && sameIds(s.ids, ids));
+    if (found) return found.template;
+    const properties = version === 5 ? { ...message.properties } : undefined;
+    if (properties && expiry !== undefined) properties.messageExpiryInterval = expiry; // [MQTT-3.3.2-6]
+    if (properties && ids?.length) properties.subscriptionIdentifiers = ids;
+    const packet = {
+      type: 'publish' as const, topic: message.topic, payload: message.payload, qos: message.qos,
+      retain: message.retain, dup: false, packetId: message.qos ? 1 : undefined,
+      properties: properties && Object.keys(properties).length ? properties : undefined,
+    };
+    const template = new PublishTemplate(packet, version);
+    if (!shapes) this.templates.set(message, (shapes = []));
+    shapes.push({ version, expiry, ids, template });
     return template;
   }
 

@@ -70,6 +70,7 @@ export class Connection implements Outlet {
   session?: Session;
   /** Whether the session's message flows are in the store (it outlives the connection). */
   durable = false;
+  private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
   revision = 0;
 
@@ -94,8 +95,12 @@ export class Connection implements Outlet {
     if (snapshot) this.restore(snapshot);
   }
 
+  /** Who this is, for the hooks: the same object until one of its fields changes (hooks run per message). */
   get client(): ClientInfo {
-    return { clientId: this.clientId, username: this.username, protocolVersion: this.version, principal: this.principal, peer: this.peer };
+    const c = this.info;
+    if (c && c.clientId === this.clientId && c.username === this.username && c.protocolVersion === this.version
+      && c.principal === this.principal && c.peer === this.peer) return c;
+    return (this.info = { clientId: this.clientId, username: this.username, protocolVersion: this.version, principal: this.principal, peer: this.peer });
   }
 
   /** Feeds bytes from the transport; packets are handled strictly in order. */

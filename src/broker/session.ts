@@ -3,6 +3,7 @@
 // packet ids received and not yet released. Every change is written through to the session's
 // store before the event's output leaves: SQLite for a persistent session, memory for one that
 // ends with its connection.
+import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
 import type { Message, OutboundMessage, SessionStore } from './ports.ts';
 
@@ -20,7 +21,7 @@ export interface Outlet {
 export class Session {
   readonly clientId: string;
   private readonly inflight = new Map<number, OutboundMessage>();
-  private readonly queue: OutboundMessage[] = [];
+  private readonly queue = new Fifo<OutboundMessage>();
   private lastPacketId = 0;
   private readonly store: SessionStore;
   /** Most messages held beyond the in-flight window. */
