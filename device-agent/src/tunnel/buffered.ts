@@ -67,6 +67,10 @@ export class BufferedSession {
       if (this.state === 'connecting' && c) this.device.send(c);
       this.close();
     };
+    this.uplink.onUnreachable = () => {
+      clearTimeout(wait);
+      this.accept(connack(0), 'the edge is away: accepted locally');
+    };
     this.uplink.onPacket = (q) => this.fromEdge(q);
     this.uplink.start();
   }

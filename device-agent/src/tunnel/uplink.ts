@@ -21,6 +21,8 @@ export class Uplink {
   onUp: (connack: ConnackPacket, first: boolean) => void = () => {};
   /** The edge refused the CONNECT (or closed before answering the first one). */
   onRefused: (connack: ConnackPacket | undefined, why: string) => void = () => {};
+  /** The first attempt could not reach the edge (it keeps trying). */
+  onUnreachable: (why: string) => void = () => {};
   private stopped = false;
   private attempts = 0;
   private timer?: ReturnType<typeof setTimeout>;
@@ -55,6 +57,7 @@ export class Uplink {
       const connack = (err as { reasonCode?: number }).reasonCode;
       if (connack !== undefined && first) return this.onRefused({ type: 'connack', sessionPresent: false, reasonCode: connack }, (err as Error).message);
       this.opts.log.warn(`edge unreachable: ${(err as Error).message}`);
+      if (first) this.onUnreachable((err as Error).message);
       this.retry();
     }
   }

@@ -49,7 +49,8 @@ export function start(cmd, args, { env, cwd, group = false } = {}) {
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  // 'close', not 'exit': by then everything the process wrote has been read.
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
   const kill = (sig) => {
     try {
       if (group) process.kill(-child.pid, sig);
