@@ -21,13 +21,15 @@ export class Bridge {
   readonly map: TopicMap;
   readonly guard = new LoopGuard();
   private readonly forwarder: Forwarder;
-  private readonly stateTopic: string;
+  private readonly stateTopic: { local: string; remote: string };
   dropped = 0;
 
   constructor(readonly c: BridgeConnection, private readonly spool: Spool, tls: TlsOptions, private readonly log: Logger) {
     this.map = new TopicMap(c.topics);
     const remoteId = c.remoteClientId ?? `${hostname()}.${c.name}`;
-    this.stateTopic = c.notificationTopic ?? `$SYS/broker/connection/${remoteId}/state`;
+    // The edge keeps $SYS for its own figures (and refuses a will there), so by default the edge's
+    // copy goes to bridges/<id>/state; the board's broker gets mosquitto's usual $SYS topic.
+    this.stateTopic = { local: c.notificationTopic ?? `$SYS/broker/connection/${remoteId}/state`, remote: c.notificationTopic ?? `bridges/${remoteId}/state` };
     const [first, ...alternates] = c.addresses.map(parseEndpoint);
     const backoff = () => new Backoff({ base: c.restartTimeout.base * 1000, cap: c.restartTimeout.cap * 1000 });
     this.edge = new Client({
@@ -51,7 +53,7 @@ export class Bridge {
   }
 
   stop(): void {
-    if (this.c.notifications) void this.local.publish(this.notification('0')).catch(() => {});
+    if (this.c.notifications) void this.local.publish(this.notification('local', '0')).catch(() => {});
     this.edge.stop();
     setImmediate(() => this.local.stop());
   }
@@ -108,12 +110,12 @@ export class Bridge {
 
   private notify(state: '0' | '1'): void {
     if (!this.c.notifications) return;
-    this.local.publish(this.notification(state)).catch(() => {});
-    if (state === '1' && !this.c.notificationsLocalOnly) this.edge.publish(this.notification(state)).catch(() => {});
+    this.local.publish(this.notification('local', state)).catch(() => {});
+    if (state === '1' && !this.c.notificationsLocalOnly) this.edge.publish(this.notification('remote', state)).catch(() => {});
   }
 
-  private notification(state: string): OutMessage {
-    return { topic: this.stateTopic, payload: utf8.encode(state), qos: 1, retain: true };
+  private notification(side: 'local' | 'remote', state: string): OutMessage {
+    return { topic: this.stateTopic[side], payload: utf8.encode(state), qos: 1, retain: true };
   }
 
   private subscriptions(side: 'local' | 'remote', version: ProtocolVersion): Subscription[] {
@@ -126,7 +128,7 @@ export class Bridge {
     if (username !== undefined) p.username = username;
     if (password !== undefined) p.password = utf8.encode(password);
     if (version === 5) p.properties = { sessionExpiryInterval: clean ? 0 : 0xffffffff };
-    if (edge && this.c.notifications && !this.c.notificationsLocalOnly) p.will = { ...this.notification('0'), retain: true };
+    if (edge && this.c.notifications && !this.c.notificationsLocalOnly) p.will = this.notification('remote', '0');
     return p;
   }
 }
