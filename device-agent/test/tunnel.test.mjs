@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { startAgent, tempDir } from './helpers/agent.mjs';
 import { namespaceUrl, startEdge } from './helpers/edge.mjs';
 import { pub, sub } from './helpers/mosquitto-clients.mjs';
+import { hs256, passwordLine } from './helpers/credentials.mjs';
 import { startMosquitto } from './helpers/mosquitto.mjs';
 import { observe } from './helpers/observer.mjs';
 import { freePort, sleep } from './helpers/procs.mjs';
@@ -93,34 +94,46 @@ describe('tunnel to the broker on workerd', () => {
   });
 });
 
-describe('tunnel to a stand-in edge that checks credentials (mosquitto with a password file)', () => {
+describe('credential injection, against the broker on workerd with anonymous clients refused', () => {
   let guarded;
+  const secret = 'agent-test-secret';
   before(async () => {
-    guarded = await startMosquitto({ websockets: true, users: { 'edge-user': 's3cret' } });
+    guarded = await startEdge({ vars: { MQTT_PASSWORD_FILE: passwordLine('board', 's3cret'), MQTT_JWT_SECRET: secret } });
   });
-  after(() => guarded.stop());
+  after(() => guarded?.stop());
+
+  const tunnelTo = async (extra, env) => {
+    const p = await freePort();
+    const t = startAgent(['tunnel', '-L', guarded.url, '--listen', `127.0.0.1:${p}`, ...extra], { env });
+    await t.waitFor(/listening on/);
+    return { port: p, t };
+  };
 
   test('a device without credentials is refused unless the agent injects them', async () => {
-    const plainPort = await freePort();
-    const plain = startAgent(['tunnel', '-L', guarded.url, '--listen', `127.0.0.1:${plainPort}`]);
-    await plain.waitFor(/listening on/);
-    const refused = await pub(plainPort, ['-t', 'x', '-m', 'y', '-q', '1']);
+    const plain = await tunnelTo([]);
+    const refused = await pub(plain.port, ['-t', 'x', '-m', 'y', '-q', '1']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /not authori[sz]ed|refused/i);
-    await plain.stop();
-
-    const injPort = await freePort();
-    const injecting = startAgent(['tunnel', '-L', guarded.url, '--listen', `127.0.0.1:${injPort}`, '-u', 'edge-user'], { env: { DEVICE_AGENT_PASSWORD: 's3cret' } });
-    await injecting.waitFor(/listening on/);
-    for (const version of ['mqttv311', 'mqttv5']) {
-      const s = await sub(injPort, ['-t', `cred/${version}`, '-C', '1', '-v', '-V', version]);
-      const p = await pub(injPort, ['-t', `cred/${version}`, '-m', 'in', '-q', '1', '-V', version, '-u', 'device', '-P', 'wrong']);
-      assert.equal(p.code, 0, p.stderr);
-      assert.equal(await s.exit(), 0);
-      assert.deepEqual(s.messages(), [`cred/${version} in`]);
-    }
-    await injecting.stop();
+    await plain.t.waitFor(/refused the connection/);
+    await plain.t.stop();
   });
+
+  for (const [how, extra, env] of [
+    ['-u with the password from DEVICE_AGENT_PASSWORD', ['-u', 'board'], { DEVICE_AGENT_PASSWORD: 's3cret' }],
+    ['--token (a JWT in the password)', ['--token', hs256({ sub: 'board' }, secret)], {}],
+  ]) {
+    test(`${how}: devices with no or wrong credentials get through, MQTT 3.1.1 and 5`, async () => {
+      const { port: p, t } = await tunnelTo(extra, env);
+      for (const version of ['mqttv311', 'mqttv5']) {
+        const s = await sub(p, ['-t', `cred/${version}`, '-C', '1', '-v', '-V', version]);
+        const pb = await pub(p, ['-t', `cred/${version}`, '-m', 'in', '-q', '1', '-V', version, '-u', 'device', '-P', 'wrong']);
+        assert.equal(pb.code, 0, pb.stderr);
+        assert.equal(await s.exit(), 0);
+        assert.deepEqual(s.messages(), [`cred/${version} in`]);
+      }
+      await t.stop();
+    });
+  }
 });
 
 describe('tunnel endings', () => {

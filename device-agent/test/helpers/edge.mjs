@@ -29,15 +29,18 @@ function rootNode() {
   return existsSync(bundled) ? realpathSync(bundled) : 'node';
 }
 
-async function startWorkerd({ port, persistTo } = {}) {
+/** The edge refuses anonymous clients unless told otherwise; tests that check credentials pass their own vars. */
+const openEdge = { MQTT_ALLOW_ANONYMOUS: 'true' };
+
+async function startWorkerd({ port, persistTo, vars = openEdge } = {}) {
   port ??= await freePort();
   persistTo ??= mkdtempSync(join(tmpdir(), 'agent-edge-'));
   const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
-    '--persist-to', persistTo, '--log-level', 'warn'];
+    '--persist-to', persistTo, '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
   const proc = start(rootNode(), args, { cwd: root, group: true, env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' } });
   await waitReady(port, proc);
-  return { kind, port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, stop: () => proc.stop('SIGTERM', 5_000), proc };
+  return { kind, port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, vars, stop: () => proc.stop('SIGTERM', 5_000), proc };
 }
 
 async function waitReady(port, proc) {
