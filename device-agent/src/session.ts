@@ -3,7 +3,7 @@
 import { Backoff } from './backoff.ts';
 import { Client } from './client.ts';
 import { ConnectRefused } from './connection.ts';
-import type { ConnackPacket, Subscription } from './codec.ts';
+import type { ConnackPacket, PublishPacket, Subscription } from './codec.ts';
 import { CommandError, ExitCode } from './exit-codes.ts';
 import type { Io } from './io.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -15,7 +15,14 @@ export interface Session {
   connack: ConnackPacket;
 }
 
-export async function openSession(v: Values, io: Io, tool: string, opts: { reconnect: boolean; subscriptions?: Subscription[] }): Promise<Session> {
+export interface SessionOptions {
+  reconnect: boolean;
+  subscriptions?: Subscription[];
+  /** Installed before CONNECT: a resumed session's queued messages follow CONNACK at once. */
+  onMessage?: (p: PublishPacket) => unknown;
+}
+
+export async function openSession(v: Values, io: Io, tool: string, opts: SessionOptions): Promise<Session> {
   const e = endpoint(v);
   const log = createLogger({ level: logLevel(v), write: (l) => io.stderr.write(l), timestamps: false }, tool);
   const client = new Client({
@@ -26,6 +33,7 @@ export async function openSession(v: Values, io: Io, tool: string, opts: { recon
     reconnect: opts.reconnect ? new Backoff({ base: 1_000, cap: 30_000 }) : undefined,
     subscriptions: opts.subscriptions,
   });
+  if (opts.onMessage) client.onMessage = opts.onMessage;
   log.debug(`connecting to ${e.display} as ${client.opts.connect.clientId} (MQTT ${client.opts.connect.protocolVersion})`);
   try {
     const connack = await client.connect();

@@ -34,17 +34,18 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const count = int(v, 'count', 0, 1);
   const timeout = int(v, 'timeout', 0, 1, 3600 * 24 * 365);
   const done = new Outcome(io);
-  const { client, log } = await openSession(v, io, 'sub', { reconnect: true, subscriptions: [] });
   let printed = 0;
-  client.onMessage = (p) => {
+  const onMessage = (p: PublishPacket) => {
     if (done.settled) return;
     const shown = printMessage(p, v, io, () => done.finish(ExitCode.ok));
     if (shown && count && ++printed >= count) done.finish(ExitCode.ok);
   };
+  const { client, log } = await openSession(v, io, 'sub', { reconnect: true, subscriptions: [], onMessage });
   client.onDisconnect = (why) => log.warn(`connection lost: ${why}`);
   const timer = timeout ? setTimeout(() => done.finish(ExitCode.timeout, 'Timed out'), timeout * 1000) : undefined;
   try {
     await setUp(client, subscriptions, unsubscribe, v, done);
+    log.debug(`subscribed to ${subscriptions.map((x) => x.topicFilter).join(', ') || 'nothing'}`);
     client.opts.subscriptions = subscriptions;
     const code = await Promise.race([done.promise, aborted(io.signal).then(() => ExitCode.ok)]);
     if (done.message) io.stderr.write(`${done.message}\n`);
