@@ -4,11 +4,16 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, ExitCode } from '../exit-codes.ts';
 
+/** Directories this process holds; a lock file with our own pid may be a previous boot's. */
+const held = new Set<string>();
+
 export function lockDir(dir: string): void {
   const file = join(dir, 'lock');
+  if (held.has(file)) throw new CommandError(ExitCode.config, `spool ${dir} is in use by process ${process.pid}`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      held.add(file);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -21,6 +26,7 @@ export function lockDir(dir: string): void {
 }
 
 export function unlockDir(dir: string): void {
+  held.delete(join(dir, 'lock'));
   try {
     unlinkSync(join(dir, 'lock'));
   } catch {

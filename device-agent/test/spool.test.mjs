@@ -1,0 +1,148 @@
+// The on-disk spool: order, acknowledgement, recovery after a crash, torn records, bounds,
+// segment clean-up and the directory lock. Files are real, in a temp directory.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { appendFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { tempDir } from './helpers/agent.mjs';
+import lib from '../dist/index.js';
+
+const { Spool } = lib;
+const utf8 = (s) => new TextEncoder().encode(s);
+const msg = (i, qos = 1) => ({ topic: `t/${i}`, payload: utf8(`m${i}`), qos, retain: i % 2 === 0 });
+const names = (list) => list.map((m) => new TextDecoder().decode(m.payload));
+
+function spool(dir, opts = {}) {
+  const s = new Spool({ dir, maxMessages: 1000, maxBytes: 1 << 20, whenFull: 'drop-new', fsync: 'always', ...opts });
+  return { s, opened: s.open() };
+}
+
+describe('spool', () => {
+  test('messages come out in order, acknowledged ones leave, and a reopen keeps exactly the rest', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 5; i++) assert.equal(await s.append(msg(i)), true);
+    const first = s.after(0, 3);
+    assert.deepEqual(names(first), ['m1', 'm2', 'm3']);
+    assert.deepEqual(names(s.after(first[2].seq, 10)), ['m4', 'm5']);
+    s.ack(first[1].seq); // out of order: the head stays until m1 is done too
+    assert.equal(s.depth, 5);
+    s.ack(first[0].seq);
+    assert.equal(s.depth, 3);
+    await s.close();
+    const { s: again, opened } = spool(dir);
+    assert.equal(opened.recovered, 3);
+    const rest = again.after(0, 10);
+    assert.deepEqual(names(rest), ['m3', 'm4', 'm5']);
+    assert.deepEqual([rest[1].topic, rest[1].retain, rest[1].qos], ['t/4', true, 1]);
+    await again.append(msg(6));
+    assert.ok(again.after(0, 10).at(-1).seq > rest[2].seq, 'new messages are numbered after the old ones');
+    await again.close();
+  });
+
+  test('a record torn by a power cut is cut off and everything before it survives', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 3; i++) await s.append(msg(i));
+    await s.close();
+    const seg = readdirSync(dir).filter((n) => n.endsWith('.seg')).sort().map((n) => join(dir, n)).find((f) => statSync(f).size > 0);
+    truncateSync(seg, statSync(seg).size - 3); // the last record loses its tail
+    appendFileSync(seg, Buffer.from([0, 0]));
+    const { s: again, opened } = spool(dir);
+    assert.deepEqual(names(again.after(0, 10)), ['m1', 'm2']);
+    assert.ok(opened.truncated > 0);
+    await again.close();
+  });
+
+  test('a record with a flipped bit is not trusted', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    await s.append(msg(1));
+    await s.append(msg(2));
+    await s.close();
+    const seg = readdirSync(dir).filter((n) => n.endsWith('.seg')).sort().map((n) => join(dir, n)).find((f) => statSync(f).size > 0);
+    const bytes = (await import('node:fs')).readFileSync(seg);
+    bytes[bytes.length - 1] ^= 0x01;
+    writeFileSync(seg, bytes);
+    const { s: again } = spool(dir);
+    assert.deepEqual(names(again.after(0, 10)), ['m1']);
+    await again.close();
+  });
+
+  test('full: drop-new refuses the arriving message, drop-old gives up the oldest; both are counted and reported', async () => {
+    const dropped = [];
+    const { s } = spool(tempDir('spool'), { maxMessages: 2, onDrop: (m, why) => dropped.push(`${new TextDecoder().decode(m.payload)}: ${why}`) });
+    assert.deepEqual([await s.append(msg(1)), await s.append(msg(2)), await s.append(msg(3))], [true, true, false]);
+    assert.deepEqual(names(s.after(0, 10)), ['m1', 'm2']);
+    assert.equal(s.dropped, 1);
+    await s.close();
+    const old = spool(tempDir('spool'), { maxMessages: 2, whenFull: 'drop-old', onDrop: (m, why) => dropped.push(`${new TextDecoder().decode(m.payload)}: ${why}`) }).s;
+    for (let i = 1; i <= 3; i++) assert.equal(await old.append(msg(i)), true);
+    assert.deepEqual(names(old.after(0, 10)), ['m2', 'm3']);
+    assert.deepEqual(dropped, ['m3: spool full', 'm1: spool full, oldest dropped']);
+    await old.close();
+  });
+
+  test('the byte bound counts topic and payload', async () => {
+    const { s } = spool(tempDir('spool'), { maxBytes: 2048 });
+    const big = { topic: 'b', payload: new Uint8Array(1500), qos: 1, retain: false };
+    assert.equal(await s.append(big), true);
+    assert.equal(await s.append(big), false);
+    assert.equal(await s.append({ ...big, payload: new Uint8Array(4096) }), false, 'larger than the whole spool');
+    await s.close();
+  });
+
+  test('segments rotate and fully acknowledged ones are deleted', async () => {
+    const dir = tempDir('spool');
+    const s = new Spool({ dir, maxMessages: 10_000, maxBytes: 1 << 24, whenFull: 'drop-new', fsync: 'never', segmentBytes: 4096 });
+    s.open();
+    const payload = new Uint8Array(500);
+    for (let i = 0; i < 40; i++) await s.append({ topic: 'seg', payload, qos: 1, retain: false });
+    const segments = () => readdirSync(dir).filter((n) => n.endsWith('.seg')).length;
+    assert.ok(segments() >= 4, `rotated into ${segments()} segments`);
+    for (const m of s.after(0, 100)) s.ack(m.seq);
+    await s.close();
+    assert.equal(segments(), 1, 'only the segment being written remains');
+    const again = new Spool({ dir, maxMessages: 10, maxBytes: 1 << 20, whenFull: 'drop-new', fsync: 'never' });
+    assert.equal(again.open().recovered, 0);
+    await again.close();
+  });
+
+  test('one process per spool directory; a lock left by a dead process is taken over', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    assert.throws(() => spool(dir), /in use by process/);
+    await s.close();
+    writeFileSync(join(dir, 'lock'), '999999999\n');
+    const { s: again } = spool(dir);
+    await again.close();
+  });
+
+  for (const fsync of ['always', 25, 'never']) {
+    test(`fsync ${fsync}: messages acknowledged before a SIGKILL are there after it`, async () => {
+      const dir = tempDir('spool');
+      const script = `
+        const { Spool } = require(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
+        const s = new Spool({ dir: ${JSON.stringify(dir)}, maxMessages: 1000, maxBytes: 1 << 20, whenFull: 'drop-new', fsync: ${JSON.stringify(fsync)} });
+        s.open();
+        (async () => {
+          for (let i = 1; i <= 50; i++) await s.append({ topic: 'k', payload: Buffer.from('m' + i), qos: 1, retain: false });
+          console.log('stored');
+          setInterval(() => {}, 1000);
+        })();`;
+      const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise((resolve, reject) => {
+        child.stdout.on('data', (d) => String(d).includes('stored') && resolve());
+        child.on('exit', () => reject(new Error('child exited early')));
+        setTimeout(() => reject(new Error('child too slow')), 15_000);
+      });
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('exit', r));
+      const { s, opened } = spool(dir);
+      assert.equal(opened.recovered, 50);
+      assert.deepEqual(names(s.after(0, 2)), ['m1', 'm2']);
+      await s.close();
+    });
+  }
+});
