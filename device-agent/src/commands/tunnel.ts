@@ -56,12 +56,21 @@ export async function run(argv: string[], io: Io): Promise<number> {
     throw err;
   });
   log.info(`listening on ${host}:${port}, edge ${pipe.endpoint.display}${buffered ? `, buffering in ${buffered.spool.opts.dir}` : ''}`);
+  const report = () => log.info(`${sockets.size} client(s); ${memoryLine()}${buffered ? `; queue ${buffered.spool.depth} messages, ${buffered.spool.dropped} dropped` : ''}`);
+  process.on('SIGUSR2', report); // `kill -USR2 <pid>`: a status line in the log
   await aborted(io.signal);
+  process.off('SIGUSR2', report);
   log.info(`stopping: closing ${sockets.size} client connection(s)`);
   for (const s of sockets) s.destroy();
   await closeServer(server);
   await buffered?.stop();
   return ExitCode.ok;
+}
+
+function memoryLine(): string {
+  const m = process.memoryUsage();
+  const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+  return `memory: rss ${mb(m.rss)}, heap ${mb(m.heapUsed)} of ${mb(m.heapTotal)}, buffers ${mb(m.arrayBuffers)}`;
 }
 
 function pipeOptions(v: Values, io: Io, log: Logger): PipeOptions {

@@ -83,7 +83,7 @@ export class Pipe {
       this.close(`unreadable CONNECT: ${(err as Error).message}`, true);
       return undefined;
     }
-    this.name = `client "${packet.clientId || "(no id)"}" (${this.name})`;
+    this.name = `client "${packet.clientId || '(no id)'}" (${this.name})`;
     if (!hasCredentials(this.opts.credentials)) return bytes;
     this.opts.log.debug(`${this.name}: credentials injected`);
     return encode(injectCredentials(packet, this.opts.credentials), packet.protocolVersion);
