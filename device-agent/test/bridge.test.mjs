@@ -57,8 +57,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.equal(await bridge?.stop(), 0, 'bridge exits 0 on SIGTERM');
+  const code = await bridge?.stop();
   await Promise.all([edge?.stop(), board?.stop()]);
+  assert.equal(code, 0, 'bridge exits 0 on SIGTERM');
 });
 
 describe('bridge between mosquitto and the broker on workerd', () => {

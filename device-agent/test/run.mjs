@@ -23,7 +23,7 @@ for (const node of nodes) {
   }
   console.log(`\n== device-agent tests on Node ${version(node)} ==`);
   const started = Date.now();
-  const r = spawnSync(node, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], { cwd: pkg, stdio: 'inherit', timeout: 10 * 60_000 });
+  const r = spawnSync(node, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], { cwd: pkg, stdio: 'inherit', timeout: 5 * 60_000 });
   console.log(`== Node ${version(node)}: ${r.status === 0 ? 'passed' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(0)} s ==`);
   failed ||= r.status !== 0;
 }

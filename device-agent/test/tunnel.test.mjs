@@ -27,8 +27,9 @@ before(async () => {
 });
 
 after(async () => {
-  assert.equal(await tunnel?.stop(), 0, 'tunnel exits 0 on SIGTERM');
+  const code = await tunnel?.stop();
   await edge?.stop();
+  assert.equal(code, 0, 'tunnel exits 0 on SIGTERM');
 });
 
 describe('tunnel to the broker on workerd', () => {

