@@ -84,6 +84,13 @@ describe('tunnel to the broker on workerd', () => {
     await watcher.end();
   });
 
+  test('SIGUSR2 makes the running tunnel log its clients and memory', async () => {
+    const s = await sub(port, ['-t', 'status/none']);
+    tunnel.child.kill('SIGUSR2');
+    await tunnel.waitFor(/info tunnel: 1 client\(s\); memory: rss [\d.]+ MB, heap [\d.]+ MB of [\d.]+ MB/);
+    await s.proc.stop();
+  });
+
   test('the edge refusing the WebSocket closes the local client', async () => {
     const deadPort = await freePort();
     const lonely = startAgent(['tunnel', '-L', `ws://127.0.0.1:${deadPort}/mqtt`, '--listen', `127.0.0.1:${await freePort()}`]);
