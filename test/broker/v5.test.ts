@@ -70,6 +70,14 @@ describe('MQTT 5 features', () => {
     expect(c.next('disconnect').reasonCode).toBe(0x93);
   });
 
+  it('holds a 3.1.1 client, which is never told Receive Maximum, to no QoS 2 window', async () => {
+    const w = new World({ config: { receiveMaximum: 2 } });
+    const c = await w.connect({ version: 4, clientId: 'old' });
+    for (let id = 1; id <= 10; id++) await c.publish('t', 'x', { qos: 2, packetId: id });
+    expect(c.received.map((p) => p.type)).toEqual(Array(10).fill('pubrec'));
+    expect(c.closed).toBe(false);
+  });
+
   it('never sends a client a packet larger than its Maximum Packet Size [MQTT-3.1.2-25]', async () => {
     const drops: string[] = [];
     const w = new World({ hooks: [{ onDrop: (_id, why) => void drops.push(why) }] });

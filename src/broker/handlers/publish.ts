@@ -20,7 +20,8 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
   const session = conn.session!;
   const duplicate = packet.qos === 2 && session.hasReceived(packet.packetId!);
-  if (packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
+  // only a v5 client is told the server's Receive Maximum; a 3.x client cannot keep to it
+  if (conn.version === 5 && packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'too many QoS 2 messages in flight'); // [MQTT-3.3.4-9]
   }
 
