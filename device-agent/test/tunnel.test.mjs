@@ -84,6 +84,31 @@ describe('tunnel to the broker on workerd', () => {
     await watcher.end();
   });
 
+  test('a board\'s own mosquitto bridges to the edge through the tunnel (its native bridge, over TCP)', async () => {
+    const board = await startMosquitto({
+      extra: ['connection edge', `address 127.0.0.1:${port}`, 'try_private false', 'cleansession true', 'notifications false',
+        'topic board/# out 1', 'topic cmd/# in 1'],
+    });
+    try {
+      const watcher = await observe(url);
+      await watcher.subscribe('board/#', 1);
+      await tunnel.waitFor(/client "[^"]*edge[^"]*".*connected to the edge/);
+      const s = await sub(board.port, ['-t', 'cmd/#', '-v', '-C', '1']);
+      assert.equal((await pub(board.port, ['-t', 'board/temp', '-m', '23.0', '-q', '1'])).code, 0);
+      assert.deepEqual((await watcher.count(1)).map((m) => [m.topic, m.payload, m.qos]), [['board/temp', '23.0', 1]]);
+      // mosquitto subscribes at the edge just after its bridge connects: publish until it is there (bounded)
+      for (let i = 0; i < 50 && s.proc.child.exitCode === null; i++) {
+        await watcher.publish('cmd/led', 'on', { qos: 1 });
+        await sleep(100);
+      }
+      assert.equal(await s.exit(), 0);
+      assert.deepEqual(s.messages(), ['cmd/led on']);
+      await watcher.end();
+    } finally {
+      await board.stop();
+    }
+  });
+
   test('SIGUSR2 makes the running tunnel log its clients and memory', async () => {
     const s = await sub(port, ['-t', 'status/none']);
     tunnel.child.kill('SIGUSR2');

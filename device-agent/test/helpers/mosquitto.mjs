@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, start } from './procs.mjs';
 
-export async function startMosquitto({ websockets = false, users, port } = {}) {
+export async function startMosquitto({ websockets = false, users, port, extra = [] } = {}) {
   port ??= await freePort();
   // mosquitto 2.0.11 refuses to start with only a websockets listener, so a TCP one comes along.
   const tcpPort = websockets ? await freePort() : port;
@@ -22,6 +22,7 @@ export async function startMosquitto({ websockets = false, users, port } = {}) {
     chmodSync(file, 0o644);
     lines.push(`password_file ${file}`, 'allow_anonymous false');
   } else lines.push('allow_anonymous true');
+  lines.push(...extra);
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `${lines.join('\n')}\n`);
   const proc = start('mosquitto', ['-c', conf]);
