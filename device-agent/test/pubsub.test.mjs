@@ -107,6 +107,20 @@ describe('pub and sub against the broker on workerd', () => {
     assert.deepEqual([none.code, none.stdout], [27, '']);
   });
 
+  test('--repeat publishes N times; -x (MQTT 5 session expiry) keeps a session with -c, -I names the client by prefix', async () => {
+    const s = await subscribe(['-t', 'rep/x', '-C', '3', '-q', '1']);
+    assert.equal((await agent(['pub', '-L', url, '-t', 'rep/x', '-m', 'again', '-q', '1', '--repeat', '3', '--repeat-delay', '0.05'])).code, 0);
+    assert.equal(await s.exited, 0);
+    assert.deepEqual(await stdoutOf(s), ['again', 'again', 'again']);
+    const id = `x5-${process.pid}`;
+    assert.equal((await agent(['sub', '-L', url, '-V', 'mqttv5', '-c', '-x', '300', '-i', id, '-q', '1', '-t', 'x5/#', '-E'])).code, 0);
+    assert.equal((await agent(['pub', '-L', url, '-t', 'x5/a', '-m', 'kept for 300 s', '-q', '1', '-I', 'pfx-'])).code, 0);
+    const later = await agent(['sub', '-L', url, '-V', 'mqttv5', '-c', '-x', '300', '-i', id, '-q', '1', '-t', 'x5/#', '-C', '1', '-W', '10']);
+    assert.deepEqual([later.code, later.stdout], [0, 'kept for 300 s\n']);
+    const prefixed = await agent(['pub', '-L', url, '-t', 'x5/b', '-m', 'y', '-I', 'pfx-', '-d']);
+    assert.match(prefixed.stderr, /as pfx-\d+ /);
+  });
+
   test('-k 1: keepalive pings hold an idle connection open past the broker\'s 1.5 x keepalive', async () => {
     const s = await subscribe(['-t', 'ka/x', '-k', '1', '-C', '1', '-W', '15']);
     await sleep(4_500);
