@@ -28,6 +28,8 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
   };
   for (const framing of framings) {
     for (const qos of b.echo ? [0] as const : [0, 1, 2] as const) await run(throughput(b, qos, framing, n([20_000, 10_000, 5_000][qos])));
+    // the same clients as the echo object's, so that the ratio to it measures the broker alone
+    if (!b.echo) await run(throughput(b, 0, framing, n(20_000), 'raw'));
     for (const qos of b.echo ? [0] as const : [0, 1] as const) await run(fanout(b, qos, framing, n(200)));
   }
   await run(latency(b, 'packet', n(300)));

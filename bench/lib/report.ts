@@ -1,5 +1,5 @@
-// Markdown tables from scenario results: one per scenario, brokers as rows, ratios to Aedes and to
-// the echo object with the same framing.
+// Markdown tables from scenario results: one per scenario, brokers as rows, ratios to Aedes (same
+// clients and framing) and to the echo object (same framing; it always gets raw sockets).
 import type { Result } from './scenarios.ts';
 
 const fmt = (v: number | undefined, digits = 0): string =>
@@ -19,11 +19,11 @@ export function printTables(results: Result[]): void {
 }
 
 function printFlow(rows: Result[]): void {
-  const base = (name: string, r: Result) => rows.find((x) => x.broker === name && x.framing === r.framing);
-  console.log('| broker | framing | msg/s | vs Aedes | vs echo | p50 ms | p99 ms | CPU s / 100k | lost | dup | reordered |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const base = (name: string, r: Result) => rows.find((x) => x.broker === name && x.framing === r.framing && (name === 'echo' || x.clients === r.clients));
+  console.log('| broker | clients | framing | msg/s | vs Aedes | vs echo | p50 ms | p99 ms | CPU s / 100k | lost | dup | reordered |');
+  console.log('| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
-    console.log(`| ${r.broker} | ${r.framing ?? '–'} | ${fmt(r.rate)} | ${ratio(r.rate, base('aedes', r)?.rate)} | ${ratio(r.rate, base('echo', r)?.rate)} | ` +
+    console.log(`| ${r.broker} | ${r.clients ?? '–'} | ${r.framing ?? '–'} | ${fmt(r.rate)} | ${ratio(r.rate, base('aedes', r)?.rate)} | ${ratio(r.rate, base('echo', r)?.rate)} | ` +
       `${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuPer100k, 2)} | ${r.losses} | ${r.duplicates} | ${r.reordered} |`);
   }
 }

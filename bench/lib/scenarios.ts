@@ -8,10 +8,14 @@ import type { RunningBroker } from './brokers.ts';
 import { connect, endAll, openRaw, type Framing } from './clients.ts';
 import { clock, payload, percentile, Tracker } from './tracker.ts';
 
+export type Clients = 'MQTT.js' | 'raw';
+
 export interface Result {
   scenario: string;
   broker: string;
   framing?: Framing;
+  /** MQTT.js, or raw sockets speaking MQTT through this codec (the echo object always gets those). */
+  clients?: Clients;
   /** Messages delivered per second (per receiver, summed). */
   rate?: number;
   p50?: number;
@@ -52,28 +56,56 @@ async function mqttRig(b: RunningBroker, framing: Framing, qos: QoS, sources: nu
   };
 }
 
-/** The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. */
-async function echoRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
-  const sinks: WebSocket[] = [];
-  for (let r = 0; r < receivers; r++) {
-    const sink = await openRaw(b.url, 'sink');
+/** Raw sockets that read PUBLISH packets with this codec into the tracker, one receiver each. */
+function rawReceivers(sockets: WebSocket[], tracker: Tracker): void {
+  sockets.forEach((ws, r) => {
     const decoder = new Decoder({ protocolVersion: 4 });
-    sink.on('message', (data: Buffer) => {
+    ws.on('message', (data: Buffer) => {
       decoder.push(data);
       for (let p = decoder.next(); p; p = decoder.next()) if (p.type === 'publish') tracker.record(r, Buffer.from(p.payload));
     });
-    sinks.push(sink);
-  }
-  const srcs = await Promise.all(Array.from({ length: sources }, () => openRaw(b.url, 'source')));
-  const batches: Uint8Array[][] = srcs.map(() => []);
+  });
+}
+
+/** Sends pre-encoded QoS 0 PUBLISH packets: one per message, or what one tick produced per message. */
+function rawSender(sources: WebSocket[], framing: Framing, topic: string): Rig['publish'] {
+  const batches: Uint8Array[][] = sources.map(() => []);
   const send = (source: number, bytes: Uint8Array) => {
-    if (framing === 'packet') return srcs[source].send(bytes);
-    if (batches[source].push(bytes) === 1) setImmediate(() => srcs[source].send(Buffer.concat(batches[source].splice(0))));
+    if (framing === 'packet') return sources[source].send(bytes);
+    if (batches[source].push(bytes) === 1) setImmediate(() => sources[source].send(Buffer.concat(batches[source].splice(0))));
   };
-  return {
-    publish: (source, seq) => send(source, encode({ type: 'publish', topic: 'bench/echo', payload: payload(source, seq), qos: 0, retain: false, dup: false }, 4)),
-    close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()),
+  return (source, seq) => send(source, encode({ type: 'publish', topic, payload: payload(source, seq), qos: 0, retain: false, dup: false }, 4));
+}
+
+/** The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. */
+async function echoRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
+  const sinks = await Promise.all(Array.from({ length: receivers }, () => openRaw(b.url, 'sink')));
+  rawReceivers(sinks, tracker);
+  const srcs = await Promise.all(Array.from({ length: sources }, () => openRaw(b.url, 'source')));
+  return { publish: rawSender(srcs, framing, 'bench/echo'), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
+}
+
+/** An MQTT broker driven like the echo object: raw sockets speaking MQTT 3.1.1 through this codec, QoS 0. */
+async function rawMqttRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
+  const topic = unique('bench/raw');
+  const open = async (subscribe: boolean) => {
+    const ws = await openRaw(b.url, 'source');
+    const answers = (count: number) => new Promise((resolve) => {
+      let seen = 0;
+      ws.on('message', function onMessage() {
+        if (++seen === count) resolve(ws.off('message', onMessage));
+      });
+    });
+    const ready = answers(subscribe ? 2 : 1); // CONNACK, SUBACK
+    ws.send(encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: unique('raw') }, 4));
+    if (subscribe) ws.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 0 }] }, 4));
+    await ready;
+    return ws;
   };
+  const sinks = await Promise.all(Array.from({ length: receivers }, () => open(true)));
+  rawReceivers(sinks, tracker);
+  const srcs = await Promise.all(Array.from({ length: sources }, () => open(false)));
+  return { publish: rawSender(srcs, framing, topic), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
 }
 
 /** Each source sends `perSource` messages, keeping at most `window` of them unreceived. */
@@ -96,50 +128,62 @@ async function measure(b: RunningBroker, run: () => Promise<Tracker>): Promise<{
   return { tracker, ms: (tracker.lastAt || clock()) - t0, cpu: b.usage().cpuSeconds - cpu0 };
 }
 
-function summary(scenario: string, b: RunningBroker, framing: Framing | undefined, m: { tracker: Tracker; ms: number; cpu: number }): Result {
-  const { tracker, ms, cpu } = m;
+type Measured = { tracker: Tracker; ms: number; cpu: number; clients: Clients };
+
+function summary(scenario: string, b: RunningBroker, framing: Framing | undefined, m: Measured): Result {
+  const { tracker, ms, cpu, clients } = m;
   const delivered = tracker.total;
   return {
-    scenario, broker: b.name, framing, rate: delivered / (ms / 1000),
+    scenario, broker: b.name, framing, clients, rate: delivered / (ms / 1000),
     p50: percentile(tracker.latencies, 50), p90: percentile(tracker.latencies, 90), p99: percentile(tracker.latencies, 99),
     cpuPer100k: delivered ? (cpu / delivered) * 100_000 : undefined,
     durationMs: ms, losses: tracker.losses, duplicates: tracker.duplicates, reordered: tracker.reordered,
   };
 }
 
-async function flow(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, perSource: number, window: number) {
+/** The echo object always gets raw sockets; an MQTT broker MQTT.js unless `clients` says raw (QoS 0 only). */
+function rig(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, tracker: Tracker, clients: Clients) {
+  if (b.echo) return echoRig(b, framing, sources, receivers, tracker);
+  if (clients === 'raw') return rawMqttRig(b, framing, sources, receivers, tracker);
+  return mqttRig(b, framing, qos, sources, receivers, tracker);
+}
+
+async function flow(b: RunningBroker, framing: Framing, qos: QoS, shape: { sources: number; receivers: number; perSource: number; window: number }, clients: Clients): Promise<Measured> {
+  const { sources, receivers, perSource, window } = shape;
   const tracker = new Tracker(sources, sources * perSource * receivers);
-  const rig = b.echo ? await echoRig(b, framing, sources, receivers, tracker) : await mqttRig(b, framing, qos, sources, receivers, tracker);
+  const r = await rig(b, framing, qos, sources, receivers, tracker, clients);
   const m = await measure(b, async () => {
-    await drive(rig, tracker, sources, perSource, window, receivers);
+    await drive(r, tracker, sources, perSource, window, receivers);
     return tracker;
   });
-  await rig.close();
-  return m;
+  await r.close();
+  return { ...m, clients: b.echo ? 'raw' : clients };
 }
 
 /** 4 publishers, 1 subscriber, 64 B payloads. */
-export async function throughput(b: RunningBroker, qos: QoS, framing: Framing, total: number): Promise<Result> {
-  return summary(`QoS ${qos} throughput`, b, framing, await flow(b, framing, qos, 4, 1, Math.ceil(total / 4), 100));
+export async function throughput(b: RunningBroker, qos: QoS, framing: Framing, total: number, clients: Clients = 'MQTT.js'): Promise<Result> {
+  const shape = { sources: 4, receivers: 1, perSource: Math.ceil(total / 4), window: 100 };
+  return summary(`QoS ${qos} throughput`, b, framing, await flow(b, framing, qos, shape, clients));
 }
 
 /** 1 publisher, `subscribers` subscribers. */
 export async function fanout(b: RunningBroker, qos: QoS, framing: Framing, messages: number, subscribers = 100): Promise<Result> {
-  return summary(`fan-out 1 to ${subscribers}, QoS ${qos}`, b, framing, await flow(b, framing, qos, 1, subscribers, messages, 10));
+  const shape = { sources: 1, receivers: subscribers, perSource: messages, window: 10 };
+  return summary(`fan-out 1 to ${subscribers}, QoS ${qos}`, b, framing, await flow(b, framing, qos, shape, 'MQTT.js'));
 }
 
 /** One message at a time, spaced out: latency with nothing queued. */
 export async function latency(b: RunningBroker, framing: Framing, messages: number, gapMs = 10): Promise<Result> {
   const tracker = new Tracker(1, messages);
-  const rig = b.echo ? await echoRig(b, framing, 1, 1, tracker) : await mqttRig(b, framing, 0, 1, 1, tracker);
+  const r = await rig(b, framing, 0, 1, 1, tracker, 'MQTT.js');
   const m = await measure(b, async () => {
     for (let seq = 0; seq < messages; seq++) {
-      rig.publish(0, seq);
+      r.publish(0, seq);
       await new Promise((r) => setTimeout(r, gapMs));
     }
     await tracker.done(stallMs);
     return tracker;
   });
-  await rig.close();
-  return { ...summary('low-rate latency, QoS 0', b, framing, m), rate: undefined, cpuPer100k: undefined };
+  await r.close();
+  return { ...summary('low-rate latency, QoS 0', b, framing, { ...m, clients: b.echo ? 'raw' : 'MQTT.js' }), rate: undefined, cpuPer100k: undefined };
 }
