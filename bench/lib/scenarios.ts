@@ -3,7 +3,7 @@
 // rate it sustains, not by how much it can buffer.
 import type { MqttClient } from 'mqtt';
 import type WebSocket from 'ws';
-import { Decoder, encode } from '../../src/protocol/index.ts';
+import { Decoder, encode, type Packet } from '../../src/protocol/index.ts';
 import type { RunningBroker } from './brokers.ts';
 import { connect, endAll, openRaw, type Framing } from './clients.ts';
 import { clock, payload, percentile, Tracker } from './tracker.ts';
@@ -56,15 +56,20 @@ async function mqttRig(b: RunningBroker, framing: Framing, qos: QoS, sources: nu
   };
 }
 
-/** Raw sockets that read PUBLISH packets with this codec into the tracker, one receiver each. */
-function rawReceivers(sockets: WebSocket[], tracker: Tracker): void {
-  sockets.forEach((ws, r) => {
-    const decoder = new Decoder({ protocolVersion: 4 });
-    ws.on('message', (data: Buffer) => {
-      decoder.push(data);
-      for (let p = decoder.next(); p; p = decoder.next()) if (p.type === 'publish') tracker.record(r, Buffer.from(p.payload));
-    });
+/** A raw socket's packets, read with this codec: `on` says where they go (it may change). */
+function packetsOf(ws: WebSocket): { on: (p: Packet) => void } {
+  const sink = { on: (_p: Packet) => {} };
+  const decoder = new Decoder({ protocolVersion: 4 });
+  ws.on('message', (data: Buffer) => {
+    decoder.push(data);
+    for (let p = decoder.next(); p; p = decoder.next()) sink.on(p);
   });
+  return sink;
+}
+
+/** Raw sockets whose PUBLISH packets go into the tracker, one receiver each. */
+function rawReceivers(receivers: Array<{ on: (p: Packet) => void }>, tracker: Tracker): void {
+  receivers.forEach((r, i) => (r.on = (p) => void (p.type === 'publish' && tracker.record(i, Buffer.from(p.payload)))));
 }
 
 /** Sends pre-encoded QoS 0 PUBLISH packets: one per message, or what one tick produced per message. */
@@ -80,7 +85,7 @@ function rawSender(sources: WebSocket[], framing: Framing, topic: string): Rig['
 /** The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. */
 async function echoRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
   const sinks = await Promise.all(Array.from({ length: receivers }, () => openRaw(b.url, 'sink')));
-  rawReceivers(sinks, tracker);
+  rawReceivers(sinks.map(packetsOf), tracker);
   const srcs = await Promise.all(Array.from({ length: sources }, () => openRaw(b.url, 'source')));
   return { publish: rawSender(srcs, framing, 'bench/echo'), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
 }
@@ -88,24 +93,21 @@ async function echoRig(b: RunningBroker, framing: Framing, sources: number, rece
 /** An MQTT broker driven like the echo object: raw sockets speaking MQTT 3.1.1 through this codec, QoS 0. */
 async function rawMqttRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
   const topic = unique('bench/raw');
+  // a broker may split a packet over several WebSocket messages: wait for packets, not messages
   const open = async (subscribe: boolean) => {
     const ws = await openRaw(b.url, 'source');
-    const answers = (count: number) => new Promise((resolve) => {
-      let seen = 0;
-      ws.on('message', function onMessage() {
-        if (++seen === count) resolve(ws.off('message', onMessage));
-      });
-    });
-    const ready = answers(subscribe ? 2 : 1); // CONNACK, SUBACK
+    const packets = packetsOf(ws);
+    const ready = new Promise<void>((resolve) => (packets.on = (p) => void ((p.type === 'suback' || (!subscribe && p.type === 'connack')) && resolve())));
     ws.send(encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: unique('raw') }, 4));
     if (subscribe) ws.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 0 }] }, 4));
     await ready;
-    return ws;
+    return { ws, packets };
   };
   const sinks = await Promise.all(Array.from({ length: receivers }, () => open(true)));
-  rawReceivers(sinks, tracker);
-  const srcs = await Promise.all(Array.from({ length: sources }, () => open(false)));
-  return { publish: rawSender(srcs, framing, topic), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
+  rawReceivers(sinks.map((s) => s.packets), tracker);
+  const srcs = (await Promise.all(Array.from({ length: sources }, () => open(false)))).map((s) => s.ws);
+  const all = [...sinks.map((s) => s.ws), ...srcs];
+  return { publish: rawSender(srcs, framing, topic), close: async () => all.forEach((ws) => ws.close()) };
 }
 
 /** Each source sends `perSource` messages, keeping at most `window` of them unreceived. */
