@@ -206,7 +206,9 @@ export class Connection implements Outlet {
     this.outbox = [];
     const out = parts.length === 1 ? parts[0] : concat(parts);
     this.link.send(out);
-    const publishes = parts.filter((p) => p[0] >> 4 === 3).length; // PUBLISH's packet type [MQTT-2.1.2]
+    if (!this.broker.hooks.has('onTraffic')) return;
+    let publishes = 0;
+    for (const p of parts) if (p[0] >> 4 === 3) publishes++; // PUBLISH's packet type [MQTT-2.1.2]
     this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes: out.length, packets: parts.length, publishes });
   }
 

@@ -25,7 +25,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'too many QoS 2 messages in flight'); // [MQTT-3.3.4-9]
   }
 
-  const refusal = duplicate ? undefined : refuse(conn, { ...packet, topic });
+  const refusal = duplicate ? undefined : refuse(conn, packet, topic);
   if (refusal === undefined && !duplicate) {
     const matched = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client);
     if (packet.qos === 2) {
@@ -58,11 +58,13 @@ function resolveTopic(conn: Connection, packet: PublishPacket): string {
 }
 
 /** A reason code when the message is not accepted; the connection stays up. */
-function refuse(conn: Connection, packet: PublishPacket): number | undefined {
+function refuse(conn: Connection, packet: PublishPacket, topic: string): number | undefined {
   if (packet.properties?.payloadFormatIndicator === 1 && !isValidUtf8(packet.payload)) {
     return ReasonCode.PayloadFormatInvalid; // [MQTT-3.3.2-4]
   }
-  return conn.broker.hooks.check('authorizePublish', conn.client, packet);
+  const hooks = conn.broker.hooks;
+  if (!hooks.has('authorizePublish')) return undefined;
+  return hooks.check('authorizePublish', conn.client, topic === packet.topic ? packet : { ...packet, topic });
 }
 
 function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number | undefined): void {
@@ -73,8 +75,10 @@ function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number
 
 /** What travels on: application properties only, expiry made absolute [MQTT-3.3.2-5]. */
 export function toMessage(packet: PublishPacket, topic: string, now: number, publisher?: string): Message {
-  const { topicAlias: _a, subscriptionIdentifiers: _s, messageExpiryInterval, ...rest } = packet.properties ?? {};
-  const properties: Properties | undefined = Object.keys(rest).length ? rest : undefined;
-  const expiresAt = messageExpiryInterval !== undefined ? now + messageExpiryInterval * 1000 : undefined;
-  return { topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, properties, expiresAt, publisher };
+  const message: Message = { topic, payload: packet.payload, qos: packet.qos, retain: packet.retain, properties: undefined, expiresAt: undefined, publisher };
+  if (!packet.properties) return message;
+  const { topicAlias: _a, subscriptionIdentifiers: _s, messageExpiryInterval, ...rest } = packet.properties;
+  if (Object.keys(rest).length) message.properties = rest as Properties;
+  if (messageExpiryInterval !== undefined) message.expiresAt = now + messageExpiryInterval * 1000;
+  return message;
 }
