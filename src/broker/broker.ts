@@ -1,13 +1,17 @@
 // One namespace's broker: the gateway, topic-shard and session roles in one place (the default
-// topology), routing between them, and the single timer entry point `tick`.
+// topology), routing between them, and the single timer entry point `tick`. Given a Remote (the
+// sharded topology), subscriptions, retained messages and routing belong to topic-shard objects
+// and sessions that are away to session objects; $SYS stays with each object.
 import { PublishTemplate, type ProtocolVersion } from '../protocol/index.ts';
 import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
+import type { Remote, Routed } from './remote.ts';
 import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
+import { isSys } from './topic-match.ts';
 
 /** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
 interface Shape {
@@ -26,6 +30,8 @@ export interface BrokerOptions {
   clock?: Clock;
   config?: Partial<BrokerConfig>;
   hooks?: Partial<Hooks>[];
+  /** The other objects of a sharded topology; none in the default one. */
+  remote?: Remote;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -37,6 +43,7 @@ export class Broker {
   readonly shard: TopicShard;
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
+  readonly remote?: Remote;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
   readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
@@ -49,6 +56,7 @@ export class Broker {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
+    this.remote = options.remote;
     this.gateway = new Gateway(this);
     this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions());
     this.sessions = new SessionHost(this, options.sessions);
@@ -59,43 +67,86 @@ export class Broker {
     this.sessions.reconcile((id) => this.gateway.connections.has(id));
   }
 
-  subscribe(clientId: string, subscription: StoredSubscription): void {
-    this.sessions.store.putSubscription(clientId, subscription);
-    this.shard.add(clientId, subscription);
+  /** Whether this object routes a topic or filter itself: every one in the default topology, $SYS always. */
+  local(topicOrFilter: string): boolean {
+    return !this.remote || isSys(topicOrFilter);
   }
 
-  unsubscribe(clientId: string, topicFilter: string): boolean {
-    const existed = this.sessions.store.deleteSubscription(clientId, topicFilter);
-    if (existed) this.shard.remove(clientId, topicFilter);
-    return existed;
+  /**
+   * Stores and registers a client's subscriptions; resolves, per subscription, with the retained
+   * messages to send for it when `retained` asks (expired ones are dropped).
+   */
+  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] | Promise<Message[][]> {
+    const found: Message[][] = subscriptions.map(() => []);
+    const elsewhere: number[] = [];
+    subscriptions.forEach((sub, i) => {
+      this.sessions.store.putSubscription(clientId, sub);
+      if (!this.local(sub.topicFilter)) return void elsewhere.push(i);
+      this.shard.add(clientId, sub);
+      if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now());
+    });
+    if (!elsewhere.length) return found;
+    const asked = this.remote!.shards.subscribe(clientId, elsewhere.map((i) => subscriptions[i]), elsewhere.map((i) => retained[i]));
+    return asked.then((messages) => {
+      elsewhere.forEach((i, k) => (found[i] = messages[k]));
+      return found;
+    });
   }
 
-  /** Routes a message to every matching session; returns how many it reached. */
-  publish(message: Message, from?: ClientInfo): number {
+  /** Removes subscriptions; resolves with which existed, once no shard routes by them. */
+  unsubscribe(clientId: string, topicFilters: string[]): boolean[] | Promise<boolean[]> {
+    const existed = topicFilters.map((f) => this.sessions.store.deleteSubscription(clientId, f));
+    const gone = this.forget(clientId, topicFilters.filter((_, i) => existed[i]));
+    return gone ? gone.then(() => existed) : existed;
+  }
+
+  /** Takes subscriptions out of routing (the store is the caller's business). */
+  forget(clientId: string, topicFilters: string[]): Promise<void> | undefined {
+    const elsewhere = topicFilters.filter((f) => !this.local(f));
+    for (const f of topicFilters) if (this.local(f)) this.shard.remove(clientId, f);
+    return elsewhere.length ? this.remote!.shards.unsubscribe(clientId, elsewhere) : undefined;
+  }
+
+  /**
+   * Routes a message to every matching session; returns how many it reached. With a Remote the
+   * owning shard routes it, and the promise resolves once that shard accepted it.
+   */
+  publish(message: Message, from?: ClientInfo): number | Promise<number> {
     if (this.hooks.has('onPublish')) {
       this.hooks.emit('onPublish', from, {
         type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
         properties: message.properties,
       });
     }
-    if (message.retain) this.retain(message);
+    if (!this.local(message.topic)) return this.remote!.shards.publish(message);
+    if (message.retain) this.shard.retain(message);
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
-    const variants = new Map<string, Message>();
-    for (const d of deliveries) this.deliver(d, message, variants);
+    this.deliverRouted([{ message, deliveries }]);
     return deliveries.length;
   }
 
-  /** [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. */
-  private retain(message: Message): void {
-    if (message.payload.length === 0) this.shard.retained.delete(message.topic);
-    else this.shard.retained.set({ ...message, publisher: undefined });
+  /**
+   * Hands routed messages to the sessions they are for: live ones get them now, and sessions that
+   * are away here queue QoS 1/2. Returns what is for sessions this object does not hold (a gateway
+   * in the sharded topology: the client left or moved meanwhile), QoS 1/2 only.
+   */
+  deliverRouted(batch: Routed[]): Routed[] {
+    const missed: Routed[] = [];
+    for (const { message, deliveries } of batch) {
+      const variants = new Map<string, Message>();
+      const away = deliveries.filter((d) => !this.deliver(d, message, variants));
+      if (away.length) missed.push({ message, deliveries: away });
+    }
+    return missed;
   }
 
-  private deliver(d: Delivery, message: Message, variants: Map<string, Message>): void {
+  /** False when the session is neither live nor held here and the message is QoS 1/2. */
+  private deliver(d: Delivery, message: Message, variants: Map<string, Message>): boolean {
     const conn = this.gateway.byClientId.get(d.clientId);
     // a session that is away is checked when its queue is sent, as the principal it returns with
     if (conn && this.hooks.has('authorizeDeliver') && this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
-      return this.dropped(d.clientId, 'not-authorized');
+      this.dropped(d.clientId, 'not-authorized');
+      return true;
     }
     const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
     const retain = d.retainAsPublished && message.retain; // [MQTT-3.3.1-12, -13]
@@ -103,17 +154,16 @@ export class Broker {
     let out = variants.get(key);
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
     if (conn?.state === 'active') conn.deliver(out, d.identifiers);
-    else if (qos > 0) this.sessions.enqueue(d.clientId, out, d.identifiers);
+    else if (qos > 0) {
+      if (this.remote?.sessions) return false;
+      this.sessions.enqueue(d.clientId, out, d.identifiers);
+    }
+    return true;
   }
 
   /** Retained messages for a new subscription, flagged retained [MQTT-3.3.1-8]. */
-  sendRetained(conn: Connection, sub: StoredSubscription): void {
-    const now = this.clock.now();
-    for (const message of this.shard.retained.match(sub.topicFilter)) {
-      if (message.expiresAt !== undefined && message.expiresAt <= now) {
-        this.shard.retained.delete(message.topic);
-        continue;
-      }
+  sendRetained(conn: Connection, sub: StoredSubscription, messages: Message[]): void {
+    for (const message of messages) {
       if (this.hooks.check('authorizeDeliver', conn.client, message.topic) !== undefined) {
         this.dropped(conn.clientId, 'not-authorized');
         continue;

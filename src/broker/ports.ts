@@ -93,6 +93,7 @@ export interface SessionStore {
   /** Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. */
   addIncoming(clientId: string, packetId: number): void;
   hasIncoming(clientId: string, packetId: number): boolean;
+  incoming(clientId: string): number[];
   deleteIncoming(clientId: string, packetId: number): void;
 }
 

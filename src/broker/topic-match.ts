@@ -20,3 +20,6 @@ export function literalPrefix(filter: string): string {
   const end = levels.findIndex((level) => level === '+' || level === '#');
   return end === -1 ? filter : levels.slice(0, end).join('/');
 }
+
+/** True for a topic or filter inside $SYS. */
+export const isSys = (topicOrFilter: string): boolean => topicOrFilter.split('/', 1)[0] === '$SYS';

@@ -80,6 +80,10 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       sessions.addIncoming('c', 7);
       expect(sessions.hasIncoming('c', 7)).toBe(true);
       expect(sessions.hasIncoming('d', 7)).toBe(false);
+      sessions.addIncoming('c', 9);
+      expect(sessions.incoming('c').sort()).toEqual([7, 9]);
+      expect(sessions.incoming('d')).toEqual([]);
+      sessions.deleteIncoming('c', 9);
       sessions.deleteIncoming('c', 7);
       expect(sessions.hasIncoming('c', 7)).toBe(false);
     }));

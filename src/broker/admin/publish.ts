@@ -17,7 +17,7 @@ export interface AdminPublish {
 }
 
 /** Throws an MqttError naming what is wrong before anything is applied; returns sessions reached. */
-export function adminPublish(broker: Broker, input: AdminPublish): number {
+export function adminPublish(broker: Broker, input: AdminPublish): number | Promise<number> {
   const { topic, payload, qos, retain, properties } = input;
   validateTopicName(topic); // [MQTT-3.3.2-2]
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);

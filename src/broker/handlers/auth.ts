@@ -9,7 +9,7 @@ import type { AuthExchange, Principal } from '../hooks.ts';
 export interface PendingAuth {
   method: string;
   exchange: AuthExchange;
-  done(principal: Principal, data?: Uint8Array): void;
+  done(principal: Principal, data?: Uint8Array): void | Promise<void>;
 }
 
 export async function beginAuth(conn: Connection, method: string, data: Uint8Array | undefined, done: PendingAuth['done']): Promise<void> {
@@ -46,7 +46,7 @@ async function advance(conn: Connection, data: Uint8Array | undefined): Promise<
   }
   conn.auth = undefined;
   conn.authMethod = pending.method;
-  pending.done(result.principal, result.data);
+  await pending.done(result.principal, result.data);
 }
 
 /** A re-authentication succeeded: the new principal applies from now on [MQTT-4.12.1-2]. */

@@ -34,11 +34,11 @@ export async function handleConnect(conn: Connection, packet: ConnectPacket): Pr
   }
   const verdict = await conn.broker.hooks.authenticate(conn.client, packet);
   if (typeof verdict === 'number') throw new MqttError(verdict, 'not authenticated');
-  accept(conn, opening, verdict);
+  await accept(conn, opening, verdict);
 }
 
 /** Authenticated: check the will, take over a live client id, open or resume the session, CONNACK. */
-function accept(conn: Connection, opening: Opening, principal: Principal | undefined, auth?: Properties): void {
+async function accept(conn: Connection, opening: Opening, principal: Principal | undefined, auth?: Properties): Promise<void> {
   const { broker } = conn;
   const { packet } = opening;
   if (principal) conn.principal = principal;
@@ -51,6 +51,8 @@ function accept(conn: Connection, opening: Opening, principal: Principal | undef
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
   }
   if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
+  // sharded: the client id's session object takes over a connection on any other gateway
+  if (broker.remote?.sessions) await broker.sessions.claim(conn, packet.clean);
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);

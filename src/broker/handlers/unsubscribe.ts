@@ -2,17 +2,23 @@ import { MqttError, ReasonCode, validateTopicFilter, type UnsubscribePacket } fr
 import type { Connection } from '../connection.ts';
 
 /** Removes each filter; UNSUBACK says which existed on v5 [MQTT-3.10.4-4, MQTT-3.11.3-1]. */
-export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): void {
-  const codes = packet.topicFilters.map((filter) => unsubscribeOne(conn, filter));
-  conn.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes: conn.version === 5 ? codes : undefined });
+/** UNSUBACK once no shard routes by the filters any more [MQTT-3.10.4-2]. */
+export async function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): Promise<void> {
+  const codes = packet.topicFilters.map(validity);
+  const valid = packet.topicFilters.filter((_, i) => codes[i] === undefined);
+  const existed = await conn.broker.unsubscribe(conn.clientId, valid);
+  let k = 0;
+  const reasonCodes = codes.map((c) => c ?? (existed[k++] ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted));
+  conn.send({ type: 'unsuback', packetId: packet.packetId, reasonCodes: conn.version === 5 ? reasonCodes : undefined });
 }
 
-function unsubscribeOne(conn: Connection, filter: string): number {
+/** A malformed filter cannot name a subscription: v5 says so with 0x8F. */
+function validity(filter: string): number | undefined {
   try {
-    validateTopicFilter(filter); // a malformed filter cannot name a subscription: v5 says so with 0x8F
+    validateTopicFilter(filter);
+    return undefined;
   } catch (err) {
     if (err instanceof MqttError) return err.reasonCode;
     throw err;
   }
-  return conn.broker.unsubscribe(conn.clientId, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
 }

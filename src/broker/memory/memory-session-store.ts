@@ -93,6 +93,10 @@ export class MemorySessionStore implements SessionStore {
     this.record(clientId).incoming.add(packetId);
   }
 
+  incoming(clientId: string): number[] {
+    return [...(this.records.get(clientId)?.incoming ?? [])];
+  }
+
   hasIncoming(clientId: string, packetId: number): boolean {
     return this.records.get(clientId)?.incoming.has(packetId) ?? false;
   }

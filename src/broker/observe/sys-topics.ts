@@ -6,7 +6,7 @@ import { ReasonCode } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Hooks } from '../hooks.ts';
 import type { Message } from '../ports.ts';
-import { matches } from '../topic-match.ts';
+import { isSys, matches } from '../topic-match.ts';
 import { brokerName, brokerVersion } from '../version.ts';
 import * as gauge from './gauges.ts';
 import type { Counters } from './metrics.ts';
@@ -35,8 +35,7 @@ export const sysTable: ReadonlyArray<readonly [topic: string, figure: Figure]> =
   ['$SYS/broker/store/messages/count', (b) => gauge.queuedMessages(b)],
 ];
 
-/** True for a topic or filter inside $SYS. */
-export const isSys = (topicOrFilter: string): boolean => topicOrFilter.split('/', 1)[0] === '$SYS';
+export { isSys } from '../topic-match.ts';
 
 const utf8 = new TextEncoder();
 const sysMessage = (topic: string, value: string): Message => ({ topic, payload: utf8.encode(value), qos: 0, retain: true });

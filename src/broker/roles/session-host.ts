@@ -1,11 +1,14 @@
 // Session role: opens, resumes and ends sessions; holds offline queues; times wills
 // (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23]. A session that ends
 // with its connection keeps its message flows in memory; anything that outlives a connection
-// keeps them in the store.
-import type { Will } from '../../protocol/index.ts';
+// keeps them in the store. In the sharded topology a gateway holds the sessions of its live
+// connections only: it claims a session from its session object on CONNECT and hands it back
+// when the connection ends; the session object holds it (queue, will delay, expiry) meanwhile.
+import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, SessionState, SessionStore } from '../ports.ts';
+import type { SessionExport } from '../remote.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
 import { MemorySessionStore } from '../memory/memory-session-store.ts';
@@ -20,6 +23,8 @@ export class SessionHost {
   readonly store: SessionStore;
   /** In-flight and queued messages and QoS 2 ids of sessions that end with their connection. */
   private readonly volatile = new MemorySessionStore({ copies: false });
+  /** Sessions on their way to their session object, by client id (sharded gateways). */
+  private readonly leaving = new Map<string, Promise<void>>();
 
   constructor(broker: Broker, store: SessionStore) {
     this.broker = broker;
@@ -71,21 +76,95 @@ export class SessionHost {
     const will = how === 'normal' ? undefined : state.will; // [MQTT-3.1.2-10] DISCONNECT discards it
     const delay = will?.properties?.willDelayInterval ?? 0;
     if (will && (delay === 0 || state.expiryInterval === 0)) this.publishWill(state.clientId, will);
-    if (state.expiryInterval === 0) return this.end({ ...state, will: undefined });
+    const handOver = !!this.broker.remote?.sessions;
+    if (state.expiryInterval === 0) {
+      const gone = this.end({ ...state, will: undefined });
+      if (handOver) this.handOver(state.clientId, state.connectionId!, undefined, gone);
+      return;
+    }
     const pending = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
     const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: pending };
+    if (handOver) return this.handOver(state.clientId, state.connectionId!, next);
     this.store.put(next);
     this.track(next);
   }
 
-  /** Ends a session: a pending will goes out first [MQTT-3.1.3-9]. */
-  end(state: SessionState): void {
+  /**
+   * Sharded gateway, on CONNECT: waits for an earlier connection's session to have left, claims
+   * the client id (the session object takes over its connection on any gateway) and takes the
+   * session in. A clean start ends the old one at the shards before anything new is registered.
+   */
+  async claim(conn: Connection, clean: boolean): Promise<void> {
+    const remote = this.broker.remote!;
+    await this.leaving.get(conn.clientId);
+    const session = await remote.sessions!.attach(conn.clientId, conn.id);
+    if (session && clean && session.subscriptions.length) {
+      await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
+      session.subscriptions = [];
+    }
+    if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
+    if (conn.state !== 'awaiting-connect') { // the client left while its session was on its way
+      const state = this.store.get(conn.clientId);
+      if (state) this.away(state, 'abnormal');
+      else this.handOver(conn.clientId, conn.id, undefined);
+      throw new MqttError(ReasonCode.ImplementationSpecificError, 'connection closed during CONNECT');
+    }
+    if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
+  }
+
+  /** Sharded gateway: a session that outlives its connection goes to its session object. */
+  private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
+    const session = state && this.surrender(clientId, state);
+    this.store.delete(clientId);
+    this.volatile.delete(clientId);
+    const sessions = this.broker.remote!.sessions!;
+    const done: Promise<void> = Promise.resolve(after)
+      .then(() => sessions.detach(clientId, connectionId, session))
+      .catch((err: unknown) => this.broker.log('error', `session of ${clientId} not handed over: ${String(err)}`))
+      .finally(() => {
+        if (this.leaving.get(clientId) === done) this.leaving.delete(clientId);
+      });
+    this.leaving.set(clientId, done);
+  }
+
+  /** Resolves once the session of a client is with its session object (sharded gateways). */
+  left(clientId: string): Promise<void> | undefined {
+    return this.leaving.get(clientId);
+  }
+
+  /** A session as it moves to another object; it is then forgotten here. */
+  surrender(clientId: string, state = this.store.get(clientId)): SessionExport | undefined {
+    if (!state) return undefined;
+    const session: SessionExport = {
+      state, subscriptions: this.store.subscriptions(clientId), outbound: this.store.outbound(clientId), incoming: this.store.incoming(clientId),
+    };
+    this.store.delete(clientId);
+    this.due.delete(clientId);
+    this.queued.delete(clientId);
+    return session;
+  }
+
+  /** Takes in a session from another object; one that is away is timed from here on. */
+  adopt({ state, subscriptions, outbound, incoming }: SessionExport): void {
+    const { clientId } = state;
+    this.store.delete(clientId);
+    this.store.put(state);
+    for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
+    for (const { seq: _seq, ...entry } of outbound) this.store.enqueue(clientId, entry);
+    for (const id of incoming) this.store.addIncoming(clientId, id);
+    this.queued.delete(clientId);
+    if (!state.connectionId) this.track(state);
+  }
+
+  /** Ends a session: a pending will goes out first [MQTT-3.1.3-9]; resolves once no shard routes to it. */
+  end(state: SessionState): Promise<void> | undefined {
     if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
-    for (const sub of this.store.subscriptions(state.clientId)) this.broker.shard.remove(state.clientId, sub.topicFilter);
+    const gone = this.broker.forget(state.clientId, this.store.subscriptions(state.clientId).map((s) => s.topicFilter));
     this.store.delete(state.clientId);
     this.volatile.delete(state.clientId);
     this.due.delete(state.clientId);
     this.queued.delete(state.clientId);
+    return gone;
   }
 
   /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */

@@ -68,6 +68,20 @@ export class TopicShard {
     return this.trie.match(topic).length > 0;
   }
 
+  /** [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. */
+  retain(message: Message): void {
+    if (message.payload.length === 0) this.retained.delete(message.topic);
+    else this.retained.set({ ...message, publisher: undefined });
+  }
+
+  /** Retained messages matching a filter; expired ones are deleted instead [MQTT-3.3.2-5]. */
+  retainedMatching(filter: string, now: number): Message[] {
+    const found = this.retained.match(filter);
+    const live = found.filter((m) => m.expiresAt === undefined || m.expiresAt > now);
+    if (live.length < found.length) for (const m of found) if (!live.includes(m)) this.retained.delete(m.topic);
+    return live;
+  }
+
   /** Who gets this message; shared groups prefer online members, taking turns. */
   route(message: Message, online: (clientId: string) => boolean): Delivery[] {
     const byClient = new Map<string, Delivery>();

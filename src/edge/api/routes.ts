@@ -63,7 +63,7 @@ const clientJson = (c: ClientSummary) => ({
 const routes: Array<[method: string, path: RegExp, handler: Handler]> = [
   ['POST', /^\/api\/publish$/, async ({ observed: { broker } }, request, url) => {
     const input = await readPublish(request, url, broker.config.maxPacketSize);
-    return json({ topic: input.topic, matched: adminPublish(broker, input) });
+    return json({ topic: input.topic, matched: await adminPublish(broker, input) });
   }],
   ['GET', /^\/api\/retained$/, ({ observed: { broker } }, _r, url) => {
     const { messages, total } = listRetained(broker, url.searchParams.get('filter') ?? '#', limit(url));

@@ -100,6 +100,10 @@ export class SqliteSessionStore implements SessionStore {
     this.sql.run('INSERT OR IGNORE INTO incoming (client_id, packet_id) VALUES (?, ?)', clientId, packetId);
   }
 
+  incoming(clientId: string): number[] {
+    return this.sql.all<{ packet_id: number }>('SELECT packet_id FROM incoming WHERE client_id = ?', clientId).map((r) => r.packet_id);
+  }
+
   hasIncoming(clientId: string, packetId: number): boolean {
     return !!this.sql.first('SELECT 1 AS x FROM incoming WHERE client_id = ? AND packet_id = ?', clientId, packetId);
   }

@@ -1,0 +1,45 @@
+// The sharded topology as a role sees it: what a gateway or a session object asks of the objects
+// that own the other roles. In the default topology there is no Remote and the roles call each
+// other in-process; with one, subscriptions, retained messages and routing belong to topic-shard
+// objects, and a persistent session that is away belongs to its session object.
+import type { Message, OutboundMessage, SessionState, StoredSubscription } from './ports.ts';
+import type { Delivery } from './roles/topic-shard.ts';
+
+/** One message and who, among one target's sessions, gets it. */
+export interface Routed {
+  message: Message;
+  deliveries: Delivery[];
+}
+
+/** A session moving between a gateway (client connected) and its session object (client away). */
+export interface SessionExport {
+  state: SessionState;
+  subscriptions: StoredSubscription[];
+  outbound: OutboundMessage[];
+  incoming: number[];
+}
+
+export interface ShardLink {
+  /** Hands a message to the shard owning its topic; resolves with how many sessions it reached once the shard accepted it. */
+  publish(message: Message): Promise<number>;
+  /**
+   * Registers a client's subscriptions on every shard they touch, with where the caller is (its
+   * gateway, or the session object for a session that is away); resolves, per subscription, with
+   * the retained messages matching it when `retained` asks for them, from every shard.
+   */
+  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
+  unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+}
+
+export interface SessionLink {
+  /** Claims a client id for a connection: any other connection with it, on any gateway, is taken over; resolves with the session it had. */
+  attach(clientId: string, connectionId: string): Promise<SessionExport | undefined>;
+  /** A connection ended; a session that outlives it is handed over (undefined: nothing outlives it). */
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
+}
+
+export interface Remote {
+  shards: ShardLink;
+  /** Only gateways have it: a session object is where sessions go. */
+  sessions?: SessionLink;
+}
