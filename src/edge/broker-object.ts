@@ -1,6 +1,7 @@
-// One namespace's broker: holds client WebSockets with the Hibernation API and translates
-// runtime events (message, close, error, alarm, HTTP API request) into broker calls, metering
-// each. No MQTT rule lives here.
+// One namespace's broker (named after the namespace), or one gateway of a sharded namespace
+// (named `<namespace>#<index>`): holds client WebSockets with the Hibernation API and translates
+// runtime events (message, close, error, alarm, HTTP API request, RPC calls from shards and
+// session objects) into broker calls, metering each. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
 import type { Broker, Connection } from '../broker/index.ts';
 import { observedBroker, type Observed } from '../broker/observe/observed.ts';
@@ -10,7 +11,11 @@ import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
-import { Meter } from './meter.ts';
+import { Alarm } from './alarm.ts';
+import { Fabric } from './fabric.ts';
+import { Meter, type Units } from './meter.ts';
+import type { Routed } from '../broker/remote.ts';
+import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
@@ -18,22 +23,26 @@ import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { Sql } from './sqlite/sql.ts';
 
-/** The one alarm fires at most this often; deadlines may run this late. */
-const alarmResolution = 1_000;
-
 export class BrokerObject extends DurableObject<Env> {
   private readonly broker: Broker;
   private readonly observed: Observed;
   private readonly meter: Meter;
   private readonly streams: EventStreams;
   private readonly connections = new Map<WebSocket, Connection>();
-  private alarmAt?: number;
+  private readonly alarms: Alarm;
+  /** The sharded topology's calls to shards and session objects; none in the default topology. */
+  private readonly fabric?: Fabric;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = new Sql(ctx.storage.sql);
     migrate(sql);
-    const auth = authConfigFromEnv(env, ctx.id.name ?? 'default');
+    const name = ctx.id.name ?? 'default';
+    const gateway = name.includes('#') ? parseObjectName(name) : undefined;
+    const namespace = gateway?.namespace ?? name;
+    if (gateway) this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index });
+    this.alarms = new Alarm(ctx.storage);
+    const auth = authConfigFromEnv(env, namespace);
     const notice = securityNotice(auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
@@ -44,6 +53,7 @@ export class BrokerObject extends DurableObject<Env> {
       config: configFromEnv(env),
       clock,
       hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
+      remote: this.fabric,
     }, this.meter.savedCounters);
     this.broker = this.observed.broker;
     this.streams = new EventStreams(this.observed.taps, this.meter);
@@ -52,8 +62,8 @@ export class BrokerObject extends DurableObject<Env> {
     if (sockets.length) console.log(`broker woke from hibernation with ${sockets.length} connections`);
     this.broker.start();
     ctx.blockConcurrencyWhile(async () => {
-      this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined;
-      await this.afterEvent(Date.now());
+      await this.alarms.load();
+      await this.afterEvent(Date.now(), false);
     });
   }
 
@@ -109,10 +119,35 @@ export class BrokerObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const start = Date.now();
     this.meter.request('alarm');
-    this.alarmAt = undefined;
+    this.alarms.fired();
     const next = this.broker.tick();
     if (next !== undefined) this.broker.due(next);
     await this.afterEvent(start);
+  }
+
+  /** Sharded: messages a shard routed to this gateway's sessions (`forwarded`: by a session object, not to be sent back). */
+  async deliver(batch: Routed[], forwarded: boolean): Promise<void> {
+    const start = Date.now();
+    this.meter.rpc();
+    const missed = this.broker.deliverRouted(batch);
+    if (missed.length && !forwarded) {
+      // the clients left or moved meanwhile: their session objects know where they are
+      await this.fabric!.toSessionObjects(missed);
+    }
+    await this.afterEvent(start, false);
+  }
+
+  /** Sharded: a connection on another gateway claimed a client id held here. */
+  async takeover(clientId: string, connectionId: string): Promise<void> {
+    const start = Date.now();
+    this.meter.rpc();
+    await this.broker.gateway.takeOver(clientId, connectionId);
+    await this.afterEvent(start, false);
+  }
+
+  /** Billed units so far (the cost endpoint's call is not counted). */
+  units(): Units {
+    return this.meter.read(Date.now());
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */
@@ -136,17 +171,17 @@ export class BrokerObject extends DurableObject<Env> {
    * Refreshes $SYS (at most once per interval), sends what the event produced, meters it, and
    * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save.
    */
-  private async afterEvent(start: number): Promise<void> {
+  private async afterEvent(start: number, waitForCalls = true): Promise<void> {
     this.observed.sys.refresh();
     this.broker.flush();
+    // a socket event or alarm waits for the calls it left running (a QoS 0 publish), so what they
+    // answer is sent too; a call from another object must not: that object may be waiting on us
+    if (this.fabric && waitForCalls) {
+      await this.fabric.settled();
+      this.broker.flush();
+    }
     const now = Date.now();
     this.meter.active(start, now);
-    const dues = [this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)].filter((d) => d !== undefined);
-    if (!dues.length) return;
-    const due = Math.min(...dues);
-    const at = Math.max(due, Date.now() + alarmResolution);
-    if (this.alarmAt !== undefined && this.alarmAt <= at) return;
-    this.alarmAt = at;
-    await this.ctx.storage.setAlarm(at);
+    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)]);
   }
 }

@@ -9,6 +9,8 @@ import { fromJson, toJson, type Sql } from './sqlite/sql.ts';
 export interface Units {
   /** HTTP requests and WebSocket upgrades that reached the object, and alarms. */
   requests: number;
+  /** RPC calls from the namespace's other objects (sharded topology), billed as requests. */
+  rpcCalls: number;
   /** Billed as requests at 20:1. */
   websocketMessagesIn: number;
   rowsRead: number;
@@ -21,7 +23,7 @@ export interface Units {
 }
 
 interface Saved {
-  counters: Counters;
+  counters?: Counters;
   units: Units;
 }
 
@@ -30,7 +32,7 @@ export const saveInterval = 5_000;
 /** How long a first change waits for the ones that follow it (ms). */
 const saveDelay = 1_000;
 
-const zero = (): Units => ({ requests: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
+const zero = (): Units => ({ requests: 0, rpcCalls: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
 
 export class Meter {
   /** The broker's counters as last saved, for the Metrics that carries on from them. */
@@ -44,6 +46,7 @@ export class Meter {
   /** When the oldest unsaved change was seen. */
   private unsavedSince?: number;
   private streams = 0;
+  private activeUntil = 0;
   private streamsSince = 0;
 
   constructor(sql: Sql) {
@@ -59,14 +62,22 @@ export class Meter {
     if (kind === 'fetch') this.changes++;
   }
 
+  /** An RPC call from another object of the namespace. */
+  rpc(): void {
+    this.units.rpcCalls++;
+    this.changes++;
+  }
+
   webSocketMessage(): void {
     this.units.websocketMessagesIn++;
     this.changes++;
   }
 
-  /** An event handler ran from `start` to `end` (ms). */
+  /** An event handler ran from `start` to `end` (ms); time events overlap is counted once. */
   active(start: number, end: number): void {
-    if (this.streams === 0) this.units.activeMs += Math.max(0, end - start);
+    const from = Math.max(start, this.activeUntil);
+    if (this.streams === 0 && end > from) this.units.activeMs += end - from;
+    this.activeUntil = Math.max(this.activeUntil, end);
   }
 
   /** An open event stream keeps the object from hibernating: all of its time is billed. */
@@ -82,20 +93,20 @@ export class Meter {
   read(now: number): Units {
     const u = this.units;
     return {
-      requests: u.requests, websocketMessagesIn: u.websocketMessagesIn,
+      requests: u.requests, rpcCalls: u.rpcCalls, websocketMessagesIn: u.websocketMessagesIn,
       rowsRead: u.rowsRead + this.sql.rowsRead, rowsWritten: u.rowsWritten + this.sql.rowsWritten,
       activeMs: u.activeMs + (this.streams ? now - this.streamsSince : 0),
     };
   }
 
   /** Saves when something changed and its time has come; else says when a save is due. */
-  settle(metrics: Metrics, now: number): number | undefined {
-    const changes = metrics.changes + this.changes;
+  settle(metrics: Metrics | undefined, now: number): number | undefined {
+    const changes = (metrics?.changes ?? 0) + this.changes;
     if (changes === this.savedChanges) return undefined;
     this.unsavedSince ??= now;
     const due = Math.max(this.savedAt + saveInterval, this.unsavedSince + saveDelay);
     if (now < due) return due;
-    const saved: Saved = { counters: metrics.counters, units: this.read(now) };
+    const saved: Saved = { counters: metrics?.counters ?? this.savedCounters, units: this.read(now) };
     this.sql.run('INSERT OR REPLACE INTO meter (id, saved) VALUES (1, ?)', toJson(saved));
     this.savedChanges = changes;
     this.savedAt = now;

@@ -1,24 +1,46 @@
 // The Worker routes: WebSocket upgrades on /mqtt, /mqtt/<namespace> and / go to the namespace's
-// Durable Object, and so do /api/* and /metrics once the admin gate lets them through; a plain
-// request on /mqtt gets a short text; everything else is the web console's static files.
+// Durable Object (sharded: to one of its gateways, at random), and so do /api/* and /metrics once
+// the admin gate lets them through; /api/cost asks every object of the namespace; a plain request
+// on /mqtt gets a short text; everything else is the web console's static files.
 import { admit, isAdminPath } from './api/gate.ts';
 import { route } from './route.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { ApiError, errorResponse, json } from './api/json.ts';
+import { costOf } from './cost.ts';
+import { isSharded, objectName, topologyFromEnv } from './topology.ts';
 
 export { BrokerObject } from './broker-object.ts';
+export { ShardObject } from './shard-object.ts';
+export { SessionObject } from './session-object.ts';
 
 /** A secret (wrangler secret put MQTT_ADMIN_TOKEN), so not in the generated Env. */
 type Secrets = { MQTT_ADMIN_TOKEN?: string };
+
+/** A random gateway, or the one `?gateway=<i>` pins (tests, and operators keeping a fleet together). */
+function gatewayFor(url: URL, gateways: number): number {
+  const pinned = Number(url.searchParams.get('gateway') ?? NaN);
+  return Number.isInteger(pinned) && pinned >= 0 && pinned < gateways ? pinned : Math.floor(Math.random() * gateways);
+}
 
 export default {
   async fetch(request, env): Promise<Response> {
     const url = new URL(request.url);
     if (isAdminPath(url.pathname)) {
       const admitted = await admit(request, (env as Env & Secrets).MQTT_ADMIN_TOKEN);
-      return admitted instanceof Response ? admitted : env.BROKER.getByName(admitted.namespace).fetch(request);
+      if (admitted instanceof Response) return admitted;
+      const topology = topologyFromEnv(env, admitted.namespace);
+      if (url.pathname === '/api/cost' && request.method === 'GET') return json(await costOf(env, admitted.namespace, topology));
+      if (isSharded(topology)) {
+        return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost only; its other admin routes need the default topology'));
+      }
+      return env.BROKER.getByName(admitted.namespace).fetch(request);
     }
     const target = route(url);
-    if (target && request.headers.get('Upgrade')?.toLowerCase() === 'websocket') return env.BROKER.getByName(target.namespace).fetch(request);
+    if (target && request.headers.get('Upgrade')?.toLowerCase() === 'websocket') {
+      const topology = topologyFromEnv(env, target.namespace);
+      const name = isSharded(topology) ? objectName(target.namespace, gatewayFor(url, topology.gateways)) : target.namespace;
+      return env.BROKER.getByName(name).fetch(request);
+    }
     if (!target || url.pathname === '/') return env.ASSETS.fetch(request);
     const notice = securityNotice(authConfigFromEnv(env, target.namespace));
     return new Response(`MQTT over WebSocket: connect an MQTT client to this URL (namespace "${target.namespace}").\n${notice ? `\n${notice}\n` : ''}`, {

@@ -53,6 +53,16 @@ export class Gateway {
     this.dirty.clear();
   }
 
+  /**
+   * Sharded topology: a connection on another gateway claimed this client id. Ends ours with
+   * Session taken over [MQTT-3.1.4-3]; resolves once its session is with its session object.
+   */
+  async takeOver(clientId: string, connectionId: string): Promise<void> {
+    const conn = this.connections.get(connectionId);
+    if (conn?.clientId === clientId) conn.disconnect(ReasonCode.SessionTakenOver);
+    await this.broker.sessions.left(clientId);
+  }
+
   /** Closes connections past their deadline; returns the next deadline. */
   sweep(now: number): number | undefined {
     let next: number | undefined;

@@ -16,8 +16,8 @@ export const prices = {
 /** Memory billed per object, in GB. */
 const objectGb = 128 / 1024;
 
-function billing(u: Units) {
-  const billedRequests = u.requests + u.websocketMessagesIn / 20; // WebSocket messages in at 20:1
+export function billing(u: Units) {
+  const billedRequests = u.requests + u.rpcCalls + u.websocketMessagesIn / 20; // WebSocket messages in at 20:1
   const gbSeconds = (u.activeMs / 1000) * objectGb;
   const usd = billedRequests * prices.request + gbSeconds * prices.gbSecond + u.rowsWritten * prices.rowWritten + u.rowsRead * prices.rowRead;
   return { ...u, billedRequests, gbSeconds, estimatedUsd: Number(usd.toFixed(6)) };
@@ -61,6 +61,7 @@ const metricTable: Metric[] = [
   ['mqtt_connects_refused_total', 'counter', 'Connections refused before CONNACK success (failed logins among them), by reason.', (s) => s.clients.refused],
   ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
   ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
+  ['cloudflare_do_rpc_calls_total', 'counter', 'RPC calls between the namespace\'s objects (billed as requests).', (s) => s.billing.rpcCalls],
   ['cloudflare_do_websocket_messages_in_total', 'counter', 'Incoming WebSocket messages (billed at 20:1).', (s) => s.billing.websocketMessagesIn],
   ['cloudflare_do_billed_requests_total', 'counter', 'Requests as billed.', (s) => s.billing.billedRequests],
   ['cloudflare_do_sqlite_rows_read_total', 'counter', 'SQLite rows read.', (s) => s.billing.rowsRead],

@@ -1,0 +1,106 @@
+// A topic-shard object's role in the sharded topology: its slice's subscriptions and retained
+// messages, and where each subscriber is (a gateway, or its session object while away). A batch
+// of publishes is routed into one batch per target, so a gateway with many matching subscribers
+// gets one call, not one per subscriber.
+import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
+import type { Routed } from '../remote.ts';
+import { TopicShard } from './topic-shard.ts';
+
+/** Where a subscriber is: the index of its gateway, or 'away' (its session object holds it). */
+export type Location = number | 'away';
+
+export interface LocationStore {
+  all(): Array<[clientId: string, where: Location]>;
+  set(clientId: string, where: Location): void;
+  delete(clientId: string): void;
+}
+
+/** `gateway:<i>` or `session:<i>`: one call each. */
+export type Target = `gateway:${number}` | `session:${number}`;
+
+export class ShardHost {
+  private readonly shard: TopicShard;
+  private readonly subscriptions: SessionStore;
+  private readonly locations: LocationStore;
+  private readonly where = new Map<string, Location>();
+  private readonly clock: Clock;
+  /** The session object of a client id. */
+  private readonly sessionObjectOf: (clientId: string) => number;
+
+  constructor(options: {
+    retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
+    sessionObjectOf: (clientId: string) => number;
+  }) {
+    this.subscriptions = options.subscriptions;
+    this.locations = options.locations;
+    this.clock = options.clock;
+    this.sessionObjectOf = options.sessionObjectOf;
+    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions());
+    for (const [clientId, where] of options.locations.all()) this.where.set(clientId, where);
+  }
+
+  get retained(): RetainedStore {
+    return this.shard.retained;
+  }
+
+  /** Subscriptions held, shared ones included. */
+  get size(): number {
+    return this.shard.size;
+  }
+
+  /**
+   * Accepts messages in order: retained ones are stored, each is matched. Returns how many
+   * sessions each reached, and per target the messages and deliveries it must carry on with.
+   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
+   */
+  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
+    const targets = new Map<Target, Routed[]>();
+    const reached = messages.map((message) => {
+      if (message.retain) this.shard.retain(message);
+      const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
+      const byTarget = new Map<Target, Routed>();
+      for (const d of deliveries) {
+        const where = this.where.get(d.clientId);
+        if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
+        const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
+        let routed = byTarget.get(target);
+        if (!routed) {
+          byTarget.set(target, (routed = { message, deliveries: [] }));
+          const list = targets.get(target);
+          if (list) list.push(routed);
+          else targets.set(target, [routed]);
+        }
+        routed.deliveries.push(d);
+      }
+      return deliveries.length;
+    });
+    return { reached, targets };
+  }
+
+  /** Registers (or moves) a client's subscriptions here; per subscription, the retained messages asked for. */
+  subscribe(clientId: string, where: Location, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] {
+    this.place(clientId, where);
+    const now = this.clock.now();
+    return subscriptions.map((sub, i) => {
+      this.subscriptions.putSubscription(clientId, sub);
+      this.shard.add(clientId, sub);
+      return retained[i] ? this.shard.retainedMatching(sub.topicFilter, now) : [];
+    });
+  }
+
+  unsubscribe(clientId: string, topicFilters: string[]): void {
+    for (const filter of topicFilters) {
+      if (this.subscriptions.deleteSubscription(clientId, filter)) this.shard.remove(clientId, filter);
+    }
+    if (this.where.has(clientId) && this.subscriptions.subscriptions(clientId).length === 0) {
+      this.where.delete(clientId);
+      this.locations.delete(clientId);
+    }
+  }
+
+  private place(clientId: string, where: Location): void {
+    if (this.where.get(clientId) === where) return;
+    this.where.set(clientId, where);
+    this.locations.set(clientId, where);
+  }
+}

@@ -1,0 +1,88 @@
+// A session object of a sharded namespace (name `<namespace>#<index>`, client ids hash to it):
+// translates RPC calls from gateways and shards, and its alarm, into SessionOwner and broker
+// calls. Its broker has no connections: it holds the persistent sessions whose client is away.
+import { DurableObject } from 'cloudflare:workers';
+import { Broker } from '../broker/index.ts';
+import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
+import type { Routed, SessionExport } from '../broker/remote.ts';
+import { SessionOwner } from '../broker/roles/session-owner.ts';
+import { Alarm } from './alarm.ts';
+import { configFromEnv } from './config.ts';
+import { Fabric } from './fabric.ts';
+import { Meter, type Units } from './meter.ts';
+import { SqliteAttachments } from './sqlite/placement.ts';
+import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { migrate } from './sqlite/schema.ts';
+import { Sql } from './sqlite/sql.ts';
+import { parseObjectName, topologyFromEnv } from './topology.ts';
+
+export class SessionObject extends DurableObject<Env> {
+  private readonly broker: Broker;
+  private readonly owner: SessionOwner;
+  private readonly fabric: Fabric;
+  private readonly meter: Meter;
+  private readonly alarms: Alarm;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = new Sql(ctx.storage.sql);
+    migrate(sql);
+    const { namespace, index } = parseObjectName(ctx.id.name);
+    this.meter = new Meter(sql);
+    this.alarms = new Alarm(ctx.storage);
+    this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'session', index });
+    this.broker = new Broker({
+      sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
+    });
+    this.owner = new SessionOwner(this.broker, new SqliteAttachments(sql), this.fabric);
+    this.broker.start();
+    ctx.blockConcurrencyWhile(async () => {
+      await this.alarms.load();
+      await this.alarms.schedule([this.broker.takeDue()]);
+    });
+  }
+
+  attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+    return this.event(() => this.owner.attach(clientId, gateway, connectionId));
+  }
+
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+    return this.event(() => this.owner.detach(clientId, connectionId, session));
+  }
+
+  enqueue(batch: Routed[]): Promise<void> {
+    return this.event(() => this.owner.enqueue(batch));
+  }
+
+  units(): Units {
+    return this.meter.read(Date.now());
+  }
+
+  /** Will delays and session expiry. */
+  override async alarm(): Promise<void> {
+    const start = Date.now();
+    this.meter.request('alarm');
+    this.alarms.fired();
+    const next = this.broker.tick();
+    if (next !== undefined) this.broker.due(next);
+    await this.settle(start);
+  }
+
+  private async event<T>(work: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    this.meter.rpc();
+    try {
+      return await work();
+    } finally {
+      await this.settle(start, false);
+    }
+  }
+
+  /** The alarm waits for the calls it made (wills, shard updates); a call from another object must not. */
+  private async settle(start: number, waitForCalls = true): Promise<void> {
+    if (waitForCalls) await this.fabric.settled();
+    const now = Date.now();
+    this.meter.active(start, now);
+    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(undefined, now)]);
+  }
+}

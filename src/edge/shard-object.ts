@@ -1,0 +1,79 @@
+// A topic-shard object of a sharded namespace (name `<namespace>#<index>`): translates RPC calls
+// from gateways and session objects into ShardHost calls, then sends what they routed on, one
+// batched call per gateway or session object. No MQTT rule lives here.
+import { DurableObject } from 'cloudflare:workers';
+import type { Message, StoredSubscription } from '../broker/index.ts';
+import { ShardHost } from '../broker/roles/shard-host.ts';
+import { sessionObjectOf } from '../broker/shard-key.ts';
+import { Alarm } from './alarm.ts';
+import { Fabric } from './fabric.ts';
+import { Meter, type Units } from './meter.ts';
+import { SqliteLocations } from './sqlite/placement.ts';
+import { SqliteRetainedStore } from './sqlite/retained-store.ts';
+import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { migrate } from './sqlite/schema.ts';
+import { Sql } from './sqlite/sql.ts';
+import { parseObjectName, topologyFromEnv } from './topology.ts';
+
+export class ShardObject extends DurableObject<Env> {
+  private readonly host: ShardHost;
+  private readonly fabric: Fabric;
+  private readonly meter: Meter;
+  private readonly alarms: Alarm;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = new Sql(ctx.storage.sql);
+    migrate(sql);
+    const { namespace, index } = parseObjectName(ctx.id.name);
+    const topology = topologyFromEnv(env, namespace);
+    this.meter = new Meter(sql);
+    this.alarms = new Alarm(ctx.storage);
+    this.fabric = new Fabric(env, namespace, topology, { role: 'shard', index });
+    this.host = new ShardHost({
+      retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
+      clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),
+    });
+    ctx.blockConcurrencyWhile(() => this.alarms.load());
+  }
+
+  /** Accepts messages from a gateway (in its order) and resolves once they reached the gateways and session objects they are for. */
+  async publish(messages: Message[]): Promise<number[]> {
+    return this.event(async () => {
+      const { reached, targets } = this.host.publish(messages);
+      await this.fabric.route(targets);
+      return reached;
+    });
+  }
+
+  /** `gateway` is where the client is; null: its session is away, with its session object. */
+  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
+    return this.event(async () => this.host.subscribe(clientId, gateway ?? 'away', subscriptions, retained));
+  }
+
+  async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
+    return this.event(async () => this.host.unsubscribe(clientId, topicFilters));
+  }
+
+  /** Billed units so far (the cost endpoint's call is not counted). */
+  units(): Units {
+    return this.meter.read(Date.now());
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarms.fired();
+    await this.alarms.schedule([this.meter.settle(undefined, Date.now())]);
+  }
+
+  private async event<T>(work: () => Promise<T>): Promise<T> {
+    const start = Date.now();
+    this.meter.rpc();
+    try {
+      return await work();
+    } finally {
+      const now = Date.now();
+      this.meter.active(start, now);
+      await this.alarms.schedule([this.meter.settle(undefined, now)]);
+    }
+  }
+}
