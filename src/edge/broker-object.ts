@@ -125,13 +125,16 @@ export class BrokerObject extends DurableObject<Env> {
     await this.afterEvent(start);
   }
 
-  /** Sharded: messages a shard routed to this gateway's sessions (`forwarded`: by a session object, not to be sent back). */
-  async deliver(batch: Routed[], forwarded: boolean): Promise<void> {
+  /** Sharded: messages a shard or session object routed to this gateway's sessions. */
+  async deliver(batch: Routed[]): Promise<void> {
     const start = Date.now();
     this.meter.rpc();
     const missed = this.broker.deliverRouted(batch);
-    if (missed.length && !forwarded) {
-      // the clients left or moved meanwhile: their session objects know where they are
+    if (missed.length) {
+      // the clients left or moved meanwhile: once their sessions reached their session objects,
+      // those know where they are
+      const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
+      await Promise.all([...clients].map((id) => this.broker.sessions.left(id)));
       await this.fabric!.toSessionObjects(missed);
     }
     await this.afterEvent(start, false);

@@ -30,8 +30,8 @@ export class Fabric implements Remote {
     this.publishes = new Batcher((shard, messages) => this.shard(shard).publish(messages));
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
-      if (role === 'gateway') await this.gateway(Number(index)).deliver(batch, false);
-      else await this.env.SESSION.getByName(objectName(this.namespace, Number(index))).enqueue(batch);
+      if (role === 'gateway') await this.gateway(Number(index)).deliver(batch);
+      else await this.env.SESSION.getByName(objectName(this.namespace, Number(index))).enqueue(batch, where);
       return batch.map(() => undefined);
     });
     this.shards = {
@@ -80,7 +80,7 @@ export class Fabric implements Remote {
 
   /** A session object passing messages to the gateway its client went back to. */
   forward(gateway: number, batch: Routed[]): Promise<void> {
-    return this.track(this.gateway(gateway).deliver(batch, true));
+    return this.track(this.gateway(gateway).deliver(batch));
   }
 
   takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {

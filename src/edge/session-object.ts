@@ -50,8 +50,9 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.detach(clientId, connectionId, session));
   }
 
-  enqueue(batch: Routed[]): Promise<void> {
-    return this.event(() => this.owner.enqueue(batch));
+  /** `from`: the gateway that found these clients gone, if one did. */
+  enqueue(batch: Routed[], from: number | null): Promise<void> {
+    return this.event(() => this.owner.enqueue(batch, from));
   }
 
   units(): Units {

@@ -1,7 +1,123 @@
+// The sharded topology: the whole end-to-end suite again, then what only it has — clients pinned
+// to different gateways, topics on different shards, and the cost endpoint over every object.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closed, connectMqtt, inbox, openMqtt, uniqueId } from './clients.ts';
 import { runBrokerSuite, suiteVars } from './suite.ts';
-import { startBroker } from './server.ts';
+import { startBroker, type BrokerServer } from './server.ts';
+import { shardOfTopic } from '../../src/broker/shard-key.ts';
 
 /** Gateways, shards and session objects as separate Durable Objects, talking over RPC. */
-export const shardedVars = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
+const shardedVars = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
 
 runBrokerSuite('sharded topology (3 gateways x 4 topic shards x 2 session objects)', () => startBroker({ vars: { ...suiteVars, ...shardedVars } }));
+
+/** First levels that land on different shards of 4. */
+function levelsOnEveryShard(): string[] {
+  const found = new Map<number, string>();
+  for (let i = 0; found.size < 4 && i < 1000; i++) {
+    const level = `lvl${i}`;
+    if (!found.has(shardOfTopic(level, 4))) found.set(shardOfTopic(level, 4), level);
+  }
+  return [...found.values()];
+}
+
+describe('sharded topology across objects', () => {
+  let server: BrokerServer;
+  const at = (gateway: number) => `ws://127.0.0.1:${server.port}/mqtt?gateway=${gateway}`;
+  beforeAll(async () => {
+    server = await startBroker({ vars: shardedVars });
+  }, 90_000);
+  afterAll(async () => {
+    if (process.env.SHOW_LOGS) console.log(server?.logs.join(''));
+    await server?.stop();
+  });
+
+  it('takes over a client id held on another gateway and hands its session over, queue included [MQTT-3.1.4-3]', async () => {
+    const clientId = uniqueId('move');
+    const topic = `${levelsOnEveryShard()[1]}/${clientId}`;
+    const old = await connectMqtt(at(0), { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } });
+    await old.subscribeAsync(topic, { qos: 1 });
+    const reasons: number[] = [];
+    old.on('disconnect', (p) => reasons.push(p.reasonCode ?? -1));
+    const gone = closed(old);
+    const fresh = await connectMqtt(at(1), { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 60 } });
+    await gone;
+    expect(reasons).toEqual([0x8e]);
+    const messages = inbox(fresh);
+    const pub = await connectMqtt(at(2), { protocolVersion: 4 });
+    await pub.publishAsync(topic, 'to the new gateway', { qos: 1 });
+    expect(String((await messages.next()).payload)).toBe('to the new gateway');
+
+    // away: queued by the session object, then delivered on the next gateway with session present
+    await fresh.endAsync();
+    for (const n of [1, 2, 3]) await pub.publishAsync(topic, `queued ${n}`, { qos: 1 });
+    const { client: back, got: queued, connack } = openMqtt(at(2), { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 0 }, resubscribe: false });
+    expect(await connack).toEqual({ sessionPresent: true });
+    const got = [await queued.next(), await queued.next(), await queued.next()].map((m) => String(m.payload));
+    expect(got).toEqual(['queued 1', 'queued 2', 'queued 3']);
+    await Promise.all([back.endAsync(), pub.endAsync()]);
+  });
+
+  it('publishes a will from one gateway to subscribers on the others', async () => {
+    const topic = `${levelsOnEveryShard()[2]}/will/${uniqueId()}`;
+    const subs = await Promise.all([0, 2].map((g) => connectMqtt(at(g), { protocolVersion: 4 })));
+    for (const s of subs) await s.subscribeAsync(topic, { qos: 1 });
+    const boxes = subs.map(inbox);
+    const dying = await connectMqtt(at(1), { protocolVersion: 4, will: { topic, payload: Buffer.from('gone'), qos: 1, retain: false } });
+    dying.stream.destroy(); // an abnormal end: no DISCONNECT
+    for (const box of boxes) expect(String((await box.next()).payload)).toBe('gone');
+    await Promise.all(subs.map((s) => s.endAsync()));
+  });
+
+  it('answers a wildcard subscription with the retained messages of every shard, and routes from every shard', async () => {
+    const suffix = uniqueId('r');
+    const levels = levelsOnEveryShard();
+    const pub = await connectMqtt(at(0), { protocolVersion: 5 });
+    for (const level of levels) await pub.publishAsync(`${level}/${suffix}`, `kept on ${level}`, { qos: 1, retain: true });
+    const sub = await connectMqtt(at(1), { protocolVersion: 5 });
+    const box = inbox(sub);
+    await sub.subscribeAsync(`+/${suffix}`, { qos: 1 });
+    const retained = await Promise.all(levels.map(() => box.next()));
+    expect(retained.map((m) => m.topic).sort()).toEqual(levels.map((l) => `${l}/${suffix}`).sort());
+    expect(retained.every((m) => m.packet.retain)).toBe(true);
+    for (const level of levels) await pub.publishAsync(`${level}/${suffix}`, `live on ${level}`, { qos: 1 });
+    const live = await Promise.all(levels.map(() => box.next()));
+    expect(live.map((m) => String(m.payload)).sort()).toEqual(levels.map((l) => `live on ${l}`).sort());
+    for (const level of levels) await pub.publishAsync(`${level}/${suffix}`, '', { qos: 1, retain: true }); // clears
+    await Promise.all([pub.endAsync(), sub.endAsync()]);
+  });
+
+  // one QoS per publisher: a subscriber's QoS 0 messages do not wait behind its QoS 1 window
+  it('keeps each publisher\'s order across batched calls, QoS 0 and QoS 1', async () => {
+    const topic = `${levelsOnEveryShard()[3]}/${uniqueId('order')}`;
+    const sub = await connectMqtt(at(2), { protocolVersion: 4 });
+    await sub.subscribeAsync(topic, { qos: 1 });
+    const box = inbox(sub);
+    const pubs = await Promise.all([0, 1].map((g) => connectMqtt(at(g), { protocolVersion: 4 })));
+    const count = 200;
+    await Promise.all(pubs.map((p, k) => Promise.all(Array.from({ length: count }, (_, i) => p.publishAsync(topic, `${k}:${i}`, { qos: k as 0 | 1 })))));
+    const got: string[] = [];
+    for (let i = 0; i < 2 * count; i++) got.push(String((await box.next()).payload));
+    for (const k of [0, 1]) {
+      const mine = got.filter((p) => p.startsWith(`${k}:`)).map((p) => Number(p.split(':')[1]));
+      expect(mine).toEqual(Array.from({ length: count }, (_, i) => i));
+    }
+    await Promise.all([sub.endAsync(), ...pubs.map((p) => p.endAsync())]);
+  });
+
+  it('counts billed units on every object: GET /api/cost', async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/cost`);
+    expect(res.status).toBe(200);
+    const cost = await res.json() as { topology: object; total: Record<string, number>; byRole: Record<string, Record<string, number>> };
+    expect(cost.topology).toEqual({ gateways: 3, shards: 4, sessions: 2 });
+    expect(cost.byRole.gateways.websocketMessagesIn).toBeGreaterThan(0);
+    expect(cost.byRole.shards.rpcCalls).toBeGreaterThan(0);
+    expect(cost.byRole.sessions.rpcCalls).toBeGreaterThan(0);
+    expect(cost.byRole.shards.rowsWritten).toBeGreaterThan(0);
+    expect(cost.total.billedRequests).toBeCloseTo(cost.total.requests + cost.total.rpcCalls + cost.total.websocketMessagesIn / 20, 6);
+    expect(cost.total.estimatedUsd).toBeGreaterThan(0);
+    const other = await fetch(`http://127.0.0.1:${server.port}/api/clients`);
+    expect(other.status).toBe(501);
+    expect(await other.json()).toMatchObject({ error: 'not-implemented' });
+  });
+});

@@ -21,7 +21,7 @@ export interface AttachmentStore {
 export interface GatewayLink {
   /** Ends a connection with Session taken over and resolves once its session left the gateway. */
   takeover(gateway: number, clientId: string, connectionId: string): Promise<void>;
-  /** Messages for sessions live on that gateway; it will not send them back. */
+  /** Messages for sessions live on that gateway. */
   forward(gateway: number, batch: Routed[]): Promise<void>;
 }
 
@@ -66,17 +66,18 @@ export class SessionOwner {
   }
 
   /**
-   * Messages the shards routed to sessions that are away: queued here, or passed on to the
-   * gateway a session went back to meanwhile. Nobody's (the session ended) are dropped.
+   * Messages the shards routed to sessions that are away, or that a gateway (`from`) found gone:
+   * queued here, or passed on to the gateway a session went back to meanwhile (never back to
+   * `from`). Nobody's (the session ended) are dropped.
    */
-  async enqueue(batch: Routed[]): Promise<void> {
+  async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
     const here: Routed[] = [];
     const live = new Map<number, Routed[]>();
     for (const { message, deliveries } of batch) {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        if (attached) push(live, attached.gateway, { message, deliveries: [d] });
+        if (attached && attached.gateway !== from) push(live, attached.gateway, { message, deliveries: [d] });
         else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
