@@ -21,6 +21,8 @@ export default defineConfig({
                 // the namespace "secured" (test/edge/auth.test.ts): JWT only, an ACL per client id
                 MQTT_ALLOW_ANONYMOUS__secured: 'false', MQTT_JWT_SECRET__secured: 'workers-test-secret',
                 MQTT_ACL_FILE__secured: 'pattern readwrite devices/%c/#',
+                // the namespace "sharded" (test/edge/sharded.test.ts): gateways, shards and session objects apart
+                MQTT_GATEWAYS__sharded: '2', MQTT_SHARDS__sharded: '2', MQTT_SESSION_OBJECTS__sharded: '1',
               },
             },
           }),

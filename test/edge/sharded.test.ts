@@ -1,0 +1,108 @@
+// The sharded topology inside workerd: evicting a topic shard, a gateway or a session object in
+// the middle of traffic loses no QoS 1 message a publisher was told was accepted.
+import { env } from 'cloudflare:workers';
+import { evictDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { shardOfTopic } from '../../src/broker/shard-key.ts';
+import type { Packet } from '../../src/protocol/index.ts';
+import { sleep, str, text, WsClient } from './ws-client.ts';
+
+let n = 0;
+const unique = (prefix: string) => `${prefix}${++n}x${Date.now()}`;
+const at = (gateway: number) => `/mqtt/sharded?gateway=${gateway}`;
+const shard = (topic: string) => env.SHARD.getByName(`sharded#${shardOfTopic(topic, 2)}`);
+const gateway = (i: number) => env.BROKER.getByName(`sharded#${i}`);
+
+type Publish = Extract<Packet, { type: 'publish' }>;
+
+/** A subscriber with a persistent session that acknowledges everything it gets. */
+async function subscriber(gw: number, clientId: string, filter: string): Promise<{ client: WsClient; got: Set<string> }> {
+  const client = await WsClient.open(at(gw));
+  expect(await client.connect(clientId, { clean: false, properties: { sessionExpiryInterval: 600 } })).toMatchObject({ type: 'connack', reasonCode: 0 });
+  client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+  expect(await client.next()).toMatchObject({ type: 'suback', reasonCodes: [1] });
+  return { client, got: collect(client) };
+}
+
+/** Payloads received from now on; each PUBLISH is acknowledged. */
+function collect(client: WsClient): Set<string> {
+  const got = new Set<string>();
+  client.ws.addEventListener('message', () => queueMicrotask(() => {
+    for (const p of client.packets.splice(0)) {
+      if (p.type !== 'publish') continue;
+      got.add(str((p as Publish).payload));
+      client.send({ type: 'puback', packetId: (p as Publish).packetId! });
+    }
+  }));
+  return got;
+}
+
+/**
+ * Publishes `count` QoS 1 messages, running `midway` after half of them are sent; returns the
+ * payloads acknowledged. A connection the broker ends (a call it could not make) ends the run.
+ */
+async function publishThrough(gw: number, topic: string, count: number, midway: () => Promise<void>): Promise<string[]> {
+  const pub = await WsClient.open(at(gw));
+  await pub.connect(unique('pub'));
+  for (let i = 1; i <= count; i++) {
+    pub.send({ type: 'publish', topic, payload: text(`m${i}`), qos: 1, packetId: i, retain: false, dup: false });
+    if (i === count / 2) await midway();
+  }
+  const acked: string[] = [];
+  const until = Date.now() + 10_000;
+  while (acked.length < count && !pub.closed && Date.now() < until) {
+    const p = pub.packets.shift();
+    if (p?.type === 'puback') acked.push(`m${p.packetId}`);
+    else if (!p) await sleep(10);
+  }
+  pub.ws.close();
+  return acked;
+}
+
+async function received(got: Set<string>, acked: string[]): Promise<string[]> {
+  const until = Date.now() + 10_000;
+  while (acked.some((m) => !got.has(m)) && Date.now() < until) await sleep(20);
+  return acked.filter((m) => !got.has(m));
+}
+
+describe('sharded topology: eviction mid-traffic', () => {
+  it('loses no acknowledged QoS 1 message when the topic shard is evicted', async () => {
+    const topic = `${unique('s')}/t`;
+    const { got } = await subscriber(0, unique('sub'), topic);
+    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(shard(topic)));
+    expect(acked.length).toBeGreaterThan(0);
+    expect(await received(got, acked)).toEqual([]);
+  });
+
+  it('loses no acknowledged QoS 1 message when the subscriber\'s gateway is evicted (its sockets hibernate)', async () => {
+    const topic = `${unique('g')}/t`;
+    const { got } = await subscriber(0, unique('sub'), topic);
+    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(gateway(0)));
+    expect(acked.length).toBeGreaterThan(0);
+    expect(await received(got, acked)).toEqual([]);
+  });
+
+  it('loses no acknowledged QoS 1 message when the publisher\'s gateway is evicted', async () => {
+    const topic = `${unique('p')}/t`;
+    const { got } = await subscriber(0, unique('sub'), topic);
+    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(gateway(1)));
+    expect(acked.length).toBeGreaterThan(0);
+    expect(await received(got, acked)).toEqual([]);
+  });
+
+  it('keeps the queue of a session that is away across its session object\'s eviction', async () => {
+    const topic = `${unique('q')}/t`;
+    const clientId = unique('away');
+    const { client } = await subscriber(0, clientId, topic);
+    client.send({ type: 'disconnect', reasonCode: 0 });
+    await client.closedWithin();
+    await sleep(100); // the session reaches its session object
+    const acked = await publishThrough(1, topic, 20, () => evictDurableObject(env.SESSION.getByName('sharded#0')));
+    expect(acked).toHaveLength(20);
+    await evictDurableObject(env.SESSION.getByName('sharded#0'));
+    const back = await WsClient.open(at(1));
+    const got = collect(back);
+    back.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 600 } });
+    expect(await received(got, acked)).toEqual([]);
+  });
+});
