@@ -13,7 +13,7 @@ import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
-import { Meter, type Units } from './meter.ts';
+import { costFigures, Meter, type Units } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
 import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
@@ -54,7 +54,7 @@ export class BrokerObject extends DurableObject<Env> {
       clock,
       hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
       remote: this.fabric,
-    }, this.meter.savedCounters);
+    }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();

@@ -114,3 +114,19 @@ export class Meter {
     return undefined;
   }
 }
+
+/**
+ * $SYS topics with this object's billed units: the namespace's in the default topology, one
+ * gateway's in the sharded one (GET /api/cost sums every object).
+ */
+export function costFigures(meter: Meter): Array<[string, () => number]> {
+  const unit = (key: keyof Units) => () => meter.read(Date.now())[key];
+  return [
+    ['$SYS/broker/cloudflare/requests', unit('requests')],
+    ['$SYS/broker/cloudflare/rpc calls', unit('rpcCalls')],
+    ['$SYS/broker/cloudflare/websocket messages in', unit('websocketMessagesIn')],
+    ['$SYS/broker/cloudflare/rows read', unit('rowsRead')],
+    ['$SYS/broker/cloudflare/rows written', unit('rowsWritten')],
+    ['$SYS/broker/cloudflare/active ms', unit('activeMs')],
+  ];
+}

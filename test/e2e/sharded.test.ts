@@ -116,6 +116,13 @@ describe('sharded topology across objects', () => {
     expect(cost.byRole.shards.rowsWritten).toBeGreaterThan(0);
     expect(cost.total.billedRequests).toBeCloseTo(cost.total.requests + cost.total.rpcCalls + cost.total.websocketMessagesIn / 20, 6);
     expect(cost.total.estimatedUsd).toBeGreaterThan(0);
+    // each gateway tells its own units in $SYS
+    const sys = await connectMqtt(at(0), { protocolVersion: 5 });
+    const box = inbox(sys);
+    await sys.subscribeAsync('$SYS/broker/cloudflare/#');
+    const figures = await Promise.all(Array.from({ length: 6 }, () => box.next()));
+    expect(Number(figures.find((m) => m.topic === '$SYS/broker/cloudflare/websocket messages in')?.payload)).toBeGreaterThan(0);
+    await sys.endAsync();
     const other = await fetch(`http://127.0.0.1:${server.port}/api/clients`);
     expect(other.status).toBe(501);
     expect(await other.json()).toMatchObject({ error: 'not-implemented' });

@@ -18,21 +18,25 @@ const mosquittoNames = [
   'messages/sent', 'publish/messages/received', 'publish/messages/sent', 'publish/messages/dropped', 'bytes/received',
   'bytes/sent', 'retained messages/count', 'subscriptions/count', 'store/messages/count',
 ].map((n) => `$SYS/broker/${n}`);
+/** The billed units of the object (the namespace's, in the default topology). */
+const costNames = ['requests', 'rpc calls', 'websocket messages in', 'rows read', 'rows written', 'active ms'].map((n) => `$SYS/broker/cloudflare/${n}`);
 
 describe('$SYS', () => {
-  it("gives a new subscriber Mosquitto's topics, retained, and nothing to a '#' subscriber", async () => {
+  it("gives a new subscriber Mosquitto's topics and the billed units, retained, and nothing to a '#' subscriber", async () => {
     const all = await connectMqtt(server.url);
     const sys = await connectMqtt(server.url, { protocolVersion: 5 });
     const [gotAll, gotSys] = [inbox(all), inbox(sys)];
     await all.subscribeAsync('#');
     await sys.subscribeAsync('$SYS/#');
     const seen = new Map<string, string>();
-    while (seen.size < mosquittoNames.length) {
+    while (seen.size < mosquittoNames.length + costNames.length) {
       const m = await gotSys.next();
       expect(m.packet.retain).toBe(true);
       seen.set(m.topic, m.payload);
     }
-    expect([...seen.keys()].sort()).toEqual([...mosquittoNames].sort());
+    expect([...seen.keys()].sort()).toEqual([...mosquittoNames, ...costNames].sort());
+    expect(Number(seen.get('$SYS/broker/cloudflare/websocket messages in'))).toBeGreaterThan(0);
+    expect(Number(seen.get('$SYS/broker/cloudflare/requests'))).toBeGreaterThan(0);
     expect(seen.get('$SYS/broker/version')).toMatch(/^edge-mqtt version \d+\.\d+\.\d+$/);
     expect(seen.get('$SYS/broker/uptime')).toMatch(/^\d+ seconds$/);
     expect(Number(seen.get('$SYS/broker/clients/connected'))).toBeGreaterThanOrEqual(2);

@@ -13,12 +13,12 @@ export interface Observed {
   taps: Taps;
 }
 
-/** `saved` are counters from an earlier run of this namespace. */
-export function observedBroker(options: BrokerOptions, saved?: Partial<Counters>): Observed {
+/** `saved` are counters from an earlier run of this namespace; `figures` are $SYS topics the host adds. */
+export function observedBroker(options: BrokerOptions, saved?: Partial<Counters>, figures: ReadonlyArray<readonly [string, () => string | number]> = []): Observed {
   const retained = new SysRetainedStore(options.retained);
   const broker = new Broker({ ...options, retained });
   const metrics = new Metrics(broker, saved);
-  const sys = new SysTopics(broker, metrics.counters);
+  const sys = new SysTopics(broker, metrics.counters, figures);
   const taps = new Taps(broker);
   retained.sys = (filter) => sys.retained(filter);
   for (const hooks of [sys.hooks, metrics.hooks, taps.hooks]) broker.hooks.add(hooks);

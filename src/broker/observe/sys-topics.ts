@@ -48,13 +48,16 @@ export class SysTopics {
 
   private readonly broker: Broker;
   private readonly counters: Counters;
+  /** Mosquitto's figures, then the host's own (the edge adds its billed units). */
+  private readonly table: ReadonlyArray<readonly [topic: string, figure: Figure]>;
   /** What live subscribers were last sent, by topic. */
   private readonly sent = new Map<string, string>();
   private refreshedAt?: number;
 
-  constructor(broker: Broker, counters: Counters) {
+  constructor(broker: Broker, counters: Counters, extra: ReadonlyArray<readonly [topic: string, figure: () => string | number]> = []) {
     this.broker = broker;
     this.counters = counters;
+    this.table = [...sysTable, ...extra.map(([topic, figure]) => [topic, () => figure()] as const)];
   }
 
   private get enabled(): boolean {
@@ -65,7 +68,7 @@ export class SysTopics {
   retained(filter: string): Message[] {
     if (!this.enabled) return [];
     const now = this.broker.clock.now();
-    return sysTable.filter(([topic]) => matches(filter, topic))
+    return this.table.filter(([topic]) => matches(filter, topic))
       .map(([topic, figure]) => sysMessage(topic, String(figure(this.broker, this.counters, now))));
   }
 
@@ -74,7 +77,7 @@ export class SysTopics {
     const now = this.broker.clock.now();
     if (!this.enabled || (this.refreshedAt !== undefined && now - this.refreshedAt < this.broker.config.sysInterval * 1000)) return;
     this.refreshedAt = now;
-    for (const [topic, figure] of sysTable) {
+    for (const [topic, figure] of this.table) {
       if (!this.broker.shard.subscribed(topic)) continue;
       const value = String(figure(this.broker, this.counters, now));
       if (this.sent.get(topic) === value) continue;
