@@ -129,13 +129,14 @@ export class BrokerObject extends DurableObject<Env> {
   async deliver(batch: Routed[]): Promise<void> {
     const start = Date.now();
     this.meter.rpc();
-    const missed = this.broker.deliverRouted(batch);
+    let missed = this.broker.deliverRouted(batch);
     if (missed.length) {
-      // the clients left or moved meanwhile: once their sessions reached their session objects,
-      // those know where they are
+      // the clients are arriving, leaving or gone: once their sessions settled, those here get
+      // the messages, the others' session objects know where they are
       const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
       await Promise.all([...clients].map((id) => this.broker.sessions.left(id)));
-      await this.fabric!.toSessionObjects(missed);
+      missed = this.broker.deliverRouted(missed);
+      if (missed.length) await this.fabric!.toSessionObjects(missed);
     }
     await this.afterEvent(start, false);
   }

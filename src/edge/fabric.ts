@@ -87,9 +87,9 @@ export class Fabric implements Remote {
     return this.track(this.gateway(gateway).takeover(clientId, connectionId));
   }
 
-  /** Resolves once every call made so far (and any they led to here) has settled. */
+  /** Resolves once the calls in flight now have settled (later ones belong to later events). */
   async settled(): Promise<void> {
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** Calls made and items they carried, by kind: the batching figures. */

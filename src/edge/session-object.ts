@@ -6,15 +6,13 @@ import { Broker } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
 import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
-import { Alarm } from './alarm.ts';
+import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
-import { Fabric } from './fabric.ts';
-import { Meter, type Units } from './meter.ts';
+import type { Fabric } from './fabric.ts';
+import type { Meter, Units } from './meter.ts';
+import { roleParts } from './role-parts.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
-import { migrate } from './sqlite/schema.ts';
-import { Sql } from './sqlite/sql.ts';
-import { parseObjectName, topologyFromEnv } from './topology.ts';
 
 export class SessionObject extends DurableObject<Env> {
   private readonly broker: Broker;
@@ -25,12 +23,8 @@ export class SessionObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = new Sql(ctx.storage.sql);
-    migrate(sql);
-    const { namespace, index } = parseObjectName(ctx.id.name);
-    this.meter = new Meter(sql);
-    this.alarms = new Alarm(ctx.storage);
-    this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'session', index });
+    const { sql, meter, alarms, fabric } = roleParts(ctx, env, 'session');
+    [this.meter, this.alarms, this.fabric] = [meter, alarms, fabric];
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
     });

@@ -5,15 +5,13 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Message, StoredSubscription } from '../broker/index.ts';
 import { ShardHost } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
-import { Alarm } from './alarm.ts';
-import { Fabric } from './fabric.ts';
-import { Meter, type Units } from './meter.ts';
+import type { Alarm } from './alarm.ts';
+import type { Fabric } from './fabric.ts';
+import type { Meter, Units } from './meter.ts';
+import { roleParts } from './role-parts.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
-import { migrate } from './sqlite/schema.ts';
-import { Sql } from './sqlite/sql.ts';
-import { parseObjectName, topologyFromEnv } from './topology.ts';
 
 export class ShardObject extends DurableObject<Env> {
   private readonly host: ShardHost;
@@ -23,13 +21,8 @@ export class ShardObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = new Sql(ctx.storage.sql);
-    migrate(sql);
-    const { namespace, index } = parseObjectName(ctx.id.name);
-    const topology = topologyFromEnv(env, namespace);
-    this.meter = new Meter(sql);
-    this.alarms = new Alarm(ctx.storage);
-    this.fabric = new Fabric(env, namespace, topology, { role: 'shard', index });
+    const { sql, topology, meter, alarms, fabric } = roleParts(ctx, env, 'shard');
+    [this.meter, this.alarms, this.fabric] = [meter, alarms, fabric];
     this.host = new ShardHost({
       retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
       clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),

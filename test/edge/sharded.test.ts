@@ -66,26 +66,15 @@ async function received(got: Set<string>, acked: string[]): Promise<string[]> {
 }
 
 describe('sharded topology: eviction mid-traffic', () => {
-  it('loses no acknowledged QoS 1 message when the topic shard is evicted', async () => {
-    const topic = `${unique('s')}/t`;
+  const evicted: Array<[what: string, object: (topic: string) => DurableObjectStub]> = [
+    ['the topic shard', shard],
+    ['the subscriber\'s gateway (its sockets hibernate)', () => gateway(0)],
+    ['the publisher\'s gateway', () => gateway(1)],
+  ];
+  it.each(evicted)('loses no acknowledged QoS 1 message when %s is evicted', async (_what, object) => {
+    const topic = `${unique('e')}/t`;
     const { got } = await subscriber(0, unique('sub'), topic);
-    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(shard(topic)));
-    expect(acked.length).toBeGreaterThan(0);
-    expect(await received(got, acked)).toEqual([]);
-  });
-
-  it('loses no acknowledged QoS 1 message when the subscriber\'s gateway is evicted (its sockets hibernate)', async () => {
-    const topic = `${unique('g')}/t`;
-    const { got } = await subscriber(0, unique('sub'), topic);
-    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(gateway(0)));
-    expect(acked.length).toBeGreaterThan(0);
-    expect(await received(got, acked)).toEqual([]);
-  });
-
-  it('loses no acknowledged QoS 1 message when the publisher\'s gateway is evicted', async () => {
-    const topic = `${unique('p')}/t`;
-    const { got } = await subscriber(0, unique('sub'), topic);
-    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(gateway(1)));
+    const acked = await publishThrough(1, topic, 200, () => evictDurableObject(object(topic)));
     expect(acked.length).toBeGreaterThan(0);
     expect(await received(got, acked)).toEqual([]);
   });

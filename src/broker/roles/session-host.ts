@@ -25,6 +25,8 @@ export class SessionHost {
   private readonly volatile = new MemorySessionStore({ copies: false });
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
+  /** Sessions on their way here from their session object, by client id (sharded gateways). */
+  private readonly arriving = new Map<string, Promise<void>>();
 
   constructor(broker: Broker, store: SessionStore) {
     this.broker = broker;
@@ -94,7 +96,16 @@ export class SessionHost {
    * the client id (the session object takes over its connection on any gateway) and takes the
    * session in. A clean start ends the old one at the shards before anything new is registered.
    */
-  async claim(conn: Connection, clean: boolean): Promise<void> {
+  claim(conn: Connection, clean: boolean): Promise<void> {
+    const claimed = this.fetch(conn, clean);
+    this.arriving.set(conn.clientId, claimed);
+    void claimed.catch(() => undefined).finally(() => {
+      if (this.arriving.get(conn.clientId) === claimed) this.arriving.delete(conn.clientId);
+    });
+    return claimed;
+  }
+
+  private async fetch(conn: Connection, clean: boolean): Promise<void> {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
     const session = await remote.sessions!.attach(conn.clientId, conn.id);
@@ -103,13 +114,13 @@ export class SessionHost {
       session.subscriptions = [];
     }
     if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
-    if (conn.state !== 'awaiting-connect') { // the client left while its session was on its way
+    if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
+    if (conn.state !== 'awaiting-connect') { // the client left (or was taken over) while its session was on its way
       const state = this.store.get(conn.clientId);
       if (state) this.away(state, 'abnormal');
       else this.handOver(conn.clientId, conn.id, undefined);
       throw new MqttError(ReasonCode.ImplementationSpecificError, 'connection closed during CONNECT');
     }
-    if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
   }
 
   /** Sharded gateway: a session that outlives its connection goes to its session object. */
@@ -128,8 +139,9 @@ export class SessionHost {
   }
 
   /** Resolves once the session of a client is with its session object (sharded gateways). */
-  left(clientId: string): Promise<void> | undefined {
-    return this.leaving.get(clientId);
+  async left(clientId: string): Promise<void> {
+    await this.arriving.get(clientId)?.catch(() => undefined);
+    await this.leaving.get(clientId);
   }
 
   /** A session as it moves to another object; it is then forgotten here. */

@@ -20,7 +20,8 @@ async function verifies(file: string, user: string, password: string): Promise<b
   return !!entry && (await verifyPassword(password, entry));
 }
 
-describe('npm run passwd', () => {
+// each test starts Node several times: slow on a busy machine
+describe('npm run passwd', { timeout: 30_000 }, () => {
   it('creates a file (-c -b) whose entry the broker verifies, readable by its owner only', async () => {
     const file = tempFile();
     expect(passwd(['-c', '-b', '-I', '1000', file, 'alice', 'wonderland']).code).toBe(0);
