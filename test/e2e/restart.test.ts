@@ -1,34 +1,51 @@
-// A server restart: workerd stops and starts again on the same local SQLite state.
+// A server restart: workerd stops and starts again on the same local SQLite state, in both
+// topologies. In the sharded one the client comes back on another gateway.
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectMqtt, openMqtt, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 
-describe('server restart', () => {
+const topologies: Array<[string, Record<string, string>]> = [
+  ['default topology', {}],
+  ['sharded topology', { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' }],
+];
+
+describe.each(topologies)('server restart, %s', (_name, vars) => {
   let server: BrokerServer | undefined;
   afterAll(async () => server?.stop());
+  const at = (gateway: number) => `${server!.url}?gateway=${gateway}`;
 
-  it('keeps retained messages, persistent sessions and their queued QoS 1 messages', async () => {
-    server = await startBroker();
-    const clientId = uniqueId('survivor');
+  it('keeps retained messages and persistent sessions, away or connected, with their queued QoS 1 messages', async () => {
+    server = await startBroker({ vars });
+    const session = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const [away, live] = [uniqueId('survivor'), uniqueId('live')];
     const topic = uniqueId('restart');
-    const sub = await connectMqtt(server.url, { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } });
+    const sub = await connectMqtt(at(0), { ...session, clientId: away });
     await sub.subscribeAsync(topic, { qos: 1 });
     await sub.endAsync();
-    const pub = await connectMqtt(server.url, { protocolVersion: 4 });
+    const connected = await connectMqtt(at(0), { ...session, clientId: live });
+    await connected.subscribeAsync(`${topic}/live`, { qos: 1 });
+    const pub = await connectMqtt(at(2), { protocolVersion: 4 });
     await pub.publishAsync(`${topic}/retained`, 'kept', { qos: 1, retain: true });
     await pub.publishAsync(topic, 'queued before restart', { qos: 1 });
     await pub.endAsync();
 
     const { persistTo, port } = server;
-    await server.stop();
-    server = await startBroker({ persistTo, port });
+    await server.stop(); // the live client's socket dies with it
+    connected.end(true);
+    server = await startBroker({ persistTo, port, vars });
 
-    const { client: back, got, connack } = openMqtt(server.url, { protocolVersion: 5, clientId, clean: false, properties: { sessionExpiryInterval: 3600 } });
+    const { client: back, got, connack } = openMqtt(at(1), { ...session, clientId: away });
     expect((await connack).sessionPresent).toBe(true);
     expect((await got.next(10_000)).payload).toBe('queued before restart');
     await back.subscribeAsync(`${topic}/retained`, { qos: 1 });
     const retained = await got.next();
     expect([retained.payload, retained.packet.retain]).toEqual(['kept', true]);
-    await back.endAsync();
+
+    const again = openMqtt(at(1), { ...session, clientId: live });
+    expect((await again.connack).sessionPresent).toBe(true);
+    const pub2 = await connectMqtt(at(2), { protocolVersion: 4 });
+    await pub2.publishAsync(`${topic}/live`, 'after restart', { qos: 1 });
+    expect((await again.got.next(10_000)).payload).toBe('after restart');
+    await Promise.all([back.endAsync(), again.client.endAsync(), pub2.endAsync()]);
   }, 120_000);
 });
