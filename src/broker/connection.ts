@@ -81,6 +81,8 @@ export class Connection implements Outlet {
   /** One encoded packet per entry. */
   private outbox: Uint8Array[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** Acknowledgements waiting for their messages to be accepted elsewhere (sharded topology). */
+  private acks?: Promise<void>;
 
   constructor(id: string, broker: Broker, link: Link, snapshot?: ConnectionSnapshot) {
     this.id = id;
@@ -103,10 +105,27 @@ export class Connection implements Outlet {
     return (this.info = { clientId: this.clientId, username: this.username, protocolVersion: this.version, principal: this.principal, peer: this.peer });
   }
 
-  /** Feeds bytes from the transport; packets are handled strictly in order. */
+  /**
+   * Feeds bytes from the transport; packets are handled strictly in order. Resolves once they
+   * are handled and their acknowledgements are out; the next bytes need not wait for the latter.
+   */
   receive(bytes: Uint8Array): Promise<void> {
     this.chain = this.chain.then(() => this.process(bytes));
-    return this.chain;
+    return this.chain.then(() => this.acks);
+  }
+
+  /**
+   * Acknowledges once `accepted` resolves, after every acknowledgement before it, so PUBACKs and
+   * PUBRECs keep the order of the PUBLISH packets [MQTT-4.6.0-2] while the messages travel to
+   * their shards together. A message that was not accepted ends the connection.
+   */
+  inOrder(accepted: number | Promise<number>, ack: (matched: number) => void): void {
+    if (typeof accepted === 'number' && !this.acks) return ack(accepted);
+    const done: Promise<void> = (this.acks ?? Promise.resolve()).then(() => accepted).then(ack).catch((err: unknown) => this.fail(err))
+      .finally(() => {
+        if (this.acks === done) this.acks = undefined;
+      });
+    this.acks = done;
   }
 
   private async process(bytes: Uint8Array): Promise<void> {

@@ -1,7 +1,7 @@
 // The sharded topology: the whole end-to-end suite again, then what only it has — clients pinned
 // to different gateways, topics on different shards, and the cost endpoint over every object.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closed, connectMqtt, inbox, openMqtt, uniqueId } from './clients.ts';
+import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './clients.ts';
 import { runBrokerSuite, suiteVars } from './suite.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { shardOfTopic } from '../../src/broker/shard-key.ts';
@@ -103,6 +103,20 @@ describe('sharded topology across objects', () => {
       expect(mine).toEqual(Array.from({ length: count }, (_, i) => i));
     }
     await Promise.all([sub.endAsync(), ...pubs.map((p) => p.endAsync())]);
+  });
+
+  it('acknowledges QoS 1 and 2 in publish order while the messages travel to four shards together [MQTT-4.6.0-2]', async () => {
+    const levels = levelsOnEveryShard();
+    const { raw } = await RawClient.connect(at(0), 5, { clientId: uniqueId('acks') });
+    const sent = Array.from({ length: 60 }, (_, i) => i + 1);
+    const text = new TextEncoder();
+    for (const id of sent) {
+      raw.send({ type: 'publish', topic: `${levels[id % 4]}/acks`, payload: text.encode(String(id)), qos: id % 3 === 0 ? 2 : 1, packetId: id, retain: false, dup: false });
+    }
+    const acks: number[] = [];
+    for (const _ of sent) acks.push((await raw.next() as { packetId: number }).packetId);
+    expect(acks).toEqual(sent);
+    raw.close();
   });
 
   it('counts billed units on every object: GET /api/cost', async () => {

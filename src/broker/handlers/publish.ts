@@ -9,7 +9,7 @@ import { checkTopicLimits } from '../limits.ts';
 import { checkPublishRate } from '../rate-limit.ts';
 import type { Message } from '../ports.ts';
 
-export async function handlePublish(conn: Connection, packet: PublishPacket): Promise<void> {
+export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const { broker } = conn;
   checkPublishRate(conn, packet.payload.length);
   if (packet.properties?.subscriptionIdentifiers) {
@@ -26,31 +26,29 @@ export async function handlePublish(conn: Connection, packet: PublishPacket): Pr
   }
 
   const refusal = duplicate ? undefined : refuse(conn, packet, topic);
-  if (refusal === undefined && !duplicate) {
-    const routed = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client);
-    if (packet.qos === 0) {
-      if (typeof routed !== 'number') routed.catch((err: unknown) => broker.log('warn', `QoS 0 message on ${topic} lost: ${String(err)}`));
-      return;
-    }
-    // QoS 1/2 are acknowledged only once the owning shard accepted the message
-    const matched = typeof routed === 'number' ? routed : await accepted(routed);
-    if (packet.qos === 2) {
-      session.received(packet.packetId!); // [MQTT-4.3.3-9]
-      conn.incomingQoS2++;
-      conn.changed();
-    }
-    return acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
+  if (refusal !== undefined || duplicate) return conn.inOrder(0, () => acknowledge(conn, packet, refusal));
+  const routed = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client);
+  if (packet.qos === 0) {
+    if (typeof routed !== 'number') routed.catch((err: unknown) => broker.log('warn', `QoS 0 message on ${topic} lost: ${String(err)}`));
+    return;
   }
-  acknowledge(conn, packet, refusal);
+  if (packet.qos === 2) {
+    conn.incomingQoS2++;
+    conn.changed();
+  }
+  // QoS 1/2 are acknowledged only once the owning shard accepted the message, in order
+  conn.inOrder(accepted(routed), (matched) => {
+    if (packet.qos === 2) session.received(packet.packetId!); // [MQTT-4.3.3-9]
+    acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
+  });
 }
 
 /** A shard that failed to answer ends the connection unacknowledged: the client sends again. */
-async function accepted(routed: Promise<number>): Promise<number> {
-  try {
-    return await routed;
-  } catch (err) {
+function accepted(routed: number | Promise<number>): number | Promise<number> {
+  if (typeof routed === 'number') return routed;
+  return routed.catch((err: unknown) => {
     throw new MqttError(ReasonCode.ImplementationSpecificError, `the topic shard did not accept the message: ${String(err)}`);
-  }
+  });
 }
 
 /** v5 topic aliases set by the client [MQTT-3.3.2-7..12]. */
