@@ -65,6 +65,8 @@ export class RawClient {
   /** WebSocket messages received. */
   frames = 0;
   closeCode?: number;
+  /** When set, packets go to it as they arrive instead of into `packets` (a client that answers at once). */
+  onPacket?: (packet: Packet) => void;
   private readonly decoder: Decoder;
   readonly ws: WebSocket;
   readonly version: ProtocolVersion;
@@ -77,7 +79,10 @@ export class RawClient {
     ws.onmessage = (e) => {
       this.frames++;
       this.decoder.push(new Uint8Array(e.data as ArrayBuffer));
-      for (let p = this.decoder.next(); p; p = this.decoder.next()) this.packets.push(p);
+      for (let p = this.decoder.next(); p; p = this.decoder.next()) {
+        if (this.onPacket) this.onPacket(p);
+        else this.packets.push(p);
+      }
     };
     ws.onclose = (e) => void (this.closeCode = e.code);
   }

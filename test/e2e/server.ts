@@ -42,6 +42,17 @@ export interface StartOptions {
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<BrokerServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      // a port found free was taken before wrangler bound it (another server starting meanwhile): pick again
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<BrokerServer> {
   const port = opts.port ?? (await freePort());
   const persistTo = opts.persistTo ?? mkdtempSync(join(tmpdir(), 'edge-mqtt-'));
   // local brokers accept anonymous clients unless a test says otherwise (deployed ones do not)
