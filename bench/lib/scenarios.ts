@@ -6,6 +6,7 @@ import type WebSocket from 'ws';
 import { Decoder, encode, type Packet } from '../../src/protocol/index.ts';
 import type { RunningBroker } from './brokers.ts';
 import { connect, endAll, openRaw, type Framing } from './clients.ts';
+import { awsMessages, minus, type Units } from './cost.ts';
 import { clock, payload, percentile, Tracker } from './tracker.ts';
 
 export type Clients = 'MQTT.js' | 'raw';
@@ -28,12 +29,26 @@ export interface Result {
   losses: number;
   duplicates: number;
   reordered: number;
+  /** The edge broker's billed units while messages flowed (setup and teardown left out). */
+  cost?: Cost;
+}
+
+export interface Cost {
+  units: Units;
+  delivered: number;
+  /** What AWS IoT Core would meter for the same traffic (cost.ts), undefined at QoS 2. */
+  awsMessages?: number;
+  /** The device profile: devices run, device-minutes simulated, and how many real devices that load stands for. */
+  devices?: number;
+  deviceMinutes?: number;
+  fleet?: number;
 }
 
 type QoS = 0 | 1 | 2;
 const stallMs = 5_000;
 let runId = 0;
 const unique = (s: string) => `${s}-${process.pid}-${++runId}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Something that publishes for source `source` and a set of receivers feeding the tracker. */
 interface Rig {
@@ -90,22 +105,24 @@ async function echoRig(b: RunningBroker, framing: Framing, sources: number, rece
   return { publish: rawSender(srcs, framing, 'bench/echo'), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
 }
 
+/** A raw socket speaking MQTT 3.1.1 through this codec, connected, and subscribed at QoS 0 to `topic` if given. */
+async function rawMqtt(b: RunningBroker, topic?: string, keepalive = 0): Promise<{ ws: WebSocket; packets: { on: (p: Packet) => void } }> {
+  const ws = await openRaw(b.url, 'source');
+  const packets = packetsOf(ws);
+  // a broker may split a packet over several WebSocket messages: wait for packets, not messages
+  const ready = new Promise<void>((resolve) => (packets.on = (p) => void ((p.type === 'suback' || (!topic && p.type === 'connack')) && resolve())));
+  ws.send(encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive, clientId: unique('raw') }, 4));
+  if (topic) ws.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 0 }] }, 4));
+  await ready;
+  return { ws, packets };
+}
+
 /** An MQTT broker driven like the echo object: raw sockets speaking MQTT 3.1.1 through this codec, QoS 0. */
 async function rawMqttRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
   const topic = unique('bench/raw');
-  // a broker may split a packet over several WebSocket messages: wait for packets, not messages
-  const open = async (subscribe: boolean) => {
-    const ws = await openRaw(b.url, 'source');
-    const packets = packetsOf(ws);
-    const ready = new Promise<void>((resolve) => (packets.on = (p) => void ((p.type === 'suback' || (!subscribe && p.type === 'connack')) && resolve())));
-    ws.send(encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: unique('raw') }, 4));
-    if (subscribe) ws.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 0 }] }, 4));
-    await ready;
-    return { ws, packets };
-  };
-  const sinks = await Promise.all(Array.from({ length: receivers }, () => open(true)));
+  const sinks = await Promise.all(Array.from({ length: receivers }, () => rawMqtt(b, topic)));
   rawReceivers(sinks.map((s) => s.packets), tracker);
-  const srcs = (await Promise.all(Array.from({ length: sources }, () => open(false)))).map((s) => s.ws);
+  const srcs = (await Promise.all(Array.from({ length: sources }, () => rawMqtt(b)))).map((s) => s.ws);
   const all = [...sinks.map((s) => s.ws), ...srcs];
   return { publish: rawSender(srcs, framing, topic), close: async () => all.forEach((ws) => ws.close()) };
 }
@@ -123,23 +140,29 @@ async function drive(rig: Rig, tracker: Tracker, sources: number, perSource: num
   await tracker.done(stallMs);
 }
 
-async function measure(b: RunningBroker, run: () => Promise<Tracker>): Promise<{ tracker: Tracker; ms: number; cpu: number }> {
+async function measure(b: RunningBroker, run: () => Promise<Tracker>): Promise<{ tracker: Tracker; ms: number; cpu: number; units?: Units }> {
+  const units0 = await b.units?.();
   const cpu0 = b.usage().cpuSeconds;
   const t0 = clock();
   const tracker = await run();
-  return { tracker, ms: (tracker.lastAt || clock()) - t0, cpu: b.usage().cpuSeconds - cpu0 };
+  const done = { tracker, ms: (tracker.lastAt || clock()) - t0, cpu: b.usage().cpuSeconds - cpu0 };
+  if (!units0) return done;
+  await sleep(250); // the last acknowledgements reach the broker
+  return { ...done, units: minus(await b.units!(), units0) };
 }
 
-type Measured = { tracker: Tracker; ms: number; cpu: number; clients: Clients };
+type Measured = Awaited<ReturnType<typeof measure>> & { clients: Clients };
 
-function summary(scenario: string, b: RunningBroker, framing: Framing | undefined, m: Measured): Result {
-  const { tracker, ms, cpu, clients } = m;
+/** `receivers` got each published message; `qos` is the subscription's and the publish's. */
+function summary(scenario: string, b: RunningBroker, framing: Framing | undefined, m: Measured, qos: QoS, receivers: number): Result {
+  const { tracker, ms, cpu, clients, units } = m;
   const delivered = tracker.total;
   return {
     scenario, broker: b.name, framing, clients, rate: delivered / (ms / 1000),
     p50: percentile(tracker.latencies, 50), p90: percentile(tracker.latencies, 90), p99: percentile(tracker.latencies, 99),
     cpuPer100k: delivered ? (cpu / delivered) * 100_000 : undefined,
     durationMs: ms, losses: tracker.losses, duplicates: tracker.duplicates, reordered: tracker.reordered,
+    cost: units && { units, delivered, awsMessages: awsMessages(qos, delivered / receivers, delivered) },
   };
 }
 
@@ -165,13 +188,13 @@ async function flow(b: RunningBroker, framing: Framing, qos: QoS, shape: { sourc
 /** 4 publishers, 1 subscriber, 64 B payloads. */
 export async function throughput(b: RunningBroker, qos: QoS, framing: Framing, total: number, clients: Clients = 'MQTT.js'): Promise<Result> {
   const shape = { sources: 4, receivers: 1, perSource: Math.ceil(total / 4), window: 100 };
-  return summary(`QoS ${qos} throughput`, b, framing, await flow(b, framing, qos, shape, clients));
+  return summary(`QoS ${qos} throughput`, b, framing, await flow(b, framing, qos, shape, clients), qos, 1);
 }
 
 /** 1 publisher, `subscribers` subscribers. */
 export async function fanout(b: RunningBroker, qos: QoS, framing: Framing, messages: number, subscribers = 100): Promise<Result> {
   const shape = { sources: 1, receivers: subscribers, perSource: messages, window: 10 };
-  return summary(`fan-out 1 to ${subscribers}, QoS ${qos}`, b, framing, await flow(b, framing, qos, shape, 'MQTT.js'));
+  return summary(`fan-out 1 to ${subscribers}, QoS ${qos}`, b, framing, await flow(b, framing, qos, shape, 'MQTT.js'), qos, subscribers);
 }
 
 /** One message at a time, spaced out: latency with nothing queued. */
@@ -187,5 +210,37 @@ export async function latency(b: RunningBroker, framing: Framing, messages: numb
     return tracker;
   });
   await r.close();
-  return { ...summary('low-rate latency, QoS 0', b, framing, { ...m, clients: b.echo ? 'raw' : 'MQTT.js' }), rate: undefined, cpuPer100k: undefined };
+  return { ...summary('low-rate latency, QoS 0', b, framing, { ...m, clients: b.echo ? 'raw' : 'MQTT.js' }, 0, 1), rate: undefined, cpuPer100k: undefined };
+}
+
+/**
+ * The idle-ish device of the cost figures: keepalive 60 s, so one PINGREQ a minute, and one QoS 1
+ * PUBLISH a minute (topic `d<device>/...`, so devices spread over topic shards) that one backend
+ * subscriber receives at QoS 1. A minute lasts `minuteMs` here, each device's two packets spread
+ * evenly over it: `count` devices load the broker as `count × 60 s / minuteMs` real ones would.
+ */
+export async function devices(b: RunningBroker, count: number, minutes = 15, minuteMs = 1_000): Promise<Result> {
+  const run = unique('devices');
+  const tracker = new Tracker(count, count * minutes);
+  const backend = await connect(b.url, 'packet', {}, (_t, data) => tracker.record(0, data));
+  await backend.subscribeAsync(`+/${run}`, { qos: 1 });
+  const fleet: WebSocket[] = [];
+  for (let i = 0; i < count; i += 50) fleet.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, async () => (await rawMqtt(b, undefined, 60)).ws))));
+  const m = await measure(b, async () => {
+    const t0 = clock();
+    for (let slot = 0; slot < 2 * count * minutes; slot++) {
+      const wait = t0 + (slot * minuteMs) / (2 * count) - clock();
+      if (wait > 0) await sleep(wait);
+      const [minute, device, ping] = [Math.floor(slot / (2 * count)), slot % count, slot % (2 * count) >= count];
+      fleet[device].send(encode(ping ? { type: 'pingreq' }
+        : { type: 'publish', topic: `d${device}/${run}`, payload: payload(device, minute), qos: 1, packetId: minute + 1, retain: false, dup: false }, 4));
+    }
+    await tracker.done(stallMs);
+    return tracker;
+  });
+  fleet.forEach((ws) => ws.close());
+  await backend.endAsync(true);
+  const result = summary(`idle-ish devices, ${count} x (1 ping + 1 QoS 1 publish) per ${minuteMs / 1000} s`, b, 'packet', { ...m, clients: 'raw' }, 1, 1);
+  if (result.cost) Object.assign(result.cost, { devices: count, deviceMinutes: count * minutes, fleet: (count * 60_000) / minuteMs });
+  return result;
 }
