@@ -4,17 +4,21 @@
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
-import { fanout, latency, throughput, type Result } from './lib/scenarios.ts';
+import { devices, fanout, latency, throughput, type Result } from './lib/scenarios.ts';
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
-import { printTables } from './lib/report.ts';
+import { printCost, printTables } from './lib/report.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
+const edgeVars = { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' };
+const sharded = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
 const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   { name: 'echo', start: startEcho },
-  { name: 'edge-mqtt', start: () => startEdge({ MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' }) },
+  { name: 'edge-mqtt', start: () => startEdge(edgeVars) },
+  // the sharded topology, for its cost figures: a few scenarios only
+  { name: 'edge-sharded', start: () => startEdge({ ...edgeVars, ...sharded }, 'edge-sharded') },
   { name: 'aedes', start: startAedes },
   ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
 ];
@@ -26,6 +30,15 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
+  if (b.name === 'edge-sharded') {
+    await run(latency(b, 'packet', n(300)));
+    await run(devices(b, n(100)));
+    await run(throughput(b, 0, 'packet', n(4_000)));
+    for (const clients of ['MQTT.js', 'raw'] as const) await run(throughput(b, 0, 'coalesce', n(20_000), clients));
+    await run(throughput(b, 1, 'coalesce', n(4_000))); // one RPC per message each way: slow
+    await run(fanout(b, 0, 'coalesce', n(200)));
+    return out;
+  }
   for (const framing of framings) {
     for (const qos of b.echo ? [0] as const : [0, 1, 2] as const) await run(throughput(b, qos, framing, n([20_000, 10_000, 5_000][qos])));
     // the same clients as the echo object's, so that the ratio to it measures the broker alone
@@ -33,6 +46,7 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     for (const qos of b.echo ? [0] as const : [0, 1] as const) await run(fanout(b, qos, framing, n(200)));
   }
   await run(latency(b, 'packet', n(300)));
+  if (b.units) await run(devices(b, n(100)));
   await run(idle(b, n(2_000)));
   if (!b.echo) {
     await run(retained(b, n(1_000)));
@@ -56,3 +70,4 @@ for (const { name, start } of brokers) {
 }
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
+printCost(results);

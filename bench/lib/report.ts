@@ -1,6 +1,7 @@
 // Markdown tables from scenario results: one per scenario, brokers as rows, ratios to Aedes (same
 // clients and framing) and to the echo object (same framing; it always gets raw sockets).
-import type { Result } from './scenarios.ts';
+import { aws, cpuDollars, dollars, minutesPerMonth, times } from './cost.ts';
+import type { Cost, Result } from './scenarios.ts';
 
 const fmt = (v: number | undefined, digits = 0): string =>
   v === undefined || Number.isNaN(v) ? '–' : v >= 10_000 ? `${(v / 1000).toFixed(1)} k` : v.toFixed(digits);
@@ -34,5 +35,55 @@ function printState(rows: Result[]): void {
   console.log('| --- | ---: | ---: | ---: |');
   for (const r of rows) {
     console.log(`| ${r.broker} | ${fmt(r.connectRate)} | ${bytes(r.memPerConnection)} | ${ratio(r.memPerConnection, mosquitto?.memPerConnection)} |`);
+  }
+}
+
+const sig = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? '–' : Number(v.toPrecision(3)).toString());
+const usd = (v: number | undefined): string => (v === undefined ? '–' : `$${sig(v)}`);
+
+/** The edge broker's cost tables: per million delivered messages, per device-month, and the sharded topology's batching. */
+export function printCost(results: Result[]): void {
+  const rows = results.filter((r): r is Result & { cost: Cost } => r.cost !== undefined && r.cost.delivered > 0);
+  if (!rows.length) return;
+  console.log('### Cost per million delivered messages\n');
+  console.log('| broker | scenario | clients | framing | msg/s | billed requests / msg | RPC calls / msg | WebSocket msgs in / msg | rows written / msg | GB-s / M msgs | $ / M msgs | requests | duration | rows | duration at CPU time | AWS IoT Core $ / M msgs |');
+  console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const { units, delivered, awsMessages } = r.cost;
+    const perM = dollars(times(units, 1e6 / delivered));
+    console.log(`| ${r.broker} | ${r.scenario} | ${r.clients ?? '–'} | ${r.framing ?? '–'} | ${fmt(delivered / (r.durationMs / 1000))} | ` +
+      `${sig(perM.billedRequests / 1e6)} | ${sig(units.rpcCalls / delivered)} | ${sig(units.websocketMessagesIn / delivered)} | ${sig(units.rowsWritten / delivered)} | ` +
+      `${sig(perM.gbSeconds)} | **${usd(perM.total)}** | ${usd(perM.requests)} | ${usd(perM.duration)} | ${usd(perM.rows)} | ` +
+      `${usd(r.cpuPer100k === undefined ? undefined : cpuDollars(r.cpuPer100k * 10))} | ${usd(awsMessages === undefined ? undefined : (awsMessages / delivered) * 1e6 * aws.message)} |`);
+  }
+  console.log('');
+  const profiles = rows.filter((r) => r.cost.deviceMinutes);
+  if (profiles.length) {
+    console.log('### Cost per connected device-month (keepalive 60 s, one QoS 1 message a minute)\n');
+    console.log('| broker | devices run | load of | WebSocket msgs in | billed requests | RPC calls | rows written | GB-s | $ / device-month | requests | duration | rows | duration at CPU time | AWS IoT Core $ | AWS / edge |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of profiles) {
+      const { units, devices, deviceMinutes = 1, fleet, delivered, awsMessages = 0 } = r.cost;
+      const cpu = ((r.cpuPer100k ?? NaN) / 1e5) * delivered * (minutesPerMonth / deviceMinutes);
+      const month = times(units, minutesPerMonth / deviceMinutes);
+      const d = dollars(month);
+      const awsUsd = ((awsMessages * minutesPerMonth) / deviceMinutes) * aws.message + minutesPerMonth * aws.connectionMinute;
+      console.log(`| ${r.broker} | ${devices} | ${fmt(fleet)} devices | ${sig(month.websocketMessagesIn)} | ${sig(d.billedRequests)} | ${sig(month.rpcCalls)} | ` +
+        `${sig(month.rowsWritten)} | ${sig(d.gbSeconds)} | **${usd(d.total)}** | ${usd(d.requests)} | ${usd(d.duration)} | ${usd(d.rows)} | ${usd(cpuDollars(cpu))} | ${usd(awsUsd)} | ${ratio(awsUsd, d.total)} |`);
+    }
+    console.log('');
+  }
+  const batched = rows.filter((r) => r.cost.units.rpcCalls > 0).sort((a, b) => a.cost.delivered / a.durationMs - b.cost.delivered / b.durationMs);
+  if (batched.length) {
+    console.log('### Batching: RPC calls per delivered message as load rises (sharded topology)\n');
+    console.log('| broker | scenario | clients | framing | msg/s | RPC calls / msg | billed requests / msg | $ / M msgs |');
+    console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
+    for (const r of batched) {
+      const { units, delivered } = r.cost;
+      const perM = dollars(times(units, 1e6 / delivered));
+      console.log(`| ${r.broker} | ${r.scenario} | ${r.clients ?? '–'} | ${r.framing ?? '–'} | ${fmt(delivered / (r.durationMs / 1000))} | ${sig(units.rpcCalls / delivered)} | ` +
+        `${sig(perM.billedRequests / 1e6)} | ${usd(perM.total)} |`);
+    }
+    console.log('');
   }
 }
