@@ -1,5 +1,6 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
-// scenario with ratios to Aedes and to the echo object (the runtime's ceiling).
+// scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
+// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers.
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
@@ -35,7 +36,7 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     await run(devices(b, n(100)));
     await run(throughput(b, 0, 'packet', n(4_000)));
     for (const clients of ['MQTT.js', 'raw'] as const) await run(throughput(b, 0, 'coalesce', n(20_000), clients));
-    await run(throughput(b, 1, 'coalesce', n(4_000))); // one RPC per message each way: slow
+    await run(throughput(b, 1, 'coalesce', n(4_000))); // unbatched (see docs/BENCHMARKS.md, Cost): about 400 msg/s
     await run(fanout(b, 0, 'coalesce', n(200)));
     return out;
   }

@@ -225,7 +225,10 @@ export async function devices(b: RunningBroker, count: number, minutes = 15, min
   const backend = await connect(b.url, 'packet', {}, (_t, data) => tracker.record(0, data));
   await backend.subscribeAsync(`+/${run}`, { qos: 1 });
   const fleet: WebSocket[] = [];
-  for (let i = 0; i < count; i += 50) fleet.push(...(await Promise.all(Array.from({ length: Math.min(50, count - i) }, async () => (await rawMqtt(b, undefined, 60)).ws))));
+  while (fleet.length < count) {
+    const batch = Array.from({ length: Math.min(50, count - fleet.length) }, async () => (await rawMqtt(b, undefined, 60)).ws);
+    fleet.push(...(await Promise.all(batch)));
+  }
   const m = await measure(b, async () => {
     const t0 = clock();
     for (let slot = 0; slot < 2 * count * minutes; slot++) {
