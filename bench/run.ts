@@ -36,7 +36,7 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     await run(devices(b, n(100)));
     await run(throughput(b, 0, 'packet', n(4_000)));
     for (const clients of ['MQTT.js', 'raw'] as const) await run(throughput(b, 0, 'coalesce', n(20_000), clients));
-    await run(throughput(b, 1, 'coalesce', n(4_000))); // unbatched (see docs/BENCHMARKS.md, Cost): about 400 msg/s
+    await run(throughput(b, 1, 'coalesce', n(10_000)));
     await run(fanout(b, 0, 'coalesce', n(200)));
     return out;
   }
