@@ -1,7 +1,6 @@
 // GET /api/cost?ns=: the billed units of every object of a namespace, summed and by role, with
 // what they cost at list prices. The Worker asks each object (those calls are not counted).
-import { billing } from './api/stats.ts';
-import type { Units } from './meter.ts';
+import { billing, type Units } from './billing.ts';
 import { isSharded, objectName, type Topology } from './topology.ts';
 
 const sum = (all: Units[]): Units => all.reduce((a, u) => ({

@@ -4,23 +4,10 @@
 // follow a message ride along), then at most once per saveInterval while busy. The object's one
 // alarm runs the save when no event does, well before the runtime hibernates an idle object.
 import type { Counters, Metrics } from '../broker/observe/metrics.ts';
+import type { Units } from './billing.ts';
 import { fromJson, toJson, type Sql } from './sqlite/sql.ts';
 
-export interface Units {
-  /** HTTP requests and WebSocket upgrades that reached the object, and alarms. */
-  requests: number;
-  /** RPC calls from the namespace's other objects (sharded topology), billed as requests. */
-  rpcCalls: number;
-  /** Billed as requests at 20:1. */
-  websocketMessagesIn: number;
-  rowsRead: number;
-  rowsWritten: number;
-  /**
-   * Time the object was not eligible to hibernate: its event handlers, and every moment an event
-   * stream was open. A floor: the runtime's clock only moves on I/O.
-   */
-  activeMs: number;
-}
+export type { Units } from './billing.ts';
 
 interface Saved {
   counters?: Counters;
@@ -101,14 +88,15 @@ export class Meter {
 
   /** Saves when something changed and its time has come; else says when a save is due. */
   settle(metrics: Metrics | undefined, now: number): number | undefined {
-    const changes = (metrics?.changes ?? 0) + this.changes;
+    // rows written count as changes (a new object's tables, a store write), the save's own excepted
+    const changes = (metrics?.changes ?? 0) + this.changes + this.sql.rowsWritten;
     if (changes === this.savedChanges) return undefined;
     this.unsavedSince ??= now;
     const due = Math.max(this.savedAt + saveInterval, this.unsavedSince + saveDelay);
     if (now < due) return due;
     const saved: Saved = { counters: metrics?.counters ?? this.savedCounters, units: this.read(now) };
     this.sql.run('INSERT OR REPLACE INTO meter (id, saved) VALUES (1, ?)', toJson(saved));
-    this.savedChanges = changes;
+    this.savedChanges = (metrics?.changes ?? 0) + this.changes + this.sql.rowsWritten;
     this.savedAt = now;
     this.unsavedSince = undefined;
     return undefined;

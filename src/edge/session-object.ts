@@ -32,7 +32,7 @@ export class SessionObject extends DurableObject<Env> {
     this.broker.start();
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();
-      await this.alarms.schedule([this.broker.takeDue()]);
+      await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(undefined, Date.now())]);
     });
   }
 

@@ -27,7 +27,10 @@ export class ShardObject extends DurableObject<Env> {
       retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
       clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),
     });
-    ctx.blockConcurrencyWhile(() => this.alarms.load());
+    ctx.blockConcurrencyWhile(async () => {
+      await this.alarms.load();
+      await this.alarms.schedule([this.meter.settle(undefined, Date.now())]); // a new object's tables are rows written
+    });
   }
 
   /** Accepts messages from a gateway (in its order) and resolves once they reached the gateways and session objects they are for. */

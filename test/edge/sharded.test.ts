@@ -1,7 +1,7 @@
 // The sharded topology inside workerd: evicting a topic shard, a gateway or a session object in
 // the middle of traffic loses no QoS 1 message a publisher was told was accepted.
 import { env } from 'cloudflare:workers';
-import { evictDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { shardOfTopic } from '../../src/broker/shard-key.ts';
 import type { Packet } from '../../src/protocol/index.ts';
@@ -93,5 +93,17 @@ describe('sharded topology: eviction mid-traffic', () => {
     const got = collect(back);
     back.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 600 } });
     expect(await received(got, acked)).toEqual([]);
+  });
+});
+
+describe('sharded topology: billed units', () => {
+  it('keeps the rows a new object wrote making its tables across eviction', async () => {
+    const stub = env.SHARD.getByName(`${unique('fresh')}#0`);
+    const first = await stub.units();
+    expect(first.rowsWritten).toBeGreaterThan(0);
+    await sleep(1_500); // the save is due a second after the first change, on the object's alarm
+    await runDurableObjectAlarm(stub); // in case it has not fired yet
+    await evictDurableObject(stub);
+    expect((await stub.units()).rowsWritten).toBeGreaterThanOrEqual(first.rowsWritten);
   });
 });

@@ -3,25 +3,8 @@
 import type { Observed } from '../../broker/observe/observed.ts';
 import { gauges } from '../../broker/observe/gauges.ts';
 import { brokerName, brokerVersion } from '../../broker/version.ts';
-import type { Meter, Units } from '../meter.ts';
-
-/** US dollars per unit, from Cloudflare's Durable Objects pricing page. */
-export const prices = {
-  request: 0.15 / 1e6,
-  gbSecond: 12.5 / 1e6,
-  rowWritten: 1 / 1e6,
-  rowRead: 0.001 / 1e6,
-} as const;
-
-/** Memory billed per object, in GB. */
-const objectGb = 128 / 1024;
-
-export function billing(u: Units) {
-  const billedRequests = u.requests + u.rpcCalls + u.websocketMessagesIn / 20; // WebSocket messages in at 20:1
-  const gbSeconds = (u.activeMs / 1000) * objectGb;
-  const usd = billedRequests * prices.request + gbSeconds * prices.gbSecond + u.rowsWritten * prices.rowWritten + u.rowsRead * prices.rowRead;
-  return { ...u, billedRequests, gbSeconds, estimatedUsd: Number(usd.toFixed(6)) };
-}
+import { billing } from '../billing.ts';
+import type { Meter } from '../meter.ts';
 
 export type Stats = ReturnType<typeof statsOf>;
 
