@@ -118,7 +118,12 @@ export class Broker {
         properties: message.properties,
       });
     }
-    if (!this.local(message.topic)) return this.remote!.shards.publish(message);
+    if (!this.local(message.topic)) {
+      return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
+        if (here.length) await this.receive([{ message, deliveries: here }]);
+        return reached;
+      });
+    }
     if (message.retain) this.shard.retain(message);
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     this.deliverRouted([{ message, deliveries }]);
@@ -138,6 +143,20 @@ export class Broker {
       if (away.length) missed.push({ message, deliveries: away });
     }
     return missed;
+  }
+
+  /**
+   * Sharded gateway: messages routed to its sessions. Clients that are arriving or leaving get
+   * them once their session settled; those gone, through their session objects.
+   */
+  async receive(batch: Routed[]): Promise<void> {
+    let missed = this.deliverRouted(batch);
+    if (!missed.length) return;
+    const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
+    await Promise.all([...clients].map((id) => this.sessions.left(id)));
+    missed = this.deliverRouted(missed);
+    this.flush(); // after the event that brought them
+    if (missed.length) await this.remote!.sessions!.forward(missed);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */

@@ -19,9 +19,17 @@ export interface SessionExport {
   incoming: number[];
 }
 
+/** A shard's answer to a publish. */
+export interface Accepted {
+  /** Sessions the message reached. */
+  reached: number;
+  /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
+  here: Delivery[];
+}
+
 export interface ShardLink {
-  /** Hands a message to the shard owning its topic; resolves with how many sessions it reached once the shard accepted it. */
-  publish(message: Message): Promise<number>;
+  /** Hands a message to the shard owning its topic; resolves once the shard accepted it. */
+  publish(message: Message): Promise<Accepted>;
   /**
    * Registers a client's subscriptions on every shard they touch, with where the caller is (its
    * gateway, or the session object for a session that is away); resolves, per subscription, with
@@ -36,6 +44,8 @@ export interface SessionLink {
   attach(clientId: string, connectionId: string): Promise<SessionExport | undefined>;
   /** A connection ended; a session that outlives it is handed over (undefined: nothing outlives it). */
   detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
+  /** Messages for sessions no longer on this gateway: to their session objects. */
+  forward(batch: Routed[]): Promise<unknown>;
 }
 
 export interface Remote {

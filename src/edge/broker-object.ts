@@ -129,15 +129,7 @@ export class BrokerObject extends DurableObject<Env> {
   async deliver(batch: Routed[]): Promise<void> {
     const start = Date.now();
     this.meter.rpc();
-    let missed = this.broker.deliverRouted(batch);
-    if (missed.length) {
-      // the clients are arriving, leaving or gone: once their sessions settled, those here get
-      // the messages, the others' session objects know where they are
-      const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
-      await Promise.all([...clients].map((id) => this.broker.sessions.left(id)));
-      missed = this.broker.deliverRouted(missed);
-      if (missed.length) await this.fabric!.toSessionObjects(missed);
-    }
+    await this.broker.receive(batch);
     await this.afterEvent(start, false);
   }
 

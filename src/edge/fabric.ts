@@ -4,7 +4,7 @@
 // wait for its calls before it returns.
 import type { Message } from '../broker/index.ts';
 import { Batcher } from '../broker/batcher.ts';
-import type { Remote, Routed, SessionExport, SessionLink, ShardLink } from '../broker/remote.ts';
+import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from '../broker/remote.ts';
 import type { Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../broker/shard-key.ts';
 import { objectName, type Topology } from './topology.ts';
@@ -19,7 +19,7 @@ export class Fabric implements Remote {
   private readonly namespace: string;
   readonly topology: Topology;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private readonly publishes: Batcher<number, Message, number>;
+  private readonly publishes: Batcher<number, Message, Accepted>;
   private readonly routes: Batcher<Target, Routed, undefined>;
 
   constructor(env: Env, namespace: string, topology: Topology, caller: Caller) {
@@ -27,7 +27,7 @@ export class Fabric implements Remote {
     this.namespace = namespace;
     this.topology = topology;
     const where = caller.role === 'gateway' ? caller.index : null;
-    this.publishes = new Batcher((shard, messages) => this.shard(shard).publish(messages));
+    this.publishes = new Batcher((shard, messages) => this.shard(shard).publish(messages, where));
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
       if (role === 'gateway') await this.gateway(Number(index)).deliver(batch);
@@ -53,6 +53,7 @@ export class Fabric implements Remote {
       this.sessions = {
         attach: (clientId, connectionId) => this.track(this.session(clientId).attach(clientId, caller.index, connectionId) as Promise<SessionExport | undefined>),
         detach: (clientId, connectionId, session) => this.track(this.session(clientId).detach(clientId, connectionId, session)),
+        forward: (batch) => this.toSessionObjects(batch),
       };
     }
   }

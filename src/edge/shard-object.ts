@@ -3,7 +3,8 @@
 // batched call per gateway or session object. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
 import type { Message, StoredSubscription } from '../broker/index.ts';
-import { ShardHost } from '../broker/roles/shard-host.ts';
+import type { Accepted } from '../broker/remote.ts';
+import { ShardHost, type Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Fabric } from './fabric.ts';
@@ -33,12 +34,19 @@ export class ShardObject extends DurableObject<Env> {
     });
   }
 
-  /** Accepts messages from a gateway (in its order) and resolves once they reached the gateways and session objects they are for. */
-  async publish(messages: Message[]): Promise<number[]> {
+  /**
+   * Accepts messages from a gateway (`from`; null: a session object), in its order, and resolves
+   * once they reached the other gateways and session objects they are for; those for the
+   * caller's own gateway ride the answer.
+   */
+  async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
     return this.event(async () => {
       const { reached, targets } = this.host.publish(messages);
+      const own: Target = `gateway:${from ?? -1}`;
+      const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
+      targets.delete(own);
       await this.fabric.route(targets);
-      return reached;
+      return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [] }));
     });
   }
 

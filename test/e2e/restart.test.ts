@@ -11,7 +11,10 @@ const topologies: Array<[string, Record<string, string>]> = [
 
 describe.each(topologies)('server restart, %s', (_name, vars) => {
   let server: BrokerServer | undefined;
-  afterAll(async () => server?.stop());
+  afterAll(async () => {
+    if (process.env.SHOW_LOGS) console.log(server?.logs.join('').split('\n').filter((l) => !/GET \/mqtt|^\s*$/.test(l)).join('\n'));
+    await server?.stop();
+  });
   const at = (gateway: number) => `${server!.url}?gateway=${gateway}`;
 
   it('keeps retained messages and persistent sessions, away or connected, with their queued QoS 1 messages', async () => {

@@ -60,7 +60,7 @@ export class Gateway {
   async takeOver(clientId: string, connectionId: string): Promise<void> {
     const conn = this.connections.get(connectionId);
     if (conn?.clientId === clientId) conn.disconnect(ReasonCode.SessionTakenOver);
-    await this.broker.sessions.left(clientId);
+    await this.broker.sessions.release(clientId);
   }
 
   /** Closes connections past their deadline; returns the next deadline. */

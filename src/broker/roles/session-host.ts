@@ -25,6 +25,8 @@ export class SessionHost {
   private readonly volatile = new MemorySessionStore({ copies: false });
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
+  /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
+  private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
   /** Sessions on their way here from their session object, by client id (sharded gateways). */
   private readonly arriving = new Map<string, Promise<void>>();
 
@@ -123,15 +125,25 @@ export class SessionHost {
     }
   }
 
-  /** Sharded gateway: a session that outlives its connection goes to its session object. */
+  /**
+   * Sharded gateway: a session that outlives its connection goes to its session object. It stays
+   * in this object's store until the session object has it: a hand-over that fails (or a process
+   * that stops meanwhile) loses nothing, and the next claim of the client id, or a restart, sends
+   * it again.
+   */
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
-    const session = state && this.surrender(clientId, state);
-    this.store.delete(clientId);
+    const session = state && this.exported(clientId, state);
     this.volatile.delete(clientId);
     const sessions = this.broker.remote!.sessions!;
     const done: Promise<void> = Promise.resolve(after)
       .then(() => sessions.detach(clientId, connectionId, session))
-      .catch((err: unknown) => this.broker.log('error', `session of ${clientId} not handed over: ${String(err)}`))
+      .then(() => {
+        this.unsent.delete(clientId);
+        this.forget(clientId);
+      }, (err: unknown) => {
+        if (session) this.unsent.set(clientId, { connectionId, state: session.state });
+        this.broker.log('error', `session of ${clientId} not handed over yet: ${String(err)}`);
+      })
       .finally(() => {
         if (this.leaving.get(clientId) === done) this.leaving.delete(clientId);
       });
@@ -144,16 +156,30 @@ export class SessionHost {
     await this.leaving.get(clientId);
   }
 
+  /** Sharded gateway, when its client id is claimed elsewhere: sends again a session whose hand-over failed. */
+  async release(clientId: string): Promise<void> {
+    await this.left(clientId);
+    const unsent = this.unsent.get(clientId);
+    if (!unsent) return;
+    this.handOver(clientId, unsent.connectionId, unsent.state);
+    await this.left(clientId);
+  }
+
   /** A session as it moves to another object; it is then forgotten here. */
   surrender(clientId: string, state = this.store.get(clientId)): SessionExport | undefined {
-    if (!state) return undefined;
-    const session: SessionExport = {
-      state, subscriptions: this.store.subscriptions(clientId), outbound: this.store.outbound(clientId), incoming: this.store.incoming(clientId),
-    };
+    const session = state && this.exported(clientId, state);
+    this.forget(clientId);
+    return session;
+  }
+
+  private exported(clientId: string, state: SessionState): SessionExport {
+    return { state, subscriptions: this.store.subscriptions(clientId), outbound: this.store.outbound(clientId), incoming: this.store.incoming(clientId) };
+  }
+
+  private forget(clientId: string): void {
     this.store.delete(clientId);
     this.due.delete(clientId);
     this.queued.delete(clientId);
-    return session;
   }
 
   /** Takes in a session from another object; one that is away is timed from here on. */
