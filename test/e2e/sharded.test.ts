@@ -119,7 +119,7 @@ describe('sharded topology across objects', () => {
     raw.close();
   });
 
-  it('counts billed units on every object: GET /api/cost', async () => {
+  it('counts billed units on every object (GET /api/cost) and publishes from the HTTP API', async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/api/cost`);
     expect(res.status).toBe(200);
     const cost = await res.json() as { topology: object; total: Record<string, number>; byRole: Record<string, Record<string, number>> };
@@ -137,6 +137,14 @@ describe('sharded topology across objects', () => {
     const figures = await Promise.all(Array.from({ length: 6 }, () => box.next()));
     expect(Number(figures.find((m) => m.topic === '$SYS/broker/cloudflare/websocket messages in')?.payload)).toBeGreaterThan(0);
     await sys.endAsync();
+    const topic = `${levelsOnEveryShard()[0]}/${uniqueId('api')}`;
+    const sub = await connectMqtt(at(2), { protocolVersion: 4 });
+    await sub.subscribeAsync(topic, { qos: 1 });
+    const api = inbox(sub);
+    const posted = await fetch(`http://127.0.0.1:${server.port}/api/publish?topic=${topic}&qos=1`, { method: 'POST', body: 'from the API' });
+    expect(await posted.json()).toEqual({ topic, matched: 1 });
+    expect((await api.next()).payload).toBe('from the API');
+    await sub.endAsync();
     const other = await fetch(`http://127.0.0.1:${server.port}/api/clients`);
     expect(other.status).toBe(501);
     expect(await other.json()).toMatchObject({ error: 'not-implemented' });
