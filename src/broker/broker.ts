@@ -126,7 +126,7 @@ export class Broker {
     }
     if (message.retain) this.shard.retain(message);
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
-    this.deliverRouted([{ message, deliveries }]);
+    this.deliverEach(message, deliveries);
     return deliveries.length;
   }
 
@@ -138,11 +138,18 @@ export class Broker {
   deliverRouted(batch: Routed[]): Routed[] {
     const missed: Routed[] = [];
     for (const { message, deliveries } of batch) {
-      const variants = new Map<string, Message>();
-      const away = deliveries.filter((d) => !this.deliver(d, message, variants));
-      if (away.length) missed.push({ message, deliveries: away });
+      const away = this.deliverEach(message, deliveries);
+      if (away) missed.push({ message, deliveries: away });
     }
     return missed;
+  }
+
+  /** One message to its sessions; returns the deliveries this object does not hold, if any. */
+  private deliverEach(message: Message, deliveries: Delivery[]): Delivery[] | undefined {
+    const variants = new Map<string, Message>();
+    let away: Delivery[] | undefined;
+    for (const d of deliveries) if (!this.deliver(d, message, variants)) (away ??= []).push(d);
+    return away;
   }
 
   /**

@@ -15,6 +15,7 @@ import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter, type Units } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { rpcCall } from './role-parts.ts';
 import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
@@ -126,19 +127,13 @@ export class BrokerObject extends DurableObject<Env> {
   }
 
   /** Sharded: messages a shard or session object routed to this gateway's sessions. */
-  async deliver(batch: Routed[]): Promise<void> {
-    const start = Date.now();
-    this.meter.rpc();
-    await this.broker.receive(batch);
-    await this.afterEvent(start, false);
+  deliver(batch: Routed[]): Promise<void> {
+    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start, false));
   }
 
   /** Sharded: a connection on another gateway claimed a client id held here. */
-  async takeover(clientId: string, connectionId: string): Promise<void> {
-    const start = Date.now();
-    this.meter.rpc();
-    await this.broker.gateway.takeOver(clientId, connectionId);
-    await this.afterEvent(start, false);
+  takeover(clientId: string, connectionId: string): Promise<void> {
+    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start, false));
   }
 
   /** Billed units so far (the cost endpoint's call is not counted). */

@@ -4,13 +4,17 @@
 // wait for its calls before it returns.
 import type { Message } from '../broker/index.ts';
 import { Batcher } from '../broker/batcher.ts';
+import { pushTo } from '../broker/multimap.ts';
 import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from '../broker/remote.ts';
 import type { Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../broker/shard-key.ts';
 import { objectName, type Topology } from './topology.ts';
 
 /** Who is calling: a gateway's calls place its clients there; a session object's place them away. */
-export type Caller = { role: 'gateway'; index: number } | { role: 'shard'; index: number } | { role: 'session'; index: number };
+export interface Caller {
+  role: 'gateway' | 'shard' | 'session';
+  index: number;
+}
 
 export class Fabric implements Remote {
   readonly shards: ShardLink;
@@ -69,12 +73,7 @@ export class Fabric implements Remote {
   toSessionObjects(batch: Routed[]): Promise<unknown> {
     const targets = new Map<Target, Routed[]>();
     for (const { message, deliveries } of batch) {
-      for (const d of deliveries) {
-        const target: Target = `session:${sessionObjectOf(d.clientId, this.topology.sessions)}`;
-        const list = targets.get(target);
-        if (list) list.push({ message, deliveries: [d] });
-        else targets.set(target, [{ message, deliveries: [d] }]);
-      }
+      for (const d of deliveries) pushTo(targets, `session:${sessionObjectOf(d.clientId, this.topology.sessions)}`, { message, deliveries: [d] });
     }
     return this.route(targets);
   }
@@ -93,11 +92,6 @@ export class Fabric implements Remote {
     await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Calls made and items they carried, by kind: the batching figures. */
-  get batching() {
-    return { publish: { ...this.publishes.stats }, route: { ...this.routes.stats } };
-  }
-
   private track<T>(call: Promise<T>): Promise<T> {
     this.inFlight.add(call);
     void call.finally(() => this.inFlight.delete(call)).catch(() => undefined);
@@ -107,11 +101,7 @@ export class Fabric implements Remote {
   private byShard(filters: string[]): Map<number, number[]> {
     const picked = new Map<number, number[]>();
     filters.forEach((filter, i) => {
-      for (const shard of shardsOfFilter(filter, this.topology.shards)) {
-        const list = picked.get(shard);
-        if (list) list.push(i);
-        else picked.set(shard, [i]);
-      }
+      for (const shard of shardsOfFilter(filter, this.topology.shards)) pushTo(picked, shard, i);
     });
     return picked;
   }

@@ -10,7 +10,7 @@ import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
 import type { Meter, Units } from './meter.ts';
-import { roleParts } from './role-parts.ts';
+import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 
@@ -63,14 +63,8 @@ export class SessionObject extends DurableObject<Env> {
     await this.settle(start);
   }
 
-  private async event<T>(work: () => Promise<T>): Promise<T> {
-    const start = Date.now();
-    this.meter.rpc();
-    try {
-      return await work();
-    } finally {
-      await this.settle(start, false);
-    }
+  private event<T>(work: () => Promise<T>): Promise<T> {
+    return rpcCall(this.meter, work, (start) => this.settle(start, false));
   }
 
   /** The alarm waits for the calls it made (wills, shard updates); a call from another object must not. */

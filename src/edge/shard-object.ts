@@ -9,7 +9,7 @@ import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Fabric } from './fabric.ts';
 import type { Meter, Units } from './meter.ts';
-import { roleParts } from './role-parts.ts';
+import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
@@ -69,15 +69,11 @@ export class ShardObject extends DurableObject<Env> {
     await this.alarms.schedule([this.meter.settle(undefined, Date.now())]);
   }
 
-  private async event<T>(work: () => Promise<T>): Promise<T> {
-    const start = Date.now();
-    this.meter.rpc();
-    try {
-      return await work();
-    } finally {
+  private event<T>(work: () => Promise<T>): Promise<T> {
+    return rpcCall(this.meter, work, async (start) => {
       const now = Date.now();
       this.meter.active(start, now);
       await this.alarms.schedule([this.meter.settle(undefined, now)]);
-    }
+    });
   }
 }

@@ -10,8 +10,6 @@ export interface Topology {
   sessions: number;
 }
 
-export const topologyVariables = ['MQTT_GATEWAYS', 'MQTT_SHARDS', 'MQTT_SESSION_OBJECTS'] as const;
-
 /** Most objects of one role per namespace: object names and fan-outs stay small. */
 const maxObjects = 256;
 

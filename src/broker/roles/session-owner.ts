@@ -4,6 +4,7 @@
 // takeover across gateways [MQTT-3.1.4-3]: a new connection's claim first ends the old one,
 // wherever it is, and waits for its session to come back here.
 import type { Broker } from '../broker.ts';
+import { pushTo } from '../multimap.ts';
 import type { Routed, SessionExport } from '../remote.ts';
 
 export interface Attachment {
@@ -77,7 +78,7 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        if (attached && attached.gateway !== from) push(live, attached.gateway, { message, deliveries: [d] });
+        if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
         else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
@@ -85,10 +86,4 @@ export class SessionOwner {
     this.broker.deliverRouted(here);
     await Promise.all([...live].map(([gateway, routed]) => this.gateways.forward(gateway, routed)));
   }
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
 }

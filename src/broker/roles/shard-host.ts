@@ -4,6 +4,7 @@
 // gets one call, not one per subscriber.
 import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
 import type { Routed } from '../remote.ts';
+import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
 
 /** Where a subscriber is: the index of its gateway, or 'away' (its session object holds it). */
@@ -66,9 +67,7 @@ export class ShardHost {
         let routed = byTarget.get(target);
         if (!routed) {
           byTarget.set(target, (routed = { message, deliveries: [] }));
-          const list = targets.get(target);
-          if (list) list.push(routed);
-          else targets.set(target, [routed]);
+          pushTo(targets, target, routed);
         }
         routed.deliveries.push(d);
       }

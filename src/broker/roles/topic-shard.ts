@@ -3,6 +3,7 @@
 // and gives each shared group's message to one member [MQTT-4.8.2-3].
 import { parseSharedFilter } from '../../protocol/index.ts';
 import type { Message, RetainedStore, StoredSubscription } from '../ports.ts';
+import { pushTo } from '../multimap.ts';
 import { TopicTrie } from '../topic-trie.ts';
 
 interface Entry {
@@ -76,9 +77,11 @@ export class TopicShard {
 
   /** Retained messages matching a filter; expired ones are deleted instead [MQTT-3.3.2-5]. */
   retainedMatching(filter: string, now: number): Message[] {
-    const found = this.retained.match(filter);
-    const live = found.filter((m) => m.expiresAt === undefined || m.expiresAt > now);
-    if (live.length < found.length) for (const m of found) if (!live.includes(m)) this.retained.delete(m.topic);
+    const live: Message[] = [];
+    for (const m of this.retained.match(filter)) {
+      if (m.expiresAt !== undefined && m.expiresAt <= now) this.retained.delete(m.topic);
+      else live.push(m);
+    }
     return live;
   }
 
@@ -88,9 +91,7 @@ export class TopicShard {
     const groups = new Map<string, Entry[]>();
     for (const entry of this.match(message.topic)) {
       if (entry.share) {
-        const members = groups.get(entry.share);
-        if (members) members.push(entry);
-        else groups.set(entry.share, [entry]);
+        pushTo(groups, entry.share, entry);
       } else if (!(entry.subscription.noLocal && entry.clientId === message.publisher)) {
         merge(byClient, entry); // [MQTT-3.8.3-3] No Local
       }
