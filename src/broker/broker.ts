@@ -120,7 +120,10 @@ export class Broker {
     }
     if (!this.local(message.topic)) {
       return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
-        if (here.length) await this.receive([{ message, deliveries: here }]);
+        if (here.length) {
+          await this.receive([{ message, deliveries: here }]);
+          this.flush(); // the event that published may have ended: nobody else sends these
+        }
         return reached;
       });
     }
