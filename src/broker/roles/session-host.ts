@@ -74,10 +74,11 @@ export class SessionHost {
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
     const state = this.store.get(conn.clientId);
-    if (state?.connectionId === conn.id) this.away(state, how);
+    if (state?.connectionId === conn.id) this.away(state, how, conn.pending());
   }
 
-  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover'): void {
+  /** `pending`: the connection's publishes still travelling to their shards (sharded). */
+  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover', pending?: Promise<void>): void {
     const now = this.broker.clock.now();
     const will = how === 'normal' ? undefined : state.will; // [MQTT-3.1.2-10] DISCONNECT discards it
     const delay = will?.properties?.willDelayInterval ?? 0;
@@ -88,9 +89,11 @@ export class SessionHost {
       if (handOver) this.handOver(state.clientId, state.connectionId!, undefined, gone);
       return;
     }
-    const pending = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
-    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: pending };
-    if (handOver) return this.handOver(state.clientId, state.connectionId!, next);
+    const delayed = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
+    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: delayed };
+    // the QoS 2 ids of publishes still on their way are recorded once their shard answers: the
+    // session leaves after that, so a resend on another gateway is known as one [MQTT-4.3.3]
+    if (handOver) return this.handOver(state.clientId, state.connectionId!, next, pending);
     this.store.put(next);
     this.track(next);
   }
@@ -154,11 +157,14 @@ export class SessionHost {
    * it again.
    */
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
-    const session = state && this.exported(clientId, state);
-    this.volatile.delete(clientId);
     const sessions = this.broker.remote!.sessions!;
-    const done: Promise<void> = Promise.resolve(after)
-      .then(() => sessions.detach(clientId, connectionId, session))
+    let session: SessionExport | undefined;
+    const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => {
+        session = state && this.exported(clientId, state);
+        this.volatile.delete(clientId);
+        return sessions.detach(clientId, connectionId, session);
+      })
       .then(() => {
         this.unsent.delete(clientId);
         this.forget(clientId);
