@@ -186,7 +186,8 @@ export class Broker {
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
     if (conn?.state === 'active') conn.deliver(out, d.identifiers);
     else if (qos > 0) {
-      if (this.remote?.sessions) return false;
+      // a gateway queues only for a session still here on its way out; the rest is elsewhere
+      if (this.remote?.sessions && !this.sessions.holds(d.clientId)) return false;
       this.sessions.enqueue(d.clientId, out, d.identifiers);
     }
     return true;

@@ -7,7 +7,7 @@ import type { Packet } from '../../src/protocol/index.ts';
 import { connectMqtt, inbox, RawClient, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 
-const topologies = [
+const topologies: Array<{ name: string; vars: Record<string, string>; gateways: number }> = [
   { name: 'default topology', vars: {}, gateways: 1 },
   { name: 'sharded topology (3 gateways x 4 shards)', vars: { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' }, gateways: 3 },
 ];

@@ -25,6 +25,11 @@ export class SessionHost {
   private readonly volatile = new MemorySessionStore({ copies: false });
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
+  /**
+   * Sessions on their way out whose export is not taken yet: messages for them are queued here
+   * and leave with them (sharded gateways).
+   */
+  private readonly holding = new Set<string>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
   /** Sessions on their way here from their session object, by client id: the latest claim (sharded gateways). */
@@ -159,9 +164,11 @@ export class SessionHost {
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
     const sessions = this.broker.remote!.sessions!;
     let session: SessionExport | undefined;
+    if (state) this.holding.add(clientId);
     const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
       .then(() => {
         session = state && this.exported(clientId, state);
+        this.holding.delete(clientId);
         this.volatile.delete(clientId);
         return sessions.detach(clientId, connectionId, session);
       })
@@ -176,6 +183,11 @@ export class SessionHost {
         if (this.leaving.get(clientId) === done) this.leaving.delete(clientId);
       });
     this.leaving.set(clientId, done);
+  }
+
+  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  holds(clientId: string): boolean {
+    return this.holding.has(clientId) || this.unsent.has(clientId);
   }
 
   /** Resolves once a client's session settled here: arrived, or with its session object (sharded gateways). */
