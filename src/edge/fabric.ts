@@ -2,10 +2,10 @@
 // session object gives its broker, and the batched calls a shard or session object makes to
 // gateways and session objects. Every call this object makes is tracked, so an event handler can
 // wait for its calls before it returns.
-import type { Message } from '../broker/index.ts';
+import type { Message, OutboundMessage } from '../broker/index.ts';
 import { Batcher } from '../broker/batcher.ts';
 import { pushTo } from '../broker/multimap.ts';
-import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from '../broker/remote.ts';
+import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from '../broker/remote.ts';
 import type { Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../broker/shard-key.ts';
 import { objectName, type Topology } from './topology.ts';
@@ -19,13 +19,13 @@ export interface Caller {
 /**
  * Each kind of call's deadline, in multiples of the call timeout. A call only waits on calls of a
  * lower level (docs/ARCHITECTURE.md, "Who waits on whom"), so its deadline outlasts theirs: a
- * shard's subscribe waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
+ * shard's subscribe, or a page of a session's messages, waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
  * hand-over and on the shard calls of an arrival; a claim (attach) on a takeover. A delivery may
  * wait for a client's session to settle on its gateway (bounded by one timeout) and pass messages
  * on to a session object; a publish waits on its deliveries.
  */
 const levels = {
-  subscribe: 1, unsubscribe: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
+  subscribe: 1, unsubscribe: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
 } as const;
 
 export type CallKind = keyof typeof levels;
@@ -84,7 +84,8 @@ export class Fabric implements Remote {
     if (caller.role === 'gateway') {
       this.sessions = {
         attach: (clientId, connectionId) => this.track(this.attach(clientId, caller.index, connectionId)),
-        detach: (clientId, connectionId, session) => this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, session))),
+        abandon: (clientId, connectionId) => this.track(this.deadline('detach', this.session(clientId).abandon(clientId, connectionId))),
+        detach: (clientId, connectionId, session) => this.track(this.detach(clientId, connectionId, session)),
         forward: (batch) => this.toSessionObjects(batch),
       };
     }
@@ -94,11 +95,33 @@ export class Fabric implements Remote {
    * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
    * answers after all, the session it gave is handed straight back, so nothing is lost.
    */
-  private attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
-    const call = this.session(clientId).attach(clientId, gateway, connectionId) as Promise<SessionExport | undefined>;
-    return this.deadline('attach', call, (late) => {
-      if (late) void this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, late))).catch(() => undefined);
-    });
+  private async attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+    const object = this.session(clientId);
+    const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
+    const call = object.attach(clientId, gateway, connectionId) as Promise<SessionExport | undefined>;
+    const session = await this.deadline('attach', call, abandon);
+    if (!session?.more) return session;
+    try { // the rest of its messages, a page per call
+      const outbound = [...session.outbound];
+      for (let more = true; more;) {
+        const page = await this.deadline('page', object.page(clientId, connectionId, outbound[outbound.length - 1].seq)) as { outbound: OutboundMessage[]; more: boolean };
+        outbound.push(...page.outbound);
+        more = page.more;
+      }
+      return { ...session, outbound, more: false };
+    } catch (err) {
+      abandon();
+      throw err;
+    }
+  }
+
+  /** Hands a session over; one too large for a call goes in pages ahead of the detach. */
+  private async detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+    const object = this.session(clientId);
+    const pages = session ? paged(session.outbound) : [];
+    if (pages.length <= 1) return this.deadline('detach', object.detach(clientId, connectionId, session));
+    for (const [i, page] of pages.slice(0, -1).entries()) await this.deadline('page', object.stage(clientId, connectionId, page, i === 0));
+    await this.deadline('detach', object.detach(clientId, connectionId, { ...session!, outbound: pages[pages.length - 1] }, true));
   }
 
   /**
