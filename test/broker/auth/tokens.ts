@@ -37,7 +37,7 @@ export async function makeKey(alg: Alg, kid?: string): Promise<SigningKey> {
     EdDSA: { name: 'Ed25519' },
   }[alg];
   const pair = (await crypto.subtle.generateKey(params, true, ['sign', 'verify'])) as { privateKey: Key; publicKey: Key };
-  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
   const publicPem = `-----BEGIN PUBLIC KEY-----\n${toBase64(spki).match(/.{1,64}/g)!.join('\n')}\n-----END PUBLIC KEY-----\n`;
   const jwk = { ...(await crypto.subtle.exportKey('jwk', pair.publicKey)), kid } as Record<string, unknown>;
   return { alg, kid, privateKey: pair.privateKey, publicPem, jwk };
