@@ -112,7 +112,10 @@ export interface RetainedStore {
 export interface FetchedJwks {
   /** The response body: a JWKS document, as text. */
   body: string;
-  /** Seconds the response may be cached (Cache-Control max-age less Age, or Expires); 0 for no-cache; undefined when the provider says nothing. */
+  /**
+   * Seconds the response may be cached (Cache-Control max-age less Age, or Expires); 0 for
+   * no-cache or no-store; undefined when the provider says nothing.
+   */
   maxAge?: number;
 }
 

@@ -67,14 +67,16 @@ export class JwtVerifier {
   /** The token's claims once its signature, exp, nbf, iss and aud are good; throws otherwise. */
   async verify(token: string, nowMs: number): Promise<Claims> {
     const { alg, kid } = readHeader(token);
-    const local = [...(kid === undefined ? await this.configuredKeys(alg) : []), ...((await this.jwks?.candidates(alg, kid)) ?? [])];
+    const configured = kid === undefined ? await this.configuredKeys(alg) : [];
+    const local = [...configured, ...((await this.jwks?.candidates(alg, kid)) ?? [])];
     const claims = await this.tryKeys(token, alg, local, nowMs);
     if (claims) return claims;
     // a JWKS URL never serves shared secrets: an HS256 token never makes the broker fetch
     const remote = this.remote && alg !== 'HS256' ? await this.remote.keys(alg, kid) : [];
     const remoteClaims = await this.tryKeys(token, alg, remote, nowMs);
     if (remoteClaims) return remoteClaims;
-    return fail(local.length || remote.length ? 'token signature does not verify' : `no ${alg} key${kid ? ` with kid ${kid}` : ''} is configured`);
+    if (local.length || remote.length) return fail('token signature does not verify');
+    return fail(`no ${alg} key${kid ? ` with kid ${kid}` : ''} is configured`);
   }
 
   /** The claims from the first key whose signature verifies; undefined when none does. */

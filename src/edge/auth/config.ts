@@ -64,7 +64,8 @@ function jwksUrl(read: Reader): string | undefined {
   }
   if (url.protocol === 'https:') return url.href;
   if (url.protocol === 'http:' && loopbackHosts.includes(url.hostname) && flag(read, authVariables.testJwksHttp)) return url.href;
-  throw new Error(`${name} must be an https:// URL, got ${raw}: keys fetched in clear could be replaced on the way (plain http is for tests only, on 127.0.0.1)`);
+  throw new Error(`${name} must be an https:// URL, got ${raw}: keys fetched in clear could be replaced on the way ` +
+    '(plain http is for tests only, on 127.0.0.1)');
 }
 
 /** The namespace's authentication config; throws on a malformed value. Anonymous is off unless set. */

@@ -18,6 +18,7 @@ export class SqliteJwksStore implements JwksStore {
   }
 
   save(url: string, jwks: StoredJwks): void {
-    this.sql.run('INSERT OR REPLACE INTO jwks (url, body, fetched_at, fresh_until) VALUES (?, ?, ?, ?)', url, jwks.body, jwks.fetchedAt, jwks.freshUntil);
+    this.sql.run('INSERT OR REPLACE INTO jwks (url, body, fetched_at, fresh_until) VALUES (?, ?, ?, ?)',
+      url, jwks.body, jwks.fetchedAt, jwks.freshUntil);
   }
 }
