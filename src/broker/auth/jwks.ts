@@ -52,11 +52,6 @@ export class RemoteJwks {
     return this.set.candidates(alg, kid);
   }
 
-  /** Resolves once no fetch is running (tests; a fetch never rejects). */
-  settled(): Promise<void> {
-    return this.pending ?? Promise.resolve();
-  }
-
   /** Starts a fetch unless one runs or the last began less than the refresh interval ago. */
   private refresh(now: number): Promise<void> {
     if (!this.pending && now - this.lastFetch >= this.options.refreshInterval) {
