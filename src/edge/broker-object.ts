@@ -13,8 +13,9 @@ import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
-import { costFigures, Meter, type Units } from './meter.ts';
+import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { rpcCall } from './role-parts.ts';
 import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
@@ -136,9 +137,9 @@ export class BrokerObject extends DurableObject<Env> {
     return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start, false));
   }
 
-  /** Billed units so far (the cost endpoint's call is not counted). */
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */

@@ -9,7 +9,8 @@ import { SessionOwner } from '../broker/roles/session-owner.ts';
 import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
-import type { Meter, Units } from './meter.ts';
+import type { Meter } from './meter.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
@@ -49,8 +50,9 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.enqueue(batch, from));
   }
 
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor('sessions', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** Will delays and session expiry. */
