@@ -1,8 +1,8 @@
 // The Worker routes: WebSocket upgrades on /mqtt, /mqtt/<namespace> and / go to the namespace's
 // Durable Object (sharded: to one of its gateways, at random), and so do /api/* and /metrics once
 // the admin gate lets them through; /api/cost asks every object of the namespace (as a tree, within
-// the subrequest limit: cost.ts); a plain request
-// on /mqtt gets a short text; everything else is the web console's static files.
+// the subrequest limit: cost.ts); a plain request on /mqtt gets a short text; everything else is
+// the web console's static files.
 import { admit, isAdminPath } from './api/gate.ts';
 import { route } from './route.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
