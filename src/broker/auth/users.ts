@@ -54,3 +54,32 @@ export function toStoredUser(record: Pick<UserRecord, 'hash' | 'acl'>): StoredUs
   if (record.acl) user.acl = parseAclRules(record.acl);
   return user;
 }
+
+/**
+ * A directory read through a call (a sharded gateway asks the object holding the store), with
+ * the users it found kept for `ttl` ms, at most `max` of them: a change reaches it within `ttl`.
+ * Unknown names are asked each time, so a user added is found at once.
+ */
+export class CachedDirectory implements UserDirectory {
+  private readonly fetch: (username: string) => Promise<UserRecord | undefined>;
+  private readonly now: () => number;
+  private readonly ttl: number;
+  private readonly max: number;
+  private readonly cache = new Map<string, { user: StoredUser; until: number }>();
+
+  constructor(fetch: (username: string) => Promise<UserRecord | undefined>, now: () => number, ttl = 60_000, max = 1_000) {
+    [this.fetch, this.now, this.ttl, this.max] = [fetch, now, ttl, max];
+  }
+
+  async lookup(username: string): Promise<StoredUser | undefined> {
+    const hit = this.cache.get(username);
+    if (hit && hit.until > this.now()) return hit.user;
+    this.cache.delete(username);
+    const record = await this.fetch(username);
+    if (!record) return undefined;
+    const user = toStoredUser(record);
+    if (this.cache.size >= this.max) this.cache.delete(this.cache.keys().next().value!); // the oldest
+    this.cache.set(username, { user, until: this.now() + this.ttl });
+    return user;
+  }
+}

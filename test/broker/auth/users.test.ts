@@ -2,8 +2,8 @@
 // UserDirectory (here a map behind a promise, as a sharded gateway's call would be), with their
 // own ACL rules, for passwords and for SCRAM; and the checks the admin API runs on its input.
 import { describe, expect, it } from 'vitest';
-import { checkUsername, hashPassword, parseAclRules, toStoredUser, type StoredUser, type UserDirectory } from '../../../src/broker/auth/index.ts';
-import { connectPacket, type World } from '../harness.ts';
+import { CachedDirectory, checkUsername, hashPassword, parseAclRules, toStoredUser, type StoredUser, type UserDirectory } from '../../../src/broker/auth/index.ts';
+import { connectPacket, type ConnectOptions, type World } from '../harness.ts';
 import { authWorld } from './world.ts';
 import { ScramClient } from './scram-client.ts';
 
@@ -15,7 +15,7 @@ async function store(users: Record<string, { password: string; acl?: string[] }>
   return { users: map, lookup: async (name) => map.get(name) };
 }
 
-async function connack(w: World, opts: Parameters<typeof connectPacket>[0]): Promise<number> {
+async function connack(w: World, opts: ConnectOptions): Promise<number> {
   const c = w.client(opts.version ?? 4);
   await c.send(connectPacket(opts));
   return c.next('connack').reasonCode;
@@ -79,5 +79,30 @@ describe('user store', () => {
     for (const bad of ['read a/#', [1], ['read'], [`read ${'x'.repeat(2048)}`]]) expect(() => parseAclRules(bad)).toThrow();
     expect(() => toStoredUser({ hash: 'plain' })).toThrow(/pbkdf2/);
     expect(() => toStoredUser({ hash: '$pbkdf2-sha256$200000$AAAA$AAAA' })).toThrow(/iterations/);
+  });
+});
+
+describe('a user directory read through calls (sharded gateways)', () => {
+  it('keeps found users for the ttl, at most max of them, and asks again for unknown names', async () => {
+    const hash = await hashPassword('p', 1000);
+    const asked: string[] = [];
+    let now = 0;
+    const records = new Map([['a', { username: 'a', hash }], ['b', { username: 'b', hash, acl: ['read x'] }], ['c', { username: 'c', hash }]]);
+    const dir = new CachedDirectory(async (name) => (asked.push(name), records.get(name)), () => now, 1_000, 2);
+    expect(await dir.lookup('a')).toMatchObject({ hash: { iterations: 1000 } });
+    expect((await dir.lookup('b'))?.acl).toEqual([{ access: 'read', topic: 'x' }]);
+    await dir.lookup('a');
+    expect(asked).toEqual(['a', 'b']);
+    expect(await dir.lookup('z')).toBeUndefined();
+    expect(await dir.lookup('z')).toBeUndefined();
+    await dir.lookup('c'); // a third user: the oldest (a) goes
+    await dir.lookup('a');
+    expect(asked).toEqual(['a', 'b', 'z', 'z', 'c', 'a']);
+    records.delete('c');
+    now = 999;
+    expect(await dir.lookup('c')).toBeDefined(); // still kept: a deleted user may log in until the ttl passes
+    now = 1_000;
+    expect(await dir.lookup('c')).toBeUndefined();
+    expect(asked).toEqual(['a', 'b', 'z', 'z', 'c', 'a', 'c']);
   });
 });
