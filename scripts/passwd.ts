@@ -78,9 +78,11 @@ async function editStore(base: string, user: string, given: string | undefined, 
   const url = new URL(`/api/users/${encodeURIComponent(user)}`, base);
   if (values.ns) url.searchParams.set('ns', values.ns);
   const token = values.token ?? process.env.MQTT_ADMIN_TOKEN;
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
-  const body = values.delete ? undefined : JSON.stringify({ hash: await newHash(given, values), ...(values.acl ? { acl: values.acl } : {}) });
-  const res = await fetch(url, { method: values.delete ? 'DELETE' : 'PUT', headers, body, signal: AbortSignal.timeout(30_000) });
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const body = values.delete ? undefined : JSON.stringify({ hash: await newHash(given, values), acl: values.acl });
+  const method = values.delete ? 'DELETE' : 'PUT';
+  const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(30_000) });
   const answer = await res.json().catch(() => ({})) as { message?: string };
   if (!res.ok) return fail(`${url.origin} answered ${res.status}: ${answer.message ?? res.statusText}`);
   return 0;

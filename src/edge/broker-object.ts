@@ -54,7 +54,8 @@ export class BrokerObject extends DurableObject<Env> {
     this.meter = new Meter(sql);
     this.users = new SqliteUsers(sql);
     // a gateway asks session object #0, which holds a sharded namespace's user store
-    const users = gateway ? new CachedDirectory((name) => env.SESSION.getByName(objectName(namespace, 0)).user(name), clock.now) : this.users;
+    const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
+    const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),

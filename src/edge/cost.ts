@@ -27,7 +27,8 @@ export type AskObject = (member: Member, group: Member[]) => Promise<UnitsByRole
 const zero = (): Units => ({ requests: 0, rpcCalls: 0, websocketMessagesIn: 0, rowsRead: 0, rowsWritten: 0, activeMs: 0 });
 
 const add = (a: Units, b: Units): Units => ({
-  requests: a.requests + b.requests, rpcCalls: a.rpcCalls + b.rpcCalls, websocketMessagesIn: a.websocketMessagesIn + b.websocketMessagesIn,
+  requests: a.requests + b.requests, rpcCalls: a.rpcCalls + b.rpcCalls,
+  websocketMessagesIn: a.websocketMessagesIn + b.websocketMessagesIn,
   rowsRead: a.rowsRead + b.rowsRead, rowsWritten: a.rowsWritten + b.rowsWritten, activeMs: a.activeMs + b.activeMs,
 });
 
@@ -71,8 +72,8 @@ export function askObject(env: Env): AskObject {
 /** Every object of a namespace. */
 export function membersOf(namespace: string, topology: Topology): Member[] {
   if (!isSharded(topology)) return [{ role: 'broker', name: namespace }];
-  const role = (r: Role, n: number) => Array.from({ length: n }, (_, i): Member => ({ role: r, name: objectName(namespace, i) }));
-  return [...role('gateways', topology.gateways), ...role('shards', topology.shards), ...role('sessions', topology.sessions)];
+  const of = (role: Role, n: number) => Array.from({ length: n }, (_, i): Member => ({ role, name: objectName(namespace, i) }));
+  return [...of('gateways', topology.gateways), ...of('shards', topology.shards), ...of('sessions', topology.sessions)];
 }
 
 export async function costOf(env: Env, namespace: string, topology: Topology) {

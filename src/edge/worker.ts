@@ -33,7 +33,9 @@ export default {
       if (url.pathname === '/api/cost' && request.method === 'GET') return json(await costOf(env, admitted.namespace, topology));
       if (!isSharded(topology)) return env.BROKER.getByName(admitted.namespace).fetch(request);
       // session object #0 holds a sharded namespace's user store
-      if (/^\/api\/users(\/|$)/.test(url.pathname)) return env.SESSION.getByName(objectName(admitted.namespace, 0)).fetch(request);
+      if (/^\/api\/users(\/|$)/.test(url.pathname)) {
+        return env.SESSION.getByName(objectName(admitted.namespace, 0)).fetch(request);
+      }
       // any gateway publishes through the namespace's shards; the other routes read one object's state
       if (url.pathname === '/api/publish') return env.BROKER.getByName(objectName(admitted.namespace, gatewayFor(url, topology.gateways))).fetch(request);
       return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost, /api/publish and /api/users only; its other admin routes need the default topology'));

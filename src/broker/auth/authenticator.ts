@@ -55,7 +55,9 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (config.jwt) this.jwt = new JwtVerifier(config.jwt);
     for (const method of config.enhancedAuth ?? []) {
       if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
-      if (!this.passwords && !config.users) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file or a user store`);
+      if (!this.passwords && !config.users) {
+        throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file or a user store`);
+      }
     }
   }
 
@@ -103,13 +105,14 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     const password = connect.password && new TextDecoder().decode(connect.password);
     const token = looksLikeJwt(password) ? password : !password && looksLikeJwt(connect.username) ? connect.username : undefined;
     if (token && this.jwt) return this.fromToken(client, await this.jwt.verify(token, now));
-    const user = connect.username === undefined ? undefined : await this.findUser(connect.username);
-    if (user || (connect.username !== undefined && this.passwords)) return this.fromPassword(connect.username!, password, user);
+    const username = connect.username;
+    const user = username === undefined ? undefined : await this.findUser(username);
+    if (username !== undefined && (user || this.passwords)) return this.fromPassword(username, password, user);
     const anonymous = connect.username === undefined && connect.password === undefined;
     // a user name neither the file nor the store holds is no credential where anonymous clients may connect
     if (this.config.allowAnonymous && (anonymous || !this.checksCredentials())) return { method: 'anonymous' };
     if (anonymous) throw new MqttError(ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
-    if (connect.username !== undefined && this.config.users) return this.fromPassword(connect.username, password, undefined);
+    if (username !== undefined && this.config.users) return this.fromPassword(username, password, undefined);
     throw new MqttError(ReasonCode.BadUserNameOrPassword, 'credentials no configured method can check');
   }
 
@@ -132,9 +135,11 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
   }
 
   /** An unknown user is checked against the decoy too, so that timing does not tell users apart. */
-  private async fromPassword(username: string, password: string | undefined, user: StoredUser | undefined): Promise<Principal> {
+  private async fromPassword(username: string, password: string | undefined, user?: StoredUser): Promise<Principal> {
     const ok = await verifyPassword(password ?? '', user?.hash ?? this.decoy);
-    if (!user || !ok) throw new MqttError(ReasonCode.BadUserNameOrPassword, user ? 'wrong password' : `unknown user ${username}`);
+    if (!user || !ok) {
+      throw new MqttError(ReasonCode.BadUserNameOrPassword, user ? 'wrong password' : `unknown user ${username}`);
+    }
     return user.acl ? { method: 'password', username, acl: user.acl } : { method: 'password', username };
   }
 

@@ -33,4 +33,6 @@ export { JwtVerifier, looksLikeJwt, type JwtConfig, type Claims } from './jwt.ts
 export { LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 export { Authenticator, type AuthenticatorConfig } from './authenticator.ts';
 export { AccessControl } from './access-control.ts';
-export { CachedDirectory, checkUsername, parseAclRules, toStoredUser, maxAclBytes, type StoredUser, type UserDirectory, type UserRecord } from './users.ts';
+export {
+  CachedDirectory, checkUsername, parseAclRules, toStoredUser, maxAclBytes, type StoredUser, type UserDirectory, type UserRecord,
+} from './users.ts';

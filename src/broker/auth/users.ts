@@ -43,8 +43,11 @@ export function checkUsername(username: string): string {
 
 /** acl_file rules ("read a/#", "readwrite devices/%c/#", "deny x"): an array of strings, 2 KiB at most. */
 export function parseAclRules(value: unknown): AclRule[] {
-  if (!Array.isArray(value) || !value.every((r) => typeof r === 'string')) throw invalid('acl must be an array of rules such as "read a/#"');
-  if (new TextEncoder().encode(JSON.stringify(value)).length > maxAclBytes) throw invalid(`acl rules are ${maxAclBytes} bytes of JSON at most`);
+  if (!Array.isArray(value) || !value.every((r) => typeof r === 'string')) {
+    throw invalid('acl must be an array of rules such as "read a/#"');
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(value)).length;
+  if (bytes > maxAclBytes) throw invalid(`acl rules are ${maxAclBytes} bytes of JSON at most`);
   return value.map(parseRule);
 }
 
@@ -67,7 +70,7 @@ export class CachedDirectory implements UserDirectory {
   private readonly max: number;
   private readonly cache = new Map<string, { user: StoredUser; until: number }>();
 
-  constructor(fetch: (username: string) => Promise<UserRecord | undefined>, now: () => number, ttl = 60_000, max = 1_000) {
+  constructor(fetch: (name: string) => Promise<UserRecord | undefined>, now: () => number, ttl = 60_000, max = 1_000) {
     [this.fetch, this.now, this.ttl, this.max] = [fetch, now, ttl, max];
   }
 

@@ -3,7 +3,8 @@
 import { ApiError, errorResponse } from './json.ts';
 
 /** [method, path with at most one captured parameter, handler]. */
-export type Route<C> = [method: string, path: RegExp, handler: (ctx: C, request: Request, url: URL, param: string) => Response | Promise<Response>];
+export type Route<C> = [method: string, path: RegExp, handler: Handler<C>];
+type Handler<C> = (ctx: C, request: Request, url: URL, param: string) => Response | Promise<Response>;
 
 export const bad = (message: string) => new ApiError(400, 'bad-request', message);
 export const notFound = (message: string) => new ApiError(404, 'not-found', message);

@@ -40,7 +40,8 @@ async function hashOf(body: Record<string, unknown>): Promise<string> {
     return hash;
   }
   if (typeof password !== 'string' || password === '') throw bad('password must be a non-empty string');
-  if (new TextEncoder().encode(password).length > maxPasswordBytes) throw bad(`a password is at most ${maxPasswordBytes} bytes`);
+  const bytes = new TextEncoder().encode(password).length;
+  if (bytes > maxPasswordBytes) throw bad(`a password is at most ${maxPasswordBytes} bytes`);
   return hashPassword(password);
 }
 

@@ -74,9 +74,10 @@ export function securityNotice(config: AuthConfig): string | undefined {
       `Set ${authVariables.allowAnonymous}=false and configure ${authVariables.passwordFile} or JWT keys before exposing it.`;
   }
   if (!config.passwordFile && !config.jwt) {
-    return `Namespace "${config.namespace}" has no password file or JWT keys and refuses anonymous clients: every client is refused ` +
-      'except users of its user store (/api/users, npm run passwd -- --url). ' +
-      `Configure ${authVariables.passwordFile} or ${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}, or add users.`;
+    const keys = `${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}`;
+    return `Namespace "${config.namespace}" has no password file or JWT keys and refuses anonymous clients: ` +
+      'every client is refused except users of its user store (/api/users, npm run passwd -- --url). ' +
+      `Configure ${authVariables.passwordFile} or ${keys}, or add users.`;
   }
   return undefined;
 }

@@ -6,7 +6,11 @@ import type { Sql } from './sql.ts';
 
 type UserRow = { username: string; hash: string; acl: string | null };
 
-const toRecord = (r: UserRow): UserRecord => (r.acl === null ? { username: r.username, hash: r.hash } : { username: r.username, hash: r.hash, acl: JSON.parse(r.acl) as string[] });
+function toRecord(r: UserRow): UserRecord {
+  const record: UserRecord = { username: r.username, hash: r.hash };
+  if (r.acl !== null) record.acl = JSON.parse(r.acl) as string[];
+  return record;
+}
 
 export class SqliteUsers implements UserDirectory {
   private readonly sql: Sql;
