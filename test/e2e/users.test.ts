@@ -131,6 +131,23 @@ describe('user store end to end', () => {
         await after.endAsync();
       });
 
+      it('lets in a user with the most rules the store takes (2 KiB of JSON), which ride in its hibernation attachment', async () => {
+        const rules = Array.from({ length: 60 }, (_, i) => `readwrite big/${String(i).padStart(2, '0')}/${'x'.repeat(12)}/#`);
+        expect(JSON.stringify(rules).length).toBeGreaterThan(1900);
+        expect(JSON.stringify(rules).length).toBeLessThanOrEqual(2048);
+        const put = await api(`/api/users/big?ns=${ns}`, { method: 'PUT', body: JSON.stringify({ password: 'b', acl: rules }) });
+        expect(put.status).toBe(201);
+        const big = await connectMqtt(mqttUrl(ns), { protocolVersion: 5, username: 'big', password: 'b' });
+        const got = inbox(big);
+        const topic = `big/59/${'x'.repeat(12)}/t`;
+        await big.subscribeAsync(topic, { qos: 1 });
+        await big.publishAsync(topic, 'fits', { qos: 1 });
+        expect((await got.next()).payload).toBe('fits');
+        await expect(big.publishAsync('big/60/x', 'no', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
+        await big.endAsync();
+        expect((await api(`/api/users/big?ns=${ns}`, { method: 'DELETE' })).status).toBe(200);
+      });
+
       it('changes a password and deletes a user (passwd -D); the old password and the deleted user are refused', async () => {
         expect((await add(ns, 'temp', 'first')).code).toBe(0);
         expect((await add(ns, 'temp', 'second')).code).toBe(0);
