@@ -11,13 +11,30 @@ const usage = `usage: npm run passwd -- [-c | -D] [-b] [-I iterations] <password
   -c  create the file, replacing one that exists
   -D  delete the user
   -b  take the password from the command line (else standard input; prompted twice on a terminal)
-  -I  PBKDF2 iterations, 1000 to 100000 (Cloudflare's limit), default ${defaultIterations}`;
+  -I  PBKDF2 iterations, 1000 to 100000 (Cloudflare's limit), default ${defaultIterations}
+  -h, --help  this text`;
+
+const options = {
+  create: { type: 'boolean', short: 'c' }, delete: { type: 'boolean', short: 'D' }, batch: { type: 'boolean', short: 'b' },
+  iterations: { type: 'string', short: 'I' }, help: { type: 'boolean', short: 'h' },
+} as const;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { create: { type: 'boolean', short: 'c' }, delete: { type: 'boolean', short: 'D' }, batch: { type: 'boolean', short: 'b' }, iterations: { type: 'string', short: 'I' } },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
+  } catch (err) {
+    // Node's own text nests quotes (… as in '-- "--help"'); name the option plainly instead
+    const option = /'(-[^',]+)/.exec((err as Error).message)?.[1] ?? '';
+    const unknown = (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    console.error(`passwd: ${unknown ? `unknown option ${option}` : `${option} needs a value`}\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
   const [file, user, given] = positionals;
   if (!file || !user || positionals.length > (values.batch ? 3 : 2) || (values.batch && given === undefined) || (values.create && values.delete)) {
     console.error(usage);
