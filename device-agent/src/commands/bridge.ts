@@ -35,7 +35,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     for (const c of config.connections) {
       const spool = new Spool(spoolOptions(v, io.env, `bridge-${c.name}`));
       const { recovered, truncated } = openSpool(spool);
-      const clog = log.child(`"${c.name}"`);
+      const clog = log.child(c.name);
       if (recovered) clog.info(`spool ${spool.opts.dir}: ${count(recovered, 'message')} from the last run will be forwarded`);
       if (truncated) clog.warn(`spool: cut ${truncated} bytes of a torn record (power loss during a write)`);
       const connTls = { ca: c.cafile ? readFileSync(c.cafile) : tls.ca, insecure: c.insecure || tls.insecure };
