@@ -7,7 +7,7 @@
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
-import type { Message, SessionState, SessionStore } from '../ports.ts';
+import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
 import type { SessionExport } from '../remote.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -63,6 +63,11 @@ export class SessionHost {
   /** QoS 1/2 messages queued for or in flight to one session. */
   outboundCount(clientId: string): number {
     return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
+  }
+
+  /** QoS 1/2 messages queued for or in flight to one session, in delivery order. */
+  outbound(clientId: string): OutboundMessage[] {
+    return [...this.store.outbound(clientId), ...this.volatile.outbound(clientId)];
   }
 
   /** The flows of a live connection's session, from the store that holds them. */
