@@ -9,7 +9,7 @@ import { MqttError, ReasonCode } from '../protocol/index.ts';
 import { createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
-import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { authConfigFromEnv, startupNotice } from './auth/config.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
@@ -44,7 +44,7 @@ export class BrokerObject extends DurableObject<Env> {
     if (gateway) this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index });
     this.alarms = new Alarm(ctx.storage);
     const auth = authConfigFromEnv(env, namespace);
-    const notice = securityNotice(auth);
+    const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
     this.meter = new Meter(sql);
