@@ -1,7 +1,7 @@
 // The agent's one door to the shared codec in ../src/protocol (the broker's own), plus the
 // tiny packet constructors the agent needs.
 export {
-  Decoder, encode, MqttError, ReasonCode, ConnackReturnCode, reasonCodeName, validateTopicName, validateTopicFilter,
+  Decoder, encode, MqttError, ReasonCode, ConnackReturnCode, reasonCodeText, validateTopicName, validateTopicFilter,
 } from '../../src/protocol/index.ts';
 export type {
   Packet, ConnectPacket, ConnackPacket, PublishPacket, AckPacket, SubscribePacket, SubackPacket,

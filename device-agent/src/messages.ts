@@ -1,15 +1,9 @@
 // The agent's wording in one place, so every command says a thing the same way: reason codes
 // with their names ("0x87 NotAuthorized"), clients by id and address, counts, network failures.
-import { ConnackReturnCode, reasonCodeName, type ProtocolVersion } from './codec.ts';
-
-type Carrier = Parameters<typeof reasonCodeName>[1];
+import { ConnackReturnCode, reasonCodeText, type ProtocolVersion } from './codec.ts';
 
 /** "0x87 NotAuthorized" (v5 reason code as the packet type carries it, [MQTT-2.4]). */
-export function reason(code: number, packet?: Carrier): string {
-  const hex = `0x${code.toString(16).padStart(2, '0')}`;
-  const name = reasonCodeName(code, packet);
-  return name === hex ? hex : `${hex} ${name}`;
-}
+export const reason = reasonCodeText;
 
 const v3Names = new Map<number, string>(Object.entries(ConnackReturnCode).map(([name, code]) => [code, name]));
 
