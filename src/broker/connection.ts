@@ -33,7 +33,6 @@ export interface ConnectionSnapshot {
   problemInformation: boolean;
   topicAliases: Array<[number, string]>;
   incomingQoS2: number;
-  durable: boolean;
 }
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
@@ -68,8 +67,6 @@ export class Connection implements Outlet {
   /** QoS 2 publishes received on this connection and not yet released: the inbound window. */
   incomingQoS2 = 0;
   session?: Session;
-  /** Whether the session's message flows are in the store (it outlives the connection). */
-  durable = false;
   private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
   revision = 0;
@@ -267,7 +264,7 @@ export class Connection implements Outlet {
       clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
       keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
+      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
     };
   }
 
@@ -275,11 +272,11 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
-    if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId, s.durable);
+    if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */
