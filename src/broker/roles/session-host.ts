@@ -11,6 +11,7 @@ import type { Message, SessionState, SessionStore } from '../ports.ts';
 import type { SessionExport } from '../remote.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
+import { identityOf } from '../identity.ts';
 
 export class SessionHost {
   /** clientId → next moment something is due (will or expiry) for a session that is away. */
@@ -45,6 +46,8 @@ export class SessionHost {
     const present = !!old && !clean; // [MQTT-3.2.2-2]
     if (old && clean) this.end(old); // [MQTT-3.1.2-4]
     const state: SessionState = { clientId: conn.clientId, expiryInterval, connectionId: conn.id, will };
+    const owner = identityOf(conn.principal);
+    if (owner !== undefined) state.owner = owner;
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);

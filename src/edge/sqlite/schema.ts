@@ -4,7 +4,7 @@ import type { Sql } from './sql.ts';
 const tables = [
   `CREATE TABLE IF NOT EXISTS sessions (
     client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, connection_id TEXT,
-    disconnected_at INTEGER, will TEXT)`,
+    disconnected_at INTEGER, will TEXT, owner TEXT)`,
   `CREATE TABLE IF NOT EXISTS subscriptions (
     client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options TEXT NOT NULL,
     PRIMARY KEY (client_id, topic_filter)) WITHOUT ROWID`,
@@ -25,6 +25,13 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
 ];
 
+/** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
+const added = [{ table: 'sessions', column: 'owner', type: 'TEXT' }];
+
 export function migrate(sql: Sql): void {
   for (const statement of tables) sql.run(statement);
+  for (const { table, column, type } of added) {
+    const columns = sql.all<{ name: string }>(`PRAGMA table_info(${table})`);
+    if (!columns.some((c) => c.name === column)) sql.run(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
 }

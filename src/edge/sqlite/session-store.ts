@@ -3,7 +3,9 @@
 import type { Message, OutboundMessage, SessionState, SessionStore, StoredSubscription, StoredWill } from '../../broker/index.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
-type SessionRow = { client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will: string | null };
+type SessionRow = {
+  client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will: string | null; owner: string | null;
+};
 type OutboundRow = {
   seq: number; state: string; packet_id: number | null; topic: string; payload: ArrayBuffer; qos: number; retain: number; meta: string | null;
 };
@@ -26,8 +28,8 @@ export class SqliteSessionStore implements SessionStore {
 
   put(s: SessionState): void {
     this.sql.run(
-      'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will) VALUES (?, ?, ?, ?, ?)',
-      s.clientId, s.expiryInterval, s.connectionId ?? null, s.disconnectedAt ?? null, toJson(s.will),
+      'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will, owner) VALUES (?, ?, ?, ?, ?, ?)',
+      s.clientId, s.expiryInterval, s.connectionId ?? null, s.disconnectedAt ?? null, toJson(s.will), s.owner ?? null,
     );
   }
 
@@ -119,6 +121,7 @@ function toState(r: SessionRow): SessionState {
   if (r.disconnected_at !== null) state.disconnectedAt = r.disconnected_at;
   const will = fromJson<StoredWill>(r.will);
   if (will) state.will = will;
+  if (r.owner !== null) state.owner = r.owner;
   return state;
 }
 
