@@ -40,8 +40,12 @@ export interface ShardLink {
 }
 
 export interface SessionLink {
-  /** Claims a client id for a connection: any other connection with it, on any gateway, is taken over; resolves with the session it had. */
-  attach(clientId: string, connectionId: string): Promise<SessionExport | undefined>;
+  /**
+   * Claims a client id for a connection of `owner` (identityOf; undefined: anonymous): any other
+   * connection with it, on any gateway, is taken over; resolves with the session it had. Rejects
+   * with `notOwner()` when the client id holds another identity's session.
+   */
+  attach(clientId: string, connectionId: string, owner?: string): Promise<SessionExport | undefined>;
   /** A connection ended; a session that outlives it is handed over (undefined: nothing outlives it). */
   detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
   /** Messages for sessions no longer on this gateway: to their session objects. */

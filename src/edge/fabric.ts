@@ -5,6 +5,7 @@
 import type { Message } from '../broker/index.ts';
 import { Batcher } from '../broker/batcher.ts';
 import { pushTo } from '../broker/multimap.ts';
+import { notOwner, notOwnerMessage } from '../broker/identity.ts';
 import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from '../broker/remote.ts';
 import type { Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../broker/shard-key.ts';
@@ -55,7 +56,12 @@ export class Fabric implements Remote {
     };
     if (caller.role === 'gateway') {
       this.sessions = {
-        attach: (clientId, connectionId) => this.track(this.session(clientId).attach(clientId, caller.index, connectionId) as Promise<SessionExport | undefined>),
+        attach: (clientId, connectionId, owner) => this.track(
+          (this.session(clientId).attach(clientId, caller.index, connectionId, owner) as Promise<SessionExport | undefined>)
+            .catch((err: unknown) => { // an error crosses RPC as its message only
+              throw err instanceof Error && err.message.includes(notOwnerMessage) ? notOwner() : err;
+            }),
+        ),
         detach: (clientId, connectionId, session) => this.track(this.session(clientId).detach(clientId, connectionId, session)),
         forward: (batch) => this.toSessionObjects(batch),
       };

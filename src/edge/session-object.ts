@@ -36,8 +36,8 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
-    return this.event(() => this.owner.attach(clientId, gateway, connectionId));
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
+    return this.event(() => this.owner.attach(clientId, gateway, connectionId, owner));
   }
 
   detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {

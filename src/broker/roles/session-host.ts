@@ -109,7 +109,7 @@ export class SessionHost {
   private async fetch(conn: Connection, clean: boolean): Promise<void> {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
-    const session = await remote.sessions!.attach(conn.clientId, conn.id);
+    const session = await remote.sessions!.attach(conn.clientId, conn.id, identityOf(conn.principal));
     if (session && clean && session.subscriptions.length) {
       await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
       session.subscriptions = [];

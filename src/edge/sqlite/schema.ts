@@ -21,12 +21,12 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS locations (client_id TEXT PRIMARY KEY, gateway INTEGER) WITHOUT ROWID`,
   // sharded topology: a session object's live client ids, by gateway and connection
   `CREATE TABLE IF NOT EXISTS attachments (
-    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL) WITHOUT ROWID`,
+    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL, owner TEXT) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
 ];
 
 /** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
-const added = [{ table: 'sessions', column: 'owner', type: 'TEXT' }];
+const added = [{ table: 'sessions', column: 'owner', type: 'TEXT' }, { table: 'attachments', column: 'owner', type: 'TEXT' }];
 
 export function migrate(sql: Sql): void {
   for (const statement of tables) sql.run(statement);
