@@ -34,6 +34,12 @@ export interface BrokerConfig {
   maxPublishRate: number;
   /** PUBLISH payload bytes per second one client may send, bursts up to one second's worth; 0: no limit. */
   maxPublishBytesRate: number;
+  /**
+   * Longest time between checks, in seconds, while a connection with a will is open: after a
+   * restart that took connections with it, their wills go out within this time although nothing
+   * else contacts the object. 0: only when the object is next contacted.
+   */
+  willCheckInterval: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -54,6 +60,7 @@ export const defaultConfig: BrokerConfig = {
   sysInterval: 10,
   maxPublishRate: 0,
   maxPublishBytesRate: 0,
+  willCheckInterval: 60,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

@@ -33,6 +33,8 @@ export interface ConnectionSnapshot {
   problemInformation: boolean;
   topicAliases: Array<[number, string]>;
   incomingQoS2: number;
+  /** The session has a will: the object keeps an alarm set so a restart does not hold it back. */
+  hasWill?: boolean;
 }
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
@@ -66,6 +68,8 @@ export class Connection implements Outlet {
   readonly topicAliases = new Map<number, string>();
   /** QoS 2 publishes received on this connection and not yet released: the inbound window. */
   incomingQoS2 = 0;
+  /** The client set a will (the session holds it; this says the gateway must watch for a restart). */
+  hasWill = false;
   session?: Session;
   private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
@@ -265,6 +269,7 @@ export class Connection implements Outlet {
       keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
+      ...(this.hasWill ? { hasWill: true } : {}),
     };
   }
 
@@ -272,7 +277,7 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, hasWill: s.hasWill === true,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);

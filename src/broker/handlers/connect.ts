@@ -62,6 +62,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);
   const { session, present } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
+  conn.hasWill = packet.will !== undefined;
   conn.state = 'active';
   conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : broker.config.maxInflight;
   conn.maxPacketSize = packet.properties?.maximumPacketSize ?? 0;

@@ -35,10 +35,14 @@ export class SessionHost {
 
   /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
   reconcile(live: (connectionId: string) => boolean): void {
+    let gone = 0;
     for (const state of this.store.list()) {
-      if (state.connectionId && !live(state.connectionId)) this.away(state, 'abnormal');
-      else if (!state.connectionId) this.track(state);
+      if (state.connectionId && !live(state.connectionId)) {
+        this.away(state, 'abnormal');
+        gone++;
+      } else if (!state.connectionId) this.track(state);
     }
+    if (gone) this.broker.log('info', `${gone} connections gone since this object last ran (a restart): treated as abnormally disconnected, wills published`);
   }
 
   open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
