@@ -33,6 +33,7 @@ export interface ConnectionSnapshot {
   problemInformation: boolean;
   topicAliases: Array<[number, string]>;
   incomingQoS2: number;
+  durable: boolean;
   /** The session has a will: the object keeps an alarm set so a restart does not hold it back. */
   hasWill?: boolean;
 }
@@ -71,6 +72,8 @@ export class Connection implements Outlet {
   /** The client set a will (the session holds it; this says the gateway must watch for a restart). */
   hasWill = false;
   session?: Session;
+  /** Whether the session's message flows are in the store (it outlives the connection). */
+  durable = false;
   private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
   revision = 0;
@@ -268,7 +271,7 @@ export class Connection implements Outlet {
       clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
       keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2,
+      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
       ...(this.hasWill ? { hasWill: true } : {}),
     };
   }
@@ -277,11 +280,11 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, hasWill: s.hasWill === true,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable, hasWill: s.hasWill === true,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
-    if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId);
+    if (s.state === 'active') this.session = this.broker.sessions.resume(s.clientId, s.durable);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */

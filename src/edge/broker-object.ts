@@ -22,6 +22,14 @@ import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { SqliteFlowSnapshots } from './sqlite/flow-snapshots.ts';
+
+/**
+ * How long after a change the flows of clean sessions are copied to SQLite (ms). Their timer
+ * also keeps the runtime from hibernating the object before the copy: an object with a timer
+ * pending is not hibernated (Cloudflare: Durable Object lifecycle).
+ */
+const flowSaveDelay = 1_000;
 import { Sql } from './sqlite/sql.ts';
 
 export class BrokerObject extends DurableObject<Env> {
@@ -33,6 +41,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
   private readonly fabric?: Fabric;
+  /** Set while clean sessions' flows changed since they were last copied to SQLite. */
+  private flowSave?: ReturnType<typeof setTimeout>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -50,6 +60,7 @@ export class BrokerObject extends DurableObject<Env> {
     this.meter = new Meter(sql);
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
+      flows: new SqliteFlowSnapshots(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
@@ -57,6 +68,7 @@ export class BrokerObject extends DurableObject<Env> {
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
+    this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -134,6 +146,17 @@ export class BrokerObject extends DurableObject<Env> {
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
     return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start, false));
+  }
+
+  /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
+  private saveFlowsSoon(): void {
+    if (this.flowSave) return;
+    this.flowSave = setTimeout(() => {
+      this.flowSave = undefined;
+      const start = Date.now();
+      this.broker.sessions.flows.save();
+      this.meter.active(start, Date.now());
+    }, flowSaveDelay);
   }
 
   /** Billed units so far (the cost endpoint's call is not counted). */

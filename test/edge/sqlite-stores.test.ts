@@ -6,6 +6,7 @@ import { migrate } from '../../src/edge/sqlite/schema.ts';
 import { Sql } from '../../src/edge/sqlite/sql.ts';
 import { SqliteRetainedStore } from '../../src/edge/sqlite/retained-store.ts';
 import { SqliteSessionStore } from '../../src/edge/sqlite/session-store.ts';
+import { SqliteFlowSnapshots } from '../../src/edge/sqlite/flow-snapshots.ts';
 import { runStoreSuite } from '../conformance/stores.case.ts';
 
 let n = 0;
@@ -34,3 +35,23 @@ describe('migrate', () => {
     }));
 });
 
+
+describe('SqliteFlowSnapshots', () => {
+  it('replaces a client\'s snapshot whole, reads it back in order with every field, and deletes it', () =>
+    runInDurableObject(env.BROKER.getByName(`flows-${Date.now()}`), (_instance, state) => {
+      const sql = new Sql(state.storage.sql);
+      migrate(sql);
+      const snapshots = new SqliteFlowSnapshots(sql);
+      const payload = new Uint8Array([1, 2, 3]);
+      const first = { seq: 4, message: { topic: 'a', payload, qos: 2 as const, retain: true, expiresAt: 99, publisher: 'p', properties: { contentType: 'x' } }, subscriptionIdentifiers: [5], packetId: 7, state: 'released' as const };
+      const second = { seq: 9, message: { topic: 'b', payload, qos: 1 as const, retain: false }, state: 'queued' as const };
+      snapshots.save('c', [first, second], [3, 4]);
+      snapshots.save('other', [second], []);
+      expect(snapshots.load('c')).toEqual({ outbound: [first, second], incoming: [3, 4] });
+      snapshots.save('c', [second], []);
+      expect(snapshots.load('c')).toEqual({ outbound: [second], incoming: [] });
+      snapshots.delete('c');
+      expect(snapshots.load('c')).toEqual({ outbound: [], incoming: [] });
+      expect(snapshots.load('other').outbound).toHaveLength(1);
+    }));
+});

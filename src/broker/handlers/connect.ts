@@ -60,8 +60,9 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);
-  const { session, present } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
+  const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
+  conn.durable = durable;
   conn.hasWill = packet.will !== undefined;
   conn.state = 'active';
   conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : broker.config.maxInflight;

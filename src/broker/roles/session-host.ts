@@ -1,7 +1,8 @@
 // Session role: opens, resumes and ends sessions; holds offline queues; times wills
-// (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23]. Every session's
-// message flows are in the store, a clean one's too: it lasts as long as its connection
-// [MQTT-3.1.2-6], which a hibernation does not end. In the sharded topology a gateway holds the sessions of its live
+// (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23]. A session that ends
+// with its connection keeps its message flows in memory, copied to snapshots so that a
+// hibernation loses none (clean-flows.ts); anything that outlives a connection keeps them in the
+// store. In the sharded topology a gateway holds the sessions of its live
 // connections only: it claims a session from its session object on CONNECT and hands it back
 // when the connection ends; the session object holds it (queue, will delay, expiry) meanwhile.
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
@@ -12,6 +13,7 @@ import type { SessionExport } from '../remote.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
 import { identityOf } from '../identity.ts';
+import { CleanFlows, type FlowSnapshots } from '../clean-flows.ts';
 
 export class SessionHost {
   /** clientId → next moment something is due (will or expiry) for a session that is away. */
@@ -21,6 +23,8 @@ export class SessionHost {
 
   private readonly broker: Broker;
   readonly store: SessionStore;
+  /** In-flight and queued messages and QoS 2 ids of sessions that end with their connection. */
+  readonly flows: CleanFlows;
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
@@ -28,9 +32,10 @@ export class SessionHost {
   /** Sessions on their way here from their session object, by client id (sharded gateways). */
   private readonly arriving = new Map<string, Promise<void>>();
 
-  constructor(broker: Broker, store: SessionStore) {
+  constructor(broker: Broker, store: SessionStore, snapshots?: FlowSnapshots) {
     this.broker = broker;
     this.store = store;
+    this.flows = new CleanFlows(snapshots);
   }
 
   /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
@@ -45,7 +50,7 @@ export class SessionHost {
     if (gone) this.broker.log('info', `${gone} connections gone since this object last ran (a restart): treated as abnormally disconnected, wills published`);
   }
 
-  open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean } {
+  open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean; durable: boolean } {
     const old = this.store.get(conn.clientId);
     const present = !!old && !clean; // [MQTT-3.2.2-2]
     if (old && clean) this.end(old); // [MQTT-3.1.2-4]
@@ -55,22 +60,24 @@ export class SessionHost {
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
-    return { session: this.session(conn.clientId), present };
+    const durable = expiryInterval > 0 || present;
+    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, this.broker.config.maxQueuedMessages);
+    return { session, present, durable };
   }
 
-  /** QoS 1/2 messages queued for or in flight to every session. */
+  /** QoS 1/2 messages queued for or in flight to every session, in the store or in memory. */
   outboundTotal(): number {
-    return this.store.outboundTotal();
+    return this.store.outboundTotal() + this.flows.store.outboundTotal();
   }
 
   /** QoS 1/2 messages queued for or in flight to one session. */
   outboundCount(clientId: string): number {
-    return this.store.outboundCount(clientId);
+    return this.store.outboundCount(clientId) + this.flows.store.outboundCount(clientId);
   }
 
-  /** The flows of a live connection's session, as the store holds them (after a wake too). */
-  session(clientId: string): Session {
-    return new Session(clientId, this.store, this.broker.config.maxQueuedMessages);
+  /** After a wake: the flows of a live connection's session, from where they are kept. */
+  resume(clientId: string, durable: boolean): Session {
+    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), this.broker.config.maxQueuedMessages);
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
@@ -136,6 +143,7 @@ export class SessionHost {
    */
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
     const session = state && this.exported(clientId, state);
+    this.flows.end(clientId);
     const sessions = this.broker.remote!.sessions!;
     const done: Promise<void> = Promise.resolve(after)
       .then(() => sessions.detach(clientId, connectionId, session))
@@ -201,6 +209,7 @@ export class SessionHost {
     if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
     const gone = this.broker.forget(state.clientId, this.store.subscriptions(state.clientId).map((s) => s.topicFilter));
     this.store.delete(state.clientId);
+    this.flows.end(state.clientId);
     this.due.delete(state.clientId);
     this.queued.delete(state.clientId);
     return gone;

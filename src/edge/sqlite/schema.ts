@@ -15,6 +15,13 @@ const tables = [
     PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS incoming (
     client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
+  // live clean sessions' flows, copied from memory so a hibernation keeps them (clean-flows.ts)
+  `CREATE TABLE IF NOT EXISTS clean_outbound (
+    client_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, packet_id INTEGER,
+    topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, meta TEXT,
+    PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS clean_incoming (
+    client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, meta TEXT) WITHOUT ROWID`,
   // sharded topology: a topic shard's subscribers, where they are (gateway index; NULL: away)
