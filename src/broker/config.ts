@@ -40,6 +40,11 @@ export interface BrokerConfig {
    * else contacts the object. 0: only when the object is next contacted.
    */
   willCheckInterval: number;
+  /**
+   * Sharded topology: the deadline of a call between objects that waits on no other call, in ms;
+   * a call that waits on others gets a multiple of it (docs/ARCHITECTURE.md, "Who waits on whom").
+   */
+  callTimeout: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -61,6 +66,7 @@ export const defaultConfig: BrokerConfig = {
   maxPublishRate: 0,
   maxPublishBytesRate: 0,
   willCheckInterval: 60,
+  callTimeout: 5_000,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

@@ -7,6 +7,7 @@ import type { Broker } from '../broker.ts';
 import { notOwner, sessionOwnerMatches } from '../identity.ts';
 import { pushTo } from '../multimap.ts';
 import type { Routed, SessionExport } from '../remote.ts';
+import type { OutboundMessage } from '../ports.ts';
 
 export interface Attachment {
   gateway: number;
@@ -35,6 +36,8 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** Pages of sessions on their way here, by client id and connection id. */
+  private readonly staged = new Map<string, OutboundMessage[]>();
 
   constructor(broker: Broker, attachments: AttachmentStore, gateways: GatewayLink) {
     this.broker = broker;
@@ -44,8 +47,9 @@ export class SessionOwner {
 
   /**
    * A connection on `gateway`, of identity `owner`, claims the client id; resolves with the
-   * session it had, taken from here. Throws notOwner() when a live or away session of the client
-   * id belongs to another identity (nothing is taken over or ended then).
+   * session it had (its first page of messages; `page` gives the rest), lent from here until it
+   * comes back. Throws notOwner() when a live or away session of the client id belongs to another
+   * identity (nothing is taken over or ended then).
    */
   attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
     const before = this.claims.get(clientId) ?? Promise.resolve();
@@ -57,7 +61,7 @@ export class SessionOwner {
         await this.gateways.takeover(old.gateway, clientId, old.connectionId); // [MQTT-3.1.4-3]
       }
       this.attachments.set(clientId, owner === undefined ? { gateway, connectionId } : { gateway, connectionId, owner });
-      return this.broker.sessions.surrender(clientId);
+      return this.broker.sessions.lend(clientId, connectionId);
     });
     this.claims.set(clientId, claim);
     void claim.finally(() => {
@@ -66,10 +70,47 @@ export class SessionOwner {
     return claim;
   }
 
-  /** A connection ended; a session that outlives it stays here, and the shards route its messages here. */
-  async detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+  /** The next page of a lent session's messages. */
+  page(clientId: string, connectionId: string, after: number): { outbound: OutboundMessage[]; more: boolean } {
+    return this.broker.sessions.page(clientId, connectionId, after);
+  }
+
+  /** A claim that failed after it was answered: the session is away here again. */
+  async abandon(clientId: string, connectionId: string): Promise<void> {
+    if (this.attachments.get(clientId)?.connectionId !== connectionId) return;
+    this.attachments.delete(clientId);
+    const away = this.broker.sessions.abandon(clientId, connectionId);
+    const subscriptions = away ? this.broker.sessions.store.subscriptions(clientId) : [];
+    if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
+  }
+
+  /**
+   * Pages of a session's messages ahead of its `detach` (a session too large for one call): kept
+   * in memory, in order, until the detach that ends them; a restart between loses them, and the
+   * detach then fails, so the gateway sends them all again.
+   */
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): void {
+    const key = `${clientId}\n${connectionId}`;
+    if (first) this.staged.set(key, []);
+    const pages = this.staged.get(key);
+    if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
+    pages.push(...outbound);
+  }
+
+  /**
+   * A connection ended; a session that outlives it stays here (after the pages staged for it, when
+   * `staged`), and the shards route its messages here. One that did not outlive it is gone here too.
+   */
+  async detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
-    if (!session) return;
+    if (!session) return this.broker.sessions.ended(clientId, connectionId);
+    if (staged) {
+      const key = `${clientId}\n${connectionId}`;
+      const pages = this.staged.get(key);
+      this.staged.delete(key);
+      if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
+      session = { ...session, outbound: [...pages, ...session.outbound] };
+    }
     this.broker.sessions.adopt({ ...session, state: { ...session.state, connectionId: undefined } });
     const { subscriptions } = session;
     if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
@@ -87,6 +128,7 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
+        // the gateway that found its client gone (its claim failed) has no copy: the one lent from here is the session
         if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
         else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }

@@ -30,6 +30,8 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS attachments (
     client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL, owner TEXT) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
+  // the last good JWKS of MQTT_JWT_JWKS_URL (src/edge/sqlite/jwks-store.ts)
+  `CREATE TABLE IF NOT EXISTS jwks (url TEXT PRIMARY KEY, body TEXT NOT NULL, fetched_at INTEGER NOT NULL, fresh_until INTEGER NOT NULL)`,
 ];
 
 /** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
