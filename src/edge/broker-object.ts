@@ -26,6 +26,14 @@ import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
+import { SqliteFlowSnapshots } from './sqlite/flow-snapshots.ts';
+
+/**
+ * How long after a change the flows of clean sessions are copied to SQLite (ms). Their timer
+ * also keeps the runtime from hibernating the object before the copy: an object with a timer
+ * pending is not hibernated (Cloudflare: Durable Object lifecycle).
+ */
+const flowSaveDelay = 1_000;
 import { Sql } from './sqlite/sql.ts';
 
 export class BrokerObject extends DurableObject<Env> {
@@ -39,6 +47,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
   private readonly fabric?: Fabric;
+  /** Set while clean sessions' flows changed since they were last copied to SQLite. */
+  private flowSave?: ReturnType<typeof setTimeout>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,6 +74,7 @@ export class BrokerObject extends DurableObject<Env> {
     const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
+      flows: new SqliteFlowSnapshots(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
@@ -71,6 +82,7 @@ export class BrokerObject extends DurableObject<Env> {
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
+    this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -153,6 +165,17 @@ export class BrokerObject extends DurableObject<Env> {
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
+  }
+
+  /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
+  private saveFlowsSoon(): void {
+    if (this.flowSave) return;
+    this.flowSave = setTimeout(() => {
+      this.flowSave = undefined;
+      const start = Date.now();
+      this.broker.sessions.flows.save();
+      this.meter.active(start, Date.now());
+    }, flowSaveDelay);
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */

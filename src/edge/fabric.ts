@@ -5,6 +5,7 @@
 import type { Message, OutboundMessage } from '../broker/index.ts';
 import { Batcher } from '../broker/batcher.ts';
 import { pushTo } from '../broker/multimap.ts';
+import { notOwner, notOwnerMessage } from '../broker/identity.ts';
 import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from '../broker/remote.ts';
 import type { Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../broker/shard-key.ts';
@@ -83,7 +84,7 @@ export class Fabric implements Remote {
     };
     if (caller.role === 'gateway') {
       this.sessions = {
-        attach: (clientId, connectionId) => this.track(this.attach(clientId, caller.index, connectionId)),
+        attach: (clientId, connectionId, owner) => this.track(this.attach(clientId, caller.index, connectionId, owner)),
         abandon: (clientId, connectionId) => this.track(this.deadline('detach', this.session(clientId).abandon(clientId, connectionId))),
         detach: (clientId, connectionId, session) => this.track(this.detach(clientId, connectionId, session)),
         forward: (batch) => this.toSessionObjects(batch),
@@ -95,11 +96,14 @@ export class Fabric implements Remote {
    * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
    * answers after all, the session it gave is handed straight back, so nothing is lost.
    */
-  private async attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+  private async attach(clientId: string, gateway: number, connectionId: string, owner: string | undefined): Promise<SessionExport | undefined> {
     const object = this.session(clientId);
     const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
-    const call = object.attach(clientId, gateway, connectionId) as Promise<SessionExport | undefined>;
-    const session = await this.deadline('attach', call, abandon);
+    const call = object.attach(clientId, gateway, connectionId, owner) as Promise<SessionExport | undefined>;
+    const session = await this.deadline('attach', call, abandon).catch((err: unknown) => {
+      // an error crosses RPC as its message only; another identity's session is refused, nothing claimed
+      throw err instanceof Error && err.message.includes(notOwnerMessage) ? notOwner() : err;
+    });
     if (!session?.more) return session;
     try { // the rest of its messages, a page per call
       const outbound = [...session.outbound];

@@ -154,19 +154,28 @@ describe('sessions', () => {
     expect([str(back.next('publish').payload), str(back.next('publish').payload)]).toEqual(['before', 'after']);
   });
 
-  it('keeps the message flows of a session that ends with its connection in memory, not the store', async () => {
+  it('keeps a clean session\'s message flows in memory, not the store, noted for a snapshot until they end', async () => {
     const w = new World();
+    const flows = w.broker.sessions.flows;
     const sub = await w.connect({ clientId: 'clean', clean: true });
     await sub.subscribe('t', 2);
     const pub = await w.connect({ clientId: 'pub', clean: true });
     await pub.publish('t', 'x', { qos: 2, packetId: 3 });
     const p = sub.next('publish');
     expect([w.sessions.outboundCount('clean'), w.sessions.hasIncoming('pub', 3)]).toEqual([0, false]);
+    expect([w.broker.sessions.outboundCount('clean'), flows.store.hasIncoming('pub', 3)]).toEqual([1, true]);
     await pub.send({ type: 'pubrel', packetId: 3 });
     expect(pub.next('pubrec')).toMatchObject({ packetId: 3 });
     expect(pub.next('pubcomp')).toMatchObject({ packetId: 3 });
+    expect(flows.store.hasIncoming('pub', 3)).toBe(false);
     await sub.send({ type: 'pubrec', packetId: p.packetId! });
     expect(sub.next('pubrel').packetId).toBe(p.packetId);
+    await sub.send({ type: 'pubcomp', packetId: p.packetId! });
+    expect(w.broker.sessions.outboundCount('clean')).toBe(0);
+    await sub.publish('t', 'y', { qos: 1, packetId: 4 }); // to itself: in flight when the connection ends
+    expect(w.broker.sessions.outboundCount('clean')).toBe(1);
+    await sub.send({ type: 'disconnect' });
+    expect(w.broker.sessions.outboundCount('clean')).toBe(0);
   });
 
   it('clean sessions leave nothing behind', async () => {

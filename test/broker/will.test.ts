@@ -136,6 +136,25 @@ describe('will', () => {
     expect(str(w.retained.get('status/dev')!.payload)).toBe('gone');
   });
 
+  it('keeps the next deadline within willCheckInterval while a connection with a will is open, so a restart wakes the object', async () => {
+    const w = new World({ config: { willCheckInterval: 30 } });
+    const plain = await w.connect({ clientId: 'plain' });
+    expect(w.broker.tick()).toBeUndefined(); // keepalive 0, no will: nothing to wake for
+    const start = w.clock.now();
+    const dev = await w.connect({ clientId: 'dev', will: will(), keepalive: 0 });
+    w.broker.takeDue();
+    w.advance(1);
+    expect(w.broker.takeDue()).toBe(start + 1 + 30_000); // recorded for the object's alarm at each check
+    w.advance(30_000);
+    expect(w.broker.tick()).toBe(start + 30_001 + 30_000);
+    dev.drop();
+    expect(w.broker.tick()).toBeUndefined();
+    await plain.send({ type: 'disconnect' });
+    const off = new World({ config: { willCheckInterval: 0 } });
+    await off.connect({ clientId: 'dev', will: will() });
+    expect(off.broker.tick()).toBeUndefined();
+  });
+
   it('is published when a live client is taken over', async () => {
     const w = new World();
     const watch = await watcher(w);
