@@ -15,6 +15,7 @@ import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter, type Units } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { rpcCall } from './role-parts.ts';
 import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
@@ -33,6 +34,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
   private readonly fabric?: Fabric;
+  /** What this gateway answers to shards and session objects (sharded topology). */
+  private readonly endpoint: GatewayEndpoint;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,6 +60,7 @@ export class BrokerObject extends DurableObject<Env> {
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
+    this.endpoint = new GatewayEndpoint(this.broker);
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -128,12 +132,12 @@ export class BrokerObject extends DurableObject<Env> {
 
   /** Sharded: messages a shard or session object routed to this gateway's sessions. */
   deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start, false));
+    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start, false));
   }
 
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start, false));
+    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start, false));
   }
 
   /** Billed units so far (the cost endpoint's call is not counted). */

@@ -1,0 +1,145 @@
+// The sharded topology's calls between objects, whatever carries them: the Remote a gateway or
+// session object gives its broker, and the batched calls a shard or session object makes to
+// gateways and session objects, routed by shard key to the objects a Directory names. The edge
+// gives it Durable Object stubs (edge/fabric.ts); Node tests give it objects in one process.
+// Every call is tracked, so an event handler can wait for its calls before it returns.
+import { Batcher } from './batcher.ts';
+import { pushTo } from './multimap.ts';
+import type { Message, StoredSubscription } from './ports.ts';
+import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from './remote.ts';
+import type { Target } from './roles/shard-host.ts';
+import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
+
+/** How many objects of each role a sharded namespace has. */
+export interface Topology {
+  gateways: number;
+  shards: number;
+  sessions: number;
+}
+
+/** Who is calling: a gateway's calls place its clients there; a session object's place them away. */
+export interface Caller {
+  role: 'gateway' | 'shard' | 'session';
+  index: number;
+}
+
+/** What a topic-shard object answers (roles/endpoints.ts). */
+export interface ShardCalls {
+  /** `from`: the calling gateway, null for a session object; deliveries for its sessions ride the answer. */
+  publish(messages: Message[], from: number | null): Promise<Accepted[]>;
+  /** `gateway`: where the client is; null: its session is away, with its session object. */
+  subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
+  unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+}
+
+/** What a gateway answers (roles/endpoints.ts). */
+export interface GatewayCalls {
+  deliver(batch: Routed[]): Promise<void>;
+  takeover(clientId: string, connectionId: string): Promise<void>;
+}
+
+/** What a session object answers (roles/session-owner.ts). */
+export interface SessionCalls {
+  attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined>;
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
+  enqueue(batch: Routed[], from: number | null): Promise<void>;
+}
+
+/** The objects of one namespace, by role and index. */
+export interface Directory {
+  shard(index: number): ShardCalls;
+  gateway(index: number): GatewayCalls;
+  session(index: number): SessionCalls;
+}
+
+export class FabricCore implements Remote {
+  readonly shards: ShardLink;
+  readonly sessions?: SessionLink;
+  readonly topology: Topology;
+  private readonly directory: Directory;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly publishes: Batcher<number, Message, Accepted>;
+  private readonly routes: Batcher<Target, Routed, undefined>;
+
+  constructor(directory: Directory, topology: Topology, caller: Caller) {
+    this.directory = directory;
+    this.topology = topology;
+    const where = caller.role === 'gateway' ? caller.index : null;
+    this.publishes = new Batcher((shard, messages) => this.directory.shard(shard).publish(messages, where));
+    this.routes = new Batcher(async (target, batch) => {
+      const [role, index] = target.split(':') as ['gateway' | 'session', string];
+      if (role === 'gateway') await this.directory.gateway(Number(index)).deliver(batch);
+      else await this.directory.session(Number(index)).enqueue(batch, where);
+      return batch.map(() => undefined);
+    });
+    this.shards = {
+      publish: (message) => this.track(this.publishes.push(shardOfTopic(message.topic, topology.shards), message)),
+      subscribe: (clientId, subscriptions, retained) => this.track((async () => {
+        const found: Message[][] = subscriptions.map(() => []);
+        await Promise.all([...this.byShard(subscriptions.map((s) => s.topicFilter))].map(async ([shard, picked]) => {
+          const messages = await this.directory.shard(shard).subscribe(clientId, where, picked.map((i) => subscriptions[i]), picked.map((i) => retained[i]));
+          picked.forEach((i, k) => found[i].push(...messages[k]));
+        }));
+        return found;
+      })()),
+      unsubscribe: (clientId, topicFilters) => this.track((async () => {
+        await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) => this.directory.shard(shard).unsubscribe(clientId, picked.map((i) => topicFilters[i]))));
+      })()),
+    };
+    if (caller.role === 'gateway') {
+      this.sessions = {
+        attach: (clientId, connectionId) => this.track(this.session(clientId).attach(clientId, caller.index, connectionId)),
+        detach: (clientId, connectionId, session) => this.track(this.session(clientId).detach(clientId, connectionId, session)),
+        forward: (batch) => this.toSessionObjects(batch),
+      };
+    }
+  }
+
+  /** Sends routed messages on, one batched call per target. */
+  route(targets: Map<Target, Routed[]>): Promise<unknown> {
+    const sent: Promise<undefined>[] = [];
+    for (const [target, batch] of targets) for (const routed of batch) sent.push(this.routes.push(target, routed));
+    return this.track(Promise.all(sent));
+  }
+
+  /** Routed messages for sessions that are not on this gateway: to their clients' session objects. */
+  toSessionObjects(batch: Routed[]): Promise<unknown> {
+    const targets = new Map<Target, Routed[]>();
+    for (const { message, deliveries } of batch) {
+      for (const d of deliveries) pushTo(targets, `session:${sessionObjectOf(d.clientId, this.topology.sessions)}`, { message, deliveries: [d] });
+    }
+    return this.route(targets);
+  }
+
+  /** A session object passing messages to the gateway its client went back to. */
+  forward(gateway: number, batch: Routed[]): Promise<void> {
+    return this.track(this.directory.gateway(gateway).deliver(batch));
+  }
+
+  takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {
+    return this.track(this.directory.gateway(gateway).takeover(clientId, connectionId));
+  }
+
+  /** Resolves once the calls in flight now have settled (later ones belong to later events). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(call: Promise<T>): Promise<T> {
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call)).catch(() => undefined);
+    return call;
+  }
+
+  private byShard(filters: string[]): Map<number, number[]> {
+    const picked = new Map<number, number[]>();
+    filters.forEach((filter, i) => {
+      for (const shard of shardsOfFilter(filter, this.topology.shards)) pushTo(picked, shard, i);
+    });
+    return picked;
+  }
+
+  private session(clientId: string): SessionCalls {
+    return this.directory.session(sessionObjectOf(clientId, this.topology.sessions));
+  }
+}
