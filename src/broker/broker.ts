@@ -120,7 +120,10 @@ export class Broker {
     }
     if (!this.local(message.topic)) {
       return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
-        if (here.length) await this.receive([{ message, deliveries: here }]);
+        if (here.length) {
+          await this.receive([{ message, deliveries: here }]);
+          this.flush(); // the event that published may have ended: nobody else sends these
+        }
         return reached;
       });
     }
@@ -160,7 +163,9 @@ export class Broker {
     let missed = this.deliverRouted(batch);
     if (!missed.length) return;
     const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
-    await Promise.all([...clients].map((id) => this.sessions.left(id)));
+    // at most one call timeout: a claim here may wait on a takeover that waits on a hand-over that
+    // waits on publishes that wait on this very delivery (docs/ARCHITECTURE.md, "Who waits on whom")
+    await within(Promise.all([...clients].map((id) => this.sessions.left(id))), this.config.callTimeout);
     missed = this.deliverRouted(missed);
     this.flush(); // after the event that brought them
     if (missed.length) await this.remote!.sessions!.forward(missed);
@@ -252,5 +257,16 @@ export class Broker {
   /** Sends what the current event produced. */
   flush(): void {
     this.gateway.flush();
+  }
+}
+
+/** Resolves when `work` settles or after `ms`, whichever is first. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expiry = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    await Promise.race([work.then(() => undefined, () => undefined), expiry]);
+  } finally {
+    clearTimeout(timer!);
   }
 }

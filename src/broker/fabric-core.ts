@@ -45,6 +45,27 @@ export interface SessionCalls {
   enqueue(batch: Routed[], from: number | null): Promise<void>;
 }
 
+/**
+ * Each kind of call's deadline, in multiples of the call timeout. A call only waits on calls of a
+ * lower level (docs/ARCHITECTURE.md, "Who waits on whom"), so its deadline outlasts theirs: a
+ * shard's subscribe waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
+ * hand-over and on the shard calls of an arrival; a claim (attach) on a takeover. A delivery may
+ * wait for a client's session to settle on its gateway (bounded by one timeout) and pass messages
+ * on to a session object; a publish waits on its deliveries.
+ */
+const levels = {
+  subscribe: 1, unsubscribe: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
+} as const;
+
+export type CallKind = keyof typeof levels;
+
+/** A call between objects that did not answer in time. */
+export class CallTimeout extends Error {
+  constructor(kind: CallKind, ms: number) {
+    super(`${kind} call timed out after ${ms} ms`);
+  }
+}
+
 /** The objects of one namespace, by role and index. */
 export interface Directory {
   shard(index: number): ShardCalls;
@@ -60,16 +81,23 @@ export class FabricCore implements Remote {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly publishes: Batcher<number, Message, Accepted>;
   private readonly routes: Batcher<Target, Routed, undefined>;
+  /** The deadline of a call that waits on no other, in ms. */
+  private readonly timeout: number;
+  private readonly log: (message: string) => void;
+  /** Calls that missed their deadline, by kind. */
+  readonly timeouts: Partial<Record<CallKind, number>> = {};
 
-  constructor(directory: Directory, topology: Topology, caller: Caller) {
+  constructor(directory: Directory, topology: Topology, caller: Caller, options: { timeout?: number; log?: (message: string) => void } = {}) {
     this.directory = directory;
     this.topology = topology;
+    this.timeout = options.timeout ?? 5_000;
+    this.log = options.log ?? ((message) => console.error(message));
     const where = caller.role === 'gateway' ? caller.index : null;
-    this.publishes = new Batcher((shard, messages) => this.directory.shard(shard).publish(messages, where));
+    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)));
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
-      if (role === 'gateway') await this.directory.gateway(Number(index)).deliver(batch);
-      else await this.directory.session(Number(index)).enqueue(batch, where);
+      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(batch));
+      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(batch, where));
       return batch.map(() => undefined);
     });
     this.shards = {
@@ -77,22 +105,58 @@ export class FabricCore implements Remote {
       subscribe: (clientId, subscriptions, retained) => this.track((async () => {
         const found: Message[][] = subscriptions.map(() => []);
         await Promise.all([...this.byShard(subscriptions.map((s) => s.topicFilter))].map(async ([shard, picked]) => {
-          const messages = await this.directory.shard(shard).subscribe(clientId, where, picked.map((i) => subscriptions[i]), picked.map((i) => retained[i]));
+          const call = this.directory.shard(shard).subscribe(clientId, where, picked.map((i) => subscriptions[i]), picked.map((i) => retained[i]));
+          const messages = await this.deadline('subscribe', call);
           picked.forEach((i, k) => found[i].push(...messages[k]));
         }));
         return found;
       })()),
       unsubscribe: (clientId, topicFilters) => this.track((async () => {
-        await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) => this.directory.shard(shard).unsubscribe(clientId, picked.map((i) => topicFilters[i]))));
+        await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) =>
+          this.deadline('unsubscribe', this.directory.shard(shard).unsubscribe(clientId, picked.map((i) => topicFilters[i])))));
       })()),
     };
     if (caller.role === 'gateway') {
       this.sessions = {
-        attach: (clientId, connectionId) => this.track(this.session(clientId).attach(clientId, caller.index, connectionId)),
-        detach: (clientId, connectionId, session) => this.track(this.session(clientId).detach(clientId, connectionId, session)),
+        attach: (clientId, connectionId) => this.track(this.attach(clientId, caller.index, connectionId)),
+        detach: (clientId, connectionId, session) => this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, session))),
         forward: (batch) => this.toSessionObjects(batch),
       };
     }
+  }
+
+  /**
+   * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
+   * answers after all, the session it gave is handed straight back, so nothing is lost.
+   */
+  private attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+    const call = this.session(clientId).attach(clientId, gateway, connectionId);
+    return this.deadline('attach', call, (late) => {
+      if (late) void this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, late))).catch(() => undefined);
+    });
+  }
+
+  /**
+   * A call with its deadline (its kind's level times the call timeout). Past it, the call fails
+   * with CallTimeout and is counted; `late` gets what it answers afterwards, if it ever does.
+   */
+  private deadline<T>(kind: CallKind, call: Promise<T>, late?: (value: T) => void): Promise<T> {
+    const ms = levels[kind] * this.timeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let expired = false;
+    const expiry = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        this.timeouts[kind] = (this.timeouts[kind] ?? 0) + 1;
+        this.log(`${kind} call timed out after ${ms} ms`);
+        reject(new CallTimeout(kind, ms));
+      }, ms);
+    });
+    const answer = Promise.resolve(call);
+    void answer.then((value) => {
+      if (expired) late?.(value);
+    }, () => undefined).finally(() => clearTimeout(timer!));
+    return Promise.race([answer, expiry]);
   }
 
   /** Sends routed messages on, one batched call per target. */
@@ -113,11 +177,11 @@ export class FabricCore implements Remote {
 
   /** A session object passing messages to the gateway its client went back to. */
   forward(gateway: number, batch: Routed[]): Promise<void> {
-    return this.track(this.directory.gateway(gateway).deliver(batch));
+    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(batch)));
   }
 
   takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {
-    return this.track(this.directory.gateway(gateway).takeover(clientId, connectionId));
+    return this.track(this.deadline('takeover', this.directory.gateway(gateway).takeover(clientId, connectionId)));
   }
 
   /** Resolves once the calls in flight now have settled (later ones belong to later events). */

@@ -2,7 +2,7 @@
 // its own memory stores, wired by FabricCore over a directory whose calls go through a Scheduler.
 // Promptly by default (ordinary tests just await); in random mode every call and every answer is
 // one step, picked by a seeded PRNG, so a test can explore interleavings and replay one by seed.
-import { Broker, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
+import { Broker, defaultConfig, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
 import { FabricCore, type Caller, type Directory, type Topology } from '../../src/broker/fabric-core.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionState, StoredSubscription } from '../../src/broker/ports.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
@@ -190,7 +190,9 @@ export class ShardedNamespace {
   };
 
   private fabric(caller: Caller): FabricCore {
-    return new FabricCore(this.directory(`${caller.role}${caller.index}`), this.topology, caller);
+    const { config, log } = this.options;
+    const timeout = config?.callTimeout ?? defaultConfig.callTimeout;
+    return new FabricCore(this.directory(`${caller.role}${caller.index}`), this.topology, caller, { timeout, log: (m) => log('error', m) });
   }
 
   /** The objects as one caller reaches them: every call's arguments and answer are copied, as RPC does. */

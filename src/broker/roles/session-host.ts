@@ -27,8 +27,10 @@ export class SessionHost {
   private readonly leaving = new Map<string, Promise<void>>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
-  /** Sessions on their way here from their session object, by client id (sharded gateways). */
+  /** Sessions on their way here from their session object, by client id: the latest claim (sharded gateways). */
   private readonly arriving = new Map<string, Promise<void>>();
+  /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
+  private readonly arrivals = new Map<string, Promise<void>>();
 
   constructor(broker: Broker, store: SessionStore) {
     this.broker = broker;
@@ -72,10 +74,11 @@ export class SessionHost {
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
     const state = this.store.get(conn.clientId);
-    if (state?.connectionId === conn.id) this.away(state, how);
+    if (state?.connectionId === conn.id) this.away(state, how, conn.pending());
   }
 
-  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover'): void {
+  /** `pending`: the connection's publishes still travelling to their shards (sharded). */
+  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover', pending?: Promise<void>): void {
     const now = this.broker.clock.now();
     const will = how === 'normal' ? undefined : state.will; // [MQTT-3.1.2-10] DISCONNECT discards it
     const delay = will?.properties?.willDelayInterval ?? 0;
@@ -86,9 +89,11 @@ export class SessionHost {
       if (handOver) this.handOver(state.clientId, state.connectionId!, undefined, gone);
       return;
     }
-    const pending = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
-    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: pending };
-    if (handOver) return this.handOver(state.clientId, state.connectionId!, next);
+    const delayed = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
+    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: delayed };
+    // the QoS 2 ids of publishes still on their way are recorded once their shard answers: the
+    // session leaves after that, so a resend on another gateway is known as one [MQTT-4.3.3]
+    if (handOver) return this.handOver(state.clientId, state.connectionId!, next, pending);
     this.store.put(next);
     this.track(next);
   }
@@ -99,12 +104,32 @@ export class SessionHost {
    * session in. A clean start ends the old one at the shards before anything new is registered.
    */
   claim(conn: Connection, clean: boolean): Promise<void> {
-    const claimed = this.fetch(conn, clean);
+    const claimed = this.fetch(conn, clean).catch((err: unknown) => {
+      if (err instanceof MqttError) throw err;
+      // the session object or a shard did not answer in time, or failed: a CONNACK says so
+      throw new MqttError(ReasonCode.ServerUnavailable, `session not claimed: ${String(err)}`);
+    });
     this.arriving.set(conn.clientId, claimed);
+    this.arrivals.set(conn.id, claimed);
     void claimed.catch(() => undefined).finally(() => {
       if (this.arriving.get(conn.clientId) === claimed) this.arriving.delete(conn.clientId);
+      this.arrivals.delete(conn.id);
     });
     return claimed;
+  }
+
+  /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
+  claiming(connectionId: string): boolean {
+    return this.arrivals.has(connectionId);
+  }
+
+  /**
+   * Resolves once a connection's claim settled. The session object answered that claim before it
+   * asked for the takeover that waits here, so what is left of it is the shard calls of the
+   * arrival: nothing that waits on the session object.
+   */
+  async arrived(connectionId: string): Promise<void> {
+    await this.arrivals.get(connectionId)?.catch(() => undefined);
   }
 
   private async fetch(conn: Connection, clean: boolean): Promise<void> {
@@ -132,11 +157,14 @@ export class SessionHost {
    * it again.
    */
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
-    const session = state && this.exported(clientId, state);
-    this.volatile.delete(clientId);
     const sessions = this.broker.remote!.sessions!;
-    const done: Promise<void> = Promise.resolve(after)
-      .then(() => sessions.detach(clientId, connectionId, session))
+    let session: SessionExport | undefined;
+    const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => {
+        session = state && this.exported(clientId, state);
+        this.volatile.delete(clientId);
+        return sessions.detach(clientId, connectionId, session);
+      })
       .then(() => {
         this.unsent.delete(clientId);
         this.forget(clientId);
@@ -150,19 +178,24 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Resolves once the session of a client is with its session object (sharded gateways). */
+  /** Resolves once a client's session settled here: arrived, or with its session object (sharded gateways). */
   async left(clientId: string): Promise<void> {
     await this.arriving.get(clientId)?.catch(() => undefined);
     await this.leaving.get(clientId);
   }
 
-  /** Sharded gateway, when its client id is claimed elsewhere: sends again a session whose hand-over failed. */
+  /**
+   * Sharded gateway, when its client id is claimed elsewhere: resolves once the session is with
+   * its session object, sending again one whose hand-over failed. It waits for hand-overs only
+   * (calls to the session object that never wait on a claim), never for a claim in progress here:
+   * that claim waits at the session object for this very takeover.
+   */
   async release(clientId: string): Promise<void> {
-    await this.left(clientId);
+    await this.leaving.get(clientId);
     const unsent = this.unsent.get(clientId);
     if (!unsent) return;
     this.handOver(clientId, unsent.connectionId, unsent.state);
-    await this.left(clientId);
+    await this.leaving.get(clientId);
   }
 
   /** A session as it moves to another object; it is then forgotten here. */
