@@ -25,8 +25,6 @@ export interface ConnectOptions {
   properties?: Properties;
 }
 
-let connections = 0;
-
 /** The packet of one type ('puback' picks AckPacket although its `type` is a union). */
 export type PacketOf<T extends Packet['type']> = Packet & { type: T };
 
@@ -42,7 +40,7 @@ export class VirtualClient {
     this.world = world;
     this.version = version;
     this.decoder = new Decoder({ protocolVersion: version });
-    this.conn = world.gateway(gateway).gateway.open(`c${++connections}`, {
+    this.conn = world.gateway(gateway).gateway.open(`c${++world.connections}`, {
       send: (bytes) => {
         this.decoder.push(bytes);
         for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
@@ -143,6 +141,8 @@ export class World {
   readonly peer?: string;
   private readonly options: WorldOptions;
   private readonly stores = { sessions: new MemorySessionStore(), retained: new MemoryRetainedStore() };
+  /** Connections opened so far: their ids are c1, c2, … in each world, so a replay names them alike. */
+  connections = 0;
   /** Sharded: the gateway the next client opens on (round robin, so clients meet across gateways). */
   private placed = 0;
 

@@ -5,7 +5,7 @@
 // id, every CONNECT answered; at the end, every gateway still accepts, and every acknowledged
 // QoS 1/2 message reached every persistent subscriber subscribed before it was sent, QoS 2
 // exactly once, in each publisher's order. SEEDS=<n> runs more seeds, SEED=<n> replays one.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encode, type ConnectPacket, type Packet, type QoS } from '../../src/protocol/index.ts';
 import { connectPacket, text, World, type VirtualClient } from './harness.ts';
 import { prng } from './sharded-world.ts';
@@ -13,7 +13,8 @@ import { prng } from './sharded-world.ts';
 const topology = { gateways: 3, shards: 2, sessions: 2 };
 /** Steps a CONNECT may wait for its CONNACK while other calls run. */
 const connectBound = 4000;
-const actions = 120;
+/** Client actions and clock moves per seed (ACTIONS: fewer, to find a short replay). */
+const actions = Number(process.env.ACTIONS ?? 120);
 
 interface Device {
   id: string;
@@ -68,7 +69,7 @@ async function run(seed: number): Promise<void> {
   const thrown: string[] = [];
 
   const fail = (why: string): never => {
-    throw new Failure(`seed ${seed}: ${why}\nreplay: SEED=${seed} npx vitest run --project unit test/broker/interleaving.test.ts\nlast steps:\n  ${trace.slice(-60).join('\n  ')}`);
+    throw new Failure(`seed ${seed}: ${why}\nreplay: SEED=${seed} npx vitest run --project unit test/broker/interleaving.test.ts\nlast steps:\n  ${trace.slice(-Number(process.env.TRACE ?? 60)).join('\n  ')}`);
   };
 
   function device(id: string, role: Device['role']): Device {
@@ -188,14 +189,9 @@ async function run(seed: number): Promise<void> {
   /** Runs every call to its end (random order), then: every CONNECT still open must have its answer. */
   async function drain(): Promise<void> {
     for (let i = 0; i < 50_000; i++) {
-      if (!ns.scheduler.step()) {
-        await settle();
-        check();
-        if (!ns.scheduler.pending) break;
-      } else if (i % 16 === 0) {
-        await settle();
-        check();
-      }
+      await settle();
+      check();
+      if (!ns.scheduler.step()) break;
     }
     if (ns.scheduler.pending) fail('calls between objects never drained');
     for (const d of devices) {
@@ -207,7 +203,10 @@ async function run(seed: number): Promise<void> {
   for (now = 0; now < actions; now++) {
     const r = random();
     if (r < 0.45) {
-      for (let k = Math.floor(random() * 4); k >= 0; k--) ns.scheduler.step();
+      for (let k = Math.floor(random() * 4); k >= 0 && ns.scheduler.step(); k--) {
+        await settle();
+        check();
+      }
     } else if (r < 0.55) {
       connect(pick(devices), pick(gateways));
     } else if (r < 0.6) {
@@ -228,6 +227,7 @@ async function run(seed: number): Promise<void> {
     } else {
       trace.push(`action ${now}: clock +1s`);
       w.clock.advance(1000);
+      vi.advanceTimersByTime(1000); // the calls' deadlines
       ns.tick();
     }
     await settle();
@@ -280,12 +280,15 @@ async function run(seed: number): Promise<void> {
 }
 
 describe('sharded interleavings', () => {
+  // the calls' deadlines run on the test's time, as the manual clock does
+  beforeAll(() => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] }));
+  afterAll(() => void vi.useRealTimers());
   const one = process.env.SEED;
   const first = Number(process.env.FIRST_SEED ?? 1);
   const count = one ? 1 : Number(process.env.SEEDS ?? 1500);
   it(`hold the invariants for ${count} seeded interleaving${count === 1 ? '' : 's'}`, async () => {
     const failures: string[] = [];
-    for (let i = 0; i < count && failures.length < 3; i++) {
+    for (let i = 0; i < count && failures.length < Number(process.env.MAX_FAILURES ?? 3); i++) {
       const seed = one ? Number(one) : first + i;
       try {
         await run(seed);

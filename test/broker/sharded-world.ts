@@ -44,7 +44,11 @@ export class Scheduler {
   private readonly queue: Step[] = [];
   private readonly random?: () => number;
 
-  /** With a random source, steps wait for step(); without, each runs on a microtask of its own. */
+  /**
+   * With a random source, steps wait for step(); without, each runs in a macrotask of its own. An
+   * object's microtasks run to their end before its next event, as in workerd: a caller of step()
+   * lets them (await a macrotask) before the next step.
+   */
   constructor(random?: () => number) {
     this.random = random;
   }
@@ -55,7 +59,7 @@ export class Scheduler {
 
   post(label: string, run: () => void): void {
     this.queue.push({ label, run });
-    if (!this.random) queueMicrotask(() => void this.step());
+    if (!this.random) setImmediate(() => void this.step());
   }
 
   /** Runs one pending step (random mode: any of them); false if there was none. */
