@@ -160,15 +160,18 @@ export class Broker {
    * them once their session settled; those gone, through their session objects.
    */
   async receive(batch: Routed[]): Promise<void> {
-    let missed = this.deliverRouted(batch);
+    const missed: Routed[] = [];
+    for (const { message, deliveries } of this.deliverRouted(batch)) {
+      // clients arriving here get theirs once their session is here; the rest wait for hand-overs
+      const rest = deliveries.filter((d) => !this.sessions.keepFor(d.clientId, { message, deliveries: [d] }));
+      if (rest.length) missed.push({ message, deliveries: rest });
+    }
     if (!missed.length) return;
     const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
-    // at most one call timeout: a claim here may wait on a takeover that waits on a hand-over that
-    // waits on publishes that wait on this very delivery (docs/ARCHITECTURE.md, "Who waits on whom")
-    await within(Promise.all([...clients].map((id) => this.sessions.left(id))), this.config.callTimeout);
-    missed = this.deliverRouted(missed);
+    await Promise.all([...clients].map((id) => this.sessions.left(id)));
+    const gone = this.deliverRouted(missed);
     this.flush(); // after the event that brought them
-    if (missed.length) await this.remote!.sessions!.forward(missed);
+    if (gone.length) await this.remote!.sessions!.forward(gone);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */
@@ -186,7 +189,8 @@ export class Broker {
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
     if (conn?.state === 'active') conn.deliver(out, d.identifiers);
     else if (qos > 0) {
-      if (this.remote?.sessions) return false;
+      // a gateway queues only for a session still here on its way out; the rest is elsewhere
+      if (this.remote?.sessions && !this.sessions.holds(d.clientId)) return false;
       this.sessions.enqueue(d.clientId, out, d.identifiers);
     }
     return true;
@@ -260,13 +264,3 @@ export class Broker {
   }
 }
 
-/** Resolves when `work` settles or after `ms`, whichever is first. */
-async function within(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expiry = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  try {
-    await Promise.race([work.then(() => undefined, () => undefined), expiry]);
-  } finally {
-    clearTimeout(timer!);
-  }
-}

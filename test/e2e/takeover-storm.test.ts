@@ -77,4 +77,39 @@ describe('simultaneous CONNECTs of one client id across gateways', () => {
       for (const raw of [...raws, ...fresh.map((f) => f.raw), again.raw]) raw.close();
     });
   }
+
+  it('a client publishing QoS 1 to its own subscription while another connection takes it over: every acknowledged message reaches its session', async () => {
+    const clientId = uniqueId('self');
+    const topic = `self/${clientId}`;
+    const v5 = { protocolName: 'MQTT', protocolVersion: 5 as const, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 60 } };
+    const old = await RawClient.connect(at(0), 5, { ...v5, clean: true });
+    old.raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    expect((await old.raw.next()).type).toBe('suback');
+    const payloads = new Set<string>();
+    const acked = new Set<number>();
+    const seen = (p: Packet) => {
+      if (p.type === 'publish') payloads.add(new TextDecoder().decode(p.payload));
+      if (p.type === 'puback') acked.add(p.packetId);
+    };
+    old.raw.onPacket = seen;
+    const count = 60;
+    for (let i = 1; i <= count; i++) {
+      old.raw.send({ type: 'publish', topic, payload: new TextEncoder().encode(`m${i}`), qos: 1, retain: false, dup: false, packetId: i });
+    }
+    // the takeover lands mid-stream, from another gateway
+    const fresh = await RawClient.open(at(1), 5);
+    fresh.onPacket = (p) => {
+      seen(p);
+      if (p.type === 'publish' && p.qos === 1) fresh.send({ type: 'puback', packetId: p.packetId! });
+    };
+    fresh.send({ type: 'connect', ...v5 });
+    expect(await old.raw.closedWithin(15_000)).toBe(true);
+    // every message the old connection got PUBACK for reaches the session: on the old connection
+    // before the takeover, or on the new one after
+    const until = Date.now() + 15_000;
+    const missing = () => [...acked].filter((i) => !payloads.has(`m${i}`));
+    while (missing().length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect({ acknowledged: acked.size > 0, missing: missing() }).toEqual({ acknowledged: true, missing: [] });
+    fresh.close();
+  });
 });

@@ -8,7 +8,8 @@ import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, SessionState, SessionStore } from '../ports.ts';
-import type { SessionExport } from '../remote.ts';
+import type { Routed, SessionExport } from '../remote.ts';
+import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
 import { MemorySessionStore } from '../memory/memory-session-store.ts';
@@ -25,6 +26,13 @@ export class SessionHost {
   private readonly volatile = new MemorySessionStore({ copies: false });
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
+  /**
+   * Sessions on their way out whose export is not taken yet: messages for them are queued here
+   * and leave with them (sharded gateways).
+   */
+  private readonly holding = new Set<string>();
+  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  private readonly awaiting = new Map<string, Routed[]>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
   /** Sessions on their way here from their session object, by client id: the latest claim (sharded gateways). */
@@ -112,10 +120,27 @@ export class SessionHost {
     this.arriving.set(conn.clientId, claimed);
     this.arrivals.set(conn.id, claimed);
     void claimed.catch(() => undefined).finally(() => {
-      if (this.arriving.get(conn.clientId) === claimed) this.arriving.delete(conn.clientId);
       this.arrivals.delete(conn.id);
+      if (this.arriving.get(conn.clientId) !== claimed) return;
+      this.arriving.delete(conn.clientId);
+      const kept = this.awaiting.get(conn.clientId);
+      this.awaiting.delete(conn.clientId);
+      // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
+      // start discarded the session they were routed to [MQTT-3.1.2-4]
+      if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
     });
     return claimed;
+  }
+
+  /**
+   * Keeps a message for a client whose claim is in progress here, to deliver once its session
+   * arrived; false when there is none. A delivery never waits for a claim: the claim may wait on
+   * a takeover that waits on the publish this delivery belongs to.
+   */
+  keepFor(clientId: string, routed: Routed): boolean {
+    if (!this.arriving.has(clientId)) return false;
+    pushTo(this.awaiting, clientId, routed);
+    return true;
   }
 
   /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
@@ -159,9 +184,11 @@ export class SessionHost {
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
     const sessions = this.broker.remote!.sessions!;
     let session: SessionExport | undefined;
+    if (state) this.holding.add(clientId);
     const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
       .then(() => {
         session = state && this.exported(clientId, state);
+        this.holding.delete(clientId);
         this.volatile.delete(clientId);
         return sessions.detach(clientId, connectionId, session);
       })
@@ -178,9 +205,13 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Resolves once a client's session settled here: arrived, or with its session object (sharded gateways). */
+  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  holds(clientId: string): boolean {
+    return this.holding.has(clientId) || this.unsent.has(clientId);
+  }
+
+  /** Resolves once a session on its way out is with its session object (sharded gateways). */
   async left(clientId: string): Promise<void> {
-    await this.arriving.get(clientId)?.catch(() => undefined);
     await this.leaving.get(clientId);
   }
 

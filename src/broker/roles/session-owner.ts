@@ -68,8 +68,8 @@ export class SessionOwner {
 
   /**
    * Messages the shards routed to sessions that are away, or that a gateway (`from`) found gone:
-   * queued here, or passed on to the gateway a session went back to meanwhile (never back to
-   * `from`). Nobody's (the session ended) are dropped.
+   * queued here, or passed on to the gateway a session went back to meanwhile (back to `from`
+   * only while the session is on its way there). Nobody's (the session ended) are dropped.
    */
   async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
     const here: Routed[] = [];
@@ -78,8 +78,11 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
-        else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
+        const held = this.broker.sessions.store.get(d.clientId);
+        // the gateway that found the client gone gets it back only if its session is not here:
+        // its claim was answered and the session is still on its way there
+        if (attached && (attached.gateway !== from || !held)) pushTo(live, attached.gateway, { message, deliveries: [d] });
+        else if (held) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
     }
