@@ -71,7 +71,8 @@ async function run(seed: number, actions: number): Promise<void> {
   const thrown: string[] = [];
 
   const fail = (why: string): never => {
-    throw new Failure(`seed ${seed}: ${why}\nreplay: ${replay(seed, actions)}\nlast steps:\n  ${trace.slice(-Number(process.env.TRACE ?? 60)).join('\n  ')}`);
+    const late = w.logs.filter((l) => l.includes('timed out')).length;
+    throw new Failure(`seed ${seed}: ${why}${late ? ` (${late} calls missed their deadline)` : ''}\nreplay: ${replay(seed, actions)}\nlast steps:\n  ${trace.slice(-Number(process.env.TRACE ?? 60)).join('\n  ')}`);
   };
 
   function device(id: string, role: Device['role']): Device {
