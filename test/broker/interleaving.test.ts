@@ -136,6 +136,7 @@ async function run(seed: number, actions: number): Promise<void> {
           break;
         case 'publish': {
           const key = new TextDecoder().decode(p.payload);
+          trace.push(`${d.id} got ${key} QoS ${p.qos}${p.dup ? ' (dup)' : ''} on ${conn.c.conn.id}`);
           if (p.qos < 2 || !d.qos2.has(p.packetId!)) {
             if (p.qos === 2 && d.deliveries.some((x) => x.key === key && x.qos === 2)) fail(`${d.id} got QoS 2 ${key} twice`);
             d.deliveries.push({ key, qos: p.qos });
@@ -329,7 +330,9 @@ describe('sharded interleavings', () => {
     [153, 15, 'lost session'],
     // the same, and the stranded claim hands over the session of the connection that won: two live
     [164, 25, 'two live connections'],
-    // QoS 1 reordered for one publisher (also with the takeover waiting for the closed claim)
+    // QoS 1 reordered for one publisher: p1:1, forwarded by the session object to the gateway of
+    // an arriving claim that is then taken over, rejoins the session behind p1:2 and p1:3, which
+    // the session object queued meanwhile (also with the takeover waiting for the closed claim)
     [21, 45, 'order'],
     // a session lost even when the takeover waits for the closed claim
     [112, 45, 'lost session, second way'],

@@ -4,6 +4,7 @@
 // one step, picked by a seeded PRNG, so a test can explore interleavings and replay one by seed.
 import { Broker, defaultConfig, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
 import { FabricCore, type Caller, type Directory, type Topology } from '../../src/broker/fabric-core.ts';
+import type { Routed } from '../../src/broker/remote.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionState, StoredSubscription } from '../../src/broker/ports.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
@@ -204,18 +205,18 @@ export class ShardedNamespace {
     const call = <T>(label: string, work: () => Promise<T>) => this.call(`${from}→${label}`, work);
     return {
       shard: (i) => ({
-        publish: (messages, where) => call(`shard${i}.publish ${messages.map((m) => m.topic).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
+        publish: (messages, where) => call(`shard${i}.publish ${messages.map(describe).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
         subscribe: (clientId, where, subs, retained) => call(`shard${i}.subscribe ${clientId}@${where}`, () => this.shardEndpoints[i].subscribe(clientId, where, clone(subs), retained)),
         unsubscribe: (clientId, filters) => call(`shard${i}.unsubscribe ${clientId}`, () => this.shardEndpoints[i].unsubscribe(clientId, filters)),
       }),
       gateway: (i) => ({
-        deliver: (batch) => call(`gateway${i}.deliver`, () => this.gatewayEndpoints[i].deliver(clone(batch))),
+        deliver: (batch) => call(`gateway${i}.deliver ${routed(batch)}`, () => this.gatewayEndpoints[i].deliver(clone(batch))),
         takeover: (clientId, connectionId) => call(`gateway${i}.takeover ${clientId}/${connectionId}`, () => this.gatewayEndpoints[i].takeover(clientId, connectionId)),
       }),
       session: (i) => ({
         attach: (clientId, gateway, connectionId) => call(`session${i}.attach ${clientId}/${connectionId}`, () => this.owners[i].attach(clientId, gateway, connectionId)),
         detach: (clientId, connectionId, session) => call(`session${i}.detach ${clientId}/${connectionId}`, () => this.owners[i].detach(clientId, connectionId, clone(session))),
-        enqueue: (batch, where) => call(`session${i}.enqueue`, () => this.owners[i].enqueue(clone(batch), where)),
+        enqueue: (batch, where) => call(`session${i}.enqueue ${routed(batch)}`, () => this.owners[i].enqueue(clone(batch), where)),
       }),
     };
   }
@@ -238,6 +239,14 @@ export class ShardedNamespace {
     });
   }
 }
+
+/** A message in a trace: its topic, and its payload when short text. */
+function describe(m: Message): string {
+  const text = m.payload.length <= 24 ? new TextDecoder().decode(m.payload) : '';
+  return /^[\x20-\x7e]+$/.test(text) ? `${m.topic}=${text}` : m.topic;
+}
+
+const routed = (batch: Routed[]): string => batch.map((r) => `${describe(r.message)}→${r.deliveries.map((d) => d.clientId).join('+')}`).join(',');
 
 const clone = <T>(value: T): T => (value === undefined ? value : structuredClone(value));
 
