@@ -62,9 +62,12 @@ export class Broker {
     this.sessions = new SessionHost(this, options.sessions);
   }
 
-  /** Call once the transport's surviving connections are open again (after restart or wake). */
-  start(): void {
-    this.sessions.reconcile((id) => this.gateway.connections.has(id));
+  /**
+   * Call once the transport's surviving connections are open again (after restart or wake).
+   * `live` says which connection ids still hold their sessions (default: this object's).
+   */
+  start(live = (id: string) => this.gateway.connections.has(id)): void {
+    this.sessions.reconcile(live);
   }
 
   /** Whether this object routes a topic or filter itself: every one in the default topology, $SYS always. */

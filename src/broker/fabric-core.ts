@@ -5,8 +5,8 @@
 // Every call is tracked, so an event handler can wait for its calls before it returns.
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
-import type { Message, StoredSubscription } from './ports.ts';
-import type { Accepted, Remote, Routed, SessionExport, SessionLink, ShardLink } from './remote.ts';
+import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
+import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from './remote.ts';
 import type { Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
 
@@ -41,20 +41,25 @@ export interface GatewayCalls {
 /** What a session object answers (roles/session-owner.ts). */
 export interface SessionCalls {
   attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined>;
-  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
+  /** The outbound messages after `after` (a seq) of a session lent to a claim, one page. */
+  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }>;
+  abandon(clientId: string, connectionId: string): Promise<void>;
+  /** A page of a session's outbound messages ahead of its detach (`first`: the first page). */
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void>;
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged?: boolean): Promise<void>;
   enqueue(batch: Routed[], from: number | null): Promise<void>;
 }
 
 /**
  * Each kind of call's deadline, in multiples of the call timeout. A call only waits on calls of a
  * lower level (docs/ARCHITECTURE.md, "Who waits on whom"), so its deadline outlasts theirs: a
- * shard's subscribe waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
+ * shard's subscribe, or a page of a session's messages, waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
  * hand-over and on the shard calls of an arrival; a claim (attach) on a takeover. A delivery may
  * wait for a client's session to settle on its gateway (bounded by one timeout) and pass messages
  * on to a session object; a publish waits on its deliveries.
  */
 const levels = {
-  subscribe: 1, unsubscribe: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
+  subscribe: 1, unsubscribe: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
 } as const;
 
 export type CallKind = keyof typeof levels;
@@ -119,7 +124,8 @@ export class FabricCore implements Remote {
     if (caller.role === 'gateway') {
       this.sessions = {
         attach: (clientId, connectionId) => this.track(this.attach(clientId, caller.index, connectionId)),
-        detach: (clientId, connectionId, session) => this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, session))),
+        abandon: (clientId, connectionId) => this.track(this.deadline('detach', this.session(clientId).abandon(clientId, connectionId))),
+        detach: (clientId, connectionId, session) => this.track(this.detach(clientId, connectionId, session)),
         forward: (batch) => this.toSessionObjects(batch),
       };
     }
@@ -129,11 +135,32 @@ export class FabricCore implements Remote {
    * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
    * answers after all, the session it gave is handed straight back, so nothing is lost.
    */
-  private attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
-    const call = this.session(clientId).attach(clientId, gateway, connectionId);
-    return this.deadline('attach', call, (late) => {
-      if (late) void this.track(this.deadline('detach', this.session(clientId).detach(clientId, connectionId, late))).catch(() => undefined);
-    });
+  private async attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+    const object = this.session(clientId);
+    const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
+    const session = await this.deadline('attach', object.attach(clientId, gateway, connectionId), abandon);
+    if (!session?.more) return session;
+    try { // the rest of its messages, a page per call
+      const outbound = [...session.outbound];
+      for (let more = true; more;) {
+        const page = await this.deadline('page', object.page(clientId, connectionId, outbound[outbound.length - 1].seq));
+        outbound.push(...page.outbound);
+        more = page.more;
+      }
+      return { ...session, outbound, more: false };
+    } catch (err) {
+      abandon();
+      throw err;
+    }
+  }
+
+  /** Hands a session over; one too large for a call goes in pages ahead of the detach. */
+  private async detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+    const object = this.session(clientId);
+    const pages = session ? paged(session.outbound) : [];
+    if (pages.length <= 1) return this.deadline('detach', object.detach(clientId, connectionId, session));
+    for (const [i, page] of pages.slice(0, -1).entries()) await this.deadline('page', object.stage(clientId, connectionId, page, i === 0));
+    await this.deadline('detach', object.detach(clientId, connectionId, { ...session!, outbound: pages[pages.length - 1] }, true));
   }
 
   /**

@@ -10,6 +10,7 @@ import { createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { jwksFetcher } from './auth/jwks-fetch.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
@@ -21,6 +22,7 @@ import { parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
+import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { Sql } from './sqlite/sql.ts';
@@ -52,13 +54,15 @@ export class BrokerObject extends DurableObject<Env> {
     const notice = securityNotice(auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
+    const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);
+    const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
     this.meter = new Meter(sql);
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
-      hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
+      hooks: createAuth(auth, clock, log, jwks).hooks,
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;

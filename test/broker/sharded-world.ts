@@ -144,7 +144,7 @@ export class ShardedNamespace {
       const fabric = this.fabric({ role: 'session', index: i });
       const broker = new Broker({ sessions: s.sessions, retained: new MemoryRetainedStore(), config, clock, remote: fabric, log });
       this.owners.push(new SessionOwner(broker, mapStore(s.attachments), fabric));
-      broker.start();
+      broker.start(() => true); // as the session object does: a session here with a connection id is lent to its gateway
       return broker;
     });
     this.observed = [];
@@ -215,7 +215,10 @@ export class ShardedNamespace {
       }),
       session: (i) => ({
         attach: (clientId, gateway, connectionId) => call(`session${i}.attach ${clientId}/${connectionId}`, () => this.owners[i].attach(clientId, gateway, connectionId)),
-        detach: (clientId, connectionId, session) => call(`session${i}.detach ${clientId}/${connectionId}`, () => this.owners[i].detach(clientId, connectionId, clone(session))),
+        page: (clientId, connectionId, after) => call(`session${i}.page ${clientId}/${connectionId}`, async () => this.owners[i].page(clientId, connectionId, after)),
+        abandon: (clientId, connectionId) => call(`session${i}.abandon ${clientId}/${connectionId}`, () => this.owners[i].abandon(clientId, connectionId)),
+        stage: (clientId, connectionId, outbound, first) => call(`session${i}.stage ${clientId}/${connectionId}`, async () => this.owners[i].stage(clientId, connectionId, clone(outbound), first)),
+        detach: (clientId, connectionId, session, staged) => call(`session${i}.detach ${clientId}/${connectionId}`, () => this.owners[i].detach(clientId, connectionId, clone(session), staged)),
         enqueue: (batch, where) => call(`session${i}.enqueue ${routed(batch)}`, () => this.owners[i].enqueue(clone(batch), where)),
       }),
     };

@@ -7,8 +7,8 @@
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
-import type { Message, SessionState, SessionStore } from '../ports.ts';
-import type { Routed, SessionExport } from '../remote.ts';
+import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
+import { paged, type Routed, type SessionExport } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -161,12 +161,19 @@ export class SessionHost {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
     const session = await remote.sessions!.attach(conn.clientId, conn.id);
-    if (session && clean && session.subscriptions.length) {
-      await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
-      session.subscriptions = [];
+    try {
+      if (session && clean && session.subscriptions.length) {
+        await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
+        session.subscriptions = [];
+      }
+      if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
+      if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
+    } catch (err) {
+      // the connection never used this copy: the session object's, still lent, is the session
+      if (this.store.get(conn.clientId)?.connectionId === conn.id) this.forget(conn.clientId);
+      void remote.sessions!.abandon(conn.clientId, conn.id).catch(() => undefined);
+      throw err;
     }
-    if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
-    if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
     if (conn.state !== 'awaiting-connect') { // the client left (or was taken over) while its session was on its way
       const state = this.store.get(conn.clientId);
       if (state) this.away(state, 'abnormal');
@@ -229,11 +236,42 @@ export class SessionHost {
     await this.leaving.get(clientId);
   }
 
-  /** A session as it moves to another object; it is then forgotten here. */
-  surrender(clientId: string, state = this.store.get(clientId)): SessionExport | undefined {
-    const session = state && this.exported(clientId, state);
-    this.forget(clientId);
-    return session;
+  /**
+   * Session object, on a claim: the session as it moves to the claiming gateway, with the first
+   * page of its messages. The copy here stays, lent to that connection (no will or expiry runs for
+   * it), until the gateway hands the session back (`adopt`) or gives up the claim (`abandon`).
+   */
+  lend(clientId: string, connectionId: string): SessionExport | undefined {
+    const state = this.store.get(clientId);
+    if (!state) return undefined;
+    const session = this.exported(clientId, { ...state, connectionId: undefined });
+    const [first, ...rest] = paged(session.outbound);
+    this.store.put({ ...state, connectionId });
+    this.due.delete(clientId);
+    this.queued.delete(clientId);
+    return { ...session, outbound: first, more: rest.length > 0 };
+  }
+
+  /** Session object: the next page of a lent session's messages, after `seq`. */
+  page(clientId: string, connectionId: string, after: number): { outbound: OutboundMessage[]; more: boolean } {
+    if (this.store.get(clientId)?.connectionId !== connectionId) throw new Error(`session of ${clientId} is not lent to ${connectionId}`);
+    const [first, ...rest] = paged(this.store.outbound(clientId).filter((e) => e.seq > after));
+    return { outbound: first, more: rest.length > 0 };
+  }
+
+  /** Session object: a claim failed after it was answered; the lent session is away again. Returns it, if it was lent. */
+  abandon(clientId: string, connectionId: string): SessionState | undefined {
+    const state = this.store.get(clientId);
+    if (state?.connectionId !== connectionId) return undefined;
+    const away: SessionState = { ...state, connectionId: undefined, disconnectedAt: state.disconnectedAt ?? this.broker.clock.now() };
+    this.store.put(away);
+    this.track(away);
+    return away;
+  }
+
+  /** Session object: the gateway ended a session lent to one of its connections. */
+  ended(clientId: string, connectionId: string): void {
+    if (this.store.get(clientId)?.connectionId === connectionId) this.forget(clientId);
   }
 
   private exported(clientId: string, state: SessionState): SessionExport {
