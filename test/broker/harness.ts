@@ -55,7 +55,7 @@ export class VirtualClient {
   }
 
   async sendBytes(bytes: Uint8Array): Promise<void> {
-    await this.conn.receive(bytes);
+    await this.world.until(this.conn.receive(bytes), `${this.conn.id} handling its packets`);
     await this.world.settle();
   }
 
@@ -200,9 +200,34 @@ export class World {
 
   /** Lets every call between objects finish (sharded, prompt mode), then sends what they produced. */
   async settle(): Promise<void> {
-    if (this.sharded && !this.options.seed) await this.sharded.scheduler.settle();
+    if (this.sharded && this.options.seed === undefined) await this.sharded.scheduler.settle();
     this.sharded?.flush();
     this.broker.flush();
+  }
+
+  /**
+   * Sharded, prompt mode: `work`, or a failure naming it when it still waits a second after every
+   * call between objects ran out (a deadlock), instead of a test that hangs until its timeout.
+   * The second lets other work end (hashing a password, a JWKS fetch).
+   */
+  async until<T>(work: Promise<T>, what: string): Promise<T> {
+    if (!this.sharded || this.options.seed !== undefined) return work;
+    const scheduler = this.sharded.scheduler;
+    let done = false;
+    const watched = work.finally(() => void (done = true));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = (async () => {
+      for (;;) {
+        await scheduler.settle();
+        const steps = scheduler.steps;
+        await Promise.race([watched, new Promise((resolve) => (timer = setTimeout(resolve, 1000)))]);
+        clearTimeout(timer);
+        if (done) return;
+        if (scheduler.steps === steps && !scheduler.pending) throw new Error(`stuck: ${what} waits, and no call between objects is left to run`);
+      }
+    })();
+    await Promise.race([watched, stuck]);
+    return watched;
   }
 
   /** Messages not delivered for a reason, over every broker of the world. */
