@@ -73,6 +73,8 @@ export interface SessionStore {
   /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
   delete(clientId: string): void;
   list(): SessionState[];
+  /** Sessions with no connection (their client is away); a stored count, not a scan. */
+  awayCount(): number;
 
   subscriptions(clientId: string): StoredSubscription[];
   allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;
@@ -86,7 +88,7 @@ export interface SessionStore {
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
   outboundCount(clientId: string): number;
-  /** Outbound messages of every session, queued or in flight. */
+  /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
   deleteOutbound(clientId: string, seq: number): void;
@@ -105,6 +107,7 @@ export interface RetainedStore {
   delete(topic: string): void;
   /** Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]. */
   match(filter: string): Message[];
+  /** Stored messages; a stored count, not a scan. */
   count(): number;
 }
 

@@ -7,36 +7,27 @@ import { adminPublish } from '../../broker/admin/publish.ts';
 import { deleteRetained, listRetained } from '../../broker/admin/retained.ts';
 import type { Observed } from '../../broker/observe/observed.ts';
 import type { Meter } from '../meter.ts';
+import type { SqliteUsers } from '../sqlite/user-store.ts';
+import { bad, dispatch, limit, notFound, type Route } from './dispatch.ts';
 import type { EventStreams } from './event-stream.ts';
-import { ApiError, errorResponse, json } from './json.ts';
+import { json } from './json.ts';
 import { messageToJson } from './message-json.ts';
 import { readPublish } from './publish-body.ts';
 import { prometheus, statsOf } from './stats.ts';
+import { userRoutes } from './users.ts';
 
 export interface ApiContext {
   namespace: string;
   observed: Observed;
   meter: Meter;
   streams: EventStreams;
+  users: SqliteUsers;
 }
-
-type Handler = (ctx: ApiContext, request: Request, url: URL, param: string) => Response | Promise<Response>;
-
-const bad = (message: string) => new ApiError(400, 'bad-request', message);
-const notFound = (message: string) => new ApiError(404, 'not-found', message);
 
 function required(url: URL, name: string): string {
   const value = url.searchParams.get(name);
   if (value === null) throw bad(`${name} is missing from the query`);
   return value;
-}
-
-/** ?limit=, 1 to 10000 (default 1000): bounds every listing. */
-function limit(url: URL): number {
-  const raw = url.searchParams.get('limit') ?? '1000';
-  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= 1 && n <= 10_000)) throw bad('limit must be a whole number from 1 to 10000');
-  return n;
 }
 
 /** ?reasonCode=, decimal or 0x hex; Administrative action by default. */
@@ -47,20 +38,12 @@ function reasonCode(url: URL): number {
   return Number(raw);
 }
 
-function decodeParam(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    throw bad(`${raw} is not a well-formed URL component`);
-  }
-}
-
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
 const clientJson = (c: ClientSummary) => ({
   ...c, connectedAt: iso(c.connectedAt), lastActivity: iso(c.lastActivity), disconnectedAt: iso(c.disconnectedAt),
 });
 
-const routes: Array<[method: string, path: RegExp, handler: Handler]> = [
+const routes: Route<ApiContext>[] = [
   ['POST', /^\/api\/publish$/, async ({ observed: { broker } }, request, url) => {
     const input = await readPublish(request, url, broker.config.maxPacketSize);
     return json({ topic: input.topic, matched: await adminPublish(broker, input) });
@@ -95,17 +78,6 @@ const routes: Array<[method: string, path: RegExp, handler: Handler]> = [
   })],
 ];
 
-export async function handleApi(ctx: ApiContext, request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  const matching = routes.filter(([, path]) => path.test(url.pathname));
-  if (!matching.length) return errorResponse(notFound(`no API at ${url.pathname}`));
-  const route = matching.find(([method]) => method === request.method);
-  const allow = matching.map(([method]) => method).join(', ');
-  if (!route) return errorResponse(new ApiError(405, 'method-not-allowed', `${url.pathname} takes ${allow}`), { allow });
-  try {
-    const param = decodeParam(route[1].exec(url.pathname)?.[1] ?? '');
-    return await route[2](ctx, request, url, param);
-  } catch (err) {
-    return errorResponse(err);
-  }
+export function handleApi(ctx: ApiContext, request: Request): Promise<Response> {
+  return dispatch([...routes, ...userRoutes], ctx, request);
 }

@@ -98,8 +98,10 @@ export function securityNotice(config: AuthConfig): string | undefined {
       `Set ${authVariables.allowAnonymous}=false and configure ${authVariables.passwordFile} or JWT keys before exposing it.`;
   }
   if (!config.passwordFile && !config.jwt) {
-    return `Namespace "${config.namespace}" has no credentials configured and refuses anonymous clients: every client is refused. ` +
-      `Configure ${authVariables.passwordFile} or ${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}/${authVariables.jwtJwksUrl}.`;
+    const keys = `${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}/${authVariables.jwtJwksUrl}`;
+    return `Namespace "${config.namespace}" has no password file or JWT keys and refuses anonymous clients: ` +
+      'every client is refused except users of its user store (/api/users, npm run passwd -- --url). ' +
+      `Configure ${authVariables.passwordFile} or ${keys}, or add users.`;
   }
   return undefined;
 }

@@ -1,6 +1,7 @@
 // SessionStore on the object's SQLite: sessions, their subscriptions, outbound messages and
 // received QoS 2 ids. Every call is one or two statements; nothing is cached here.
 import type { Message, OutboundMessage, SessionState, SessionStore, StoredSubscription, StoredWill } from '../../broker/index.ts';
+import { gauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
 type SessionRow = { client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will: string | null };
@@ -25,8 +26,11 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   put(s: SessionState): void {
+    // an upsert, not INSERT OR REPLACE: a replace deletes without firing the gauge's trigger
     this.sql.run(
-      'INSERT OR REPLACE INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will) VALUES (?, ?, ?, ?, ?)',
+      `INSERT INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET expiry_interval = excluded.expiry_interval, connection_id = excluded.connection_id,
+       disconnected_at = excluded.disconnected_at, will = excluded.will`,
       s.clientId, s.expiryInterval, s.connectionId ?? null, s.disconnectedAt ?? null, toJson(s.will),
     );
   }
@@ -39,6 +43,11 @@ export class SqliteSessionStore implements SessionStore {
 
   list(): SessionState[] {
     return this.sql.all<SessionRow>('SELECT * FROM sessions').map(toState);
+  }
+
+  /** One row read: the gauge the table's triggers keep (schema.ts). */
+  awayCount(): number {
+    return gauge(this.sql, 'away');
   }
 
   subscriptions(clientId: string): StoredSubscription[] {
@@ -83,8 +92,9 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM outbound WHERE client_id = ?', clientId)!.n;
   }
 
+  /** One row read: the gauge the table's triggers keep (schema.ts). */
   outboundTotal(): number {
-    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM outbound')!.n;
+    return gauge(this.sql, 'outbound');
   }
 
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {

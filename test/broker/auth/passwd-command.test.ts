@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parsePasswordFile, verifyPassword } from '../../../src/broker/auth/index.ts';
+import { hashPassword, parsePasswordFile, verifyPassword } from '../../../src/broker/auth/index.ts';
 
 const script = join(import.meta.dirname, '../../../scripts/passwd.ts');
 
@@ -52,10 +52,25 @@ describe('npm run passwd', { timeout: 30_000 }, () => {
     expect(passwd(['-D', file, 'alice'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/not found/) });
   });
 
+  it('warns when the file outgrows the 5 KB Cloudflare allows a secret (about 50 users), naming the user store', async () => {
+    const file = tempFile();
+    const entry = await hashPassword('x', 100_000);
+    writeFileSync(file, Array.from({ length: 50 }, (_, i) => `device-${i}:${entry}\n`).join(''));
+    const under = passwd(['-b', '-I', '1000', file, 'one-more', 'x']);
+    expect(under).toEqual({ code: 0, stderr: '' });
+    const over = passwd(['-b', file, 'device-50', 'x']);
+    expect(readFileSync(file).length).toBeGreaterThan(5 * 1024);
+    expect(over.code).toBe(0);
+    expect(over.stderr).toMatch(/warning: .* is \d+ bytes, over the 5 KB .*limits.*npm run passwd -- --url/s);
+  });
+
   it('refuses bad input: usage, user names with ":", iterations Workers cannot run, a malformed file', () => {
     const file = tempFile();
     expect(passwd([file]).code).toBe(2);
     expect(passwd(['-c', '-D', file, 'x']).code).toBe(2);
+    expect(passwd(['--token', 't', file, 'x']).code).toBe(2); // store options without --url
+    expect(passwd(['--url', 'http://127.0.0.1:1', '-c', 'x']).code).toBe(2);
+    expect(passwd(['--url', 'http://127.0.0.1:1', '-b', 'x']).code).toBe(2);
     expect(passwd(['-b', file, 'a:b', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/':'/) });
     expect(passwd(['-b', '-I', '200000', file, 'a', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/iterations/) });
     writeFileSync(file, 'alice:plain\n');
