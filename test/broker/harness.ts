@@ -105,6 +105,8 @@ export interface WorldOptions {
   topology?: Topology;
   /** Sharded: a seeded random order of the calls between objects, run by `w.sharded.scheduler.step()`. */
   seed?: number;
+  /** Sharded: the calls between objects wait for `w.sharded.scheduler` (deliver, runUntil), in order. */
+  manual?: boolean;
 }
 
 /** The topology the unit suite runs on: BROKER_TOPOLOGY=2,2,2 runs it sharded (vitest project unit-sharded). */
@@ -153,7 +155,7 @@ export class World {
     if (isSharded(topology)) {
       this.sharded = new ShardedNamespace({
         topology, clock: this.clock, config: options.config, hooks: options.hooks, observe: options.observe,
-        log: this.log, scheduler: new Scheduler(options.seed === undefined ? undefined : prng(options.seed)),
+        log: this.log, scheduler: new Scheduler(options.seed === undefined ? undefined : prng(options.seed), options.manual),
       });
       this.sessions = this.sharded.sessions;
       this.retained = this.sharded.retained;
@@ -200,7 +202,7 @@ export class World {
 
   /** Lets every call between objects finish (sharded, prompt mode), then sends what they produced. */
   async settle(): Promise<void> {
-    if (this.sharded && this.options.seed === undefined) await this.sharded.scheduler.settle();
+    if (this.prompt) await this.sharded!.scheduler.settle();
     this.sharded?.flush();
     this.broker.flush();
   }
@@ -211,8 +213,8 @@ export class World {
    * The second lets other work end (hashing a password, a JWKS fetch).
    */
   async until<T>(work: Promise<T>, what: string): Promise<T> {
-    if (!this.sharded || this.options.seed !== undefined) return work;
-    const scheduler = this.sharded.scheduler;
+    if (!this.prompt) return work;
+    const scheduler = this.sharded!.scheduler;
     let done = false;
     const watched = work.finally(() => void (done = true));
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -228,6 +230,11 @@ export class World {
     })();
     await Promise.race([watched, stuck]);
     return watched;
+  }
+
+  /** Sharded, with the calls between objects run as they come (neither seeded nor manual). */
+  private get prompt(): boolean {
+    return !!this.sharded && this.options.seed === undefined && !this.options.manual;
   }
 
   /** Messages not delivered for a reason, over every broker of the world. */

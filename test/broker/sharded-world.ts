@@ -44,23 +44,31 @@ export class Scheduler {
   afterStep: () => void = () => undefined;
   private readonly queue: Step[] = [];
   private readonly random?: () => number;
+  private readonly manual: boolean;
 
   /**
-   * With a random source, steps wait for step(); without, each runs in a macrotask of its own. An
-   * object's microtasks run to their end before its next event, as in workerd: a caller of step()
-   * lets them (await a macrotask) before the next step.
+   * With a random source, steps wait for step(); manual, they wait for step() or deliver(), in
+   * order; else each runs in a macrotask of its own. An object's microtasks run to their end
+   * before its next event, as in workerd: a caller of step() lets them (await a macrotask) before
+   * the next step.
    */
-  constructor(random?: () => number) {
+  constructor(random?: () => number, manual = false) {
     this.random = random;
+    this.manual = manual;
   }
 
   get pending(): number {
     return this.queue.length;
   }
 
+  /** What is pending, oldest first. */
+  labels(): string[] {
+    return this.queue.map((s) => s.label);
+  }
+
   post(label: string, run: () => void): void {
     this.queue.push({ label, run });
-    if (!this.random) setImmediate(() => void this.step());
+    if (!this.random && !this.manual) setImmediate(() => void this.step());
   }
 
   /** Runs one pending step (random mode: any of them); false if there was none. */
@@ -76,11 +84,32 @@ export class Scheduler {
     return true;
   }
 
+  /** Manual mode: runs the first pending step whose label has `match`, then lets its object's microtasks run. */
+  async deliver(match: string): Promise<void> {
+    await macrotask();
+    const i = this.queue.findIndex((s) => s.label.includes(match));
+    if (i < 0) throw new Error(`no pending call matches "${match}"; pending: ${this.queue.map((s) => s.label).join('; ')}`);
+    this.queue.unshift(...this.queue.splice(i, 1));
+    this.step();
+    await macrotask();
+  }
+
+  /** Manual mode: runs steps in order until one whose label has `match` ran (every step, if none). */
+  async runUntil(match?: string): Promise<void> {
+    for (;;) {
+      await macrotask();
+      const next = this.queue[0];
+      if (!next) return;
+      this.step();
+      if (match !== undefined && next.label.includes(match)) return macrotask();
+    }
+  }
+
   /** Prompt mode: resolves once no step ran during a whole macrotask (everything that can run did). */
   async settle(): Promise<void> {
     for (let rounds = 0; rounds < 10_000; rounds++) {
       const before = this.steps;
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await macrotask();
       if (this.steps === before && !this.queue.length) return;
     }
     throw new Error('calls between objects never settled');
@@ -250,6 +279,8 @@ function describe(m: Message): string {
 }
 
 const routed = (batch: Routed[]): string => batch.map((r) => `${describe(r.message)}→${r.deliveries.map((d) => d.clientId).join('+')}`).join(',');
+
+const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const clone = <T>(value: T): T => (value === undefined ? value : structuredClone(value));
 
