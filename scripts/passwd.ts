@@ -22,18 +22,33 @@ const usage = `usage: npm run passwd -- [-c | -D] [-b] [-I iterations] <password
   --url    add, change or delete the user in the user store of the broker at this URL (https://<worker>)
   --token  its MQTT_ADMIN_TOKEN (default: the MQTT_ADMIN_TOKEN environment variable)
   --ns     the namespace (default: default, the one behind /mqtt)
-  --acl    an ACL rule for this user alone, such as "readwrite devices/%c/#" (repeat for more; replaces its rules)`;
+  --acl    an ACL rule for this user alone, such as "readwrite devices/%c/#" (repeat for more; replaces its rules)
+  -h, --help  this text`;
 
 const options = {
   create: { type: 'boolean', short: 'c' }, delete: { type: 'boolean', short: 'D' }, batch: { type: 'boolean', short: 'b' },
   iterations: { type: 'string', short: 'I' }, url: { type: 'string' }, token: { type: 'string' }, ns: { type: 'string' },
-  acl: { type: 'string', multiple: true },
+  acl: { type: 'string', multiple: true }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
+  } catch (err) {
+    // Node's own text nests quotes (… as in '-- "--help"'); name the option plainly instead
+    const option = /'(-[^',]+)/.exec((err as Error).message)?.[1] ?? '';
+    const unknown = (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    console.error(`passwd: ${unknown ? `unknown option ${option}` : `${option} needs a value`}\n${usage}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
   const fileArgs = values.url === undefined ? 1 : 0;
   const [user, given] = positionals.slice(fileArgs);
   const wrong = !user || positionals.length > fileArgs + (values.batch ? 2 : 1) || (values.batch && given === undefined)

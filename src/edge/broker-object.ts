@@ -9,7 +9,7 @@ import { MqttError, ReasonCode } from '../protocol/index.ts';
 import { CachedDirectory, createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
-import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { authConfigFromEnv, startupNotice } from './auth/config.ts';
 import { jwksFetcher } from './auth/jwks-fetch.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
@@ -55,7 +55,7 @@ export class BrokerObject extends DurableObject<Env> {
     }
     this.alarms = new Alarm(ctx.storage);
     const auth = authConfigFromEnv(env, namespace);
-    const notice = securityNotice(auth);
+    const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
     const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);

@@ -1,5 +1,6 @@
-// Gauges are counts kept on write (SQLite triggers), not scans: a stats or $SYS refresh reads the
-// same few rows whether the namespace holds ten retained messages and sessions or thousands.
+// Gauges are counts kept on write (SQLite triggers; the outbound count by the session store), not
+// scans: a stats or $SYS refresh reads the same few rows whether the namespace holds ten retained
+// messages and sessions or thousands.
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
@@ -25,6 +26,7 @@ function fill(sql: Sql, retained: number, sessions: number): void {
     s.put({ clientId: `fill-${i}`, expiryInterval: 3600, ...(i % 2 ? { connectionId: `gone-${i}` } : {}) });
     s.enqueue(`fill-${i}`, { message: { topic: 'q', payload: bytes('m'), qos: 1, retain: false }, state: 'queued' });
   }
+  s.outboundTotal(); // this store's changes to the outbound count, written where the broker's store reads it
 }
 
 /** Rows one stats read and one $SYS refresh (every figure of the table) read in a namespace holding this much. */
@@ -55,6 +57,25 @@ describe('gauges', () => {
     expect([small.statsRows, large.statsRows]).toEqual([3, 3]);
     expect(large.sysRows).toBe(small.sysRows);
     expect(large.sysRows).toBe(4); // clients/total reads the away gauge again
+  });
+
+  it('keeping the outbound count costs no row per message: a delivery is one row written and one deleted', async () => {
+    await runInDurableObject(env.BROKER.getByName(`gauges-cost-${Date.now()}`), (instance: BrokerObject) => {
+      const { meter } = instance as unknown as { meter: Meter };
+      const sql = (meter as unknown as { sql: Sql }).sql;
+      const sessions = new SqliteSessionStore(sql);
+      const before = sessions.outboundTotal();
+      const written = () => meter.read(Date.now()).rowsWritten;
+      const start = written();
+      for (let i = 0; i < 50; i++) {
+        const seq = sessions.enqueue('cost', { message: { topic: 'q', payload: bytes('m'), qos: 1, retain: false }, state: 'queued' });
+        sessions.deleteOutbound('cost', seq);
+      }
+      sessions.enqueue('cost', { message: { topic: 'q', payload: bytes('m'), qos: 1, retain: false }, state: 'queued' });
+      expect(written() - start).toBe(101);
+      expect(sessions.outboundTotal()).toBe(before + 1); // and one row written for the count, when read
+      expect(written() - start).toBe(102);
+    });
   });
 
   it('counts rows stored before the gauges existed once, then keeps them through the triggers', async () => {

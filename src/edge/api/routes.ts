@@ -2,7 +2,7 @@
 // one broker call. Input is read and checked whole before the broker sees it, so a refused request
 // applies nothing.
 import { ReasonCode } from '../../protocol/index.ts';
-import { describeClient, kick, listClients, type ClientSummary } from '../../broker/admin/clients.ts';
+import { describeClient, kick, listClients, type ClientSummary, type QueuedMessage } from '../../broker/admin/clients.ts';
 import { adminPublish } from '../../broker/admin/publish.ts';
 import { deleteRetained, listRetained } from '../../broker/admin/retained.ts';
 import type { Observed } from '../../broker/observe/observed.ts';
@@ -30,6 +30,20 @@ function required(url: URL, name: string): string {
   return value;
 }
 
+/**
+ * A topic filter from the query. `#` starts a URL's fragment, which clients never send, and `+`
+ * in a query means a space: both must be written %23 and %2B, and the error says so.
+ */
+function filterParam(url: URL, fallback?: string): string {
+  const value = url.searchParams.get('filter') ?? fallback;
+  if (value === undefined) throw bad('filter is missing from the query');
+  if (value === '') throw bad('filter is empty: in a URL, write # as %23 (filter=%23, filter=a/%23); a bare # starts the fragment, which is never sent');
+  if (value.includes(' ') && /filter=[^&]*\+/.test(url.search)) {
+    throw bad(`filter "${value}" holds a space where the URL has +: in a query, write + as %2B (filter=a/%2B/b)`);
+  }
+  return value;
+}
+
 /** ?reasonCode=, decimal or 0x hex; Administrative action by default. */
 function reasonCode(url: URL): number {
   const raw = url.searchParams.get('reasonCode');
@@ -43,13 +57,15 @@ const clientJson = (c: ClientSummary) => ({
   ...c, connectedAt: iso(c.connectedAt), lastActivity: iso(c.lastActivity), disconnectedAt: iso(c.disconnectedAt),
 });
 
+const queuedJson = (m: QueuedMessage) => ({ ...messageToJson(m), state: m.state, packetId: m.packetId });
+
 const routes: Route<ApiContext>[] = [
   ['POST', /^\/api\/publish$/, async ({ observed: { broker } }, request, url) => {
     const input = await readPublish(request, url, broker.config.maxPacketSize);
     return json({ topic: input.topic, matched: await adminPublish(broker, input) });
   }],
   ['GET', /^\/api\/retained$/, ({ observed: { broker } }, _r, url) => {
-    const { messages, total } = listRetained(broker, url.searchParams.get('filter') ?? '#', limit(url));
+    const { messages, total } = listRetained(broker, filterParam(url, '#'), limit(url));
     return json({ total, messages: messages.map(messageToJson) });
   }],
   ['DELETE', /^\/api\/retained$/, ({ observed: { broker } }, _r, url) => {
@@ -61,17 +77,17 @@ const routes: Route<ApiContext>[] = [
     const { clients, total } = listClients(broker, limit(url));
     return json({ total, clients: clients.map(clientJson) });
   }],
-  ['GET', /^\/api\/clients\/([^/]+)$/, ({ observed: { broker } }, _r, _u, id) => {
-    const client = describeClient(broker, id);
+  ['GET', /^\/api\/clients\/([^/]+)$/, ({ observed: { broker } }, _r, url, id) => {
+    const client = describeClient(broker, id, limit(url));
     if (!client) throw notFound(`no session for client ${id}`);
-    return json(clientJson(client));
+    return json({ ...clientJson(client), messages: client.messages.map(queuedJson) });
   }],
   ['DELETE', /^\/api\/clients\/([^/]+)$/, ({ observed: { broker } }, _r, url, id) => {
     const code = reasonCode(url);
     if (!kick(broker, id, code)) throw notFound(`client ${id} is not connected`);
     return json({ disconnected: id, reasonCode: code });
   }],
-  ['GET', /^\/api\/subscribe$/, ({ streams }, request, url) => streams.open(required(url, 'filter'), request.signal)],
+  ['GET', /^\/api\/subscribe$/, ({ streams }, request, url) => streams.open(filterParam(url), request.signal)],
   ['GET', /^\/api\/stats$/, (ctx) => json(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now()))],
   ['GET', /^\/metrics$/, (ctx) => new Response(prometheus(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now())), {
     headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' },

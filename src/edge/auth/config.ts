@@ -105,3 +105,20 @@ export function securityNotice(config: AuthConfig): string | undefined {
   }
   return undefined;
 }
+
+const said = new Set<string>();
+
+/**
+ * The notice for the log when a namespace's object starts, once per Worker instance for each
+ * setting that causes it: once for the plain variables (which every namespace without settings of
+ * its own shares), once for each namespace with its own. Undefined when already said or nothing to say.
+ */
+export function startupNotice(env: object, config: AuthConfig): string | undefined {
+  const notice = securityNotice(config);
+  if (!notice) return undefined;
+  const own = Object.values(authVariables).some((name) => `${name}__${config.namespace}` in env);
+  const key = `${own ? `namespace ${config.namespace}` : 'plain variables'}: ${notice.slice(0, 12)}`;
+  if (said.has(key)) return undefined;
+  said.add(key);
+  return own ? notice : `${notice} The same holds for every namespace without settings of its own (said once per Worker instance).`;
+}

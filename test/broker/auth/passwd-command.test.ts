@@ -8,9 +8,9 @@ import { hashPassword, parsePasswordFile, verifyPassword } from '../../../src/br
 
 const script = join(import.meta.dirname, '../../../scripts/passwd.ts');
 
-function passwd(args: string[], input?: string): { code: number | null; stderr: string } {
+function passwd(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [script, ...args], { input, encoding: 'utf8', timeout: 20_000 });
-  return { code: r.status, stderr: r.stderr };
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const tempFile = () => join(mkdtempSync(join(tmpdir(), 'passwd-')), 'passwords');
@@ -57,7 +57,7 @@ describe('npm run passwd', { timeout: 30_000 }, () => {
     const entry = await hashPassword('x', 100_000);
     writeFileSync(file, Array.from({ length: 50 }, (_, i) => `device-${i}:${entry}\n`).join(''));
     const under = passwd(['-b', '-I', '1000', file, 'one-more', 'x']);
-    expect(under).toEqual({ code: 0, stderr: '' });
+    expect(under).toMatchObject({ code: 0, stderr: '' });
     const over = passwd(['-b', file, 'device-50', 'x']);
     expect(readFileSync(file).length).toBeGreaterThan(5 * 1024);
     expect(over.code).toBe(0);
@@ -75,5 +75,14 @@ describe('npm run passwd', { timeout: 30_000 }, () => {
     expect(passwd(['-b', '-I', '200000', file, 'a', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/iterations/) });
     writeFileSync(file, 'alice:plain\n');
     expect(passwd(['-b', file, 'bob', 'x'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/line 1/) });
+  });
+
+  it('--help prints the usage (0); an unknown option or a missing value is named plainly with the usage (2)', () => {
+    expect(passwd(['--help'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: npm run passwd -- /) });
+    expect(passwd(['-h']).code).toBe(0);
+    const unknown = passwd(['--frob', 'f', 'u']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split('\n').slice(0, 2)).toEqual(['passwd: unknown option --frob', expect.stringMatching(/^usage: /)]);
+    expect(passwd(['-b', 'f', 'u', '-I']).stderr).toMatch(/^passwd: -I needs a value\n/);
   });
 });
