@@ -16,6 +16,7 @@ import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { rpcCall } from './role-parts.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
@@ -49,6 +50,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly fabric?: Fabric;
   /** Set while clean sessions' flows changed since they were last copied to SQLite. */
   private flowSave?: ReturnType<typeof setTimeout>;
+  /** What this gateway answers to shards and session objects (sharded topology). */
+  private readonly endpoint: GatewayEndpoint;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -83,6 +86,7 @@ export class BrokerObject extends DurableObject<Env> {
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
+    this.endpoint = new GatewayEndpoint(this.broker);
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -154,12 +158,12 @@ export class BrokerObject extends DurableObject<Env> {
 
   /** Sharded: messages a shard or session object routed to this gateway's sessions. */
   deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start));
+    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start));
   }
 
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start));
+    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
