@@ -42,21 +42,24 @@ describe('sharded interleavings', () => {
     expect(await sweep(seeds, actions, Number(process.env.MAX_FAILURES ?? 3))).toEqual([]);
   }, 60_000 + count * 200);
 
-  // FAILS on main at 125becc, each a short replay of one way the sweep fails (report of the
-  // sharded-harness branch); unskip once it passes.
-  it.skip.each([
+  // Each failed on main at 125becc, a short replay of one way the sweep failed (report of the
+  // sharded-harness branch); they hold since the fixes named.
+  it.each([
     // c4 drops while its claim is in flight; c2's claim takes it over, and Gateway.takeOver, not
-    // finding c4 open, does not wait for c4's claim to settle: c2 gets session present 0
+    // finding c4 open, did not wait for c4's claim to settle: c2 got session present 0 (fixed:
+    // a takeover waits for the claim of the connection it ends, open or not)
     [31, 15, 'lost session'],
     // the same cause: two connections of x live at once [MQTT-3.1.4-3]
     [1858, 25, 'two live connections'],
     // p1:2 rides the shard's answer to gateway 2, whose arriving client (c2) closed; gateway 2
     // passes it to the session object, which queues it in its copy of the session lent to c2;
-    // c2's hand-back then replaces that copy (adopt deletes first): an acknowledged QoS 2 message lost
+    // c2's hand-back then replaced that copy (adopt deletes first): an acknowledged QoS 2 message
+    // lost (fixed: a session object keeps what comes for a lent session apart, and it rejoins)
     [355, 25, 'lost message'],
     // QoS 1 reordered for one publisher: p1:1, forwarded by the session object to the gateway of
     // an arriving claim that is then taken over, rejoins the session behind p1:2 and p1:3, which
-    // the session object queued meanwhile (fails the same way with the takeover fixed)
+    // the session object queued meanwhile (fixed: what was kept for an arriving client joins its
+    // queue as its session is adopted, before any other event)
     [21, 45, 'order'],
   ])('seed %i with %i actions (%s)', async (seed, n) => {
     expect(await sweep([seed], n, 1)).toEqual([]);

@@ -38,7 +38,9 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   }
   // QoS 1/2 are acknowledged only once the owning shard accepted the message, in order
   conn.inOrder(accepted(routed), (matched) => {
-    if (packet.qos === 2) session.received(packet.packetId!); // [MQTT-4.3.3-9]
+    // [MQTT-4.3.3-9]; a session that ended with its connection meanwhile is gone: its id must not
+    // land in the next session of the client id (sharded: the shard answered after the close)
+    if (packet.qos === 2 && (conn.state === 'active' || conn.durable)) session.received(packet.packetId!);
     acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
   });
 }

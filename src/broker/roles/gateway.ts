@@ -72,12 +72,11 @@ export class Gateway {
    * Session taken over [MQTT-3.1.4-3]; resolves once its session is with its session object.
    */
   async takeOver(clientId: string, connectionId: string): Promise<void> {
+    // its claim was answered already: let its session arrive (and CONNACK go out) before ending
+    // it, even if the connection closed meanwhile: its session is on its way here all the same
+    await this.broker.sessions.arrived(connectionId);
     const conn = this.connections.get(connectionId);
-    if (conn?.clientId === clientId) {
-      // its claim was answered already: let its session arrive (and CONNACK go out) before ending it
-      await this.broker.sessions.arrived(connectionId);
-      conn.disconnect(ReasonCode.SessionTakenOver);
-    }
+    if (conn?.clientId === clientId) conn.disconnect(ReasonCode.SessionTakenOver);
     await this.broker.sessions.release(clientId);
   }
 

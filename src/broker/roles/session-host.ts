@@ -37,8 +37,8 @@ export class SessionHost {
   private readonly awaiting = new Map<string, Routed[]>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
-  /** Sessions on their way here from their session object, by client id: the latest claim (sharded gateways). */
-  private readonly arriving = new Map<string, Promise<void>>();
+  /** Connections claiming each client id's session here (sharded gateways). */
+  private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
   private readonly arrivals = new Map<string, Promise<void>>();
 
@@ -132,12 +132,14 @@ export class SessionHost {
       // the session object or a shard did not answer in time, or failed: a CONNACK says so
       throw new MqttError(ReasonCode.ServerUnavailable, `session not claimed: ${String(err)}`);
     });
-    this.arriving.set(conn.clientId, claimed);
+    const claiming = this.arriving.get(conn.clientId) ?? new Set<string>();
+    this.arriving.set(conn.clientId, claiming.add(conn.id));
     this.arrivals.set(conn.id, claimed);
     void claimed.catch(() => undefined).finally(() => {
       this.arrivals.delete(conn.id);
-      if (this.arriving.get(conn.clientId) !== claimed) return;
-      this.arriving.delete(conn.clientId);
+      claiming.delete(conn.id);
+      if (claiming.size) return; // another claim of it here may still take what was kept
+      if (this.arriving.get(conn.clientId) === claiming) this.arriving.delete(conn.clientId);
       const kept = this.awaiting.get(conn.clientId);
       this.awaiting.delete(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
@@ -147,13 +149,25 @@ export class SessionHost {
     return claimed;
   }
 
+  /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in order. */
+  private queueKept(clientId: string): void {
+    const kept = this.awaiting.get(clientId);
+    this.awaiting.delete(clientId);
+    for (const { message, deliveries } of kept ?? []) {
+      for (const d of deliveries) {
+        const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
+        if (qos > 0) this.enqueue(clientId, { ...message, qos, retain: d.retainAsPublished && message.retain }, d.identifiers);
+      }
+    }
+  }
+
   /**
    * Keeps a message for a client whose claim is in progress here, to deliver once its session
    * arrived; false when there is none. A delivery never waits for a claim: the claim may wait on
    * a takeover that waits on the publish this delivery belongs to.
    */
   keepFor(clientId: string, routed: Routed): boolean {
-    if (!this.arriving.has(clientId)) return false;
+    if (!this.arriving.get(clientId)?.size) return false;
     pushTo(this.awaiting, clientId, routed);
     return true;
   }
@@ -183,6 +197,9 @@ export class SessionHost {
       }
       if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
       if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
+      // messages kept for it while it travelled join its queue now, after what it brought, before
+      // any other event (a takeover, a delivery) can run [MQTT-4.6.0-6]
+      if (session && !clean) this.queueKept(conn.clientId);
     } catch (err) {
       // the connection never used this copy: the session object's, still lent, is the session
       if (this.store.get(conn.clientId)?.connectionId === conn.id) this.forget(conn.clientId);
@@ -191,7 +208,7 @@ export class SessionHost {
     }
     if (conn.state !== 'awaiting-connect') { // the client left (or was taken over) while its session was on its way
       const state = this.store.get(conn.clientId);
-      if (state) this.away(state, 'abnormal');
+      if (state?.connectionId === conn.id) this.away(state, 'abnormal');
       else this.handOver(conn.clientId, conn.id, undefined);
       throw new MqttError(ReasonCode.ImplementationSpecificError, 'connection closed during CONNECT');
     }
@@ -259,6 +276,7 @@ export class SessionHost {
   lend(clientId: string, connectionId: string): SessionExport | undefined {
     const state = this.store.get(clientId);
     if (!state) return undefined;
+    this.rejoin(clientId); // what came while it was lent to an earlier claim
     const session = this.exported(clientId, { ...state, connectionId: undefined });
     const [first, ...rest] = paged(session.outbound);
     this.store.put({ ...state, connectionId });
@@ -280,6 +298,7 @@ export class SessionHost {
     if (state?.connectionId !== connectionId) return undefined;
     const away: SessionState = { ...state, connectionId: undefined, disconnectedAt: state.disconnectedAt ?? this.broker.clock.now() };
     this.store.put(away);
+    this.rejoin(clientId);
     this.track(away);
     return away;
   }
@@ -293,8 +312,25 @@ export class SessionHost {
     return { state, subscriptions: this.store.subscriptions(clientId), outbound: this.store.outbound(clientId), incoming: this.store.incoming(clientId) };
   }
 
+  /** Whether this is a session object: it lends sessions to gateways (remote.ts). */
+  private get lends(): boolean {
+    return !!this.broker.remote && !this.broker.remote.sessions;
+  }
+
+  /** Session object: messages queued for a session while it was lent join its queue, after what it has. */
+  private rejoin(clientId: string): void {
+    if (!this.lends) return;
+    const key = lentKey(clientId);
+    const held = this.store.outbound(key);
+    if (!held.length) return;
+    for (const { seq: _seq, ...entry } of held) this.store.enqueue(clientId, entry);
+    this.store.delete(key);
+    this.queued.delete(key);
+  }
+
   private forget(clientId: string): void {
     this.store.delete(clientId);
+    if (this.lends) this.store.delete(lentKey(clientId));
     this.due.delete(clientId);
     this.queued.delete(clientId);
   }
@@ -307,6 +343,7 @@ export class SessionHost {
     for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
     for (const { seq: _seq, ...entry } of outbound) this.store.enqueue(clientId, entry);
     for (const id of incoming) this.store.addIncoming(clientId, id);
+    this.rejoin(clientId);
     this.queued.delete(clientId);
     if (!state.connectionId) this.track(state);
   }
@@ -316,6 +353,7 @@ export class SessionHost {
     if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
     const gone = this.broker.forget(state.clientId, this.store.subscriptions(state.clientId).map((s) => s.topicFilter));
     this.store.delete(state.clientId);
+    if (this.lends) this.store.delete(lentKey(state.clientId));
     this.flows.end(state.clientId);
     this.due.delete(state.clientId);
     this.queued.delete(state.clientId);
@@ -324,6 +362,8 @@ export class SessionHost {
 
   /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */
   enqueue(clientId: string, message: Message, identifiers: number[]): void {
+    // a session object does not queue into a copy it lent: the gateway may hand back one without it
+    if (this.lends && this.store.get(clientId)?.connectionId) clientId = lentKey(clientId);
     const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
     if (count >= this.broker.config.maxQueuedMessages) {
       this.queued.set(clientId, count);
@@ -380,4 +420,9 @@ export class SessionHost {
 function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
+}
+
+/** Where a session object keeps messages for a session it lent (they are not part of the copy). */
+function lentKey(clientId: string): string {
+  return `\u0000lent:${clientId}`;
 }
