@@ -190,6 +190,9 @@ export class SessionHost {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
     const session = await remote.sessions!.attach(conn.clientId, conn.id, identityOf(conn.principal));
+    // a connection of the client id here that ended meanwhile hands its session over first: its
+    // copy leaves this store before this one comes in (a hand-over waits on nothing of ours)
+    await this.leaving.get(conn.clientId)?.catch(() => undefined);
     try {
       if (session && clean && session.subscriptions.length) {
         await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
@@ -233,7 +236,9 @@ export class SessionHost {
       })
       .then(() => {
         this.unsent.delete(clientId);
-        this.forget(clientId);
+        // unless a claim here took the client id's session in meanwhile
+        const now = this.store.get(clientId);
+        if (!now || now.connectionId === connectionId) this.forget(clientId);
       }, (err: unknown) => {
         if (session) this.unsent.set(clientId, { connectionId, state: session.state });
         this.broker.log('error', `session of ${clientId} not handed over yet: ${String(err)}`);
