@@ -1,7 +1,7 @@
 // An MQTT client that stays connected: reconnects with backoff, resends unacknowledged QoS 1/2
 // publishes in order after a reconnect [MQTT-4.4.0-1], resubscribes when the session is gone,
 // and acknowledges inbound QoS 1/2 only once the owner's handler has finished with the message.
-import { ack, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Properties, type QoS, type Subscription } from './codec.ts';
+import { ack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Properties, type QoS, type Subscription } from './codec.ts';
 import type { Backoff } from './backoff.ts';
 import { handshake, type Connection } from './connection.ts';
 import type { Endpoint, TlsOptions } from './endpoint.ts';
@@ -30,6 +30,17 @@ export interface ClientOptions {
   alternates?: Endpoint[];
   /** Subscribed on every connect that has no session to resume. */
   subscriptions?: Subscription[];
+  /** Packet ids this client picks itself; the rest are the caller's (PublishOptions.packetId). */
+  ownIds?: { from: number; to: number };
+}
+
+/** For a publish whose packet id and progress are kept by the caller (the spool). */
+export interface PublishOptions {
+  packetId?: number;
+  /** PUBREC came in an earlier run: only PUBREL is owed [MQTT-4.3.3]. */
+  released?: boolean;
+  /** Awaited after PUBREC and before PUBREL goes out, so that a restart knows not to publish again. */
+  onPubrec?: () => Promise<unknown>;
 }
 
 export class NotConnected extends Error {
@@ -39,10 +50,11 @@ export class NotConnected extends Error {
   }
 }
 
-interface Pending {
+interface Pending extends PublishOptions {
   msg: OutMessage;
-  packetId?: number;
-  state: 'publish' | 'pubrel';
+  /** 'pubrec': PUBREC is in, PUBREL waits for onPubrec. */
+  state: 'publish' | 'pubrec' | 'pubrel';
+  sent?: boolean;
   resolve(reasonCode: number): void;
   reject(err: Error): void;
 }
@@ -56,18 +68,26 @@ export class Client {
   onDisconnect: (why: string) => void = () => {};
   onSuback: (reasonCodes: number[]) => void = () => {};
   conn?: Connection;
+  /** Set before start(): the first connect throws away whatever session the broker kept for this id. */
+  discardSession = false;
+  /** Called once that session is gone and a new persistent one is in place. */
+  onSessionDiscarded: () => void = () => {};
+  /** The broker's Maximum Packet Size (MQTT 5 CONNACK), once connected. */
+  maxPacketSize?: number;
   private stopped = false;
   private outbox: Pending[] = [];
   private inflight = new Map<number, Pending>();
   private waiters = new Map<number, { resolve(p: Packet): void; reject(err: Error): void }>();
   private received = new Set<number>();
-  private nextId = 0;
+  private nextId: number;
   private window = 16;
   private connectedAt = 0;
   private ackChain: Promise<unknown> = Promise.resolve();
   private retryTimer?: ReturnType<typeof setTimeout>;
 
-  constructor(readonly opts: ClientOptions) {}
+  constructor(readonly opts: ClientOptions) {
+    this.nextId = (opts.ownIds?.from ?? 1) - 1;
+  }
 
   get connected(): boolean {
     return this.conn !== undefined;
@@ -80,15 +100,28 @@ export class Client {
 
   /** One attempt; throws LinkError, ConnectRefused or a handshake Error. */
   async connect(): Promise<ConnackPacket> {
-    const { endpoint, tls, connectTimeoutMs = 10_000 } = this.opts;
-    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs });
-    const { conn, connack } = await handshake(link, this.opts.connect, connectTimeoutMs);
+    const { connect } = this.opts;
+    const fresh = this.discardSession && !connect.clean;
+    // MQTT 3.x: a clean session ends with its connection [MQTT-3.1.2-6], so one clean connect
+    // empties the session and a second opens it again; MQTT 5 does both in one [MQTT-3.1.2-4].
+    if (fresh && connect.protocolVersion < 5) (await this.handshake({ ...connect, clean: true })).conn.disconnect();
+    const { conn, connack } = await this.handshake(fresh ? { ...connect, clean: true } : connect);
     if (this.stopped) {
       conn.disconnect();
       return connack;
     }
+    if (fresh) {
+      this.discardSession = false;
+      this.onSessionDiscarded();
+    }
     this.connected_(conn, connack);
     return connack;
+  }
+
+  private async handshake(connect: ConnectPacket): Promise<{ conn: Connection; connack: ConnackPacket }> {
+    const { endpoint, tls, connectTimeoutMs = 10_000 } = this.opts;
+    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs });
+    return handshake(link, connect, connectTimeoutMs);
   }
 
   /** Keeps connecting until stop(), with backoff between attempts. */
@@ -97,7 +130,7 @@ export class Client {
   }
 
   /** Resolves with the PUBACK/PUBREC reason code once the broker has the message. */
-  publish(msg: OutMessage): Promise<number> {
+  publish(msg: OutMessage, opts: PublishOptions = {}): Promise<number> {
     if (msg.qos === 0) {
       if (!this.conn) return Promise.reject(new NotConnected());
       this.conn.send({ type: 'publish', ...msg, dup: false });
@@ -105,7 +138,7 @@ export class Client {
     }
     if (!this.conn && (!this.opts.reconnect || this.stopped)) return Promise.reject(new NotConnected());
     return new Promise((resolve, reject) => {
-      this.outbox.push({ msg, state: 'publish', resolve, reject });
+      this.outbox.push({ ...opts, msg, state: opts.released ? 'pubrel' : 'publish', resolve, reject });
       this.pump();
     });
   }
@@ -161,6 +194,7 @@ export class Client {
     this.connectedAt = Date.now();
     const props = connack.properties ?? {};
     this.window = Math.min(this.opts.inflight ?? 16, props.receiveMaximum ?? 65535);
+    this.maxPacketSize = props.maximumPacketSize;
     conn.keepalive(props.serverKeepAlive ?? this.opts.connect.keepalive);
     conn.onClose = (why) => this.lost(conn, why);
     if (!connack.sessionPresent) this.received.clear();
@@ -180,6 +214,7 @@ export class Client {
     for (const p of this.inflight.values()) {
       if (p.state === 'pubrel' && !sessionPresent) p.resolve(0); // the broker had it; its session is gone
       else again.push(p);
+      if (p.state === 'pubrec') p.state = 'publish'; // PUBLISH again; the broker answers PUBREC again
     }
     this.inflight.clear();
     this.outbox.unshift(...again);
@@ -188,12 +223,14 @@ export class Client {
   private pump(): void {
     const conn = this.conn;
     while (conn && this.outbox.length > 0 && this.inflight.size < this.window) {
-      const p = this.outbox.shift()!;
-      const resend = p.packetId !== undefined;
+      const p = this.outbox[0];
+      if (p.packetId !== undefined && this.inflight.has(p.packetId)) break; // the caller's id is still busy
+      this.outbox.shift();
       p.packetId ??= this.allocateId();
       this.inflight.set(p.packetId, p);
       if (p.state === 'pubrel') conn.send(ack('pubrel', p.packetId));
-      else conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: resend });
+      else conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: p.sent === true });
+      p.sent = true;
     }
   }
 
@@ -237,23 +274,33 @@ export class Client {
 
   private pubrec(conn: Connection, packetId: number, reasonCode: number): void {
     const p = this.inflight.get(packetId);
-    if (!p) return;
+    if (!p || p.state !== 'publish') return;
     if (reasonCode >= 0x80) return this.complete(packetId, reasonCode);
-    p.state = 'pubrel';
-    conn.send(ack('pubrel', packetId));
+    p.state = 'pubrec';
+    const release = () => {
+      if (p.state !== 'pubrec' || this.conn !== conn) return; // requeued: PUBLISH goes again
+      p.state = 'pubrel';
+      conn.send(ack('pubrel', packetId));
+    };
+    // If the caller cannot record it, PUBREL goes anyway: a restart may then deliver it twice, never lose it.
+    if (p.onPubrec) void p.onPubrec().then(release, release);
+    else release();
   }
 
   private complete(packetId: number, reasonCode: number): void {
     const p = this.inflight.get(packetId);
     if (!p) return;
+    // A PUBREL for an id the broker no longer holds: it had the message already [MQTT-4.3.3].
+    if (p.state === 'pubrel' && reasonCode === ReasonCode.PacketIdentifierNotFound) reasonCode = 0;
     this.inflight.delete(packetId);
     p.resolve(reasonCode);
     this.pump();
   }
 
   private allocateId(): number {
-    for (let i = 0; i < 65535; i++) {
-      this.nextId = (this.nextId % 65535) + 1;
+    const { from, to } = this.opts.ownIds ?? { from: 1, to: 65535 };
+    for (let i = 0; i <= to - from; i++) {
+      this.nextId = this.nextId >= to || this.nextId < from ? from : this.nextId + 1;
       if (!this.inflight.has(this.nextId) && !this.waiters.has(this.nextId) && !this.outbox.some((p) => p.packetId === this.nextId)) return this.nextId;
     }
     throw new Error('no free packet identifier');

@@ -1,8 +1,9 @@
 // The spool's command-line options, shared by `tunnel --buffer` and `bridge`.
 import { join } from 'node:path';
 import { CommandError, ExitCode } from '../exit-codes.ts';
+import type { Logger } from '../log.ts';
 import { int, str, type OptionTable, type Values } from '../options.ts';
-import type { FsyncPolicy, SpoolOptions } from './spool.ts';
+import type { FsyncPolicy, Recovery, Spool, SpoolOptions } from './spool.ts';
 
 export const spoolOptionTable = {
   spool: { type: 'string' },
@@ -30,4 +31,20 @@ function fsyncPolicy(s: string): FsyncPolicy {
   if (s === 'always' || s === 'never') return s;
   if (/^\d+$/.test(s) && Number(s) > 0) return Number(s);
   throw new CommandError(ExitCode.usage, `--fsync must be always, never or a number of milliseconds, not "${s}"`);
+}
+
+/** Opens the spool (exit 3 if it cannot be used) and says what the last run left and what was damaged. */
+export function openSpool(spool: Spool, log: Logger): Recovery {
+  let r: Recovery;
+  try {
+    r = spool.open();
+  } catch (err) {
+    if (err instanceof CommandError) throw err;
+    throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
+  }
+  if (r.recovered) log.info(`spool ${spool.opts.dir}: ${r.recovered} messages from the last run will be forwarded`);
+  if (r.tornTailOnly) log.warn(`spool: cut ${r.damagedBytes} bytes of a record torn at the end (power lost during a write)`);
+  else if (r.damagedPlaces) log.error(`spool: ${r.damagedBytes} damaged bytes in ${r.damagedPlaces} place(s) skipped (checksum mismatch)`);
+  if (r.missing) log.error(`spool: ${r.missing} unacknowledged message(s) lost to the damage`);
+  return r;
 }

