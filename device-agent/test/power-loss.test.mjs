@@ -7,6 +7,7 @@ import { startAgent, tempDir } from './helpers/agent.mjs';
 import { namespaceUrl, startEdge } from './helpers/edge.mjs';
 import { pub } from './helpers/mosquitto-clients.mjs';
 import { observe } from './helpers/observer.mjs';
+import { newLedger, prng, publishRound, tally } from './helpers/kill-loop.mjs';
 import { freePort, sleep } from './helpers/procs.mjs';
 import lib from '../dist/index.js';
 
@@ -59,4 +60,52 @@ describe('QoS 2 across an agent restart', () => {
       await agent.stop('SIGKILL');
     }
   });
+});
+
+const seed = Number(process.env.AGENT_KILL_SEED ?? 20261129);
+const rounds = Number(process.env.AGENT_KILL_ROUNDS ?? 8);
+
+describe(`kill -9 loop (seed ${seed}, ${rounds} kills)`, () => {
+  for (const fsync of ['always', 'never']) {
+    test(`tunnel --buffer, fsync ${fsync}: nothing acknowledged is lost, QoS 2 arrives once, order kept`, async (t) => {
+      const rand = prng(seed + (fsync === 'always' ? 0 : 1));
+      const url = namespaceUrl(edge, 'kill');
+      const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+      const spool = tempDir('spool');
+      const port = await freePort();
+      const id = `fwd-kill-${process.pid}-${fsync}`;
+      const args = (to) => ['tunnel', '--buffer', '-L', to, '--listen', `127.0.0.1:${port}`, '--spool', spool, '-i', id, '--fsync', fsync, '--reconnect-min', '1', '--reconnect-max', '1'];
+      const watcher = await observe(url, { clientId: `watch-kill-${process.pid}-${fsync}`, clean: false });
+      // QoS 1 to the watcher: MQTT.js hands over a QoS 2 message only at PUBREL, later than a QoS 1
+      // one sent after it, which would hide the order the edge routed them in. Its connection never
+      // drops, so QoS 1 adds no duplicates of its own.
+      await watcher.subscribe('kill/#', 1);
+      const ledger = newLedger();
+      let agent;
+      try {
+        for (let round = 0; round < rounds; round++) {
+          // A third of the rounds the edge is away: the spool fills, and the next round drains it while killed.
+          agent = startAgent(args(rand() < 0.33 ? dead : url));
+          await agent.waitFor(/listening on/);
+          const killAt = Date.now() + 100 + Math.floor(rand() * 900);
+          const killer = sleep(killAt - Date.now()).then(() => agent.stop('SIGKILL'));
+          if (rand() < 0.8) await publishRound(port, 'kill/t', ledger, rand, killAt + 2_000);
+          await killer;
+        }
+        agent = startAgent(args(url));
+        const until = Date.now() + 30_000;
+        while (Date.now() < until && tally(ledger, watcher.items).lost.length > 0) await sleep(200);
+        await sleep(1_000);
+        const r = tally(ledger, watcher.items);
+        t.diagnostic(`sent ${r.sent}, acknowledged ${r.acked}, delivered ${r.delivered}, lost ${r.lost.length}, QoS 2 twice ${r.qos2Twice.length}, QoS 1 twice ${r.qos1Twice}`);
+        assert.ok(r.acked > rounds * 5, `enough messages acknowledged (${r.acked})`);
+        assert.deepEqual(r.lost, [], `acknowledged but never delivered; delivered: ${watcher.items.map((m) => m.payload).join(' ')}`);
+        assert.deepEqual(r.qos2Twice, [], 'QoS 2 delivered twice');
+        assert.deepEqual(r.outOfOrder, [], 'delivered out of order');
+      } finally {
+        await agent?.stop('SIGKILL');
+        await watcher.end();
+      }
+    });
+  }
 });
