@@ -32,6 +32,8 @@ export interface ClientOptions {
   subscriptions?: Subscription[];
   /** Packet ids this client picks itself; the rest are the caller's (PublishOptions.packetId). */
   ownIds?: { from: number; to: number };
+  /** MQTT 5 first; a broker that refuses that protocol version gets this one instead. */
+  fallbackVersion?: 4;
 }
 
 /** For a publish whose packet id and progress are kept by the caller (the spool). */
@@ -72,6 +74,8 @@ export class Client {
   discardSession = false;
   /** Called once that session is gone and a new persistent one is in place. */
   onSessionDiscarded: () => void = () => {};
+  /** Each PUBLISH as it goes on the wire, resends included (the bridge's loop guard listens). */
+  onWire: (msg: OutMessage) => void = () => {};
   /** The broker's Maximum Packet Size (MQTT 5 CONNACK), once connected. */
   maxPacketSize?: number;
   private stopped = false;
@@ -133,6 +137,7 @@ export class Client {
   publish(msg: OutMessage, opts: PublishOptions = {}): Promise<number> {
     if (msg.qos === 0) {
       if (!this.conn) return Promise.reject(new NotConnected());
+      this.onWire(msg);
       this.conn.send({ type: 'publish', ...msg, dup: false });
       return Promise.resolve(0);
     }
@@ -173,6 +178,7 @@ export class Client {
       await this.connect();
     } catch (err) {
       this.opts.log.warn(`cannot connect to ${this.opts.endpoint.display}: ${(err as Error).message}`);
+      if (this.fallBack(err)) return void this.attempt();
       const next = this.opts.alternates?.shift();
       if (next) {
         this.opts.alternates!.push(this.opts.endpoint);
@@ -180,6 +186,17 @@ export class Client {
       }
       this.retry();
     }
+  }
+
+  /** CONNACK "unacceptable protocol version" (3.x code 1, or 5's 0x84) to an MQTT 5 CONNECT: speak 3.1.1. */
+  private fallBack(err: unknown): boolean {
+    const { connect, fallbackVersion } = this.opts;
+    const code = (err as { reasonCode?: number }).reasonCode;
+    if (!fallbackVersion || connect.protocolVersion !== 5 || (code !== 1 && code !== ReasonCode.UnsupportedProtocolVersion)) return false;
+    const { properties: _p, ...v3 } = connect;
+    this.opts.connect = { ...v3, protocolVersion: fallbackVersion };
+    this.opts.log.info(`the broker does not speak MQTT 5: using 3.1.1`);
+    return true;
   }
 
   private retry(): void {
@@ -229,7 +246,10 @@ export class Client {
       p.packetId ??= this.allocateId();
       this.inflight.set(p.packetId, p);
       if (p.state === 'pubrel') conn.send(ack('pubrel', p.packetId));
-      else conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: p.sent === true });
+      else {
+        this.onWire(p.msg);
+        conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: p.sent === true });
+      }
       p.sent = true;
     }
   }

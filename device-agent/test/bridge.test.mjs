@@ -30,6 +30,8 @@ keepalive_interval 30
 topic sensors/# out 1 "" edge/
 topic commands/# in 2 board/ cloud/
 topic shared3/# both 2
+topic # in 1 "" farm/b7/
+topic # out 1 board7/ ""
 
 connection v5
 address ${url}
@@ -111,6 +113,40 @@ describe('bridge between mosquitto and the broker on workerd', () => {
       await watcher.end();
     });
   }
+
+  test('the retained flag crosses both ways (MQTT 5 edge link; Retain As Published on the board)', async () => {
+    assert.equal((await pub(board.port, ['-t', 'shared5/ret-out', '-m', 'kept', '-q', '1', '-r'])).code, 0);
+    const setter = await observe(url);
+    await setter.publish('shared5/ret-in', 'kept-too', { qos: 1, retain: true });
+    await setter.end();
+    await sleep(1000);
+    const late = await observe(url);
+    await late.subscribe('shared5/ret-out', 1);
+    const [m] = await late.count(1);
+    assert.deepEqual([m.payload, m.retain], ['kept', true]);
+    await late.end();
+    const s = await sub(board.port, ['-t', 'shared5/ret-in', '-C', '1', '-F', '%r %p']);
+    assert.equal(await s.exit(), 0);
+    assert.deepEqual(s.messages(), ['1 kept-too']);
+    for (const t of ['shared5/ret-out', 'shared5/ret-in']) await pub(board.port, ['-t', t, '-n', '-r', '-q', '1']);
+  });
+
+  test('a message whose topic maps to nothing valid is set aside and counted; the ones behind it flow, both ways', async () => {
+    const s = await sub(board.port, ['-t', 'after-bad', '-C', '1', '-v']);
+    const watcher = await observe(url);
+    await watcher.subscribe('after-bad-out', 1);
+    await watcher.publish('farm/b7', 'maps to ""', { qos: 1 }); // `topic # in 1 "" farm/b7/`: the empty topic
+    await watcher.publish('farm/b7/after-bad', 'in', { qos: 1 });
+    assert.equal((await pub(board.port, ['-t', 'board7', '-m', 'maps to ""', '-q', '1'])).code, 0);
+    assert.equal((await pub(board.port, ['-t', 'board7/after-bad-out', '-m', 'out', '-q', '1'])).code, 0);
+    assert.equal(await s.exit(), 0);
+    assert.deepEqual(s.messages(), ['after-bad in']);
+    const [m] = await watcher.count(1);
+    assert.deepEqual([m.topic, m.payload], ['after-bad-out', 'out']);
+    await bridge.waitFor(/v3: set aside a message on farm\/b7: .*1 set aside so far/);
+    await bridge.waitFor(/v3: set aside a message on board7: .*2 set aside so far/);
+    await watcher.end();
+  });
 
   test('notifications: the bridge state is "1" on both sides, retained', async () => {
     const s = await sub(board.port, ['-t', `$SYS/broker/connection/${id}/state`, '-C', '1', '-F', '%r %p']);
