@@ -32,6 +32,11 @@ export interface ClientOptions {
   subscriptions?: Subscription[];
   /** Packet ids this client picks itself; the rest are the caller's (PublishOptions.packetId). */
   ownIds?: { from: number; to: number };
+  /**
+   * Inbound QoS 2 ids kept across restarts: ids stored and not yet released by an earlier run (a
+   * resend of one, DUP set, is a duplicate), and `onPubrel`, awaited before PUBCOMP goes out.
+   */
+  heldQoS2?: { restored: Set<number>; onPubrel(id: number): Promise<unknown> };
   /** MQTT 5 first; a broker that refuses that protocol version gets this one instead. */
   fallbackVersion?: 4;
 }
@@ -108,8 +113,8 @@ export class Client {
     const fresh = this.discardSession && !connect.clean;
     // MQTT 3.x: a clean session ends with its connection [MQTT-3.1.2-6], so one clean connect
     // empties the session and a second opens it again; MQTT 5 does both in one [MQTT-3.1.2-4].
-    if (fresh && connect.protocolVersion < 5) (await this.handshake({ ...connect, clean: true })).conn.disconnect();
-    const { conn, connack } = await this.handshake(fresh ? { ...connect, clean: true } : connect);
+    if (fresh && connect.protocolVersion < 5) await this.emptySession(connect);
+    const { conn, connack } = await this.handshake(fresh && connect.protocolVersion === 5 ? { ...connect, clean: true } : connect);
     if (this.stopped) {
       conn.disconnect();
       return connack;
@@ -120,6 +125,18 @@ export class Client {
     }
     this.connected_(conn, connack);
     return connack;
+  }
+
+  /** Connects clean and disconnects, waiting (bounded) for the broker's close so that the session is gone first. */
+  private async emptySession(connect: ConnectPacket): Promise<void> {
+    const { conn } = await this.handshake({ ...connect, clean: true });
+    const closed = new Promise<void>((resolve) => {
+      const end = conn.link.onClose;
+      conn.link.onClose = (why) => (end(why), resolve());
+      setTimeout(resolve, this.opts.connectTimeoutMs ?? 10_000);
+    });
+    conn.disconnect();
+    await closed;
   }
 
   private async handshake(connect: ConnectPacket): Promise<{ conn: Connection; connack: ConnackPacket }> {
@@ -214,7 +231,10 @@ export class Client {
     this.maxPacketSize = props.maximumPacketSize;
     conn.keepalive(props.serverKeepAlive ?? this.opts.connect.keepalive);
     conn.onClose = (why) => this.lost(conn, why);
-    if (!connack.sessionPresent) this.received.clear();
+    if (!connack.sessionPresent) {
+      this.received.clear();
+      this.opts.heldQoS2?.restored.clear();
+    }
     this.requeue(connack.sessionPresent);
     conn.attach((p) => this.handle(conn, p));
     const subs = this.opts.subscriptions ?? [];
@@ -259,8 +279,7 @@ export class Client {
       case 'publish':
         return this.inbound(conn, p);
       case 'pubrel':
-        this.received.delete(p.packetId);
-        return conn.send(ack('pubcomp', p.packetId));
+        return this.pubrel(conn, p.packetId);
       case 'puback':
       case 'pubcomp':
         return this.complete(p.packetId, p.reasonCode ?? 0);
@@ -281,7 +300,10 @@ export class Client {
   private inbound(conn: Connection, p: PublishPacket): void {
     if (p.qos === 0) return void this.onMessage(p);
     const id = p.packetId!;
-    const duplicate = p.qos === 2 && this.received.has(id);
+    const restored = this.opts.heldQoS2?.restored;
+    // [MQTT-4.3.3]: a resend of a stored id is acknowledged, not delivered again; DUP 0 is always new.
+    const duplicate = p.qos === 2 && (this.received.has(id) || (p.dup && restored?.has(id) === true));
+    if (!duplicate) restored?.delete(id);
     if (p.qos === 2) this.received.add(id);
     const handled = duplicate ? Promise.resolve() : Promise.resolve().then(() => this.onMessage(p));
     this.ackChain = this.ackChain
@@ -290,6 +312,14 @@ export class Client {
         () => conn.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id)),
         (err: Error) => this.opts.log.warn(`message on ${p.topic} not acknowledged: ${err.message}`),
       );
+  }
+
+  private pubrel(conn: Connection, packetId: number): void {
+    this.received.delete(packetId);
+    this.opts.heldQoS2?.restored.delete(packetId);
+    const free = this.opts.heldQoS2?.onPubrel(packetId) ?? Promise.resolve();
+    const pubcomp = () => conn.send(ack('pubcomp', packetId));
+    free.then(pubcomp, pubcomp);
   }
 
   private pubrec(conn: Connection, packetId: number, reasonCode: number): void {

@@ -4,6 +4,8 @@
 //   ack body:      u8 2 | f64 seq   (every message up to seq is done)
 //   released body: u8 3 | f64 seq   (the edge sent PUBREC for QoS 2 message seq: only PUBREL is owed)
 //   done body:     u8 4 | f64 seq   (message seq alone is done, ahead of older ones)
+//   held body:     u8 5 | f64 id    (the message before it came as QoS 2 with packet id `id` from the board)
+//   freed body:    u8 6 | f64 id    (the board sent PUBREL for `id`)
 import type { QoS } from '../codec.ts';
 
 export interface SpooledMessage {
@@ -14,10 +16,10 @@ export interface SpooledMessage {
   retain: boolean;
 }
 
-export type SpoolRecord = { kind: 'message'; message: SpooledMessage } | { kind: 'ack' | 'released' | 'done'; seq: number };
+export type SpoolRecord = { kind: 'message'; message: SpooledMessage } | { kind: 'ack' | 'released' | 'done' | 'held' | 'freed'; seq: number };
 
-const markKinds = { ack: 2, released: 3, done: 4 } as const;
-const markNames = ['', '', 'ack', 'released', 'done'] as const;
+const markKinds = { ack: 2, released: 3, done: 4, held: 5, freed: 6 } as const;
+const markNames = ['', '', 'ack', 'released', 'done', 'held', 'freed'] as const;
 
 const crcTable = (() => {
   const t = new Uint32Array(256);
@@ -94,7 +96,7 @@ function recordAt(buf: Uint8Array, at: number): { record: SpoolRecord; end: numb
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const size = view.getUint32(at);
   const kind = buf[at + 8];
-  if (size < 9 || kind < 1 || kind > 4 || at + 8 + size > buf.length) return undefined;
+  if (size < 9 || kind < 1 || kind > 6 || at + 8 + size > buf.length) return undefined;
   const body = buf.subarray(at + 8, at + 8 + size);
   if (crc32(body) !== view.getUint32(at + 4)) return undefined;
   const record = decodeBody(body);
@@ -117,7 +119,7 @@ function decodeBody(body: Uint8Array): SpoolRecord | undefined {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const seq = view.getFloat64(1);
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
-  if (body[0] !== 1) return body.length === 9 ? { kind: markNames[body[0] as 2 | 3 | 4], seq } : undefined;
+  if (body[0] !== 1) return body.length === 9 && body[0] <= 6 ? { kind: markNames[body[0] as 2 | 3 | 4 | 5 | 6], seq } : undefined;
   if (body.length < 13) return undefined;
   const topicLength = view.getUint16(11);
   if (13 + topicLength > body.length) return undefined;

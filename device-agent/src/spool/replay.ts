@@ -20,6 +20,8 @@ export interface Recovery {
 export interface Replayed {
   queue: SpooledMessage[];
   released: Set<number>;
+  /** QoS 2 packet ids from the board not yet released by its PUBREL. */
+  held: Set<number>;
   ackedSeq: number;
   nextSeq: number;
   segments: Array<{ name: string; lastSeq: number }>;
@@ -30,6 +32,7 @@ export function replayDir(dir: string): Replayed {
   const messages = new Map<number, SpooledMessage>();
   const done = new Set<number>();
   const releasedSeqs = new Set<number>();
+  const held = new Set<number>();
   const segments: Replayed['segments'] = [];
   let ackedSeq = 0;
   let nextSeq = 1;
@@ -48,6 +51,8 @@ export function replayDir(dir: string): Replayed {
         messages.set(r.message.seq, r.message); // a copy written again by a repair has the same seq
         lastSeq = Math.max(lastSeq, r.message.seq);
       } else if (r.kind === 'ack') ackedSeq = Math.max(ackedSeq, r.seq);
+      else if (r.kind === 'held') held.add(r.seq);
+      else if (r.kind === 'freed') held.delete(r.seq);
       else (r.kind === 'done' ? done : releasedSeqs).add(r.seq);
     }
     for (const d of damaged) {
@@ -67,5 +72,5 @@ export function replayDir(dir: string): Replayed {
   let top = ackedSeq;
   for (const seq of messages.keys()) top = Math.max(top, seq);
   for (let seq = ackedSeq + 1; seq <= top; seq++) if (!messages.has(seq) && !done.has(seq)) missing++;
-  return { queue, released, ackedSeq, nextSeq, segments, recovery: { recovered: queue.length, damagedBytes, damagedPlaces, tornTailOnly: damagedPlaces > 0 && tornTailOnly, missing } };
+  return { queue, released, held, ackedSeq, nextSeq, segments, recovery: { recovered: queue.length, damagedBytes, damagedPlaces, tornTailOnly: damagedPlaces > 0 && tornTailOnly, missing } };
 }

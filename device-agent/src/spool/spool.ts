@@ -39,6 +39,8 @@ export class Spool {
   private queue: SpooledMessage[] = [];
   private done = new Set<number>();
   private released = new Set<number>();
+  /** QoS 2 packet ids from the board stored and not yet released (PUBREL): a resend of one is a duplicate. */
+  held = new Set<number>();
   private bytes = 0;
   private nextSeq = 1;
   private ackedSeq = 0;
@@ -64,7 +66,7 @@ export class Spool {
     mkdirSync(this.opts.dir, { recursive: true });
     lockDir(this.opts.dir);
     const r = replayDir(this.opts.dir);
-    Object.assign(this, { queue: r.queue, ackedSeq: r.ackedSeq, nextSeq: r.nextSeq, segments: r.segments, released: r.released });
+    Object.assign(this, { queue: r.queue, ackedSeq: r.ackedSeq, nextSeq: r.nextSeq, segments: r.segments, released: r.released, held: r.held });
     this.bytes = this.queue.reduce((n, m) => n + size(m), 0);
     this.sessionOwner = readSession(this.opts.dir);
     this.journal.open(segmentName(this.nextSeq));
@@ -85,15 +87,22 @@ export class Spool {
     return this.journal.broken;
   }
 
-  /** Resolves true once stored per the fsync policy, false if dropped (full); rejects if it cannot be stored. */
-  async append(m: Omit<SpooledMessage, 'seq'>): Promise<boolean> {
+  /**
+   * Resolves true once stored per the fsync policy, false if dropped (full); rejects if it cannot be
+   * stored. `heldId`: the QoS 2 packet id it came with, stored in the same write.
+   */
+  async append(m: Omit<SpooledMessage, 'seq'>, heldId?: number): Promise<boolean> {
     if (this.journal.broken) throw this.journal.broken;
     if (!this.makeRoom(m)) return false;
     const msg: SpooledMessage = { ...m, seq: this.nextSeq++ };
     this.queue.push(msg);
     this.bytes += size(msg);
     try {
-      await this.journal.write(encodeRecord({ kind: 'message', message: msg }));
+      const stored = this.journal.write(encodeRecord({ kind: 'message', message: msg }));
+      if (heldId !== undefined) {
+        this.held.add(heldId);
+        await Promise.all([stored, this.journal.write(encodeRecord({ kind: 'held', seq: heldId }))]);
+      } else await stored;
     } catch (err) {
       this.unqueue(msg);
       if (msg.seq === this.nextSeq - 1) this.nextSeq--; // no gap that a replay would report as lost
@@ -118,6 +127,12 @@ export class Spool {
   markReleased(seq: number): Promise<void> {
     this.released.add(seq);
     return this.record({ kind: 'released', seq });
+  }
+
+  /** The board released QoS 2 packet id `id` (PUBREL): resolves once that is stored. */
+  free(id: number): Promise<void> {
+    this.held.delete(id);
+    return this.record({ kind: 'freed', seq: id });
   }
 
   isReleased(seq: number): boolean {

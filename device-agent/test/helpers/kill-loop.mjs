@@ -48,8 +48,12 @@ export async function publishRound(port, topic, ledger, rand, untilMs, max = 60)
   device.end(true);
 }
 
-/** What arrived against what was acknowledged. */
-export function tally(ledger, items) {
+/**
+ * What arrived against what was acknowledged. `perQos`: order is checked among the QoS 1 and among
+ * the QoS 2 messages apart (a broker such as mosquitto passes a QoS 2 message on only at PUBREL,
+ * so it may follow QoS 1 messages sent after it).
+ */
+export function tally(ledger, items, { perQos = false } = {}) {
   const seen = new Map();
   const order = [];
   for (const m of items) {
@@ -60,6 +64,7 @@ export function tally(ledger, items) {
   const lost = [...ledger.acked.keys()].filter((n) => !seen.has(n));
   const qos2Twice = [...seen].filter(([n, c]) => c > 1 && ledger.sent.get(n) === 2).map(([n]) => n);
   const qos1Twice = [...seen].filter(([n, c]) => c > 1 && ledger.sent.get(n) === 1).length;
-  const outOfOrder = order.filter((n, i) => i > 0 && n < order[i - 1]);
+  const inOrder = (list) => list.filter((n, i) => i > 0 && n < list[i - 1]);
+  const outOfOrder = perQos ? [1, 2].flatMap((q) => inOrder(order.filter((n) => ledger.sent.get(n) === q))) : inOrder(order);
   return { sent: ledger.sent.size, acked: ledger.acked.size, delivered: seen.size, lost, qos2Twice, qos1Twice, outOfOrder };
 }
