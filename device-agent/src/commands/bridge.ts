@@ -9,7 +9,7 @@ import type { Io } from '../io.ts';
 import { createLogger } from '../log.ts';
 import { endpointOptions, logLevel, logOptions, parse, str, tlsOptions, usage, type Values } from '../options.ts';
 import { aborted } from '../session.ts';
-import { openSpool, spoolOptions, spoolOptionTable } from '../spool/options.ts';
+import { openSpool, spoolOptions, spoolOptionTable, stallTimeout } from '../spool/options.ts';
 import { Spool } from '../spool/spool.ts';
 
 const options = {
@@ -19,6 +19,7 @@ const options = {
   config: { type: 'string', short: 'c' },
   local: { type: 'string' },
   check: { type: 'boolean' },
+  'stall-timeout': { type: 'string' },
 } as const;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -36,7 +37,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       const clog = log.child(c.name);
       openSpool(spool, clog);
       const connTls = { ca: c.cafile ? readFileSync(c.cafile) : tls.ca, insecure: c.insecure || tls.insecure };
-      const bridge = new Bridge(c, spool, connTls, clog);
+      const bridge = new Bridge(c, spool, connTls, clog, stallTimeout(v));
       running.push({ bridge, spool });
       bridge.start();
     }

@@ -10,6 +10,7 @@ import type { Io } from '../io.ts';
 import { closeServer, listen } from '../listener.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { endpoint, endpointOptions, int, logLevel, logOptions, parse, str, tlsOptions, type Values } from '../options.ts';
+import { stallTimeout } from '../spool/options.ts';
 import { aborted } from '../session.ts';
 import { Forwarder } from '../spool/forwarder.ts';
 import { openSpool, spoolOptions, spoolOptionTable } from '../spool/options.ts';
@@ -30,6 +31,7 @@ const options = {
   buffer: { type: 'boolean' },
   'max-clients': { type: 'string' },
   'connect-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'reconnect-min': { type: 'string' },
   'reconnect-max': { type: 'string' },
 } as const;
@@ -86,6 +88,7 @@ function pipeOptions(v: Values, io: Io, log: Logger): PipeOptions {
     },
     log,
     connectTimeoutMs: int(v, 'connect-timeout', 10, 1, 600) * 1000,
+    stallMs: stallTimeout(v),
   };
 }
 
