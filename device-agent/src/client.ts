@@ -37,6 +37,8 @@ export interface ClientOptions {
    * resend of one, DUP set, is a duplicate), and `onPubrel`, awaited before PUBCOMP goes out.
    */
   heldQoS2?: { restored: Set<number>; onPubrel(id: number): Promise<unknown> };
+  /** A WebSocket with nothing arriving for this long is ended as stalled (LinkOptions.stallMs). */
+  stallMs?: number;
   /** MQTT 5 first; a broker that refuses that protocol version gets this one instead. */
   fallbackVersion?: 4;
 }
@@ -65,6 +67,9 @@ interface Pending extends PublishOptions {
   resolve(reasonCode: number): void;
   reject(err: Error): void;
 }
+
+/** Bytes queued on a link beyond which QoS 0 publishes are dropped instead of held. */
+const backlogLimit = 1 << 20;
 
 /** A connection that lives this long counts as stable: the next loss restarts the backoff. */
 const stableMs = 10_000;
@@ -141,7 +146,7 @@ export class Client {
 
   private async handshake(connect: ConnectPacket): Promise<{ conn: Connection; connack: ConnackPacket }> {
     const { endpoint, tls, connectTimeoutMs = 10_000 } = this.opts;
-    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs });
+    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs, stallMs: this.opts.stallMs });
     return handshake(link, connect, connectTimeoutMs);
   }
 
@@ -154,6 +159,8 @@ export class Client {
   publish(msg: OutMessage, opts: PublishOptions = {}): Promise<number> {
     if (msg.qos === 0) {
       if (!this.conn) return Promise.reject(new NotConnected());
+      // QoS 0 may be dropped [MQTT-4.3.1]; held in memory behind a slow or stalled link, it must be.
+      if (this.conn.link.bufferedAmount > backlogLimit) return Promise.reject(new NotConnected('link backlog full'));
       this.onWire(msg);
       this.conn.send({ type: 'publish', ...msg, dup: false });
       return Promise.resolve(0);

@@ -27,7 +27,8 @@ export class Bridge {
   dropped = 0;
   setAside = 0;
 
-  constructor(readonly c: BridgeConnection, private readonly spool: Spool, tls: TlsOptions, private readonly log: Logger) {
+  /** `stallMs`: the edge WebSocket is ended when nothing arrives on it that long (0: never). */
+  constructor(readonly c: BridgeConnection, private readonly spool: Spool, tls: TlsOptions, private readonly log: Logger, stallMs = 0) {
     this.map = new TopicMap(c.topics);
     const remoteId = c.remoteClientId ?? `${hostname()}.${c.name}`;
     // The edge keeps $SYS for its own figures (and refuses a will there), so by default the edge's
@@ -36,7 +37,7 @@ export class Bridge {
     const [first, ...alternates] = c.addresses.map(parseEndpoint);
     const backoff = () => new Backoff({ base: c.restartTimeout.base * 1000, cap: c.restartTimeout.cap * 1000 });
     this.edge = new Client({
-      endpoint: first, alternates, tls, log: log.child('edge'), reconnect: backoff(),
+      endpoint: first, alternates, tls, log: log.child('edge'), reconnect: backoff(), stallMs,
       connect: this.connectPacket(c.protocolVersion, remoteId, c.cleanSession, c.remoteUsername, c.remotePassword, true),
       subscriptions: this.subscriptions('remote', c.protocolVersion),
     });

@@ -33,6 +33,15 @@ function fsyncPolicy(s: string): FsyncPolicy {
   throw new CommandError(ExitCode.usage, `--fsync must be always, never or a number of milliseconds, not "${s}"`);
 }
 
+/** --stall-timeout <seconds> (tunnel and bridge; default 20, 0 turns it off) in milliseconds. */
+export function stallTimeout(v: Values): number {
+  const s = str(v, 'stall-timeout');
+  if (s === undefined) return 20_000;
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || n > 3600 || (n > 0 && n < 0.5)) throw new CommandError(ExitCode.usage, `--stall-timeout must be 0 or 0.5 to 3600 seconds, not "${s}"`);
+  return n * 1000;
+}
+
 /** Opens the spool (exit 3 if it cannot be used) and says what the last run left and what was damaged. */
 export function openSpool(spool: Spool, log: Logger): Recovery {
   let r: Recovery;

@@ -17,5 +17,5 @@ export function agentClient(v: Values, pipe: PipeOptions, log: Logger, reconnect
     clientId: str(v, 'id') ?? `device-agent-${hostname()}`.slice(0, 64),
     properties: { sessionExpiryInterval: 0xffffffff },
   };
-  return new Client({ endpoint: pipe.endpoint, tls: pipe.tls, connect: injectCredentials(base, pipe.credentials), log, reconnect, connectTimeoutMs: pipe.connectTimeoutMs });
+  return new Client({ endpoint: pipe.endpoint, tls: pipe.tls, connect: injectCredentials(base, pipe.credentials), log, reconnect, connectTimeoutMs: pipe.connectTimeoutMs, stallMs: pipe.stallMs });
 }

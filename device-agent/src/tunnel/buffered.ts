@@ -22,6 +22,9 @@ export interface BufferedOptions extends PipeOptions {
   backoff: { base: number; cap: number };
 }
 
+/** Bytes queued toward the edge beyond which a device's QoS 0 publishes are dropped. */
+const qos0Backlog = 1 << 20;
+
 export class BufferedSession {
   private readonly device: Connection;
   private state: 'awaiting-connect' | 'connecting' | 'active' | 'closed' = 'awaiting-connect';
@@ -140,7 +143,8 @@ export class BufferedSession {
     const msg = { topic, payload: p.payload, qos: p.qos, retain: p.retain };
     if (p.qos === 0) {
       const edge = this.uplink?.conn;
-      if (edge) edge.send({ type: 'publish', ...msg, dup: false, ...(p.properties ? { properties: stripAlias(p.properties) } : {}) });
+      // QoS 0 may be dropped [MQTT-4.3.1]: not held in memory behind a slow or stalled edge.
+      if (edge && edge.link.bufferedAmount <= qos0Backlog) edge.send({ type: 'publish', ...msg, dup: false, ...(p.properties ? { properties: stripAlias(p.properties) } : {}) });
       return;
     }
     const id = p.packetId!;
