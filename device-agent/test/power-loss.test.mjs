@@ -158,3 +158,38 @@ describe(`kill -9 loop (seed ${seed}, ${rounds} kills)`, () => {
     }
   });
 });
+
+describe('a message larger than the edge takes does not wedge the queue', () => {
+  test('refused before the ack while the edge limit is known; set aside when spooled before; the 5 behind it arrive', async () => {
+    const url = namespaceUrl(edge, 'big');
+    const spool = tempDir('spool');
+    const port = await freePort();
+    const big = join(spool, 'big.bin');
+    writeFileSync(big, Buffer.alloc(1_500_000, 7));
+    const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+    const args = (to) => ['tunnel', '--buffer', '-L', to, '--listen', `127.0.0.1:${port}`, '--spool', spool, '-i', `fwd-big-${process.pid}`, '--reconnect-min', '1', '--reconnect-max', '1'];
+    const watcher = await observe(url, { clientId: `watch-big-${process.pid}`, clean: false });
+    await watcher.subscribe('big/#', 1);
+    let agent = startAgent(args(dead)); // the edge away: its limit is not known, so the big one is spooled
+    try {
+      await agent.waitFor(/listening on/);
+      assert.equal((await pub(port, ['-t', 'big/x', '-f', big, '-q', '1'])).code, 0);
+      for (let i = 1; i <= 5; i++) assert.equal((await pub(port, ['-t', 'big/small', '-m', `a${i}`, '-q', '1'])).code, 0);
+      await agent.stop('SIGKILL');
+      agent = startAgent(args(url));
+      await agent.waitFor(/set aside a 1\.4 MiB message on big\/x: the edge takes at most 1\.0 MiB; 1 set aside so far/, 20_000);
+      await watcher.count(5, 20_000);
+      // MQTT 3.1.1: an MQTT 5 mosquitto_pub reads the edge's Maximum Packet Size in CONNACK and never sends it
+      const refused = await pub(port, ['-t', 'big/x', '-f', big, '-q', '1', '-d']);
+      assert.notEqual(refused.code, 0, `the device is refused, not acknowledged: ${refused.stdout} ${refused.stderr}`);
+      await agent.waitFor(/refused a 15\d+-byte message on big\/x/);
+      for (let i = 6; i <= 10; i++) assert.equal((await pub(port, ['-t', 'big/small', '-m', `a${i}`, '-q', '1'])).code, 0);
+      await watcher.count(10, 20_000);
+      await sleep(300);
+      assert.deepEqual(watcher.items.map((m) => m.payload), ['a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7', 'a8', 'a9', 'a10']);
+    } finally {
+      await agent.stop('SIGKILL');
+      await watcher.end();
+    }
+  });
+});
