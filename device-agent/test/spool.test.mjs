@@ -1,7 +1,7 @@
 // The on-disk spool: order, acknowledgement, recovery after a crash, torn records, bounds,
 // segment clean-up and the directory lock. Files are real, in a temp directory.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -225,6 +225,29 @@ describe('spool', () => {
     const { s: again } = spool(dir);
     assert.deepEqual(names(again.after(0, 10)), ['m1', 'm2', 'm3', 'm5']);
     await again.close();
+  });
+
+  test('--spool-max-messages beyond what a 32 MB heap holds is lowered: 60,000 messages are dropped past it, not an abort', async () => {
+    const dir = tempDir('spool');
+    const script = `
+      const { Spool } = require(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
+      const s = new Spool({ dir: ${JSON.stringify(dir)}, maxMessages: 1e6, maxBytes: 2 ** 40, whenFull: 'drop-new', fsync: 'never', segmentBytes: 1 << 24 });
+      s.open();
+      (async () => {
+        for (let i = 0; i < 60; i++) {
+          const batch = [];
+          for (let j = 0; j < 1000; j++) batch.push(s.append({ topic: 'sensors/board-7/temp', payload: Buffer.from('23.5'), qos: 1, retain: false }));
+          await Promise.all(batch);
+        }
+        console.log(JSON.stringify({ lowered: s.loweredFrom, max: s.opts.maxMessages, depth: s.depth, dropped: s.dropped }));
+      })();`;
+    const r = spawnSync(process.execPath, ['--max-old-space-size=32', '--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.lowered, 1e6);
+    assert.ok(out.max < 40_000 && out.max >= 10_000, `lowered to ${out.max}`);
+    assert.equal(out.depth, out.max);
+    assert.equal(out.dropped, 60_000 - out.max);
   });
 
   for (const fsync of ['always', 25, 'never']) {

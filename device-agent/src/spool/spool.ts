@@ -6,6 +6,7 @@
 // directory deleted) refuses new messages and repairs itself as soon as it can write again.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { syncDir, Journal, type FsyncPolicy } from './journal.ts';
 import { lockDir, relockDir, unlockDir } from './lock.ts';
 import { encodeRecord, type SpooledMessage, type SpoolRecord } from './record.ts';
@@ -31,6 +32,15 @@ interface Segment {
 }
 
 const recordOverhead = 8 + 13;
+/** JS heap a queued message costs beyond its topic and payload (measured: ~490 bytes on Node 18 and 22). */
+const heapPerMessage = 640;
+/** Heap left for everything else the agent holds (idle ~5 MB, 50 clients ~10 MB). */
+const heapReserve = 16 << 20;
+
+/** How many queued messages fit in this Node's heap (--max-old-space-size); more would abort the process. */
+export function heapMessageLimit(): number {
+  return Math.max(1000, Math.floor((getHeapStatistics().heap_size_limit - heapReserve) / heapPerMessage));
+}
 const repairEveryMs = 2_000;
 const segmentName = (seq: number): string => `${String(seq).padStart(16, '0')}.seg`;
 
@@ -56,7 +66,15 @@ export class Spool {
   onBroken: (err: Error) => void = () => {};
   onRepaired: (rewritten: number) => void = () => {};
 
+  /** What --spool-max-messages was before it was lowered to what the heap holds, if it was. */
+  readonly loweredFrom?: number;
+
   constructor(readonly opts: SpoolOptions) {
+    const limit = heapMessageLimit();
+    if (opts.maxMessages > limit) {
+      this.loweredFrom = opts.maxMessages;
+      opts.maxMessages = limit;
+    }
     const name = () => segmentName(this.nextSeq);
     this.journal = new Journal(opts.dir, opts.fsync, opts.segmentBytes ?? 1 << 20, name, (n) => this.segmentOpened(n));
   }
