@@ -124,6 +124,7 @@ function decodeBody(body: Uint8Array): SpoolRecord | undefined {
   const topicLength = view.getUint16(11);
   if (13 + topicLength > body.length) return undefined;
   const topic = Buffer.from(body.subarray(13, 13 + topicLength)).toString('utf8');
-  const payload = Uint8Array.prototype.slice.call(body, 13 + topicLength);
+  // A view, not a copy: one segment's buffer holds its messages' payloads (no object per payload).
+  const payload = body.subarray(13 + topicLength);
   return { kind: 'message', message: { seq, topic, payload, qos: body[9] as QoS, retain: body[10] === 1 } };
 }

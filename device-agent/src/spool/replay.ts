@@ -34,6 +34,7 @@ export function replayDir(dir: string): Replayed {
   const releasedSeqs = new Set<number>();
   const held = new Set<number>();
   const segments: Replayed['segments'] = [];
+  const topics = new Map<string, string>();
   let ackedSeq = 0;
   let nextSeq = 1;
   let damagedBytes = 0;
@@ -48,6 +49,7 @@ export function replayDir(dir: string): Replayed {
     let lastSeq = 0;
     for (const r of records) {
       if (r.kind === 'message') {
+        r.message.topic = intern(topics, r.message.topic); // one string per topic, not per message
         messages.set(r.message.seq, r.message); // a copy written again by a repair has the same seq
         lastSeq = Math.max(lastSeq, r.message.seq);
       } else if (r.kind === 'ack') ackedSeq = Math.max(ackedSeq, r.seq);
@@ -73,4 +75,11 @@ export function replayDir(dir: string): Replayed {
   for (const seq of messages.keys()) top = Math.max(top, seq);
   for (let seq = ackedSeq + 1; seq <= top; seq++) if (!messages.has(seq) && !done.has(seq)) missing++;
   return { queue, released, held, ackedSeq, nextSeq, segments, recovery: { recovered: queue.length, damagedBytes, damagedPlaces, tornTailOnly: damagedPlaces > 0 && tornTailOnly, missing } };
+}
+
+function intern(topics: Map<string, string>, topic: string): string {
+  const known = topics.get(topic);
+  if (known !== undefined) return known;
+  if (topics.size < 10_000) topics.set(topic, topic);
+  return topic;
 }
