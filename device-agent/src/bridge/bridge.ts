@@ -76,6 +76,10 @@ export class Bridge {
       this.notify('0');
     };
     this.edge.onSuback = (codes) => codes.forEach((code, i) => code >= 0x80 && this.log.warn(`edge refused subscription ${this.edge.opts.subscriptions![i].topicFilter} (0x${code.toString(16)})`));
+    this.local.onSuback = (codes) => {
+      codes.forEach((code, i) => code >= 0x80 && this.log.warn(`local broker refused subscription ${this.local.opts.subscriptions![i].topicFilter} (0x${code.toString(16)})`));
+      this.log.debug(`subscribed on the local broker (${codes.length} filter${codes.length === 1 ? '' : 's'})`);
+    };
     this.local.onMessage = (p) => this.fromLocal(p);
     this.edge.onMessage = (p) => this.fromEdge(p);
     // Remembered as each copy goes on the wire: a side that was away a long time still echoes it.
