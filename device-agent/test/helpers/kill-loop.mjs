@@ -23,7 +23,7 @@ export function newLedger() {
 
 /**
  * One round: connects a device to `port`, publishes `<prefix><n>` on `topic` (QoS 1 or 2 by the
- * PRNG, 4 in flight) until the connection drops (the agent was killed) or `untilMs` passes.
+ * PRNG, up to 4 in flight, 5-20 ms apart) until the connection drops (the agent was killed) or `untilMs` passes.
  */
 export async function publishRound(port, topic, ledger, rand, untilMs, max = 60) {
   const device = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `kill-dev-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 5_000 });
@@ -42,6 +42,7 @@ export async function publishRound(port, topic, ledger, rand, untilMs, max = 60)
       const p = device.publishAsync(topic, `k${n}`, { qos }).then(() => ledger.acked.set(n, qos), () => {});
       inflight.add(p);
       p.finally(() => inflight.delete(p));
+      await sleep(5 + Math.floor(rand() * 15)); // spread over the round, so kills land mid-publish too
     }
     await Promise.race([...inflight, sleep(50)]);
   }
