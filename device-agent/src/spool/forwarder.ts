@@ -17,8 +17,6 @@ const spoolIds = 65_000;
 export const packetIdFor = (seq: number): number => ((seq - 1) % spoolIds) + 1;
 
 export class Forwarder {
-  /** Called as each message leaves for the edge (the bridge's loop guard listens). */
-  onSend: (m: SpooledMessage) => void = () => {};
   setAside = 0;
   private sentUpTo = 0;
   private inflight = 0;
@@ -61,7 +59,6 @@ export class Forwarder {
       this.sentUpTo = m.seq;
       if (this.tooLarge(m)) continue;
       this.inflight++;
-      this.onSend(m);
       const opts = { packetId: packetIdFor(m.seq), released: this.spool.isReleased(m.seq), onPubrec: () => this.spool.markReleased(m.seq) };
       this.client.publish({ topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain }, opts).then(
         (code) => this.acked(m, code),
