@@ -2,7 +2,7 @@
 // packet ids that agree with the edge's session across an agent restart, and a seeded kill -9
 // loop over the tunnel and the bridge that counts sent, acknowledged and delivered messages.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, tempDir } from './helpers/agent.mjs';
@@ -191,6 +191,65 @@ describe('a message larger than the edge takes does not wedge the queue', () => 
     } finally {
       await agent.stop('SIGKILL');
       await watcher.end();
+    }
+  });
+});
+
+describe('a spool that cannot store refuses, the agent stays up', () => {
+  test('disk full: mosquitto_pub -q 1 is not acknowledged, the agent keeps running, and takes messages again once it can write', async () => {
+    const url = namespaceUrl(edge, 'full');
+    const spool = tempDir('spool');
+    mkdirSync(join(spool, 'tunnel'));
+    symlinkSync('/dev/full', join(spool, 'tunnel', '0000000000000001.seg')); // every write: ENOSPC
+    const port = await freePort();
+    const watcher = await observe(url);
+    await watcher.subscribe('full/#', 1);
+    const agent = startAgent(['tunnel', '--buffer', '-L', url, '--listen', `127.0.0.1:${port}`, '--spool', spool, '--fsync', 'never', '-i', `fwd-full-${process.pid}`]);
+    try {
+      await agent.waitFor(/listening on/);
+      const refused = await pub(port, ['-t', 'full/x', '-m', 'not stored', '-q', '1']);
+      assert.notEqual(refused.code, 0, 'not acknowledged');
+      await agent.waitFor(/spool cannot store \(ENOSPC/);
+      assert.equal((await pub(port, ['-t', 'full/x', '-m', 'still not', '-q', '1'])).code === 0, false, 'refused while broken');
+      unlinkSync(join(spool, 'tunnel', '0000000000000001.seg'));
+      await agent.waitFor(/spool writable again/, 10_000);
+      assert.equal((await pub(port, ['-t', 'full/x', '-m', 'stored', '-q', '1'])).code, 0);
+      await watcher.count(1);
+      await sleep(300);
+      assert.deepEqual(watcher.items.map((m) => m.payload), ['stored']);
+      assert.equal(agent.child.exitCode, null, 'still running');
+    } finally {
+      await agent.stop('SIGKILL');
+      await watcher.end();
+    }
+  });
+
+  test('the spool directory deleted while running: the next message is refused, what was owed is written again, a second agent cannot take the directory', async () => {
+    const url = namespaceUrl(edge, 'deleted');
+    const spool = tempDir('spool');
+    const port = await freePort();
+    const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+    const args = (to, listen) => ['tunnel', '--buffer', '-L', to, '--listen', `127.0.0.1:${listen}`, '--spool', spool, '-i', `fwd-del-${process.pid}`, '--reconnect-min', '1', '--reconnect-max', '1'];
+    let agent = startAgent(args(dead, port));
+    try {
+      await agent.waitFor(/listening on/);
+      for (let i = 1; i <= 3; i++) assert.equal((await pub(port, ['-t', 'del/x', '-m', `d${i}`, '-q', '1'])).code, 0);
+      rmSync(spool, { recursive: true });
+      assert.notEqual((await pub(port, ['-t', 'del/x', '-m', 'into the void', '-q', '1'])).code, 0, 'not acknowledged into an unlinked file');
+      await agent.waitFor(/spool writable again; 3 queued messages written to it again/, 10_000);
+      const second = await startAgent(args(dead, await freePort())).exited;
+      assert.equal(second, 1, 'a second agent on the same directory exits 1 (in use)');
+      assert.equal((await pub(port, ['-t', 'del/x', '-m', 'd4', '-q', '1'])).code, 0);
+      await agent.stop('SIGKILL');
+      const watcher = await observe(url, { clientId: `watch-del-${process.pid}`, clean: false });
+      await watcher.subscribe('del/#', 1);
+      agent = startAgent(args(url, port));
+      await watcher.count(4, 20_000);
+      await sleep(300);
+      assert.deepEqual(watcher.items.map((m) => m.payload), ['d1', 'd2', 'd3', 'd4']);
+      await watcher.end();
+    } finally {
+      await agent.stop('SIGKILL');
     }
   });
 });
