@@ -1,7 +1,7 @@
 // A stalled uplink (TCP open, no bytes moving) while traffic flows: the tunnel (plain and the
 // buffered forwarder) and the bridge notice it within --stall-timeout and reconnect.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
@@ -24,6 +24,8 @@ after(async () => {
   await proxy?.stop();
   await edge?.stop();
 });
+
+const rssMb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 
 /** A device publishing at `qos` every `everyMs` until stopped; errors are expected once the link is cut. */
 function chatter(port, qos, everyMs) {
@@ -77,6 +79,33 @@ describe(`a stalled uplink is noticed within --stall-timeout ${stallS} s while d
       await agent.waitFor(/forwarding client .* connected to the edge[^]*forwarding client .* connected to the edge/, 10_000);
     } finally {
       device.stop();
+      await agent.stop('SIGKILL');
+    }
+  });
+
+  test('tunnel --buffer, stall detection off: a 3 MB/s QoS 0 device does not grow the agent while the edge is stalled', async (t) => {
+    const port = await freePort();
+    const agent = startAgent(['tunnel', '--buffer', '-L', url(), '--listen', `127.0.0.1:${port}`, '--spool', tempDir('spool'), '--stall-timeout', '0']);
+    await agent.waitFor(/listening on/);
+    const device = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `flood-${process.pid}`, reconnectPeriod: 0, keepalive: 0 });
+    device.on('error', () => {});
+    await new Promise((r) => device.once('connect', r));
+    await agent.waitFor(/flood-\d+.*connected to the edge/);
+    const chunk = Buffer.alloc(30_000, 1);
+    const timer = setInterval(() => device.publish('stall/flood', chunk, { qos: 0 }), 10); // 3 MB/s, more than the kernel buffers hold
+    try {
+      await sleep(1000);
+      proxy.freeze();
+      await sleep(1000);
+      const before = rssMb(agent.child.pid);
+      await sleep(8000); // 24 MB more offered while nothing moves
+      const grown = rssMb(agent.child.pid) - before;
+      t.diagnostic(`RSS grew ${grown.toFixed(1)} MB (held without the 1 MiB bound: about 16 MB)`);
+      assert.ok(grown < 10, `RSS grew ${grown.toFixed(1)} MB while 24 MB of QoS 0 were offered to a stalled edge`);
+    } finally {
+      clearInterval(timer);
+      proxy.thaw();
+      device.end(true);
       await agent.stop('SIGKILL');
     }
   });
