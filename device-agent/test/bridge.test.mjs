@@ -183,4 +183,19 @@ describe('bridge between mosquitto and the broker on workerd', () => {
     assert.equal(watcher.items.length, 7, 'no duplicates');
     await watcher.end();
   });
+  test('no loop however long the board is away: an edge message held 35 s (longer than the guard\'s 30 s) is not carried back', async () => {
+    const watcher = await observe(url);
+    await watcher.subscribe('shared3/#', 1);
+    const { port } = board;
+    await board.stop();
+    await watcher.publish('shared3/held', 'while-away', { qos: 1 });
+    await sleep(35_000);
+    board = await startMosquitto({ port });
+    const s = await sub(board.port, ['-t', 'shared3/held', '-C', '1', '-v']);
+    assert.equal(await s.exit(30_000), 0);
+    assert.deepEqual(s.messages(), ['shared3/held while-away']);
+    await sleep(1500);
+    assert.deepEqual(watcher.items.map((m) => m.payload), ['while-away'], 'the edge saw it once: its own copy, not one carried back');
+    await watcher.end();
+  });
 });
