@@ -1,20 +1,13 @@
 // An MQTT client that stays connected: reconnects with backoff, resends unacknowledged QoS 1/2
-// publishes in order after a reconnect [MQTT-4.4.0-1], resubscribes when the session is gone,
+// publishes in order after a reconnect (outbound.ts), resubscribes when the session is gone,
 // and acknowledges inbound QoS 1/2 only once the owner's handler has finished with the message.
-import { ack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Properties, type QoS, type Subscription } from './codec.ts';
 import type { Backoff } from './backoff.ts';
+import { ack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Subscription } from './codec.ts';
 import { handshake, type Connection } from './connection.ts';
 import type { Endpoint, TlsOptions } from './endpoint.ts';
 import { openLink } from './link.ts';
 import type { Logger } from './log.ts';
-
-export interface OutMessage {
-  topic: string;
-  payload: Uint8Array;
-  qos: QoS;
-  retain: boolean;
-  properties?: Properties;
-}
+import { Outbound, type OutMessage, type PublishOptions } from './outbound.ts';
 
 export interface ClientOptions {
   endpoint: Endpoint;
@@ -43,29 +36,14 @@ export interface ClientOptions {
   fallbackVersion?: 4;
 }
 
-/** For a publish whose packet id and progress are kept by the caller (the spool). */
-export interface PublishOptions {
-  packetId?: number;
-  /** PUBREC came in an earlier run: only PUBREL is owed [MQTT-4.3.3]. */
-  released?: boolean;
-  /** Awaited after PUBREC and before PUBREL goes out, so that a restart knows not to publish again. */
-  onPubrec?: () => Promise<unknown>;
-}
+
+export type { OutMessage, PublishOptions } from './outbound.ts';
 
 export class NotConnected extends Error {
   constructor(why = 'not connected') {
     super(why);
     this.name = 'NotConnected';
   }
-}
-
-interface Pending extends PublishOptions {
-  msg: OutMessage;
-  /** 'pubrec': PUBREC is in, PUBREL waits for onPubrec. */
-  state: 'publish' | 'pubrec' | 'pubrel';
-  sent?: boolean;
-  resolve(reasonCode: number): void;
-  reject(err: Error): void;
 }
 
 /** Bytes queued on a link beyond which QoS 0 publishes are dropped instead of held. */
@@ -89,18 +67,20 @@ export class Client {
   /** The broker's Maximum Packet Size (MQTT 5 CONNACK), once connected. */
   maxPacketSize?: number;
   private stopped = false;
-  private outbox: Pending[] = [];
-  private inflight = new Map<number, Pending>();
+  private readonly out: Outbound;
   private waiters = new Map<number, { resolve(p: Packet): void; reject(err: Error): void }>();
   private received = new Set<number>();
-  private nextId: number;
-  private window = 16;
   private connectedAt = 0;
   private ackChain: Promise<unknown> = Promise.resolve();
   private retryTimer?: ReturnType<typeof setTimeout>;
 
   constructor(readonly opts: ClientOptions) {
-    this.nextId = (opts.ownIds?.from ?? 1) - 1;
+    this.out = new Outbound({
+      ids: () => opts.ownIds ?? { from: 1, to: 65_535 },
+      conn: () => this.conn,
+      busy: (id) => this.waiters.has(id),
+      wire: (msg) => this.onWire(msg),
+    });
   }
 
   get connected(): boolean {
@@ -109,7 +89,7 @@ export class Client {
 
   /** Unfinished QoS 1/2 publishes (queued and in flight). */
   get pending(): number {
-    return this.outbox.length + this.inflight.size;
+    return this.out.size;
   }
 
   /** One attempt; throws LinkError, ConnectRefused or a handshake Error. */
@@ -166,17 +146,14 @@ export class Client {
       return Promise.resolve(0);
     }
     if (!this.conn && (!this.opts.reconnect || this.stopped)) return Promise.reject(new NotConnected());
-    return new Promise((resolve, reject) => {
-      this.outbox.push({ ...opts, msg, state: opts.released ? 'pubrel' : 'publish', resolve, reject });
-      this.pump();
-    });
+    return this.out.push(msg, opts);
   }
 
   /** SUBSCRIBE or UNSUBSCRIBE on the current connection; resolves with SUBACK/UNSUBACK. */
   request(p: { type: 'subscribe'; subscriptions: Subscription[] } | { type: 'unsubscribe'; topicFilters: string[] }): Promise<Packet> {
     const conn = this.conn;
     if (!conn) return Promise.reject(new NotConnected());
-    const packetId = this.allocateId();
+    const packetId = this.out.allocateId();
     return new Promise((resolve, reject) => {
       this.waiters.set(packetId, { resolve, reject });
       conn.send({ ...p, packetId });
@@ -188,12 +165,7 @@ export class Client {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.conn?.disconnect();
-    this.failPending('client stopped');
-  }
-
-  private failPending(why: string): void {
-    for (const p of [...this.inflight.values(), ...this.outbox.splice(0)]) p.reject(new NotConnected(why));
-    this.inflight.clear();
+    this.out.failAll(new NotConnected('client stopped'));
   }
 
   private async attempt(): Promise<void> {
@@ -234,7 +206,7 @@ export class Client {
     this.conn = conn;
     this.connectedAt = Date.now();
     const props = connack.properties ?? {};
-    this.window = Math.min(this.opts.inflight ?? 16, props.receiveMaximum ?? 65535);
+    this.out.window = Math.min(this.opts.inflight ?? 16, props.receiveMaximum ?? 65535);
     this.maxPacketSize = props.maximumPacketSize;
     conn.keepalive(props.serverKeepAlive ?? this.opts.connect.keepalive);
     conn.onClose = (why) => this.lost(conn, why);
@@ -242,43 +214,14 @@ export class Client {
       this.received.clear();
       this.opts.heldQoS2?.restored.clear();
     }
-    this.requeue(connack.sessionPresent);
+    this.out.requeue(connack.sessionPresent);
     conn.attach((p) => this.handle(conn, p));
     const subs = this.opts.subscriptions ?? [];
     if (!connack.sessionPresent && subs.length > 0) {
       void this.request({ type: 'subscribe', subscriptions: subs }).then((p) => this.onSuback(p.type === 'suback' ? p.reasonCodes : []), () => {});
     }
     this.onConnect(connack);
-    this.pump();
-  }
-
-  /** In-flight messages go back to the head of the outbox, in their original order. */
-  private requeue(sessionPresent: boolean): void {
-    const again: Pending[] = [];
-    for (const p of this.inflight.values()) {
-      if (p.state === 'pubrel' && !sessionPresent) p.resolve(0); // the broker had it; its session is gone
-      else again.push(p);
-      if (p.state === 'pubrec') p.state = 'publish'; // PUBLISH again; the broker answers PUBREC again
-    }
-    this.inflight.clear();
-    this.outbox.unshift(...again);
-  }
-
-  private pump(): void {
-    const conn = this.conn;
-    while (conn && this.outbox.length > 0 && this.inflight.size < this.window) {
-      const p = this.outbox[0];
-      if (p.packetId !== undefined && this.inflight.has(p.packetId)) break; // the caller's id is still busy
-      this.outbox.shift();
-      p.packetId ??= this.allocateId();
-      this.inflight.set(p.packetId, p);
-      if (p.state === 'pubrel') conn.send(ack('pubrel', p.packetId));
-      else {
-        this.onWire(p.msg);
-        conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: p.sent === true });
-      }
-      p.sent = true;
-    }
+    this.out.pump();
   }
 
   private handle(conn: Connection, p: Packet): void {
@@ -289,9 +232,9 @@ export class Client {
         return this.pubrel(conn, p.packetId);
       case 'puback':
       case 'pubcomp':
-        return this.complete(p.packetId, p.reasonCode ?? 0);
+        return this.out.complete(p.packetId, p.reasonCode ?? 0);
       case 'pubrec':
-        return this.pubrec(conn, p.packetId, p.reasonCode ?? 0);
+        return this.out.pubrec(conn, p.packetId, p.reasonCode ?? 0);
       case 'suback':
       case 'unsuback':
         this.waiters.get(p.packetId)?.resolve(p);
@@ -329,40 +272,6 @@ export class Client {
     free.then(pubcomp, pubcomp);
   }
 
-  private pubrec(conn: Connection, packetId: number, reasonCode: number): void {
-    const p = this.inflight.get(packetId);
-    if (!p || p.state !== 'publish') return;
-    if (reasonCode >= 0x80) return this.complete(packetId, reasonCode);
-    p.state = 'pubrec';
-    const release = () => {
-      if (p.state !== 'pubrec' || this.conn !== conn) return; // requeued: PUBLISH goes again
-      p.state = 'pubrel';
-      conn.send(ack('pubrel', packetId));
-    };
-    // If the caller cannot record it, PUBREL goes anyway: a restart may then deliver it twice, never lose it.
-    if (p.onPubrec) void p.onPubrec().then(release, release);
-    else release();
-  }
-
-  private complete(packetId: number, reasonCode: number): void {
-    const p = this.inflight.get(packetId);
-    if (!p) return;
-    // A PUBREL for an id the broker no longer holds: it had the message already [MQTT-4.3.3].
-    if (p.state === 'pubrel' && reasonCode === ReasonCode.PacketIdentifierNotFound) reasonCode = 0;
-    this.inflight.delete(packetId);
-    p.resolve(reasonCode);
-    this.pump();
-  }
-
-  private allocateId(): number {
-    const { from, to } = this.opts.ownIds ?? { from: 1, to: 65535 };
-    for (let i = 0; i <= to - from; i++) {
-      this.nextId = this.nextId >= to || this.nextId < from ? from : this.nextId + 1;
-      if (!this.inflight.has(this.nextId) && !this.waiters.has(this.nextId) && !this.outbox.some((p) => p.packetId === this.nextId)) return this.nextId;
-    }
-    throw new Error('no free packet identifier');
-  }
-
   private lost(conn: Connection, why: string): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
@@ -370,7 +279,7 @@ export class Client {
     for (const w of this.waiters.values()) w.reject(new NotConnected(why));
     this.waiters.clear();
     if (Date.now() - this.connectedAt > stableMs) this.opts.reconnect?.reset();
-    if (!this.opts.reconnect) this.failPending(why);
+    if (!this.opts.reconnect) this.out.failAll(new NotConnected(why));
     if (!this.stopped) this.onDisconnect(why);
     this.retry();
   }
