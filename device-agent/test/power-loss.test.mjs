@@ -2,7 +2,7 @@
 // packet ids that agree with the edge's session across an agent restart, and a seeded kill -9
 // loop over the tunnel and the bridge that counts sent, acknowledged and delivered messages.
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, tempDir } from './helpers/agent.mjs';
@@ -248,6 +248,61 @@ describe('a spool that cannot store refuses, the agent stays up', () => {
       await sleep(300);
       assert.deepEqual(watcher.items.map((m) => m.payload), ['d1', 'd2', 'd3', 'd4']);
       await watcher.end();
+    } finally {
+      await agent.stop('SIGKILL');
+    }
+  });
+});
+
+describe('damage is survived and said', () => {
+  test('one flipped byte in message 20 of 200 spooled: 199 arrive, the log names the damage and the one message lost', async () => {
+    const url = namespaceUrl(edge, 'flip');
+    const spool = tempDir('spool');
+    const port = await freePort();
+    const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+    const args = (to) => ['tunnel', '--buffer', '-L', to, '--listen', `127.0.0.1:${port}`, '--spool', spool, '-i', `fwd-flip-${process.pid}`, '--reconnect-min', '1', '--reconnect-max', '1'];
+    let agent = startAgent(args(dead));
+    await agent.waitFor(/listening on/);
+    const lines = Array.from({ length: 200 }, (_, i) => `f${i + 1}`).join('\n');
+    assert.equal((await pub(port, ['-t', 'flip/x', '-l', '-q', '1'], { input: `${lines}\n` })).code, 0);
+    await agent.stop('SIGKILL');
+    const seg = join(spool, 'tunnel', readdirSync(join(spool, 'tunnel')).filter((n) => n.endsWith('.seg')).sort()[0]);
+    const bytes = readFileSync(seg);
+    let at = 0;
+    for (let i = 0; i < 19; i++) at += 8 + bytes.readUInt32BE(at);
+    bytes[at + 8 + 20] ^= 0x10; // inside message 20
+    writeFileSync(seg, bytes);
+    const watcher = await observe(url, { clientId: `watch-flip-${process.pid}`, clean: false });
+    await watcher.subscribe('flip/#', 1);
+    agent = startAgent(args(url));
+    try {
+      await agent.waitFor(/spool \S+: 199 messages from the last run will be forwarded/);
+      await agent.waitFor(/error tunnel: spool: \d+ damaged bytes in 1 place\(s\) skipped \(checksum mismatch\)/);
+      await agent.waitFor(/error tunnel: spool: 1 unacknowledged message\(s\) lost to the damage/);
+      assert.doesNotMatch(agent.output, /power lost/);
+      await watcher.count(199, 20_000);
+      await sleep(300);
+      const got = watcher.items.map((m) => m.payload);
+      assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => `f${i + 1}`).filter((m) => m !== 'f20'));
+    } finally {
+      await agent.stop('SIGKILL');
+      await watcher.end();
+    }
+  });
+
+  test('a lock left with a pid that now names another process does not keep the agent down; a live agent\'s lock exits 1 (systemd restarts)', async () => {
+    const spool = tempDir('spool');
+    const port = await freePort();
+    const dead = `ws://127.0.0.1:${await freePort()}/mqtt`;
+    mkdirSync(join(spool, 'tunnel'));
+    writeFileSync(join(spool, 'tunnel', 'lock'), `${process.pid} 1\n`); // this test's pid, but not its start time
+    const args = (listen) => ['tunnel', '--buffer', '-L', dead, '--listen', `127.0.0.1:${listen}`, '--spool', spool];
+    const agent = startAgent(args(port));
+    try {
+      await agent.waitFor(/listening on/);
+      const second = startAgent(args(await freePort()));
+      assert.equal(await second.exited, 1);
+      assert.match(second.output, new RegExp(`spool \\S+ is in use by process ${agent.child.pid}`));
     } finally {
       await agent.stop('SIGKILL');
     }
