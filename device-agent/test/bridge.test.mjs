@@ -3,6 +3,7 @@
 // QoS, no loops on 3.1.1 (loop guard) and 5.0 (No Local), notifications, store-and-forward.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, tempDir } from './helpers/agent.mjs';
@@ -183,6 +184,32 @@ describe('bridge between mosquitto and the broker on workerd', () => {
     assert.equal(watcher.items.length, 7, 'no duplicates');
     await watcher.end();
   });
+  test('a board broker that refuses MQTT 5 is spoken to in 3.1.1: both ways, and the loop guard keeps messages from coming back', async () => {
+    const oldBoard = await v311Only(board.port); // answers an MQTT 5 CONNECT as mosquitto 1.3 does
+    const file = join(spool, 'old-board.conf');
+    writeFileSync(file, `connection old\naddress ${url}\nremote_clientid ${id}-old\nnotifications false\nrestart_timeout 1 1\ntopic old/# both 1\n`);
+    const b = startAgent(['bridge', '-c', file, '--local', `127.0.0.1:${oldBoard.port}`, '--spool', join(spool, 'old'), '-d']);
+    try {
+      await b.waitFor(/old local: the broker does not speak MQTT 5: using 3.1.1/);
+      await b.waitFor(/old: subscribed on the local broker/);
+      await b.waitFor(/old: connected to the edge/);
+      const local = await sub(board.port, ['-t', 'old/#', '-v', '-q', '1']);
+      const watcher = await observe(url);
+      await watcher.subscribe('old/#', 1);
+      await pub(board.port, ['-t', 'old/a', '-m', 'from-board', '-q', '1']);
+      await watcher.publish('old/b', 'from-edge', { qos: 1 });
+      await watcher.count(2);
+      await sleep(1500);
+      assert.deepEqual(local.messages().sort(), ['old/a from-board', 'old/b from-edge']);
+      assert.deepEqual(watcher.items.map((m) => `${m.topic} ${m.payload}`).sort(), ['old/a from-board', 'old/b from-edge']);
+      await local.proc.stop();
+      await watcher.end();
+    } finally {
+      await b.stop();
+      oldBoard.close();
+    }
+  });
+
   test('no loop however long the board is away: an edge message held 35 s (longer than the guard\'s 30 s) is not carried back', async () => {
     const watcher = await observe(url);
     await watcher.subscribe('shared3/#', 1);
@@ -199,3 +226,21 @@ describe('bridge between mosquitto and the broker on workerd', () => {
     await watcher.end();
   });
 });
+
+/** A proxy to the board's mosquitto that refuses MQTT 5 (CONNACK return code 1), as mosquitto before 1.6 does. */
+async function v311Only(port) {
+  const server = createServer((client) => {
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      if (first[0] === 0x10 && first.indexOf(5, 2) === first.indexOf('MQTT') + 4) return void client.end(Buffer.from([0x20, 2, 0, 1]));
+      const upstream = connect(port, '127.0.0.1', () => {
+        upstream.write(first);
+        client.pipe(upstream).pipe(client);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, close: () => server.close() };
+}
