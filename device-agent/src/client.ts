@@ -1,21 +1,14 @@
 // An MQTT client that stays connected: reconnects with backoff, resends unacknowledged QoS 1/2
-// publishes in order after a reconnect [MQTT-4.4.0-1], resubscribes when the session is gone,
+// publishes in order after a reconnect (outbound.ts), resubscribes when the session is gone,
 // and acknowledges inbound QoS 1/2 only once the owner's handler has finished with the message.
-import { ack, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Properties, type QoS, type Subscription } from './codec.ts';
 import type { Backoff } from './backoff.ts';
+import { ack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Subscription } from './codec.ts';
 import { handshake, type Connection } from './connection.ts';
 import type { Endpoint, TlsOptions } from './endpoint.ts';
 import { openLink } from './link.ts';
 import type { Logger } from './log.ts';
 import { reason } from './messages.ts';
-
-export interface OutMessage {
-  topic: string;
-  payload: Uint8Array;
-  qos: QoS;
-  retain: boolean;
-  properties?: Properties;
-}
+import { Outbound, type OutMessage, type PublishOptions } from './outbound.ts';
 
 export interface ClientOptions {
   endpoint: Endpoint;
@@ -31,7 +24,21 @@ export interface ClientOptions {
   alternates?: Endpoint[];
   /** Subscribed on every connect that has no session to resume. */
   subscriptions?: Subscription[];
+  /** Packet ids this client picks itself; the rest are the caller's (PublishOptions.packetId). */
+  ownIds?: { from: number; to: number };
+  /**
+   * Inbound QoS 2 ids kept across restarts: ids stored and not yet released by an earlier run (a
+   * resend of one, DUP set, is a duplicate), and `onPubrel`, awaited before PUBCOMP goes out.
+   */
+  heldQoS2?: { restored: Set<number>; onPubrel(id: number): Promise<unknown> };
+  /** A WebSocket with nothing arriving for this long is ended as stalled (LinkOptions.stallMs). */
+  stallMs?: number;
+  /** MQTT 5 first; a broker that refuses that protocol version gets this one instead. */
+  fallbackVersion?: 4;
 }
+
+
+export type { OutMessage, PublishOptions } from './outbound.ts';
 
 export class NotConnected extends Error {
   constructor(why = 'not connected') {
@@ -40,13 +47,8 @@ export class NotConnected extends Error {
   }
 }
 
-interface Pending {
-  msg: OutMessage;
-  packetId?: number;
-  state: 'publish' | 'pubrel';
-  resolve(reasonCode: number): void;
-  reject(err: Error): void;
-}
+/** Bytes queued on a link beyond which QoS 0 publishes are dropped instead of held. */
+const backlogLimit = 1 << 20;
 
 /** A connection that lives this long counts as stable: the next loss restarts the backoff. */
 const stableMs = 10_000;
@@ -57,18 +59,30 @@ export class Client {
   onDisconnect: (why: string) => void = () => {};
   onSuback: (reasonCodes: number[]) => void = () => {};
   conn?: Connection;
+  /** Set before start(): the first connect throws away whatever session the broker kept for this id. */
+  discardSession = false;
+  /** Called once that session is gone and a new persistent one is in place. */
+  onSessionDiscarded: () => void = () => {};
+  /** Each PUBLISH as it goes on the wire, resends included (the bridge's loop guard listens). */
+  onWire: (msg: OutMessage) => void = () => {};
+  /** The broker's Maximum Packet Size (MQTT 5 CONNACK), once connected. */
+  maxPacketSize?: number;
   private stopped = false;
-  private outbox: Pending[] = [];
-  private inflight = new Map<number, Pending>();
+  private readonly out: Outbound;
   private waiters = new Map<number, { resolve(p: Packet): void; reject(err: Error): void }>();
   private received = new Set<number>();
-  private nextId = 0;
-  private window = 16;
   private connectedAt = 0;
   private ackChain: Promise<unknown> = Promise.resolve();
   private retryTimer?: ReturnType<typeof setTimeout>;
 
-  constructor(readonly opts: ClientOptions) {}
+  constructor(readonly opts: ClientOptions) {
+    this.out = new Outbound({
+      ids: () => opts.ownIds ?? { from: 1, to: 65_535 },
+      conn: () => this.conn,
+      busy: (id) => this.waiters.has(id),
+      wire: (msg) => this.onWire(msg),
+    });
+  }
 
   get connected(): boolean {
     return this.conn !== undefined;
@@ -76,20 +90,45 @@ export class Client {
 
   /** Unfinished QoS 1/2 publishes (queued and in flight). */
   get pending(): number {
-    return this.outbox.length + this.inflight.size;
+    return this.out.size;
   }
 
   /** One attempt; throws LinkError, ConnectRefused or a handshake Error. */
   async connect(): Promise<ConnackPacket> {
-    const { endpoint, tls, connectTimeoutMs = 10_000 } = this.opts;
-    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs });
-    const { conn, connack } = await handshake(link, this.opts.connect, connectTimeoutMs);
+    const { connect } = this.opts;
+    const fresh = this.discardSession && !connect.clean;
+    // MQTT 3.x: a clean session ends with its connection [MQTT-3.1.2-6], so one clean connect
+    // empties the session and a second opens it again; MQTT 5 does both in one [MQTT-3.1.2-4].
+    if (fresh && connect.protocolVersion < 5) await this.emptySession(connect);
+    const { conn, connack } = await this.handshake(fresh && connect.protocolVersion === 5 ? { ...connect, clean: true } : connect);
     if (this.stopped) {
       conn.disconnect();
       return connack;
     }
+    if (fresh) {
+      this.discardSession = false;
+      this.onSessionDiscarded();
+    }
     this.connected_(conn, connack);
     return connack;
+  }
+
+  /** Connects clean and disconnects, waiting (bounded) for the broker's close so that the session is gone first. */
+  private async emptySession(connect: ConnectPacket): Promise<void> {
+    const { conn } = await this.handshake({ ...connect, clean: true });
+    const closed = new Promise<void>((resolve) => {
+      const end = conn.link.onClose;
+      conn.link.onClose = (why) => (end(why), resolve());
+      setTimeout(resolve, this.opts.connectTimeoutMs ?? 10_000);
+    });
+    conn.disconnect();
+    await closed;
+  }
+
+  private async handshake(connect: ConnectPacket): Promise<{ conn: Connection; connack: ConnackPacket }> {
+    const { endpoint, tls, connectTimeoutMs = 10_000 } = this.opts;
+    const link = await openLink(endpoint, { ...tls, timeoutMs: connectTimeoutMs, stallMs: this.opts.stallMs });
+    return handshake(link, connect, connectTimeoutMs);
   }
 
   /** Keeps connecting until stop(), with backoff between attempts. */
@@ -98,24 +137,24 @@ export class Client {
   }
 
   /** Resolves with the PUBACK/PUBREC reason code once the broker has the message. */
-  publish(msg: OutMessage): Promise<number> {
+  publish(msg: OutMessage, opts: PublishOptions = {}): Promise<number> {
     if (msg.qos === 0) {
       if (!this.conn) return Promise.reject(new NotConnected());
+      // QoS 0 may be dropped [MQTT-4.3.1]; held in memory behind a slow or stalled link, it must be.
+      if (this.conn.link.bufferedAmount > backlogLimit) return Promise.reject(new NotConnected('link backlog full'));
+      this.onWire(msg);
       this.conn.send({ type: 'publish', ...msg, dup: false });
       return Promise.resolve(0);
     }
     if (!this.conn && (!this.opts.reconnect || this.stopped)) return Promise.reject(new NotConnected());
-    return new Promise((resolve, reject) => {
-      this.outbox.push({ msg, state: 'publish', resolve, reject });
-      this.pump();
-    });
+    return this.out.push(msg, opts);
   }
 
   /** SUBSCRIBE or UNSUBSCRIBE on the current connection; resolves with SUBACK/UNSUBACK. */
   request(p: { type: 'subscribe'; subscriptions: Subscription[] } | { type: 'unsubscribe'; topicFilters: string[] }): Promise<Packet> {
     const conn = this.conn;
     if (!conn) return Promise.reject(new NotConnected());
-    const packetId = this.allocateId();
+    const packetId = this.out.allocateId();
     return new Promise((resolve, reject) => {
       this.waiters.set(packetId, { resolve, reject });
       conn.send({ ...p, packetId });
@@ -127,12 +166,7 @@ export class Client {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.conn?.disconnect();
-    this.failPending('client stopped');
-  }
-
-  private failPending(why: string): void {
-    for (const p of [...this.inflight.values(), ...this.outbox.splice(0)]) p.reject(new NotConnected(why));
-    this.inflight.clear();
+    this.out.failAll(new NotConnected('client stopped'));
   }
 
   private async attempt(): Promise<void> {
@@ -141,6 +175,7 @@ export class Client {
       await this.connect();
     } catch (err) {
       this.opts.log.warn(`cannot connect to ${this.opts.endpoint.display}: ${(err as Error).message}`);
+      if (this.fallBack(err)) return void this.attempt();
       const next = this.opts.alternates?.shift();
       if (next) {
         this.opts.alternates!.push(this.opts.endpoint);
@@ -148,6 +183,17 @@ export class Client {
       }
       this.retry();
     }
+  }
+
+  /** CONNACK "unacceptable protocol version" (3.x code 1, or 5's 0x84) to an MQTT 5 CONNECT: speak 3.1.1. */
+  private fallBack(err: unknown): boolean {
+    const { connect, fallbackVersion } = this.opts;
+    const code = (err as { reasonCode?: number }).reasonCode;
+    if (!fallbackVersion || connect.protocolVersion !== 5 || (code !== 1 && code !== ReasonCode.UnsupportedProtocolVersion)) return false;
+    const { properties: _p, ...v3 } = connect;
+    this.opts.connect = { ...v3, protocolVersion: fallbackVersion };
+    this.opts.log.info(`the broker does not speak MQTT 5: using 3.1.1`);
+    return true;
   }
 
   private retry(): void {
@@ -161,41 +207,22 @@ export class Client {
     this.conn = conn;
     this.connectedAt = Date.now();
     const props = connack.properties ?? {};
-    this.window = Math.min(this.opts.inflight ?? 16, props.receiveMaximum ?? 65535);
+    this.out.window = Math.min(this.opts.inflight ?? 16, props.receiveMaximum ?? 65535);
+    this.maxPacketSize = props.maximumPacketSize;
     conn.keepalive(props.serverKeepAlive ?? this.opts.connect.keepalive);
     conn.onClose = (why) => this.lost(conn, why);
-    if (!connack.sessionPresent) this.received.clear();
-    this.requeue(connack.sessionPresent);
+    if (!connack.sessionPresent) {
+      this.received.clear();
+      this.opts.heldQoS2?.restored.clear();
+    }
+    this.out.requeue(connack.sessionPresent);
     conn.attach((p) => this.handle(conn, p));
     const subs = this.opts.subscriptions ?? [];
     if (!connack.sessionPresent && subs.length > 0) {
       void this.request({ type: 'subscribe', subscriptions: subs }).then((p) => this.onSuback(p.type === 'suback' ? p.reasonCodes : []), () => {});
     }
     this.onConnect(connack);
-    this.pump();
-  }
-
-  /** In-flight messages go back to the head of the outbox, in their original order. */
-  private requeue(sessionPresent: boolean): void {
-    const again: Pending[] = [];
-    for (const p of this.inflight.values()) {
-      if (p.state === 'pubrel' && !sessionPresent) p.resolve(0); // the broker had it; its session is gone
-      else again.push(p);
-    }
-    this.inflight.clear();
-    this.outbox.unshift(...again);
-  }
-
-  private pump(): void {
-    const conn = this.conn;
-    while (conn && this.outbox.length > 0 && this.inflight.size < this.window) {
-      const p = this.outbox.shift()!;
-      const resend = p.packetId !== undefined;
-      p.packetId ??= this.allocateId();
-      this.inflight.set(p.packetId, p);
-      if (p.state === 'pubrel') conn.send(ack('pubrel', p.packetId));
-      else conn.send({ type: 'publish', ...p.msg, packetId: p.packetId, dup: resend });
-    }
+    this.out.pump();
   }
 
   private handle(conn: Connection, p: Packet): void {
@@ -203,13 +230,12 @@ export class Client {
       case 'publish':
         return this.inbound(conn, p);
       case 'pubrel':
-        this.received.delete(p.packetId);
-        return conn.send(ack('pubcomp', p.packetId));
+        return this.pubrel(conn, p.packetId);
       case 'puback':
       case 'pubcomp':
-        return this.complete(p.packetId, p.reasonCode ?? 0);
+        return this.out.complete(p.packetId, p.reasonCode ?? 0);
       case 'pubrec':
-        return this.pubrec(conn, p.packetId, p.reasonCode ?? 0);
+        return this.out.pubrec(conn, p.packetId, p.reasonCode ?? 0);
       case 'suback':
       case 'unsuback':
         this.waiters.get(p.packetId)?.resolve(p);
@@ -225,7 +251,10 @@ export class Client {
   private inbound(conn: Connection, p: PublishPacket): void {
     if (p.qos === 0) return void this.onMessage(p);
     const id = p.packetId!;
-    const duplicate = p.qos === 2 && this.received.has(id);
+    const restored = this.opts.heldQoS2?.restored;
+    // [MQTT-4.3.3]: a resend of a stored id is acknowledged, not delivered again; DUP 0 is always new.
+    const duplicate = p.qos === 2 && (this.received.has(id) || (p.dup && restored?.has(id) === true));
+    if (!duplicate) restored?.delete(id);
     if (p.qos === 2) this.received.add(id);
     const handled = duplicate ? Promise.resolve() : Promise.resolve().then(() => this.onMessage(p));
     this.ackChain = this.ackChain
@@ -236,28 +265,12 @@ export class Client {
       );
   }
 
-  private pubrec(conn: Connection, packetId: number, reasonCode: number): void {
-    const p = this.inflight.get(packetId);
-    if (!p) return;
-    if (reasonCode >= 0x80) return this.complete(packetId, reasonCode);
-    p.state = 'pubrel';
-    conn.send(ack('pubrel', packetId));
-  }
-
-  private complete(packetId: number, reasonCode: number): void {
-    const p = this.inflight.get(packetId);
-    if (!p) return;
-    this.inflight.delete(packetId);
-    p.resolve(reasonCode);
-    this.pump();
-  }
-
-  private allocateId(): number {
-    for (let i = 0; i < 65535; i++) {
-      this.nextId = (this.nextId % 65535) + 1;
-      if (!this.inflight.has(this.nextId) && !this.waiters.has(this.nextId) && !this.outbox.some((p) => p.packetId === this.nextId)) return this.nextId;
-    }
-    throw new Error('no free packet identifier');
+  private pubrel(conn: Connection, packetId: number): void {
+    this.received.delete(packetId);
+    this.opts.heldQoS2?.restored.delete(packetId);
+    const free = this.opts.heldQoS2?.onPubrel(packetId) ?? Promise.resolve();
+    const pubcomp = () => conn.send(ack('pubcomp', packetId));
+    free.then(pubcomp, pubcomp);
   }
 
   private lost(conn: Connection, why: string): void {
@@ -267,7 +280,7 @@ export class Client {
     for (const w of this.waiters.values()) w.reject(new NotConnected(why));
     this.waiters.clear();
     if (Date.now() - this.connectedAt > stableMs) this.opts.reconnect?.reset();
-    if (!this.opts.reconnect) this.failPending(why);
+    if (!this.opts.reconnect) this.out.failAll(new NotConnected(why));
     if (!this.stopped) this.onDisconnect(why);
     this.retry();
   }

@@ -31,3 +31,9 @@ export function concat(chunks: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/** Bytes of a QoS 1/2 PUBLISH of `topic` and `payload` without properties [MQTT-3.3], as a broker's size limit counts them. */
+export function publishSize(topic: string, payload: Uint8Array, version: number): number {
+  const remaining = 2 + Buffer.byteLength(topic) + 2 + (version === 5 ? 1 : 0) + payload.length;
+  return 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining;
+}

@@ -30,6 +30,11 @@ export class LinkError extends Error {
 
 export interface LinkOptions extends TlsOptions {
   timeoutMs?: number;
+  /**
+   * WebSocket only: a link on which nothing (data, ping or pong) has arrived for this long is
+   * stalled and ended, even while we keep sending; pings go out every third of it [RFC 6455 5.5.2].
+   */
+  stallMs?: number;
 }
 
 export function openLink(e: Endpoint, opts: LinkOptions = {}): Promise<Link> {
@@ -55,13 +60,14 @@ function openWebSocket(e: Endpoint, opts: LinkOptions): Promise<Link> {
     ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} instead of a WebSocket${res.statusCode === 404 ? ' (the path is /mqtt or /mqtt/<namespace>)' : ''}`)));
     ws.once('open', () => {
       ws.removeAllListeners();
-      resolve(wrapWebSocket(ws));
+      resolve(wrapWebSocket(ws, opts.stallMs ?? 0));
     });
   });
 }
 
-function wrapWebSocket(ws: WebSocket): Link {
+function wrapWebSocket(ws: WebSocket, stallMs: number): Link {
   let closed = false;
+  let heard = Date.now();
   const link: Link = {
     send: (bytes) => ws.readyState === WebSocket.OPEN && ws.send(bytes),
     close: () => ws.close(1000),
@@ -74,12 +80,30 @@ function wrapWebSocket(ws: WebSocket): Link {
     pause: () => ws.pause(),
     resume: () => ws.resume(),
   };
+  const watch = stallMs > 0 ? setInterval(() => checkStall(), Math.max(100, stallMs / 6)) : undefined;
+  watch?.unref?.();
+  let pinged = 0;
+  const checkStall = () => {
+    const now = Date.now();
+    if (now - heard > stallMs) {
+      ws.terminate();
+      return end(`stalled: nothing from the peer in ${(stallMs / 1000).toFixed(1)} s`);
+    }
+    if (now - pinged >= stallMs / 3 && ws.readyState === WebSocket.OPEN) {
+      pinged = now;
+      ws.ping();
+    }
+  };
   const end = (why: string) => {
+    clearInterval(watch);
     if (closed) return;
     closed = true;
     link.onClose(why);
   };
+  ws.on('pong', () => (heard = Date.now()));
+  ws.on('ping', () => (heard = Date.now()));
   ws.on('message', (data: Buffer, isBinary: boolean) => {
+    heard = Date.now();
     if (!isBinary) return end('text frame from the peer'); // [MQTT-6.0.0-1]
     link.onData(data);
   });

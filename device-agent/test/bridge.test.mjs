@@ -3,6 +3,7 @@
 // QoS, no loops on 3.1.1 (loop guard) and 5.0 (No Local), notifications, store-and-forward.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, tempDir } from './helpers/agent.mjs';
@@ -30,6 +31,8 @@ keepalive_interval 30
 topic sensors/# out 1 "" edge/
 topic commands/# in 2 board/ cloud/
 topic shared3/# both 2
+topic # in 1 "" farm/b7/
+topic # out 1 board7/ ""
 
 connection v5
 address ${url}
@@ -112,6 +115,40 @@ describe('bridge between mosquitto and the broker on workerd', () => {
     });
   }
 
+  test('the retained flag crosses both ways (MQTT 5 edge link; Retain As Published on the board)', async () => {
+    assert.equal((await pub(board.port, ['-t', 'shared5/ret-out', '-m', 'kept', '-q', '1', '-r'])).code, 0);
+    const setter = await observe(url);
+    await setter.publish('shared5/ret-in', 'kept-too', { qos: 1, retain: true });
+    await setter.end();
+    await sleep(1000);
+    const late = await observe(url);
+    await late.subscribe('shared5/ret-out', 1);
+    const [m] = await late.count(1);
+    assert.deepEqual([m.payload, m.retain], ['kept', true]);
+    await late.end();
+    const s = await sub(board.port, ['-t', 'shared5/ret-in', '-C', '1', '-F', '%r %p']);
+    assert.equal(await s.exit(), 0);
+    assert.deepEqual(s.messages(), ['1 kept-too']);
+    for (const t of ['shared5/ret-out', 'shared5/ret-in']) await pub(board.port, ['-t', t, '-n', '-r', '-q', '1']);
+  });
+
+  test('a message whose topic maps to nothing valid is set aside and counted; the ones behind it flow, both ways', async () => {
+    const s = await sub(board.port, ['-t', 'after-bad', '-C', '1', '-v']);
+    const watcher = await observe(url);
+    await watcher.subscribe('after-bad-out', 1);
+    await watcher.publish('farm/b7', 'maps to ""', { qos: 1 }); // `topic # in 1 "" farm/b7/`: the empty topic
+    await watcher.publish('farm/b7/after-bad', 'in', { qos: 1 });
+    assert.equal((await pub(board.port, ['-t', 'board7', '-m', 'maps to ""', '-q', '1'])).code, 0);
+    assert.equal((await pub(board.port, ['-t', 'board7/after-bad-out', '-m', 'out', '-q', '1'])).code, 0);
+    assert.equal(await s.exit(), 0);
+    assert.deepEqual(s.messages(), ['after-bad in']);
+    const [m] = await watcher.count(1);
+    assert.deepEqual([m.topic, m.payload], ['after-bad-out', 'out']);
+    await bridge.waitFor(/v3: set aside a message on farm\/b7: .*1 set aside so far/);
+    await bridge.waitFor(/v3: set aside a message on board7: .*2 set aside so far/);
+    await watcher.end();
+  });
+
   test('notifications: the bridge state is "1" on both sides, retained', async () => {
     const s = await sub(board.port, ['-t', `$SYS/broker/connection/${id}/state`, '-C', '1', '-F', '%r %p']);
     assert.equal(await s.exit(), 0);
@@ -147,4 +184,63 @@ describe('bridge between mosquitto and the broker on workerd', () => {
     assert.equal(watcher.items.length, 7, 'no duplicates');
     await watcher.end();
   });
+  test('a board broker that refuses MQTT 5 is spoken to in 3.1.1: both ways, and the loop guard keeps messages from coming back', async () => {
+    const oldBoard = await v311Only(board.port); // answers an MQTT 5 CONNECT as mosquitto 1.3 does
+    const file = join(spool, 'old-board.conf');
+    writeFileSync(file, `connection old\naddress ${url}\nremote_clientid ${id}-old\nnotifications false\nrestart_timeout 1 1\ntopic old/# both 1\n`);
+    const b = startAgent(['bridge', '-c', file, '--local', `127.0.0.1:${oldBoard.port}`, '--spool', join(spool, 'old'), '-d']);
+    try {
+      await b.waitFor(/old board: the broker does not speak MQTT 5: using 3.1.1/);
+      await b.waitFor(/old: subscribed on the local broker/);
+      await b.waitFor(/old: connected to the edge/);
+      const local = await sub(board.port, ['-t', 'old/#', '-v', '-q', '1']);
+      const watcher = await observe(url);
+      await watcher.subscribe('old/#', 1);
+      await pub(board.port, ['-t', 'old/a', '-m', 'from-board', '-q', '1']);
+      await watcher.publish('old/b', 'from-edge', { qos: 1 });
+      await watcher.count(2);
+      await sleep(1500);
+      assert.deepEqual(local.messages().sort(), ['old/a from-board', 'old/b from-edge']);
+      assert.deepEqual(watcher.items.map((m) => `${m.topic} ${m.payload}`).sort(), ['old/a from-board', 'old/b from-edge']);
+      await local.proc.stop();
+      await watcher.end();
+    } finally {
+      await b.stop();
+      oldBoard.close();
+    }
+  });
+
+  test('no loop however long the board is away: an edge message held 35 s (longer than the guard\'s 30 s) is not carried back', async () => {
+    const watcher = await observe(url);
+    await watcher.subscribe('shared3/#', 1);
+    const { port } = board;
+    await board.stop();
+    await watcher.publish('shared3/held', 'while-away', { qos: 1 });
+    await sleep(35_000);
+    board = await startMosquitto({ port });
+    const s = await sub(board.port, ['-t', 'shared3/held', '-C', '1', '-v']);
+    assert.equal(await s.exit(30_000), 0);
+    assert.deepEqual(s.messages(), ['shared3/held while-away']);
+    await sleep(1500);
+    assert.deepEqual(watcher.items.map((m) => m.payload), ['while-away'], 'the edge saw it once: its own copy, not one carried back');
+    await watcher.end();
+  });
 });
+
+/** A proxy to the board's mosquitto that refuses MQTT 5 (CONNACK return code 1), as mosquitto before 1.6 does. */
+async function v311Only(port) {
+  const server = createServer((client) => {
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      if (first[0] === 0x10 && first.indexOf(5, 2) === first.indexOf('MQTT') + 4) return void client.end(Buffer.from([0x20, 2, 0, 1]));
+      const upstream = connect(port, '127.0.0.1', () => {
+        upstream.write(first);
+        client.pipe(upstream).pipe(client);
+      });
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, close: () => server.close() };
+}

@@ -73,7 +73,7 @@ describe('tunnel --buffer', () => {
     assert.equal(await agent.stop('SIGKILL'), 'SIGKILL');
 
     agent = bufferedAgent();
-    await agent.waitFor(/spool: 8 messages from the last run will be forwarded/);
+    await agent.waitFor(/spool \S+: 8 messages from the last run will be forwarded/);
     await agent.waitFor(/listening on/);
     await send(12, 14);
     await edgeUp();

@@ -1,8 +1,8 @@
 // The on-disk spool: order, acknowledgement, recovery after a crash, torn records, bounds,
 // segment clean-up and the directory lock. Files are real, in a temp directory.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { appendFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tempDir } from './helpers/agent.mjs';
@@ -12,6 +12,15 @@ const { Spool } = lib;
 const utf8 = (s) => new TextEncoder().encode(s);
 const msg = (i, qos = 1) => ({ topic: `t/${i}`, payload: utf8(`m${i}`), qos, retain: i % 2 === 0 });
 const names = (list) => list.map((m) => new TextDecoder().decode(m.payload));
+
+const segmentFiles = (dir) => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort().map((n) => join(dir, n));
+
+/** Offsets of the records in a segment (u32 length, u32 crc, body). */
+function recordOffsets(bytes) {
+  const out = [];
+  for (let at = 0; at + 8 <= bytes.length; at += 8 + bytes.readUInt32BE(at)) out.push(at);
+  return out;
+}
 
 function spool(dir, opts = {}) {
   const s = new Spool({ dir, maxMessages: 1000, maxBytes: 1 << 20, whenFull: 'drop-new', fsync: 'always', ...opts });
@@ -51,7 +60,8 @@ describe('spool', () => {
     appendFileSync(seg, Buffer.from([0, 0]));
     const { s: again, opened } = spool(dir);
     assert.deepEqual(names(again.after(0, 10)), ['m1', 'm2']);
-    assert.ok(opened.truncated > 0);
+    assert.equal(opened.tornTailOnly, true);
+    assert.ok(opened.damagedBytes > 0);
     await again.close();
   });
 
@@ -117,6 +127,127 @@ describe('spool', () => {
     writeFileSync(join(dir, 'lock'), '999999999\n');
     const { s: again } = spool(dir);
     await again.close();
+  });
+
+  test('a lock whose pid now belongs to another process (a reboot reused it) is stale; a live owner is not', async () => {
+    const dir = tempDir('spool');
+    const other = spawn('sleep', ['30']);
+    try {
+      writeFileSync(join(dir, 'lock'), `${other.pid} 1\n`); // start time 1: not this sleep's
+      const { s } = spool(dir);
+      await s.close();
+      const start = readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+      writeFileSync(join(dir, 'lock'), `${other.pid} ${start}\n`);
+      assert.throws(() => spool(dir), (err) => err.exitCode === 1 && /in use by process/.test(err.message), 'exit 1: systemd tries again');
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  test('one flipped byte in message 20 of 200 loses that message only, counted; the rest is forwarded in order', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 200; i++) await s.append(msg(i));
+    await s.close();
+    const seg = segmentFiles(dir).find((f) => statSync(f).size > 0);
+    const bytes = readFileSync(seg);
+    const at = recordOffsets(bytes)[19];
+    bytes[at + 8 + 14] ^= 0x40; // inside message 20's topic
+    writeFileSync(seg, bytes);
+    const { s: again, opened } = spool(dir);
+    const got = names(again.after(0, 1000));
+    assert.equal(got.length, 199);
+    assert.ok(!got.includes('m20') && got[18] === 'm19' && got[19] === 'm21' && got.at(-1) === 'm200');
+    assert.deepEqual([opened.damagedPlaces, opened.missing, opened.tornTailOnly], [1, 1, false]);
+    await again.close();
+  });
+
+  test('a flipped byte in a record\'s length field costs that record only', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 50; i++) await s.append(msg(i));
+    await s.close();
+    const seg = segmentFiles(dir).find((f) => statSync(f).size > 0);
+    const bytes = readFileSync(seg);
+    bytes[recordOffsets(bytes)[9] + 2] ^= 0x01;
+    writeFileSync(seg, bytes);
+    const { s: again, opened } = spool(dir);
+    assert.equal(again.depth, 49);
+    assert.equal(opened.missing, 1);
+    await again.close();
+  });
+
+  test('out-of-order completions and PUBREC marks survive a reopen', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 4; i++) await s.append(msg(i, 2));
+    const [m1, m2, m3] = s.after(0, 3);
+    s.ack(m2.seq);
+    await s.markReleased(m3.seq);
+    await s.close();
+    const { s: again } = spool(dir);
+    assert.deepEqual(names(again.after(0, 10)), ['m1', 'm3', 'm4']);
+    assert.deepEqual([again.isReleased(m1.seq), again.isReleased(m3.seq)], [false, true]);
+    await again.close();
+  });
+
+  test('disk full: the append is refused (never acknowledged), and the spool takes messages again once it can write', async () => {
+    const dir = tempDir('spool');
+    symlinkSync('/dev/full', join(dir, '0000000000000001.seg'));
+    const { s } = spool(dir, { fsync: 'never' });
+    let broken;
+    s.onBroken = (err) => (broken = err);
+    await assert.rejects(s.append(msg(1)), /ENOSPC|no space/i);
+    await assert.rejects(s.append(msg(2)), 'refused at once while broken');
+    assert.equal(s.depth, 0, 'nothing refused is queued');
+    assert.match(String(broken), /ENOSPC|no space/i);
+    unlinkSync(join(dir, '0000000000000001.seg'));
+    const repaired = new Promise((r) => (s.onRepaired = r));
+    await repaired;
+    assert.equal(await s.append(msg(3)), true);
+    await s.close();
+    const { s: again } = spool(dir);
+    assert.deepEqual(names(again.after(0, 10)), ['m3']);
+    await again.close();
+  });
+
+  test('the spool directory deleted while running: noticed on the next append, which is refused; what is owed is written again', async () => {
+    const dir = tempDir('spool');
+    const { s } = spool(dir);
+    for (let i = 1; i <= 3; i++) await s.append(msg(i));
+    rmSync(dir, { recursive: true });
+    await assert.rejects(s.append(msg(4)), /deleted/);
+    const rewritten = await new Promise((r) => (s.onRepaired = r));
+    assert.equal(rewritten, 3);
+    assert.equal(await s.append(msg(5)), true);
+    assert.throws(() => spool(dir), /in use/, 'a second agent cannot take the recreated directory');
+    await s.close();
+    const { s: again } = spool(dir);
+    assert.deepEqual(names(again.after(0, 10)), ['m1', 'm2', 'm3', 'm5']);
+    await again.close();
+  });
+
+  test('--spool-max-messages beyond what a 32 MB heap holds is lowered: 100,000 messages are dropped past it, not an abort', async () => {
+    const dir = tempDir('spool');
+    const script = `
+      const { Spool } = require(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
+      const s = new Spool({ dir: ${JSON.stringify(dir)}, maxMessages: 1e6, maxBytes: 2 ** 40, whenFull: 'drop-new', fsync: 'never', segmentBytes: 1 << 24 });
+      s.open();
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          const batch = [];
+          for (let j = 0; j < 1000; j++) batch.push(s.append({ topic: 'sensors/board-7/temp', payload: Buffer.from('23.5'), qos: 1, retain: false }));
+          await Promise.all(batch);
+        }
+        console.log(JSON.stringify({ lowered: s.loweredFrom, max: s.opts.maxMessages, depth: s.depth, dropped: s.dropped }));
+      })();`;
+    const r = spawnSync(process.execPath, ['--max-old-space-size=32', '--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.lowered, 1e6);
+    assert.ok(out.max < 100_000 && out.max >= 10_000, `lowered to ${out.max}`);
+    assert.equal(out.depth, out.max);
+    assert.equal(out.dropped, 100_000 - out.max);
   });
 
   for (const fsync of ['always', 25, 'never']) {

@@ -10,7 +10,7 @@ import { createLogger } from '../log.ts';
 import { count } from '../messages.ts';
 import { endpointOptions, logLevel, logOptions, parse, str, tlsOptions, usage, type Values } from '../options.ts';
 import { aborted } from '../session.ts';
-import { spoolOptions, spoolOptionTable } from '../spool/options.ts';
+import { openSpool, spoolOptions, spoolOptionTable, stallTimeout } from '../spool/options.ts';
 import { Spool } from '../spool/spool.ts';
 
 const options = {
@@ -20,6 +20,7 @@ const options = {
   config: { type: 'string', short: 'c' },
   local: { type: 'string' },
   check: { type: 'boolean' },
+  'stall-timeout': { type: 'string' },
 } as const;
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -34,12 +35,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
   try {
     for (const c of config.connections) {
       const spool = new Spool(spoolOptions(v, io.env, `bridge-${c.name}`));
-      const { recovered, truncated } = openSpool(spool);
       const clog = log.child(c.name);
-      if (recovered) clog.info(`spool ${spool.opts.dir}: ${count(recovered, 'message')} from the last run will be forwarded`);
-      if (truncated) clog.warn(`spool: cut ${truncated} bytes of a torn record (power loss during a write)`);
+      openSpool(spool, clog);
       const connTls = { ca: c.cafile ? readFileSync(c.cafile) : tls.ca, insecure: c.insecure || tls.insecure };
-      const bridge = new Bridge(c, spool, connTls, clog);
+      const bridge = new Bridge(c, spool, connTls, clog, stallTimeout(v));
       running.push({ bridge, spool });
       bridge.start();
     }
@@ -77,13 +76,4 @@ function loadConfig(v: Values): BridgeConfig {
     if (c.addresses.length === 0) throw new CommandError(ExitCode.config, `${file}: connection ${c.name} has no address (give the edge URL there or with -L)`);
   }
   return config;
-}
-
-function openSpool(spool: Spool): { recovered: number; truncated: number } {
-  try {
-    return spool.open();
-  } catch (err) {
-    if (err instanceof CommandError) throw err;
-    throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
-  }
 }

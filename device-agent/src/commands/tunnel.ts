@@ -11,9 +11,10 @@ import { closeServer, listen } from '../listener.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { count } from '../messages.ts';
 import { endpoint, endpointOptions, int, logLevel, logOptions, parse, str, tlsOptions, type Values } from '../options.ts';
+import { stallTimeout } from '../spool/options.ts';
 import { aborted } from '../session.ts';
 import { Forwarder } from '../spool/forwarder.ts';
-import { spoolOptions, spoolOptionTable } from '../spool/options.ts';
+import { openSpool, spoolOptions, spoolOptionTable } from '../spool/options.ts';
 import { Spool } from '../spool/spool.ts';
 import { BufferedSession } from '../tunnel/buffered.ts';
 import { Pipe, type PipeOptions } from '../tunnel/pipe.ts';
@@ -31,6 +32,7 @@ const options = {
   buffer: { type: 'boolean' },
   'max-clients': { type: 'string' },
   'connect-timeout': { type: 'string' },
+  'stall-timeout': { type: 'string' },
   'reconnect-min': { type: 'string' },
   'reconnect-max': { type: 'string' },
 } as const;
@@ -50,7 +52,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     if (sockets.size >= maxClients) return void (log.warn(`refusing ${socket.remoteAddress}: --max-clients ${maxClients} reached`), socket.destroy());
     sockets.add(socket);
     const done = () => sockets.delete(socket);
-    if (buffered) new BufferedSession(socket, { ...pipe, spool: buffered.spool, connackWaitMs: 2_000, backoff }, done);
+    if (buffered) new BufferedSession(socket, { ...pipe, spool: buffered.spool, edgeLimit: buffered.edgeLimit, connackWaitMs: 2_000, backoff }, done);
     else new Pipe(socket, pipe, done);
   }).catch(async (err) => {
     await buffered?.stop();
@@ -87,21 +89,14 @@ function pipeOptions(v: Values, io: Io, log: Logger): PipeOptions {
     },
     log,
     connectTimeoutMs: int(v, 'connect-timeout', 10, 1, 600) * 1000,
+    stallMs: stallTimeout(v),
   };
 }
 
 /** The spool, and the agent's own edge client that drains it. */
 async function startBuffering(v: Values, io: Io, pipe: PipeOptions, log: Logger, backoff: { base: number; cap: number }) {
   const spool = new Spool(spoolOptions(v, io.env, 'tunnel'));
-  let opened: { recovered: number; truncated: number };
-  try {
-    opened = spool.open();
-  } catch (err) {
-    if (err instanceof CommandError) throw err;
-    throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
-  }
-  if (opened.recovered) log.info(`spool: ${count(opened.recovered, 'message')} from the last run will be forwarded`);
-  if (opened.truncated) log.warn(`spool: cut ${opened.truncated} bytes of a torn record (power loss during a write)`);
+  openSpool(spool, log);
   const qlog = log.child('queue');
   const client: Client = agentClient(v, pipe, qlog, new Backoff(backoff));
   const forwarder = new Forwarder(spool, client, qlog);
@@ -113,6 +108,7 @@ async function startBuffering(v: Values, io: Io, pipe: PipeOptions, log: Logger,
   client.start();
   return {
     spool,
+    edgeLimit: () => client.maxPacketSize,
     async stop() {
       client.stop();
       await spool.close();

@@ -1,8 +1,10 @@
 // The spool's command-line options, shared by `tunnel --buffer` and `bridge`.
 import { join } from 'node:path';
 import { CommandError, ExitCode } from '../exit-codes.ts';
+import type { Logger } from '../log.ts';
+import { count } from '../messages.ts';
 import { int, str, type OptionTable, type Values } from '../options.ts';
-import type { FsyncPolicy, SpoolOptions } from './spool.ts';
+import type { FsyncPolicy, Recovery, Spool, SpoolOptions } from './spool.ts';
 
 export const spoolOptionTable = {
   spool: { type: 'string' },
@@ -30,4 +32,30 @@ function fsyncPolicy(s: string): FsyncPolicy {
   if (s === 'always' || s === 'never') return s;
   if (/^\d+$/.test(s) && Number(s) > 0) return Number(s);
   throw new CommandError(ExitCode.usage, `--fsync must be always, never or a number of milliseconds, not "${s}"`);
+}
+
+/** --stall-timeout <seconds> (tunnel and bridge; default 20, 0 turns it off) in milliseconds. */
+export function stallTimeout(v: Values): number {
+  const s = str(v, 'stall-timeout');
+  if (s === undefined) return 20_000;
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || n > 3600 || (n > 0 && n < 0.5)) throw new CommandError(ExitCode.usage, `--stall-timeout must be 0 or 0.5 to 3600 seconds, not "${s}"`);
+  return n * 1000;
+}
+
+/** Opens the spool (exit 3 if it cannot be used) and says what the last run left and what was damaged. */
+export function openSpool(spool: Spool, log: Logger): Recovery {
+  let r: Recovery;
+  try {
+    r = spool.open();
+  } catch (err) {
+    if (err instanceof CommandError) throw err;
+    throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
+  }
+  if (spool.loweredFrom) log.warn(`spool: at most ${spool.opts.maxMessages} queued messages fit in this Node's heap, not ${spool.loweredFrom} (--spool-max-messages); raise --max-old-space-size for more`);
+  if (r.recovered) log.info(`spool ${spool.opts.dir}: ${count(r.recovered, 'message')} from the last run will be forwarded`);
+  if (r.tornTailOnly) log.warn(`spool: cut ${r.damagedBytes} bytes of a record torn at the end (power lost during a write)`);
+  else if (r.damagedPlaces) log.error(`spool: ${r.damagedBytes} damaged bytes in ${count(r.damagedPlaces, 'place')} skipped (checksum mismatch)`);
+  if (r.missing) log.error(`spool: ${count(r.missing, 'unacknowledged message')} lost to the damage`);
+  return r;
 }

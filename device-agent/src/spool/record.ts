@@ -1,7 +1,11 @@
 // The spool's record format. Each record is `u32 length | u32 crc32 | body`, so a record torn by
-// a power cut is recognised (short, or wrong checksum) and the file is cut back to the last whole one.
-//   message body: u8 1 | f64 seq | u8 qos | u8 retain | u16 topic length | topic | payload
-//   ack body:     u8 2 | f64 seq   (every message up to seq is done)
+// a power cut or damaged on the medium is recognised (short, or wrong checksum) and skipped alone.
+//   message body:  u8 1 | f64 seq | u8 qos | u8 retain | u16 topic length | topic | payload
+//   ack body:      u8 2 | f64 seq   (every message up to seq is done)
+//   released body: u8 3 | f64 seq   (the edge sent PUBREC for QoS 2 message seq: only PUBREL is owed)
+//   done body:     u8 4 | f64 seq   (message seq alone is done, ahead of older ones)
+//   held body:     u8 5 | f64 id    (the message before it came as QoS 2 with packet id `id` from the board)
+//   freed body:    u8 6 | f64 id    (the board sent PUBREL for `id`)
 import type { QoS } from '../codec.ts';
 
 export interface SpooledMessage {
@@ -12,7 +16,10 @@ export interface SpooledMessage {
   retain: boolean;
 }
 
-export type SpoolRecord = { kind: 'message'; message: SpooledMessage } | { kind: 'ack'; seq: number };
+export type SpoolRecord = { kind: 'message'; message: SpooledMessage } | { kind: 'ack' | 'released' | 'done' | 'held' | 'freed'; seq: number };
+
+const markKinds = { ack: 2, released: 3, done: 4, held: 5, freed: 6 } as const;
+const markNames = ['', '', 'ack', 'released', 'done', 'held', 'freed'] as const;
 
 const crcTable = (() => {
   const t = new Uint32Array(256);
@@ -47,7 +54,7 @@ export function encodeRecord(r: SpoolRecord): Uint8Array {
     body.set(topic!, 13);
     body.set(m.payload, 13 + topic!.length);
   } else {
-    body[0] = 2;
+    body[0] = markKinds[r.kind];
     view.setFloat64(9, r.seq);
   }
   view.setUint32(0, bodySize);
@@ -55,32 +62,69 @@ export function encodeRecord(r: SpoolRecord): Uint8Array {
   return out;
 }
 
-/** Reads records from `buf`; `end` is the offset after the last whole, intact record. */
-export function decodeRecords(buf: Uint8Array): { records: SpoolRecord[]; end: number } {
+/** A stretch of a file that holds no intact record: torn by a power cut, or damaged. */
+export interface DamagedSpan {
+  at: number;
+  bytes: number;
+}
+
+/**
+ * Reads every intact record in `buf`. A record that fails its checksum is skipped alone: reading
+ * resumes at the next offset where an intact record starts, so damage costs only what it hit.
+ */
+export function decodeRecords(buf: Uint8Array): { records: SpoolRecord[]; damaged: DamagedSpan[] } {
   const records: SpoolRecord[] = [];
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const damaged: DamagedSpan[] = [];
   let at = 0;
-  while (at + 8 <= buf.length) {
-    const size = view.getUint32(at);
-    if (size < 9 || at + 8 + size > buf.length) break;
-    const body = buf.subarray(at + 8, at + 8 + size);
-    if (crc32(body) !== view.getUint32(at + 4)) break;
-    const record = decodeBody(body);
-    if (!record) break;
-    records.push(record);
-    at += 8 + size;
+  while (at < buf.length) {
+    const record = recordAt(buf, at);
+    if (record) {
+      records.push(record.record);
+      at = record.end;
+      continue;
+    }
+    const from = at;
+    at = skipDamaged(buf, at);
+    damaged.push({ at: from, bytes: at - from });
   }
-  return { records, end: at };
+  return { records, damaged };
+}
+
+/** The intact record starting at `at`, or undefined. */
+function recordAt(buf: Uint8Array, at: number): { record: SpoolRecord; end: number } | undefined {
+  if (at + 8 + 9 > buf.length) return undefined;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const size = view.getUint32(at);
+  const kind = buf[at + 8];
+  if (size < 9 || kind < 1 || kind > 6 || at + 8 + size > buf.length) return undefined;
+  const body = buf.subarray(at + 8, at + 8 + size);
+  if (crc32(body) !== view.getUint32(at + 4)) return undefined;
+  const record = decodeBody(body);
+  return record && { record, end: at + 8 + size };
+}
+
+/**
+ * Where reading resumes after a bad record at `at`: past it if its length still leads to an intact
+ * record (the damage is in its body), else the first offset where an intact record starts.
+ */
+function skipDamaged(buf: Uint8Array, at: number): number {
+  const size = at + 8 <= buf.length ? new DataView(buf.buffer, buf.byteOffset).getUint32(at) : 0;
+  const next = at + 8 + size;
+  if (size >= 9 && next < buf.length && recordAt(buf, next)) return next;
+  for (let i = at + 1; i < buf.length; i++) if (recordAt(buf, i)) return i;
+  return buf.length;
 }
 
 function decodeBody(body: Uint8Array): SpoolRecord | undefined {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const seq = view.getFloat64(1);
-  if (body[0] === 2) return { kind: 'ack', seq };
-  if (body[0] !== 1 || body.length < 13) return undefined;
+  if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
+  if (body[0] !== 1) return body.length === 9 && body[0] <= 6 ? { kind: markNames[body[0] as 2 | 3 | 4 | 5 | 6], seq } : undefined;
+  if (body.length < 13) return undefined;
   const topicLength = view.getUint16(11);
   if (13 + topicLength > body.length) return undefined;
   const topic = Buffer.from(body.subarray(13, 13 + topicLength)).toString('utf8');
-  const payload = Uint8Array.prototype.slice.call(body, 13 + topicLength);
+  // A view, not a copy: one segment's buffer holds its messages' payloads (no object per payload).
+  const payload = body.subarray(13 + topicLength);
   return { kind: 'message', message: { seq, topic, payload, qos: body[9] as QoS, retain: body[10] === 1 } };
 }

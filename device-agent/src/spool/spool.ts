@@ -1,18 +1,19 @@
 // Store-and-forward queue on disk: append-only segment files of checksummed records
-// (record.ts). A message is appended before the local sender gets its PUBACK/PUBREC, and an ack
-// record is appended once the edge has it. Recovery replays the segments; fully acknowledged
-// segments are deleted. The fsync policy lives in flush() and nowhere else:
-//   always  one fdatasync per batch of appends, before any of them is acknowledged (group commit)
-//   <ms>    appends are acknowledged once written; fdatasync at most every <ms> milliseconds
-//   never   written to the OS at once, synced when the OS decides (survives a crash, not a power cut)
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, unlinkSync } from 'node:fs';
-import { write as writeAsync, fdatasync as fdatasyncAsync } from 'node:fs';
+// (record.ts), written by the Journal (journal.ts, the fsync policy). A message is appended
+// before the local sender gets its PUBACK/PUBREC; PUBREC from the edge (QoS 2) and the edge's
+// final acknowledgement are appended as they come. Recovery (replay.ts) replays the segments;
+// fully acknowledged segments are deleted. A spool that cannot store (disk full, read-only, its
+// directory deleted) refuses new messages and repairs itself as soon as it can write again.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { concat } from '../frame.ts';
-import { decodeRecords, encodeRecord, type SpooledMessage, type SpoolRecord } from './record.ts';
-import { lockDir, unlockDir } from './lock.ts';
+import { getHeapStatistics } from 'node:v8';
+import { syncDir, Journal, type FsyncPolicy } from './journal.ts';
+import { lockDir, relockDir, unlockDir } from './lock.ts';
+import { encodeRecord, type SpooledMessage, type SpoolRecord } from './record.ts';
+import { replayDir, type Recovery } from './replay.ts';
 
-export type FsyncPolicy = 'always' | 'never' | number;
+export type { FsyncPolicy } from './journal.ts';
+export type { Recovery } from './replay.ts';
 
 export interface SpoolOptions {
   dir: string;
@@ -31,48 +32,64 @@ interface Segment {
 }
 
 const recordOverhead = 8 + 13;
+/** JS heap a queued message costs, its topic string included (measured: ~175 bytes plus the topic on Node 18 and 22). */
+const heapPerMessage = 320;
+/** Heap left for everything else the agent holds (idle ~5 MB, 50 clients ~10 MB). */
+const heapReserve = 16 << 20;
+
+/** How many queued messages fit in this Node's heap (--max-old-space-size); more would abort the process. */
+export function heapMessageLimit(): number {
+  return Math.max(1000, Math.floor((getHeapStatistics().heap_size_limit - heapReserve) / heapPerMessage));
+}
+const repairEveryMs = 2_000;
+const segmentName = (seq: number): string => `${String(seq).padStart(16, '0')}.seg`;
 
 export class Spool {
   /** Unacknowledged messages in order; acknowledged ones leave from the head. */
   private queue: SpooledMessage[] = [];
   private done = new Set<number>();
+  private released = new Set<number>();
+  /** QoS 2 packet ids from the board stored and not yet released (PUBREL): a resend of one is a duplicate. */
+  held = new Set<number>();
   private bytes = 0;
   private nextSeq = 1;
   private ackedSeq = 0;
   private segments: Segment[] = [];
-  private fd = -1;
-  private activeSize = 0;
-  private batch: Uint8Array[] = [];
-  private waiters: Array<() => void> = [];
-  private flushing?: Promise<void>;
-  private syncTimer?: ReturnType<typeof setTimeout>;
-  private dirty = false;
+  private readonly journal: Journal;
+  private repairTimer?: ReturnType<typeof setTimeout>;
+  /** The client id whose session at the edge this spool's packet ids belong to (see claimSession). */
+  sessionOwner?: string;
   dropped = 0;
-  onAppend: () => void = () => {};
+  /** A message is stored (per the fsync policy) and may be forwarded. */
+  onStored: () => void = () => {};
+  /** The spool cannot store: new messages are refused until it is repaired. */
+  onBroken: (err: Error) => void = () => {};
+  onRepaired: (rewritten: number) => void = () => {};
 
-  constructor(readonly opts: SpoolOptions) {}
+  /** What --spool-max-messages was before it was lowered to what the heap holds, if it was. */
+  readonly loweredFrom?: number;
 
-  /** Reads what a previous run left (cutting torn records), then opens a fresh segment. */
-  open(): { recovered: number; truncated: number } {
+  constructor(readonly opts: SpoolOptions) {
+    const limit = heapMessageLimit();
+    if (opts.maxMessages > limit) {
+      this.loweredFrom = opts.maxMessages;
+      opts.maxMessages = limit;
+    }
+    const name = () => segmentName(this.nextSeq);
+    this.journal = new Journal(opts.dir, opts.fsync, opts.segmentBytes ?? 1 << 20, name, (n) => this.segmentOpened(n));
+  }
+
+  /** Reads what a previous run left (skipping damaged records), then opens a fresh segment. */
+  open(): Recovery {
     mkdirSync(this.opts.dir, { recursive: true });
     lockDir(this.opts.dir);
-    let truncated = 0;
-    for (const name of readdirSync(this.opts.dir).filter((n) => /^\d{16}\.seg$/.test(n)).sort()) {
-      const file = join(this.opts.dir, name);
-      const buf = readFileSync(file);
-      const { records, end } = decodeRecords(buf);
-      if (end < buf.length) {
-        truncateSync(file, end);
-        truncated += buf.length - end;
-      }
-      this.replay(records);
-      this.segments.push({ name, lastSeq: this.nextSeq - 1 });
-    }
-    this.queue = this.queue.filter((m) => m.seq > this.ackedSeq);
+    const r = replayDir(this.opts.dir);
+    Object.assign(this, { queue: r.queue, ackedSeq: r.ackedSeq, nextSeq: r.nextSeq, segments: r.segments, released: r.released, held: r.held });
     this.bytes = this.queue.reduce((n, m) => n + size(m), 0);
-    this.startSegment();
+    this.sessionOwner = readSession(this.opts.dir);
+    this.journal.open(segmentName(this.nextSeq));
     this.compact();
-    return { recovered: this.queue.length, truncated };
+    return r.recovery;
   }
 
   get depth(): number {
@@ -83,18 +100,39 @@ export class Spool {
     return this.bytes;
   }
 
-  /** Appends; resolves true once stored per the fsync policy, false if the message was dropped. */
-  append(m: Omit<SpooledMessage, 'seq'>): Promise<boolean> {
-    const msg: SpooledMessage = { ...m, seq: this.nextSeq++ };
-    if (!this.makeRoom(msg)) return Promise.resolve(false);
-    this.queue.push(msg);
-    this.bytes += size(msg);
-    this.write({ kind: 'message', message: msg });
-    this.onAppend();
-    return new Promise((resolve) => this.waiters.push(() => resolve(true)));
+  /** Why the spool cannot store right now, if it cannot. */
+  get broken(): Error | undefined {
+    return this.journal.broken;
   }
 
-  /** Up to `limit` unacknowledged messages after `afterSeq`, in order. */
+  /**
+   * Resolves true once stored per the fsync policy, false if dropped (full); rejects if it cannot be
+   * stored. `heldId`: the QoS 2 packet id it came with, stored in the same write.
+   */
+  async append(m: Omit<SpooledMessage, 'seq'>, heldId?: number): Promise<boolean> {
+    if (this.journal.broken) throw this.journal.broken;
+    if (!this.makeRoom(m)) return false;
+    // Spelled out: `{ ...m, seq }` makes a dictionary-mode object, 240 bytes more per queued message.
+    const msg: SpooledMessage = { seq: this.nextSeq++, topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain };
+    this.queue.push(msg);
+    this.bytes += size(msg);
+    try {
+      const stored = this.journal.write(encodeRecord({ kind: 'message', message: msg }));
+      if (heldId !== undefined) {
+        this.held.add(heldId);
+        await Promise.all([stored, this.journal.write(encodeRecord({ kind: 'held', seq: heldId }))]);
+      } else await stored;
+    } catch (err) {
+      this.unqueue(msg);
+      if (msg.seq === this.nextSeq - 1) this.nextSeq--; // no gap that a replay would report as lost
+      this.broke();
+      throw err;
+    }
+    this.onStored();
+    return true;
+  }
+
+  /** Up to `limit` stored, unacknowledged messages after `afterSeq`, in order. */
   after(afterSeq: number, limit: number): SpooledMessage[] {
     const out: SpooledMessage[] = [];
     for (const m of this.queue) {
@@ -104,10 +142,27 @@ export class Spool {
     return out;
   }
 
+  /** The edge answered PUBREC for QoS 2 message `seq`: from now on only PUBREL is owed. */
+  markReleased(seq: number): Promise<void> {
+    this.released.add(seq);
+    return this.record({ kind: 'released', seq });
+  }
+
+  /** The board released QoS 2 packet id `id` (PUBREL): resolves once that is stored. */
+  free(id: number): Promise<void> {
+    this.held.delete(id);
+    return this.record({ kind: 'freed', seq: id });
+  }
+
+  isReleased(seq: number): boolean {
+    return this.released.has(seq);
+  }
+
   /** The edge has message `seq`; the head of the queue moves past every finished message. */
   ack(seq: number): void {
-    if (seq <= this.ackedSeq) return;
+    if (seq <= this.ackedSeq || this.done.has(seq)) return;
     this.done.add(seq);
+    this.released.delete(seq);
     let moved = false;
     while (this.queue.length > 0 && this.done.has(this.queue[0].seq)) {
       const m = this.queue.shift()!;
@@ -116,39 +171,45 @@ export class Spool {
       this.ackedSeq = m.seq;
       moved = true;
     }
-    if (!moved) return;
-    this.write({ kind: 'ack', seq: this.ackedSeq });
-    this.compact();
+    // Done ahead of older messages: said on its own, so a restart does not send it again.
+    void this.record(moved ? { kind: 'ack', seq: this.ackedSeq } : { kind: 'done', seq }).catch(() => {});
+    if (moved) this.compact();
+  }
+
+  /** Records that this spool's packet ids now own `clientId`'s session at the edge. */
+  claimSession(clientId: string): void {
+    const file = join(this.opts.dir, 'session');
+    const fd = openSync(`${file}.new`, 'w');
+    try {
+      writeSync(fd, `${JSON.stringify({ clientId })}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(`${file}.new`, file);
+    syncDir(this.opts.dir);
+    this.sessionOwner = clientId;
   }
 
   /** Writes what is pending and closes the files. */
   async close(): Promise<void> {
-    clearTimeout(this.syncTimer);
-    while (this.flushing || this.batch.length) await (this.flushing ?? this.flush());
-    if (this.fd >= 0) {
-      if (this.opts.fsync !== 'never') fdatasyncSync(this.fd);
-      closeSync(this.fd);
-      this.fd = -1;
-    }
+    clearTimeout(this.repairTimer);
+    await this.journal.close();
     unlockDir(this.opts.dir);
   }
 
-  private replay(records: SpoolRecord[]): void {
-    for (const r of records) {
-      if (r.kind === 'ack') this.ackedSeq = Math.max(this.ackedSeq, r.seq);
-      else {
-        this.queue.push(r.message);
-        this.nextSeq = Math.max(this.nextSeq, r.message.seq + 1);
-      }
-    }
-    this.nextSeq = Math.max(this.nextSeq, this.ackedSeq + 1);
+  private record(r: SpoolRecord): Promise<void> {
+    return this.journal.write(encodeRecord(r)).catch((err) => {
+      this.broke();
+      throw err;
+    });
   }
 
-  private makeRoom(msg: SpooledMessage): boolean {
-    const full = () => this.queue.length + 1 > this.opts.maxMessages || this.bytes + size(msg) > this.opts.maxBytes;
-    if (size(msg) > this.opts.maxBytes) return this.drop(msg, 'larger than the whole spool');
+  private makeRoom(m: Omit<SpooledMessage, 'seq'>): boolean {
+    const full = () => this.queue.length + 1 > this.opts.maxMessages || this.bytes + size(m) > this.opts.maxBytes;
+    if (size(m) > this.opts.maxBytes) return this.drop(m, 'larger than the whole spool');
     if (!full()) return true;
-    if (this.opts.whenFull === 'drop-new') return this.drop(msg, 'spool full');
+    if (this.opts.whenFull === 'drop-new') return this.drop(m, 'spool full');
     while (full() && this.queue.length > 0) {
       const oldest = this.queue[0];
       this.drop(oldest, 'spool full, oldest dropped');
@@ -157,79 +218,74 @@ export class Spool {
     return true;
   }
 
-  private drop(m: SpooledMessage, why: string): false {
+  private drop(m: Omit<SpooledMessage, 'seq'>, why: string): false {
     this.dropped++;
-    this.opts.onDrop?.(m, why);
+    this.opts.onDrop?.({ seq: 0, ...m }, why);
     return false;
   }
 
-  private write(r: SpoolRecord): void {
-    this.batch.push(encodeRecord(r));
-    if (!this.flushing) this.flushing = new Promise((r) => setImmediate(r)).then(() => this.flush());
+  private unqueue(msg: SpooledMessage): void {
+    const i = this.queue.lastIndexOf(msg);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.bytes -= size(msg);
   }
 
-  /** The one place that writes and syncs (see the policy at the top of this file). */
-  private async flush(): Promise<void> {
-    while (this.batch.length > 0) {
-      const bytes = concat(this.batch.splice(0));
-      const waiters = this.waiters.splice(0);
-      await writeAll(this.fd, bytes);
-      this.activeSize += bytes.length;
-      if (this.opts.fsync === 'always') await new Promise((r) => fdatasyncAsync(this.fd, r));
-      else if (typeof this.opts.fsync === 'number') this.scheduleSync(this.opts.fsync);
-      this.segments[this.segments.length - 1].lastSeq = this.nextSeq - 1;
-      for (const w of waiters) w();
-      if (this.activeSize > (this.opts.segmentBytes ?? 1 << 20)) this.startSegment();
-    }
-    this.flushing = undefined;
-  }
-
-  private scheduleSync(ms: number): void {
-    this.dirty = true;
-    if (this.syncTimer) return;
-    this.syncTimer = setTimeout(() => {
-      this.syncTimer = undefined;
-      if (this.dirty && this.fd >= 0) fdatasyncSync(this.fd);
-      this.dirty = false;
-    }, ms);
-  }
-
-  private startSegment(): void {
-    if (this.fd >= 0) {
-      if (this.opts.fsync !== 'never') fdatasyncSync(this.fd);
-      closeSync(this.fd);
-    }
-    const name = `${String(this.nextSeq).padStart(16, '0')}.seg`;
-    this.fd = openSync(join(this.opts.dir, name), 'a');
-    this.activeSize = 0;
+  private segmentOpened(name: string): void {
     this.segments = this.segments.filter((s) => s.name !== name);
-    this.segments.push({ name, lastSeq: this.nextSeq - 1 });
-    if (this.opts.fsync === 'always') syncDir(this.opts.dir); // the new file's name survives a power cut
+    this.segments.push({ name, lastSeq: Number.MAX_SAFE_INTEGER });
+    if (this.segments.length > 1) this.segments[this.segments.length - 2].lastSeq = this.nextSeq - 1;
   }
 
   /** Deletes segments whose every message is acknowledged, except the one being written. */
   private compact(): void {
     while (this.segments.length > 1 && this.segments[0].lastSeq <= this.ackedSeq) {
-      unlinkSync(join(this.opts.dir, this.segments.shift()!.name));
+      try {
+        unlinkSync(join(this.opts.dir, this.segments.shift()!.name));
+      } catch {
+        // already gone (the directory was deleted): repair rewrites what is owed
+      }
+    }
+  }
+
+  private broke(): void {
+    if (this.repairTimer || !this.journal.broken) return;
+    this.onBroken(this.journal.broken);
+    this.repairTimer = setTimeout(() => this.repair(), repairEveryMs);
+  }
+
+  /** A fresh segment; if segments were lost with the directory, every owed message is written again. */
+  private repair(): void {
+    this.repairTimer = undefined;
+    try {
+      mkdirSync(this.opts.dir, { recursive: true });
+      relockDir(this.opts.dir);
+      const lost = this.segments.some((s) => !existsSync(join(this.opts.dir, s.name)));
+      if (lost) this.segments = [];
+      this.journal.open(segmentName(this.nextSeq));
+      if (lost) this.rewrite();
+      this.onRepaired(lost ? this.queue.length : 0);
+    } catch {
+      this.repairTimer = setTimeout(() => this.repair(), repairEveryMs);
+    }
+  }
+
+  private rewrite(): void {
+    if (this.sessionOwner) this.claimSession(this.sessionOwner);
+    for (const m of this.queue) {
+      if (this.done.has(m.seq)) continue;
+      void this.record({ kind: 'message', message: m }).catch(() => {});
+      if (this.released.has(m.seq)) void this.record({ kind: 'released', seq: m.seq }).catch(() => {});
     }
   }
 }
 
-const size = (m: SpooledMessage): number => recordOverhead + m.topic.length + m.payload.length;
+const size = (m: Omit<SpooledMessage, 'seq'>): number => recordOverhead + m.topic.length + m.payload.length;
 
-function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const step = (at: number) =>
-      writeAsync(fd, bytes, at, bytes.length - at, null, (err, n) => (err ? reject(err) : at + n < bytes.length ? step(at + n) : resolve()));
-    step(0);
-  });
-}
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+function readSession(dir: string): string | undefined {
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    return JSON.parse(readFileSync(join(dir, 'session'), 'utf8')).clientId;
+  } catch {
+    return undefined;
   }
 }

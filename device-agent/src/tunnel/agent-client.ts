@@ -1,6 +1,7 @@
 // The agent's own edge client in buffered mode: it publishes what the spool holds, under -i
-// (default device-agent-<hostname>) with the injected credentials, in a persistent session so
-// that a QoS 2 resend after a reconnect is recognised by the edge.
+// (default device-agent-<hostname>) with the injected credentials, in a persistent MQTT 5 session
+// (so that a QoS 2 resend after a reconnect or a restart is recognised by the edge, and the edge's
+// Maximum Packet Size is known).
 import { hostname } from 'node:os';
 import type { Backoff } from '../backoff.ts';
 import { Client } from '../client.ts';
@@ -12,8 +13,9 @@ import type { PipeOptions } from './pipe.ts';
 
 export function agentClient(v: Values, pipe: PipeOptions, log: Logger, reconnect: Backoff): Client {
   const base: ConnectPacket = {
-    type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: false, keepalive: 60,
+    type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 60,
     clientId: str(v, 'id') ?? `device-agent-${hostname()}`.slice(0, 64),
+    properties: { sessionExpiryInterval: 0xffffffff },
   };
-  return new Client({ endpoint: pipe.endpoint, tls: pipe.tls, connect: injectCredentials(base, pipe.credentials), log, reconnect, connectTimeoutMs: pipe.connectTimeoutMs });
+  return new Client({ endpoint: pipe.endpoint, tls: pipe.tls, connect: injectCredentials(base, pipe.credentials), log, reconnect, connectTimeoutMs: pipe.connectTimeoutMs, stallMs: pipe.stallMs });
 }

