@@ -12,6 +12,7 @@ import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 import { isSys } from './topic-match.ts';
+import { checkPlatformLimits } from './platform.ts';
 
 /** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
 interface Shape {
@@ -53,6 +54,7 @@ export class Broker {
 
   constructor(options: BrokerOptions) {
     this.config = { ...defaultConfig, ...options.config };
+    checkPlatformLimits(this.config);
     this.clock = options.clock ?? { now: () => Date.now() };
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));

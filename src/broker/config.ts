@@ -1,5 +1,6 @@
-// Every limit and knob of a namespace's broker, with its default. limits.md in docs lists what
-// each does when hit; the reason codes live with the guards that enforce them.
+// Every limit and knob of a namespace's broker, with its default. README.md's Configuration lists
+// what each does when hit; the reason codes live with the guards that enforce them. platform.ts
+// checks them against Cloudflare's limits.
 
 export interface BrokerConfig {
   /** Largest packet accepted, in bytes (fixed header included); advertised as Maximum Packet Size. */
@@ -10,6 +11,11 @@ export interface BrokerConfig {
   maxTopicLevels: number;
   /** Longest client identifier, in characters (MQTT 3.1 clients are held to 23 by their spec). */
   maxClientIdLength: number;
+  /**
+   * Longest user name a connection keeps, in UTF-16 units: an anonymous client's own, or the one
+   * its credentials name (a token's `sub`); longer is CONNACK 0x86. It travels in the attachment.
+   */
+  maxUsernameLength: number;
   /** Inbound QoS 1/2 window per client, advertised as Receive Maximum [MQTT-3.3.4-9]. */
   receiveMaximum: number;
   /** Outbound QoS 1/2 window for clients that state none (3.x). */
@@ -41,6 +47,7 @@ export const defaultConfig: BrokerConfig = {
   maxTopicLength: 1024,
   maxTopicLevels: 128,
   maxClientIdLength: 128,
+  maxUsernameLength: 256,
   receiveMaximum: 64,
   maxInflight: 32,
   maxQueuedMessages: 1000,

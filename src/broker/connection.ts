@@ -10,31 +10,10 @@ import type { ClientInfo, DropReason, Principal, Traffic } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
+import { maxPeerLength, packUtf8, unpackUtf8, type ConnectionSnapshot } from './snapshot.ts';
 import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
-
-/** What a wake-up from hibernation needs to carry on; stored in the WebSocket attachment. */
-export interface ConnectionSnapshot {
-  v: 1;
-  id: string;
-  state: 'awaiting-connect' | 'active';
-  openedAt: number;
-  lastActivity: number;
-  version: ProtocolVersion;
-  clientId: string;
-  username?: string;
-  principal?: Principal;
-  peer?: string;
-  authMethod?: string;
-  keepalive: number;
-  window: number;
-  maxPacketSize: number;
-  problemInformation: boolean;
-  topicAliases: Array<[number, string]>;
-  incomingQoS2: number;
-  durable: boolean;
-}
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
 const v3Refusals = new Set<number>([
@@ -42,6 +21,8 @@ const v3Refusals = new Set<number>([
   ReasonCode.NotAuthorized, ReasonCode.ServerUnavailable, ReasonCode.ServerBusy, ReasonCode.Banned,
   ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded, ReasonCode.ConnectionRateExceeded,
 ]);
+
+export type { ConnectionSnapshot };
 
 export class Connection implements Outlet {
   state: ConnectionState = 'awaiting-connect';
@@ -91,7 +72,7 @@ export class Connection implements Outlet {
     const now = broker.clock.now();
     this.openedAt = snapshot?.openedAt ?? now;
     this.lastActivity = snapshot?.lastActivity ?? now;
-    this.peer = snapshot?.peer ?? link.peer;
+    this.peer = (snapshot?.peer ?? link.peer)?.slice(0, maxPeerLength);
     this.window = broker.config.maxInflight;
     this.decoder = new Decoder({ maxPacketSize: broker.config.maxPacketSize });
     if (snapshot) this.restore(snapshot);
@@ -262,23 +243,23 @@ export class Connection implements Outlet {
 
   snapshot(): ConnectionSnapshot {
     return {
-      v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
+      v: 2, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
-      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
-      keepalive: this.keepalive, window: this.window,
+      clientId: this.clientId, username: this.username === this.principal?.username ? undefined : this.username,
+      principal: this.principal, peer: this.peer, authMethod: this.authMethod, keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
+      topicAliases: [...this.topicAliases].map(([alias, topic]) => [alias, packUtf8(topic)]), incomingQoS2: this.incomingQoS2, durable: this.durable,
     };
   }
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username ?? s.principal?.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
     });
     this.decoder.protocolVersion = s.version;
-    for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
+    for (const [alias, packed] of s.topicAliases) this.topicAliases.set(alias, unpackUtf8(packed));
     if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId, s.durable);
   }
 

@@ -23,8 +23,12 @@ export interface AuthenticatorConfig {
   loginGuard?: Partial<LoginGuardConfig>;
 }
 
-/** Largest token `acl` claim kept (it travels in the hibernation attachment). */
-const maxTokenAcl = 2048;
+/**
+ * Largest token `acl` claim kept, in JSON characters and in rules: it travels in the hibernation
+ * attachment, within snapshot.ts's principalAclBytes.
+ */
+const maxTokenAcl = 1024;
+const maxTokenAclRules = 32;
 
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -140,7 +144,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
 function tokenAcl(claim: unknown): AclRule[] {
   const rules = Array.isArray(claim) && claim.every((r) => typeof r === 'string') ? claim : undefined;
   if (!rules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim is not an array of rules');
-  if (JSON.stringify(rules).length > maxTokenAcl) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
+  if (JSON.stringify(rules).length > maxTokenAcl || rules.length > maxTokenAclRules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
   try {
     return rules.map(parseRule);
   } catch (err) {

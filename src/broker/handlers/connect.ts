@@ -7,7 +7,7 @@ import { NeverExpires } from '../config.ts';
 import type { Connection } from '../connection.ts';
 import type { Principal } from '../hooks.ts';
 import { beginAuth } from './auth.ts';
-import { checkTopicLimits } from '../limits.ts';
+import { checkTopicLimits, checkUsername } from '../limits.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
 export const responsePrefix = 'response/';
@@ -45,6 +45,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   // an anonymous client keeps the name it gave (shown, never trusted); a verified one gets its
   // verified name (a token in the user name field must not be shown as one)
   if (principal && principal.method !== 'anonymous') conn.username = principal.username;
+  checkUsername(conn);
   authorizeWill(conn, packet);
   const live = broker.gateway.byClientId.get(conn.clientId);
   if (!live && broker.gateway.activeCount() >= broker.config.maxConnections) {
