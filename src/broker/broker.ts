@@ -13,6 +13,7 @@ import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 import { isSys } from './topic-match.ts';
 import { checkPlatformLimits } from './platform.ts';
+import { retainedBudget } from './retained-budget.ts';
 
 /** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
 interface Shape {
@@ -46,7 +47,7 @@ export class Broker {
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0 } satisfies Record<DropReason, number> };
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -81,12 +82,14 @@ export class Broker {
   subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] | Promise<Message[][]> {
     const found: Message[][] = subscriptions.map(() => []);
     const elsewhere: number[] = [];
+    const budget = retainedBudget(this.config);
     subscriptions.forEach((sub, i) => {
       this.sessions.store.putSubscription(clientId, sub);
       if (!this.local(sub.topicFilter)) return void elsewhere.push(i);
       this.shard.add(clientId, sub);
-      if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now());
+      if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now(), budget);
     });
+    for (let i = 0; i < budget.skipped; i++) this.dropped(clientId, 'retained-limit');
     if (!elsewhere.length) return found;
     const asked = this.remote!.shards.subscribe(clientId, elsewhere.map((i) => subscriptions[i]), elsewhere.map((i) => retained[i]));
     return asked.then((messages) => {

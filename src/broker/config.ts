@@ -22,7 +22,14 @@ export interface BrokerConfig {
   maxInflight: number;
   /** QoS 1/2 messages held per session beyond the in-flight window; more are dropped and counted. */
   maxQueuedMessages: number;
+  /** Subscriptions one client holds; a SUBSCRIBE or UNSUBSCRIBE naming more filters is refused whole (0x97). */
   maxSubscriptionsPerClient: number;
+  /** Retained messages sent for one SUBSCRIBE; more matching ones are left out and counted. */
+  maxRetainedPerSubscribe: number;
+  /** Payload bytes of the retained messages sent for one SUBSCRIBE, as above. */
+  maxRetainedBytesPerSubscribe: number;
+  /** Stored retained messages one SUBSCRIBE may examine (rows read), its filters together. */
+  maxRetainedScanPerSubscribe: number;
   maxConnections: number;
   /** Time a new connection has to send CONNECT, in ms. */
   connectTimeout: number;
@@ -52,6 +59,9 @@ export const defaultConfig: BrokerConfig = {
   maxInflight: 32,
   maxQueuedMessages: 1000,
   maxSubscriptionsPerClient: 256,
+  maxRetainedPerSubscribe: 1_000,
+  maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,
+  maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
   connectTimeout: 10_000,
   keepaliveGrace: 2_000,

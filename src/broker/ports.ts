@@ -1,6 +1,7 @@
 // The broker's only doors to the outside: a clock, the connection's link, and the stores.
 // Stores are synchronous: the Durable Object's SQLite API is, and the memory reference is.
 // Everything a wake-up or restart needs lives behind SessionStore and RetainedStore.
+import type { RetainedBudget } from './retained-budget.ts';
 import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
 
 export interface Clock {
@@ -97,12 +98,17 @@ export interface SessionStore {
   deleteIncoming(clientId: string, packetId: number): void;
 }
 
+export type { RetainedBudget };
+
 export interface RetainedStore {
   get(topic: string): Message | undefined;
   /** Replaces any message retained on the same topic [MQTT-3.3.1-5]. */
   set(message: Message): void;
   delete(topic: string): void;
-  /** Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]. */
-  match(filter: string): Message[];
+  /**
+   * Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]; with
+   * a budget, only as many as it allows, examining at most `budget.rows` stored messages.
+   */
+  match(filter: string, budget?: RetainedBudget): Message[];
   count(): number;
 }

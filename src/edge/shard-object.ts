@@ -10,6 +10,7 @@ import type { Alarm } from './alarm.ts';
 import type { Fabric } from './fabric.ts';
 import type { Meter, Units } from './meter.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
+import { configFromEnv } from './config.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
@@ -27,6 +28,7 @@ export class ShardObject extends DurableObject<Env> {
     this.host = new ShardHost({
       retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
       clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),
+      config: configFromEnv(env),
     });
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();

@@ -1,7 +1,7 @@
 // One suite for every SessionStore/RetainedStore implementation (hono's common.case style):
 // the memory reference runs it in Node, the SQLite stores inside workerd.
 import { describe, expect, it } from 'vitest';
-import type { Message, OutboundMessage, RetainedStore, SessionStore } from '../../src/broker/index.ts';
+import type { Message, OutboundMessage, RetainedBudget, RetainedStore, SessionStore } from '../../src/broker/index.ts';
 
 export interface Stores {
   sessions: SessionStore;
@@ -124,6 +124,25 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(topics('$SYS/#')).toEqual(['$SYS/x']);
       expect(topics('+/+')).toEqual(['/a', 'a/', 'a/b', 'a/bc', 'b/b']);
       expect(topics('nothing/#')).toEqual([]);
+    }));
+
+    it('keeps a look-up to its budget: messages, payload bytes, stored messages examined; counts what it left out', () => withStores(({ retained }) => {
+      for (let i = 0; i < 10; i++) retained.set({ ...retain(`b/${i}`), payload: bytes('1234') });
+      retained.set(retain('c/x'));
+      const budget = (over: Partial<RetainedBudget>): RetainedBudget => ({ messages: 100, bytes: 1000, rows: 100, skipped: 0, ...over });
+      const few = budget({ messages: 3 });
+      expect(retained.match('b/#', few)).toHaveLength(3);
+      expect(few).toMatchObject({ messages: 0, skipped: 7 });
+      const small = budget({ bytes: 10 });
+      expect(retained.match('b/+', small)).toHaveLength(2);
+      expect(small).toMatchObject({ bytes: 2, skipped: 8 });
+      // a scan cut short by rows counts one: what else would have matched is not known
+      const short = budget({ rows: 4 });
+      expect(retained.match('+/1', short).length).toBeLessThanOrEqual(1);
+      expect(short).toMatchObject({ rows: 0, skipped: 1 });
+      const shared = budget({ messages: 4 });
+      expect([retained.match('b/#', shared).length, retained.match('c/#', shared).length]).toEqual([4, 0]);
+      expect(shared.skipped).toBe(7);
     }));
   });
 }

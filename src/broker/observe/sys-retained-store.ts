@@ -1,6 +1,6 @@
 // The retained store as the broker sees it: $SYS topics are answered with live figures and never
 // stored; every other topic goes to the real store, whose count is cached until the next write.
-import type { Message, RetainedStore } from '../ports.ts';
+import type { Message, RetainedBudget, RetainedStore } from '../ports.ts';
 import { isSys } from './sys-topics.ts';
 
 export class SysRetainedStore implements RetainedStore {
@@ -29,8 +29,8 @@ export class SysRetainedStore implements RetainedStore {
     this.store.delete(topic);
   }
 
-  match(filter: string): Message[] {
-    return isSys(filter) ? this.sys(filter) : this.store.match(filter);
+  match(filter: string, budget?: RetainedBudget): Message[] {
+    return isSys(filter) ? this.sys(filter) : this.store.match(filter, budget);
   }
 
   /** Stored messages only; counting reads every row, so it is done once per change. */

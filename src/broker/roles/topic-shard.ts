@@ -2,7 +2,7 @@
 // space. Routing aggregates a client's overlapping subscriptions into one delivery [MQTT-3.3.4-2]
 // and gives each shared group's message to one member [MQTT-4.8.2-3].
 import { parseSharedFilter } from '../../protocol/index.ts';
-import type { Message, RetainedStore, StoredSubscription } from '../ports.ts';
+import type { Message, RetainedBudget, RetainedStore, StoredSubscription } from '../ports.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicTrie } from '../topic-trie.ts';
 
@@ -75,10 +75,13 @@ export class TopicShard {
     else this.retained.set({ ...message, publisher: undefined });
   }
 
-  /** Retained messages matching a filter; expired ones are deleted instead [MQTT-3.3.2-5]. */
-  retainedMatching(filter: string, now: number): Message[] {
+  /**
+   * Retained messages matching a filter, as many as the budget allows (what it leaves out is
+   * counted in it); expired ones are deleted instead [MQTT-3.3.2-5].
+   */
+  retainedMatching(filter: string, now: number, budget?: RetainedBudget): Message[] {
     const live: Message[] = [];
-    for (const m of this.retained.match(filter)) {
+    for (const m of this.retained.match(filter, budget)) {
       if (m.expiresAt !== undefined && m.expiresAt <= now) this.retained.delete(m.topic);
       else live.push(m);
     }
