@@ -33,6 +33,15 @@ export interface BrokerConfig {
   maxConnections: number;
   /** Time a new connection has to send CONNECT, in ms. */
   connectTimeout: number;
+  /** Packets one WebSocket message may carry: the work of one event; more is v5 DISCONNECT 0x96, 3.x close. */
+  maxPacketsPerMessage: number;
+  /** Time a packet may take to arrive whole once its first byte came, in ms; then v5 DISCONNECT 0x8D, 3.x close. */
+  partialPacketTimeout: number;
+  /**
+   * Bytes all connections of an object may hold in packets not yet complete (a trickled PUBLISH);
+   * the connection whose bytes would pass it gets v5 DISCONNECT 0x89 Server busy, 3.x close.
+   */
+  maxPartialPacketBytes: number;
   /** Added to 1.5x the keepalive before a silent client is disconnected, in ms [MQTT-3.1.2-24]. */
   keepaliveGrace: number;
   /** Largest keepalive granted, in seconds; v5 clients asking more get Server Keep Alive. */
@@ -64,6 +73,9 @@ export const defaultConfig: BrokerConfig = {
   maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
   connectTimeout: 10_000,
+  maxPacketsPerMessage: 10_000,
+  partialPacketTimeout: 30_000,
+  maxPartialPacketBytes: 32 * 1024 * 1024,
   keepaliveGrace: 2_000,
   maxKeepalive: 65_535,
   topicAliasMaximum: 10,

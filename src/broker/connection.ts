@@ -15,6 +15,12 @@ import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
 
+/**
+ * Largest WebSocket message the broker sends, unless one packet alone is larger: the packets of
+ * one event are joined up to it (many clients refuse frames of tens of megabytes).
+ */
+export const maxFrameBytes = 256 * 1024;
+
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
 const v3Refusals = new Set<number>([
   ReasonCode.UnsupportedProtocolVersion, ReasonCode.ClientIdentifierNotValid, ReasonCode.BadUserNameOrPassword,
@@ -54,6 +60,10 @@ export class Connection implements Outlet {
   private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
   revision = 0;
+  /** Bytes the decoder holds of an unfinished packet (counted in the gateway's partialBytes). */
+  partial = 0;
+  /** When the unfinished packet's first bytes arrived (ms). */
+  private partialSince?: number;
 
   readonly id: string;
   readonly broker: Broker;
@@ -115,17 +125,37 @@ export class Connection implements Outlet {
     const traffic: Traffic = { direction: 'in', bytes: bytes.length, packets: 0, publishes: 0 };
     try {
       this.decoder.push(bytes);
+      const most = this.broker.config.maxPacketsPerMessage;
       for (let packet = this.decoder.next(); packet; packet = this.decoder.next()) {
-        traffic.packets++;
+        if (++traffic.packets > most) throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${most} packets in one message`);
         if (packet.type === 'publish') traffic.publishes++;
         await dispatch(this, packet);
         if (this.state !== 'awaiting-connect' && this.state !== 'active') return;
       }
+      this.holdPartial();
     } catch (err) {
       this.fail(err);
     } finally {
       this.broker.hooks.emit('onTraffic', this.client, traffic);
     }
+  }
+
+  /**
+   * Accounts the bytes of an unfinished packet against the object's budget, and starts its
+   * deadline; throws 0x89 when this connection's bytes would pass the budget.
+   */
+  private holdPartial(): void {
+    const held = this.decoder.pendingBytes;
+    const gateway = this.broker.gateway;
+    gateway.partialBytes += held - this.partial;
+    this.partial = held;
+    if (held === 0) return void (this.partialSince = undefined);
+    if (this.partialSince === undefined) {
+      this.partialSince = this.now();
+      this.broker.due(this.partialSince + this.broker.config.partialPacketTimeout);
+    }
+    const max = this.broker.config.maxPartialPacketBytes;
+    if (gateway.partialBytes > max) throw new MqttError(ReasonCode.ServerBusy, `unfinished packets over ${max} bytes`);
   }
 
   /** The one translation of an error into wire output [MQTT-4.13.1-1]. */
@@ -199,17 +229,23 @@ export class Connection implements Outlet {
     this.broker.gateway.markDirty(this);
   }
 
-  /** Writes what this event produced as one message. */
+  /** Writes what this event produced as few messages as maxFrameBytes allows, cut between packets. */
   flush(): void {
     if (!this.outbox.length) return;
     const parts = this.outbox;
     this.outbox = [];
-    const out = parts.length === 1 ? parts[0] : concat(parts);
-    this.link.send(out);
+    let [start, size, bytes] = [0, 0, 0];
+    for (let i = 0; i <= parts.length; i++) {
+      if (i === parts.length || (size && size + parts[i].length > maxFrameBytes)) {
+        this.link.send(i - start === 1 ? parts[start] : concat(parts, start, i));
+        [start, bytes, size] = [i, bytes + size, 0];
+      }
+      if (i < parts.length) size += parts[i].length;
+    }
     if (!this.broker.hooks.has('onTraffic')) return;
     let publishes = 0;
     for (const p of parts) if (p[0] >> 4 === 3) publishes++; // PUBLISH's packet type [MQTT-2.1.2]
-    this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes: out.length, packets: parts.length, publishes });
+    this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes, packets: parts.length, publishes });
   }
 
   /** Server-initiated end with a v5 DISCONNECT reason code (3.x: just closed). */
@@ -265,15 +301,29 @@ export class Connection implements Outlet {
 
   /** When this connection must be heard from next (ms), or undefined. */
   deadline(): number | undefined {
+    const partial = this.partialSince === undefined ? Infinity : this.partialSince + this.broker.config.partialPacketTimeout;
+    const due = Math.min(partial, this.silenceDeadline() ?? Infinity);
+    return due === Infinity ? undefined : due;
+  }
+
+  private silenceDeadline(): number | undefined {
     if (this.state === 'awaiting-connect') return this.openedAt + this.broker.config.connectTimeout;
     if (this.state !== 'active' || this.keepalive === 0) return undefined;
     return this.lastActivity + this.keepalive * 1500 + this.broker.config.keepaliveGrace; // [MQTT-3.1.2-24]
   }
+
+  /** Past its deadline: CONNECT too late, a packet unfinished too long, or keepalive [MQTT-3.1.2-24]. */
+  overdue(now: number): void {
+    if (this.state === 'awaiting-connect') return this.close('abnormal');
+    const slow = this.partialSince !== undefined && this.partialSince + this.broker.config.partialPacketTimeout <= now;
+    this.disconnect(ReasonCode.KeepAliveTimeout, slow ? 'packet not completed in time' : 'keepalive timeout');
+  }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
+function concat(parts: Uint8Array[], start: number, end: number): Uint8Array {
+  let size = 0;
+  for (let i = start; i < end; i++) size += parts[i].length;
+  const out = new Uint8Array(size);
+  for (let i = start, at = 0; i < end; at += parts[i++].length) out.set(parts[i], at);
   return out;
 }

@@ -30,6 +30,8 @@ export type PacketOf<T extends Packet['type']> = Packet & { type: T };
 
 export class VirtualClient {
   readonly received: Packet[] = [];
+  /** Size of each message the broker wrote. */
+  readonly frames: number[] = [];
   closed = false;
   readonly conn: Connection;
   readonly version: ProtocolVersion;
@@ -42,6 +44,7 @@ export class VirtualClient {
     this.decoder = new Decoder({ protocolVersion: version });
     this.conn = world.broker.gateway.open(`c${++connections}`, {
       send: (bytes) => {
+        this.frames.push(bytes.length);
         this.decoder.push(bytes);
         for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
       },

@@ -60,6 +60,24 @@ describe('the WebSocket attachment limit on workerd', () => {
     expect(uncaught()).toEqual([]);
   });
 
+  it('writes one event\'s packets as messages of at most 256 KiB, cut between packets', async () => {
+    const prefix = uniqueId('frames');
+    const { raw: pub } = await RawClient.connect(server.url, 5);
+    for (let i = 0; i < 12; i++) {
+      pub.send({ type: 'publish', topic: `${prefix}/${i}`, payload: new Uint8Array(100_000), qos: 1, packetId: i + 1, retain: true, dup: false });
+      expect(await pub.next()).toMatchObject({ type: 'puback' });
+    }
+    const { raw: sub } = await RawClient.connect(server.url, 5);
+    sub.frameSizes.length = 0;
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: `${prefix}/#`, qos: 0 }] });
+    for (let i = 0; i < 13; i++) await sub.next(10_000); // SUBACK and 12 retained messages
+    expect(sub.frameSizes.length).toBeGreaterThanOrEqual(5);
+    expect(Math.max(...sub.frameSizes)).toBeLessThanOrEqual(256 * 1024);
+    for (let i = 0; i < 12; i++) pub.send({ type: 'publish', topic: `${prefix}/${i}`, payload: new Uint8Array(0), qos: 0, retain: true, dup: false });
+    pub.close();
+    sub.close();
+  });
+
   it('refuses to start a namespace with settings over the attachment, naming both', async () => {
     const other = await startBroker({ vars: { MQTT_TOPIC_ALIAS_MAXIMUM: '20' } });
     try {

@@ -9,6 +9,8 @@ export class Gateway {
   readonly connections = new Map<string, Connection>();
   readonly byClientId = new Map<string, Connection>();
   private readonly dirty = new Set<Connection>();
+  /** Bytes all connections hold of packets not yet complete (config.maxPartialPacketBytes). */
+  partialBytes = 0;
 
   private readonly broker: Broker;
 
@@ -38,6 +40,8 @@ export class Gateway {
 
   closed(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
     this.connections.delete(conn.id);
+    this.partialBytes -= conn.partial;
+    conn.partial = 0;
     if (this.byClientId.get(conn.clientId) !== conn) return;
     this.byClientId.delete(conn.clientId);
     this.broker.sessions.disconnected(conn, how);
@@ -70,8 +74,7 @@ export class Gateway {
       const deadline = conn.deadline();
       if (deadline === undefined) continue;
       if (deadline > now) next = Math.min(next ?? deadline, deadline);
-      else if (conn.state === 'awaiting-connect') conn.close('abnormal'); // CONNECT too late
-      else conn.disconnect(ReasonCode.KeepAliveTimeout, 'keepalive timeout'); // [MQTT-3.1.2-24]
+      else conn.overdue(now);
     }
     return next;
   }
