@@ -14,6 +14,7 @@ import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 import { isSys } from './topic-match.ts';
 import { checkPlatformLimits } from './platform.ts';
 import { retainedBudget } from './retained-budget.ts';
+import { retainedQuota } from './retained-quota.ts';
 
 /** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
 interface Shape {
@@ -47,7 +48,7 @@ export class Broker {
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0 } satisfies Record<DropReason, number> };
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -61,7 +62,7 @@ export class Broker {
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
     this.gateway = new Gateway(this);
-    this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions());
+    this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions(), retainedQuota(this.config));
     this.sessions = new SessionHost(this, options.sessions);
   }
 
@@ -129,7 +130,7 @@ export class Broker {
         return reached;
       });
     }
-    if (message.retain) this.shard.retain(message);
+    if (message.retain && !this.shard.retain(message)) this.dropped(from?.clientId ?? '', 'retained-quota');
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     this.deliverEach(message, deliveries);
     return deliveries.length;

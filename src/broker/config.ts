@@ -31,6 +31,10 @@ export interface BrokerConfig {
   /** Stored retained messages one SUBSCRIBE may examine (rows read), its filters together. */
   maxRetainedScanPerSubscribe: number;
   maxConnections: number;
+  /** Retained messages a namespace (a shard, sharded) holds; a new one beyond is refused: PUBACK/PUBREC 0x97. */
+  maxRetainedMessages: number;
+  /** Payload bytes of the retained messages, as above. */
+  maxRetainedBytes: number;
   /** Time a new connection has to send CONNECT, in ms. */
   connectTimeout: number;
   /** Packets one WebSocket message may carry: the work of one event; more is v5 DISCONNECT 0x96, 3.x close. */
@@ -72,6 +76,8 @@ export const defaultConfig: BrokerConfig = {
   maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,
   maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 1024 * 1024 * 1024,
   connectTimeout: 10_000,
   maxPacketsPerMessage: 10_000,
   partialPacketTimeout: 30_000,

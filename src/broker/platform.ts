@@ -43,6 +43,11 @@ export function checkPlatformLimits(config: BrokerConfig, name: (key: keyof Brok
     problems.push(`${name('maxPacketSize')} ${config.maxPacketSize} lets a client store a message larger than a SQLite row may be`
       + ` (${row.value} bytes, ${row.source}); at most ${row.value - rowHeadroom}`);
   }
+  const storage = platformLimits.objectStorage;
+  if (config.maxRetainedBytes > storage.value / 2) {
+    problems.push(`${name('maxRetainedBytes')} ${config.maxRetainedBytes} lets retained messages take more than half of an object's`
+      + ` storage (${storage.value} bytes, ${storage.source}), leaving too little for sessions`);
+  }
   const bound = snapshotBound(config);
   if (bound > attachment.value) {
     problems.push(`${name('topicAliasMaximum')} ${config.topicAliasMaximum} × ${name('maxTopicLength')} ${config.maxTopicLength}`

@@ -111,4 +111,8 @@ export interface RetainedStore {
    */
   match(filter: string, budget?: RetainedBudget): Message[];
   count(): number;
+  /** Payload bytes of the message retained on a topic, or undefined when none is. */
+  size(topic: string): number | undefined;
+  /** Messages retained and their payload bytes (reads every row: for a start, not per message). */
+  usage(): { count: number; bytes: number };
 }

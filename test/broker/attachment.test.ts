@@ -107,4 +107,8 @@ describe('settings checked against the platform at start', () => {
     expect(() => new World({ config: { maxPacketSize: 1_900_000 } })).not.toThrow();
     expect(configFromEnv({ MQTT_MAX_PACKET_SIZE: '1900000' })).toEqual({ maxPacketSize: 1_900_000 });
   });
+
+  it('refuses a retained quota over half of an object\'s 10 GB', () => {
+    expect(() => configFromEnv({ MQTT_MAX_RETAINED_BYTES: '6000000000' })).toThrow(/MQTT_MAX_RETAINED_BYTES 6000000000 .*10000000000 bytes/);
+  });
 });

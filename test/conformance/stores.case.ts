@@ -126,6 +126,13 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(topics('nothing/#')).toEqual([]);
     }));
 
+    it('tells the payload size of one topic and the usage of all, for the retained quota', () => withStores(({ retained }) => {
+      expect([retained.size('a'), retained.usage()]).toEqual([undefined, { count: 0, bytes: 0 }]);
+      retained.set({ ...retain('a'), payload: bytes('12345') });
+      retained.set({ ...retain('b'), payload: bytes('12') });
+      expect([retained.size('a'), retained.usage()]).toEqual([5, { count: 2, bytes: 7 }]);
+    }));
+
     it('keeps a look-up to its budget: messages, payload bytes, stored messages examined; counts what it left out', () => withStores(({ retained }) => {
       for (let i = 0; i < 10; i++) retained.set({ ...retain(`b/${i}`), payload: bytes('1234') });
       retained.set(retain('c/x'));

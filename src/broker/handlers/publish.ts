@@ -75,9 +75,13 @@ function refuse(conn: Connection, packet: PublishPacket, topic: string): number 
   if (packet.properties?.payloadFormatIndicator === 1 && !isValidUtf8(packet.payload)) {
     return ReasonCode.PayloadFormatInvalid; // [MQTT-3.3.2-4]
   }
-  const hooks = conn.broker.hooks;
-  if (!hooks.has('authorizePublish')) return undefined;
-  return hooks.check('authorizePublish', conn.client, topic === packet.topic ? packet : { ...packet, topic });
+  const { broker } = conn;
+  const hooks = broker.hooks;
+  const denied = hooks.has('authorizePublish') ? hooks.check('authorizePublish', conn.client, topic === packet.topic ? packet : { ...packet, topic }) : undefined;
+  if (denied !== undefined || !packet.retain || !broker.local(topic)) return denied;
+  const quota = broker.shard.retained.refusal(topic, packet.payload.length);
+  if (quota !== undefined) broker.dropped(conn.clientId, 'retained-quota');
+  return quota;
 }
 
 function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number | undefined): void {

@@ -37,4 +37,14 @@ export class MemoryRetainedStore implements RetainedStore {
   count(): number {
     return this.messages.size;
   }
+
+  size(topic: string): number | undefined {
+    return this.messages.get(topic)?.payload.length;
+  }
+
+  usage(): { count: number; bytes: number } {
+    let bytes = 0;
+    for (const m of this.messages.values()) bytes += m.payload.length;
+    return { count: this.messages.size, bytes };
+  }
 }

@@ -33,6 +33,14 @@ export class SysRetainedStore implements RetainedStore {
     return isSys(filter) ? this.sys(filter) : this.store.match(filter, budget);
   }
 
+  size(topic: string): number | undefined {
+    return isSys(topic) ? undefined : this.store.size(topic);
+  }
+
+  usage(): { count: number; bytes: number } {
+    return this.store.usage();
+  }
+
   /** Stored messages only; counting reads every row, so it is done once per change. */
   count(): number {
     return (this.counted ??= this.store.count());

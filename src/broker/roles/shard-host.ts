@@ -8,6 +8,7 @@ import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
 import { defaultConfig, type BrokerConfig } from '../config.ts';
 import { retainedBudget } from '../retained-budget.ts';
+import { retainedQuota } from '../retained-quota.ts';
 
 /** Where a subscriber is: the index of its gateway, or 'away' (its session object holds it). */
 export type Location = number | 'away';
@@ -42,7 +43,7 @@ export class ShardHost {
     this.locations = options.locations;
     this.clock = options.clock;
     this.sessionObjectOf = options.sessionObjectOf;
-    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions());
+    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), retainedQuota(this.config));
     for (const [clientId, where] of options.locations.all()) this.where.set(clientId, where);
   }
 

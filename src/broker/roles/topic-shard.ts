@@ -5,6 +5,9 @@ import { parseSharedFilter } from '../../protocol/index.ts';
 import type { Message, RetainedBudget, RetainedStore, StoredSubscription } from '../ports.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicTrie } from '../topic-trie.ts';
+import { RetainedQuota, type RetainedQuotaLimits } from '../retained-quota.ts';
+
+const unlimited: RetainedQuotaLimits = { messages: Infinity, bytes: Infinity };
 
 interface Entry {
   clientId: string;
@@ -30,10 +33,10 @@ export class TopicShard {
   /** topic → the trie's matches; forgotten whenever a subscription changes. */
   private readonly matchCache = new Map<string, Entry[]>();
 
-  readonly retained: RetainedStore;
+  readonly retained: RetainedQuota;
 
-  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = []) {
-    this.retained = retained;
+  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = [], quota: RetainedQuotaLimits = unlimited) {
+    this.retained = new RetainedQuota(retained, quota);
     for (const [clientId, sub] of subscriptions) this.add(clientId, sub);
   }
 
@@ -69,10 +72,13 @@ export class TopicShard {
     return this.trie.match(topic).length > 0;
   }
 
-  /** [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. */
-  retain(message: Message): void {
-    if (message.payload.length === 0) this.retained.delete(message.topic);
-    else this.retained.set({ ...message, publisher: undefined });
+  /**
+   * [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. False
+   * when the namespace's retained quota refused it (the message is still routed).
+   */
+  retain(message: Message): boolean {
+    if (message.payload.length === 0) return this.retained.delete(message.topic), true;
+    return this.retained.set({ ...message, publisher: undefined });
   }
 
   /**

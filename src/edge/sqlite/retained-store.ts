@@ -57,6 +57,15 @@ export class SqliteRetainedStore implements RetainedStore {
   count(): number {
     return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM retained')!.n;
   }
+
+  size(topic: string): number | undefined {
+    return this.sql.first<{ size: number }>('SELECT length(payload) AS size FROM retained WHERE topic = ?', topic)?.size;
+  }
+
+  usage(): { count: number; bytes: number } {
+    const row = this.sql.first<{ count: number; bytes: number }>('SELECT count(*) AS count, coalesce(sum(length(payload)), 0) AS bytes FROM retained');
+    return { count: row!.count, bytes: row!.bytes };
+  }
 }
 
 /** The rows a filter can match: the topic itself, or the range under its literal prefix. */

@@ -1,0 +1,53 @@
+// Per-namespace quotas on what clients can make the broker store: retained messages (count and
+// payload bytes). A client over it is told 0x97 where it can be, and the refusal is counted.
+import { describe, expect, it } from 'vitest';
+import { adminPublish } from '../../src/broker/admin/publish.ts';
+import { text, World } from './harness.ts';
+
+describe('retained message quota', () => {
+  it('refuses a new retained message beyond maxRetainedMessages: PUBACK 0x97, nothing stored or routed, counted', async () => {
+    const w = new World({ config: { maxRetainedMessages: 2 }, observe: true });
+    const sub = await w.connect({ version: 5, clientId: 'sub' });
+    await sub.subscribe('r/#');
+    const c = await w.connect({ version: 5, clientId: 'pub' });
+    await c.publish('r/1', 'a', { qos: 1, retain: true, packetId: 1 });
+    await c.publish('r/2', 'b', { qos: 1, retain: true, packetId: 2 });
+    await c.publish('r/3', 'c', { qos: 1, retain: true, packetId: 3 });
+    expect(c.received.map((p) => p.type === 'puback' && (p.reasonCode ?? 0))).toEqual([0, 0, 0x97]);
+    expect(sub.received.filter((p) => p.type === 'publish')).toHaveLength(2);
+    expect(w.retained.count()).toBe(2);
+    expect(w.observed!.metrics.counters.dropped['retained-quota']).toBe(1);
+    // replacing or clearing one is always allowed, and clearing makes room
+    c.received.length = 0;
+    await c.publish('r/1', 'a2', { qos: 1, retain: true, packetId: 4 });
+    await c.publish('r/2', '', { qos: 1, retain: true, packetId: 5 });
+    await c.publish('r/3', 'c', { qos: 1, retain: true, packetId: 6 });
+    expect(c.received.map((p) => p.type === 'puback' && (p.reasonCode ?? 0))).toEqual([0, 0, 0]);
+    expect(w.retained.count()).toBe(2);
+  });
+
+  it('refuses a retained message that would pass maxRetainedBytes; 3.1.1 gets its PUBACK and the message is dropped', async () => {
+    const w = new World({ config: { maxRetainedBytes: 10 } });
+    const c = await w.connect({ version: 4, clientId: 'pub' });
+    await c.publish('r/1', '12345678', { qos: 1, retain: true });
+    await c.publish('r/2', '1234', { qos: 1, retain: true, packetId: 2 });
+    expect(c.received.map((p) => p.type)).toEqual(['puback', 'puback']);
+    expect(w.retained.usage()).toEqual({ count: 1, bytes: 8 });
+    expect(w.broker.stats.dropped['retained-quota']).toBe(1);
+    await c.publish('r/1', '12', { qos: 1, retain: true, packetId: 3 }); // smaller replacement: room for r/2
+    await c.publish('r/2', '1234', { qos: 1, retain: true, packetId: 4 });
+    expect(w.retained.usage()).toEqual({ count: 2, bytes: 6 });
+  });
+
+  it('keeps its totals across a restart, from the store, and holds the HTTP API and wills to it', async () => {
+    const w = new World({ config: { maxRetainedMessages: 1 } });
+    const c = await w.connect({ version: 5, clientId: 'pub' });
+    await c.publish('r/1', 'a', { qos: 1, retain: true });
+    w.restart();
+    expect(() => adminPublish(w.broker, { topic: 'r/2', payload: text('b'), qos: 0, retain: true })).toThrow(/retained/);
+    const will = await w.connect({ version: 5, clientId: 'dies', will: { topic: 'r/will', payload: text('x'), qos: 0, retain: true } });
+    will.drop();
+    expect(w.retained.count()).toBe(1);
+    expect(w.broker.stats.dropped['retained-quota']).toBe(1);
+  });
+});
