@@ -31,6 +31,11 @@ export interface BrokerConfig {
   /** Stored retained messages one SUBSCRIBE may examine (rows read), its filters together. */
   maxRetainedScanPerSubscribe: number;
   maxConnections: number;
+  /**
+   * Sessions that outlive their connection a namespace holds, connected or away; a CONNECT asking
+   * for a new one beyond is refused: CONNACK 0x97 (3.x: return code 3).
+   */
+  maxPersistentSessions: number;
   /** Retained messages a namespace (a shard, sharded) holds; a new one beyond is refused: PUBACK/PUBREC 0x97. */
   maxRetainedMessages: number;
   /** Payload bytes of the retained messages, as above. */
@@ -76,6 +81,7 @@ export const defaultConfig: BrokerConfig = {
   maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,
   maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
+  maxPersistentSessions: 10_000,
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 1024 * 1024 * 1024,
   connectTimeout: 10_000,

@@ -73,6 +73,8 @@ export interface SessionStore {
   /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
   delete(clientId: string): void;
   list(): SessionState[];
+  /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away. */
+  persistentCount(): number;
 
   subscriptions(clientId: string): StoredSubscription[];
   allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;

@@ -1,8 +1,8 @@
 // Per-namespace quotas on what clients can make the broker store: retained messages (count and
-// payload bytes). A client over it is told 0x97 where it can be, and the refusal is counted.
+// payload bytes) and sessions that outlive their connection. A client over it is told 0x97 where it can be, and the refusal is counted.
 import { describe, expect, it } from 'vitest';
 import { adminPublish } from '../../src/broker/admin/publish.ts';
-import { text, World } from './harness.ts';
+import { connectPacket, text, World } from './harness.ts';
 
 describe('retained message quota', () => {
   it('refuses a new retained message beyond maxRetainedMessages: PUBACK 0x97, nothing stored or routed, counted', async () => {
@@ -49,5 +49,27 @@ describe('retained message quota', () => {
     will.drop();
     expect(w.retained.count()).toBe(1);
     expect(w.broker.stats.dropped['retained-quota']).toBe(1);
+  });
+});
+
+describe('persistent session quota', () => {
+  const persistent = { sessionExpiryInterval: 60 };
+
+  it('refuses a new persistent session beyond maxPersistentSessions: CONNACK 0x97 (3.1.1: return code 3); resuming one and clean ones pass', async () => {
+    const w = new World({ config: { maxPersistentSessions: 2 }, observe: true });
+    const a = await w.connect({ version: 5, clientId: 'a', properties: persistent });
+    await w.connect({ version: 4, clientId: 'b', clean: false });
+    for (const [version, code] of [[5, 0x97], [4, 3]] as const) {
+      const c = w.client(version);
+      await c.send(connectPacket({ version, clientId: `c${version}`, clean: version === 5, properties: version === 5 ? persistent : undefined }));
+      expect(c.next('connack').reasonCode).toBe(code);
+    }
+    expect(w.observed!.metrics.counters.refused.QuotaExceeded).toBe(2);
+    await w.connect({ version: 5, clientId: 'clean' }); // expiry 0: no quota
+    a.drop();
+    await w.connect({ version: 5, clientId: 'a', clean: false, properties: persistent }); // resumes its own
+    const ended = await w.connect({ version: 5, clientId: 'b', clean: true }); // b's session ends: room again
+    ended.drop();
+    await w.connect({ version: 5, clientId: 'd', properties: persistent });
   });
 });

@@ -23,6 +23,13 @@ export type WithStores = (body: (stores: Stores) => void) => Promise<void>;
 
 export function runStoreSuite(name: string, withStores: WithStores): void {
   describe(`${name}: SessionStore`, () => {
+    it('counts the sessions that outlive their connection', () => withStores(({ sessions }) => {
+      sessions.put({ clientId: 'clean', expiryInterval: 0, connectionId: 'x' });
+      sessions.put({ clientId: 'kept', expiryInterval: 60, connectionId: 'y' });
+      sessions.put({ clientId: 'away', expiryInterval: 0xffffffff, disconnectedAt: 5 });
+      expect(sessions.persistentCount()).toBe(2);
+    }));
+
     it('puts, gets, lists and deletes session state', () => withStores(({ sessions }) => {
       expect(sessions.get('c')).toBeUndefined();
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });

@@ -57,6 +57,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);
+  checkPersistentQuota(conn, expiry);
   const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
   conn.durable = durable;
@@ -71,6 +72,17 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   conn.send(connack);
   if (present) session.resume(conn);
   broker.hooks.emit('onConnect', conn.client);
+}
+
+/** A new session that outlives its connection must fit the namespace's quota (default topology: this object's store). */
+function checkPersistentQuota(conn: Connection, expiry: number): void {
+  const { broker } = conn;
+  if (expiry === 0 || broker.remote?.sessions) return;
+  const held = broker.sessions.store.get(conn.clientId);
+  if (held && held.expiryInterval > 0) return; // it has one already, resumed or replaced
+  if (broker.sessions.store.persistentCount() >= broker.config.maxPersistentSessions) {
+    throw new MqttError(ReasonCode.QuotaExceeded, `the namespace holds ${broker.config.maxPersistentSessions} persistent sessions`);
+  }
 }
 
 /** What a v5 CONNACK tells the client about this server's limits and its own settings. */

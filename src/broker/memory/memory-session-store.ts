@@ -46,6 +46,12 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].flatMap((r) => (r.state ? [this.copy(r.state)] : []));
   }
 
+  persistentCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.state && r.state.expiryInterval > 0) n++;
+    return n;
+  }
+
   subscriptions(clientId: string): StoredSubscription[] {
     return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map((v) => this.copy(v));
   }

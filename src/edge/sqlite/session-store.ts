@@ -41,6 +41,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.all<SessionRow>('SELECT * FROM sessions').map(toState);
   }
 
+  persistentCount(): number {
+    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM sessions WHERE expiry_interval > 0')!.n;
+  }
+
   subscriptions(clientId: string): StoredSubscription[] {
     return this.sql.all<{ options: string }>('SELECT options FROM subscriptions WHERE client_id = ?', clientId)
       .map((r) => fromJson<StoredSubscription>(r.options)!);
