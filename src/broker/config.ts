@@ -22,6 +22,11 @@ export interface BrokerConfig {
   maxInflight: number;
   /** QoS 1/2 messages held per session beyond the in-flight window; more are dropped and counted. */
   maxQueuedMessages: number;
+  /**
+   * Payload bytes a connected session holds queued and in flight (they are in memory); a message
+   * beyond is dropped and counted as queue-full.
+   */
+  maxQueuedBytes: number;
   /** Subscriptions one client holds; a SUBSCRIBE or UNSUBSCRIBE naming more filters is refused whole (0x97). */
   maxSubscriptionsPerClient: number;
   /** Retained messages sent for one SUBSCRIBE; more matching ones are left out and counted. */
@@ -76,6 +81,7 @@ export const defaultConfig: BrokerConfig = {
   receiveMaximum: 64,
   maxInflight: 32,
   maxQueuedMessages: 1000,
+  maxQueuedBytes: 8 * 1024 * 1024,
   maxSubscriptionsPerClient: 256,
   maxRetainedPerSubscribe: 1_000,
   maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,

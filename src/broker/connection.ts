@@ -261,6 +261,7 @@ export class Connection implements Outlet {
   close(how: 'normal' | 'abnormal' | 'takeover'): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    this.decoder.release(); // an unfinished packet's bytes are no one's now
     this.flush();
     this.broker.gateway.closed(this, how);
     this.state = 'closed';

@@ -48,6 +48,13 @@ export function checkPlatformLimits(config: BrokerConfig, name: (key: keyof Brok
     problems.push(`${name('maxRetainedBytes')} ${config.maxRetainedBytes} lets retained messages take more than half of an object's`
       + ` storage (${storage.value} bytes, ${storage.source}), leaving too little for sessions`);
   }
+  const memory = platformLimits.memory;
+  for (const key of ['maxQueuedBytes', 'maxPartialPacketBytes', 'maxRetainedBytesPerSubscribe'] as const) {
+    if (config[key] > memory.value / 4) {
+      problems.push(`${name(key)} ${config[key]} lets one client hold more than a quarter of an isolate's memory`
+        + ` (${memory.value} bytes, ${memory.source})`);
+    }
+  }
   const bound = snapshotBound(config);
   if (bound > attachment.value) {
     problems.push(`${name('topicAliasMaximum')} ${config.topicAliasMaximum} × ${name('maxTopicLength')} ${config.maxTopicLength}`

@@ -18,20 +18,30 @@ export interface Outlet {
   now(): number;
 }
 
+export interface SessionLimits {
+  /** Messages held beyond the in-flight window (MQTT_MAX_QUEUED_MESSAGES). */
+  messages: number;
+  /** Payload bytes held queued and in flight (MQTT_MAX_QUEUED_BYTES). */
+  bytes: number;
+}
+
 export class Session {
   readonly clientId: string;
   private readonly inflight = new Map<number, OutboundMessage>();
   private readonly queue = new Fifo<OutboundMessage>();
   private lastPacketId = 0;
   private readonly store: SessionStore;
-  /** Most messages held beyond the in-flight window. */
-  private readonly maxQueued: number;
+  /** Most messages held beyond the in-flight window, and most payload bytes held queued and in flight. */
+  private readonly limits: SessionLimits;
+  /** Payload bytes of the messages queued and in flight: what this session holds in memory. */
+  private bytes = 0;
 
-  constructor(clientId: string, store: SessionStore, maxQueued: number) {
+  constructor(clientId: string, store: SessionStore, limits: SessionLimits) {
     this.clientId = clientId;
     this.store = store;
-    this.maxQueued = maxQueued;
+    this.limits = limits;
     for (const entry of store.outbound(clientId)) {
+      this.bytes += entry.message.payload.length;
       if (entry.state === 'queued' || entry.packetId === undefined) this.queue.push(entry);
       else this.inflight.set(entry.packetId, entry);
     }
@@ -39,8 +49,10 @@ export class Session {
 
   /** Sends a QoS 1/2 message when the window allows, else queues it; stored either way. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
+    if (this.bytes + message.payload.length > this.limits.bytes) return out.dropped('queue-full');
     if (this.queue.length || this.inflight.size >= out.window) {
-      if (this.queue.length >= this.maxQueued) return out.dropped('queue-full');
+      if (this.queue.length >= this.limits.messages) return out.dropped('queue-full');
+      this.bytes += message.payload.length;
       const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
       this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
       return;
@@ -49,6 +61,7 @@ export class Session {
     if (!this.send(entry, out)) return;
     entry.seq = this.store.enqueue(this.clientId, entry);
     this.inflight.set(entry.packetId!, entry);
+    this.bytes += message.payload.length;
   }
 
   /** Resends what was in flight, in order, then fills the window [MQTT-4.4.0-1]. */
@@ -107,6 +120,7 @@ export class Session {
       e.state = 'sent';
       if (!this.send(e, out)) {
         this.store.deleteOutbound(this.clientId, e.seq);
+        this.bytes -= e.message.payload.length;
         continue;
       }
       this.store.updateOutbound(this.clientId, e.seq, { packetId: e.packetId, state: 'sent' });
@@ -125,6 +139,7 @@ export class Session {
 
   private finish(e: OutboundMessage): void {
     this.inflight.delete(e.packetId!);
+    this.bytes -= e.message.payload.length;
     this.store.deleteOutbound(this.clientId, e.seq);
   }
 

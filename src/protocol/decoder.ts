@@ -71,6 +71,12 @@ export class Decoder {
     return this.held;
   }
 
+  /** Ends the stream: drops the bytes held; next() returns nothing more. */
+  release(): void {
+    this.chunks = [];
+    [this.head, this.offset, this.buffered, this.held] = [0, 0, 0, 0];
+  }
+
   /** The next whole packet, or undefined until more bytes arrive. After a throw it keeps throwing. */
   next(): Packet | undefined {
     if (this.failed) throw this.failure;

@@ -73,3 +73,23 @@ describe('persistent session quota', () => {
     await w.connect({ version: 5, clientId: 'd', properties: persistent });
   });
 });
+
+describe('bytes a connected session holds', () => {
+  it('drops a QoS 1 message that would take its queued and in-flight payload past maxQueuedBytes (queue-full), and takes more once acknowledged', async () => {
+    const w = new World({ config: { maxQueuedBytes: 10 } });
+    const sub = await w.connect({ version: 5, clientId: 'sub' });
+    await sub.subscribe('t', 1);
+    const pub = await w.connect({ version: 5, clientId: 'pub' });
+    for (let i = 0; i < 3; i++) await pub.publish('t', '1234', { qos: 1, packetId: i + 1 });
+    const got = sub.received.filter((p) => p.type === 'publish');
+    expect(got).toHaveLength(2);
+    expect(w.broker.stats.dropped['queue-full']).toBe(1);
+    await sub.send({ type: 'puback', packetId: (got[0] as { packetId: number }).packetId });
+    await pub.publish('t', '1234', { qos: 1, packetId: 9 });
+    expect(sub.received.filter((p) => p.type === 'publish')).toHaveLength(3);
+  });
+
+  it('refuses at start a memory budget over a quarter of an isolate', () => {
+    expect(() => new World({ config: { maxQueuedBytes: 64 * 1024 * 1024 } })).toThrow(/maxQueuedBytes 67108864 .*134217728 bytes/);
+  });
+});

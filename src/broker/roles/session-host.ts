@@ -67,7 +67,8 @@ export class SessionHost {
 
   /** The flows of a live connection's session, from the store that holds them. */
   session(clientId: string, durable: boolean): Session {
-    return new Session(clientId, durable ? this.store : this.volatile, this.broker.config.maxQueuedMessages);
+    const { maxQueuedMessages: messages, maxQueuedBytes: bytes } = this.broker.config;
+    return new Session(clientId, durable ? this.store : this.volatile, { messages, bytes });
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
