@@ -93,7 +93,7 @@ export const defaultConfig: BrokerConfig = {
   connectTimeout: 10_000,
   maxPacketsPerMessage: 10_000,
   partialPacketTimeout: 30_000,
-  maxPartialPacketBytes: 32 * 1024 * 1024,
+  maxPartialPacketBytes: 16 * 1024 * 1024,
   keepaliveGrace: 2_000,
   maxKeepalive: 65_535,
   topicAliasMaximum: 10,
