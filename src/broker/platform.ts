@@ -33,6 +33,25 @@ export const platformLimits = {
 export const rowHeadroom = 64 * 1024;
 
 /**
+ * The most bytes a message can take as one SQLite row: the payload as a BLOB (a will's in JSON,
+ * as base64), the topic, and the properties as JSON, where a string may take six bytes a unit
+ * (a control character escaped) and binary four bytes per three. Compared with the row limit
+ * before a message that may be stored is accepted.
+ */
+export function storedRowBound(topic: string, payload: Uint8Array, properties: object | undefined, payloadInJson = false): number {
+  const body = payloadInJson ? jsonBound(payload) + jsonBound(topic) : payload.length + 3 * topic.length;
+  return body + (properties ? jsonBound(properties) : 0) + rowHeadroom;
+}
+
+function jsonBound(value: unknown): number {
+  if (typeof value === 'string') return 6 * value.length + 2;
+  if (value instanceof Uint8Array) return Math.ceil(value.length / 3) * 4 + 12;
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + jsonBound(v) + 1, 2);
+  if (value && typeof value === 'object') return Object.entries(value).reduce((n, [k, v]) => n + jsonBound(k) + jsonBound(v) + 2, 2);
+  return 24; // a number, boolean or null
+}
+
+/**
  * Throws naming the setting and the platform limit when a setting would let a client exceed it.
  * `name` spells a setting as the operator sets it (the edge: MQTT_MAX_PACKET_SIZE).
  */

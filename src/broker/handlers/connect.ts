@@ -8,6 +8,7 @@ import type { Connection } from '../connection.ts';
 import type { Principal } from '../hooks.ts';
 import { beginAuth } from './auth.ts';
 import { checkTopicLimits, checkUsername } from '../limits.ts';
+import { platformLimits, storedRowBound } from '../platform.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
 export const responsePrefix = 'response/';
@@ -119,6 +120,9 @@ function validateConnect(conn: Connection, packet: ConnectPacket): void {
   if (!will) return;
   validateTopicName(will.topic); // [MQTT-3.1.3-11]
   checkTopicLimits(will.topic, config, ReasonCode.TopicNameInvalid);
+  if (storedRowBound(will.topic, will.payload, will.properties, true) > platformLimits.row.value) {
+    throw new MqttError(ReasonCode.PacketTooLarge, `will larger than a stored session row may be (${platformLimits.row.value} bytes)`);
+  }
   if (will.properties?.payloadFormatIndicator === 1 && !isValidUtf8(will.payload)) {
     throw new MqttError(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'); // [MQTT-3.1.3-… ]
   }
