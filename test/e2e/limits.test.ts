@@ -4,6 +4,7 @@
 // with its reason code and the socket closed, never an exception in webSocketMessage.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/broker/index.ts';
+import { encode } from '../../src/protocol/index.ts';
 import { makeKey, sign, type SigningKey } from '../broker/auth/tokens.ts';
 import { RawClient, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
@@ -76,6 +77,28 @@ describe('the WebSocket attachment limit on workerd', () => {
     for (let i = 0; i < 12; i++) pub.send({ type: 'publish', topic: `${prefix}/${i}`, payload: new Uint8Array(0), qos: 0, retain: true, dup: false });
     pub.close();
     sub.close();
+  });
+
+  it('accepts a packet of exactly MQTT_MAX_PACKET_SIZE in one WebSocket message, stored retained, and refuses one byte more: 0x95', async () => {
+    const topic = uniqueId('max');
+    const size = (payload: number) => encode({ type: 'publish', topic, payload: new Uint8Array(payload), qos: 1, packetId: 1, retain: true, dup: false }, 5).length;
+    const overhead = size(0);
+    const fits = defaultConfig.maxPacketSize - overhead - 2; // the remaining length takes two more bytes at this size
+    expect(size(fits)).toBe(defaultConfig.maxPacketSize);
+    const { raw: pub } = await RawClient.connect(server.url, 5);
+    pub.send({ type: 'publish', topic, payload: new Uint8Array(fits), qos: 1, packetId: 1, retain: true, dup: false });
+    expect(await pub.next(10_000)).toMatchObject({ type: 'puback', packetId: 1 });
+    const { raw: sub } = await RawClient.connect(server.url, 5);
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos: 1 }] });
+    expect(await sub.next()).toMatchObject({ type: 'suback' });
+    const got = await sub.next(10_000);
+    expect(got).toMatchObject({ type: 'publish', topic, retain: true });
+    expect((got as { payload: Uint8Array }).payload.length).toBe(fits);
+    pub.send({ type: 'publish', topic, payload: new Uint8Array(fits + 1), qos: 1, packetId: 2, retain: true, dup: false });
+    expect(await pub.next(10_000)).toMatchObject({ type: 'disconnect', reasonCode: 0x95 });
+    pub.send({ type: 'publish', topic, payload: new Uint8Array(0), qos: 0, retain: true, dup: false });
+    sub.close();
+    expect(uncaught()).toEqual([]);
   });
 
   it('refuses to start a namespace with settings over the attachment, naming both', async () => {
