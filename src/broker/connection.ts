@@ -10,16 +10,11 @@ import type { ClientInfo, DropReason, Principal, Traffic } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
+import { writeFrames } from './frames.ts';
 import { maxPeerLength, packUtf8, unpackUtf8, type ConnectionSnapshot } from './snapshot.ts';
 import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
-
-/**
- * Largest WebSocket message the broker sends, unless one packet alone is larger: the packets of
- * one event are joined up to it (many clients refuse frames of tens of megabytes).
- */
-export const maxFrameBytes = 256 * 1024;
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
 const v3Refusals = new Set<number>([
@@ -234,14 +229,7 @@ export class Connection implements Outlet {
     if (!this.outbox.length) return;
     const parts = this.outbox;
     this.outbox = [];
-    let [start, size, bytes] = [0, 0, 0];
-    for (let i = 0; i <= parts.length; i++) {
-      if (i === parts.length || (size && size + parts[i].length > maxFrameBytes)) {
-        this.link.send(i - start === 1 ? parts[start] : concat(parts, start, i));
-        [start, bytes, size] = [i, bytes + size, 0];
-      }
-      if (i < parts.length) size += parts[i].length;
-    }
+    const bytes = writeFrames(parts, (frame) => this.link.send(frame));
     if (!this.broker.hooks.has('onTraffic')) return;
     let publishes = 0;
     for (const p of parts) if (p[0] >> 4 === 3) publishes++; // PUBLISH's packet type [MQTT-2.1.2]
@@ -319,12 +307,4 @@ export class Connection implements Outlet {
     const slow = this.partialSince !== undefined && this.partialSince + this.broker.config.partialPacketTimeout <= now;
     this.disconnect(ReasonCode.KeepAliveTimeout, slow ? 'packet not completed in time' : 'keepalive timeout');
   }
-}
-
-function concat(parts: Uint8Array[], start: number, end: number): Uint8Array {
-  let size = 0;
-  for (let i = start; i < end; i++) size += parts[i].length;
-  const out = new Uint8Array(size);
-  for (let i = start, at = 0; i < end; at += parts[i++].length) out.set(parts[i], at);
-  return out;
 }

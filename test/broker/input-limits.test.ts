@@ -3,7 +3,7 @@
 // may take to complete, and the size of the messages the broker writes.
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/protocol/index.ts';
-import { maxFrameBytes } from '../../src/broker/connection.ts';
+import { maxFrameBytes } from '../../src/broker/frames.ts';
 import { World } from './harness.ts';
 
 const publishBytes = (topic: string, size: number) =>
