@@ -114,6 +114,11 @@ export class Connection implements Outlet {
     this.acks = done;
   }
 
+  /** Resolves once every acknowledgement waiting on a shard went out, or failed (sharded topology). */
+  pending(): Promise<void> | undefined {
+    return this.acks?.catch(() => undefined);
+  }
+
   private async process(bytes: Uint8Array): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.lastActivity = this.broker.clock.now();
@@ -303,7 +308,11 @@ export class Connection implements Outlet {
 
   /** Past its deadline: CONNECT too late, a packet unfinished too long, or keepalive [MQTT-3.1.2-24]. */
   overdue(now: number): void {
-    if (this.state === 'awaiting-connect') return this.close('abnormal');
+    if (this.state === 'awaiting-connect') {
+      // CONNECT too late; one claiming its session is bounded by the claim's deadline instead
+      if (!this.broker.sessions.claiming(this.id)) this.close('abnormal');
+      return;
+    }
     const slow = this.partialSince !== undefined && this.partialSince + this.broker.config.partialPacketTimeout <= now;
     this.disconnect(ReasonCode.KeepAliveTimeout, slow ? 'packet not completed in time' : 'keepalive timeout');
   }

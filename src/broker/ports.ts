@@ -1,6 +1,7 @@
-// The broker's only doors to the outside: a clock, the connection's link, and the stores.
-// Stores are synchronous: the Durable Object's SQLite API is, and the memory reference is.
-// Everything a wake-up or restart needs lives behind SessionStore and RetainedStore.
+// The broker's only doors to the outside: a clock, the connection's link, the stores, and the
+// fetch of an identity provider's JWKS. Stores are synchronous: the Durable Object's SQLite API
+// is, and the memory reference is. Everything a wake-up or restart needs lives behind
+// SessionStore and RetainedStore (and JwksStore, for the last good JWKS).
 import type { RetainedBudget } from './retained-budget.ts';
 import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
 
@@ -117,4 +118,31 @@ export interface RetainedStore {
   size(topic: string): number | undefined;
   /** Messages retained and their payload bytes (reads every row: for a start, not per message). */
   usage(): { count: number; bytes: number };
+}
+
+/** A JWKS document as fetched, with how long its provider lets it be cached. */
+export interface FetchedJwks {
+  /** The response body: a JWKS document, as text. */
+  body: string;
+  /**
+   * Seconds the response may be cached (Cache-Control max-age less Age, or Expires); 0 for
+   * no-cache or no-store; undefined when the provider says nothing.
+   */
+  maxAge?: number;
+}
+
+/** Fetches a JWKS URL once (one subrequest); rejects on anything but a bounded 200 response in time. */
+export type JwksFetch = (url: string) => Promise<FetchedJwks>;
+
+/** The last good JWKS of a URL, kept across hibernation and restarts. */
+export interface StoredJwks {
+  body: string;
+  /** When it was fetched and until when it is fresh (ms since the epoch). */
+  fetchedAt: number;
+  freshUntil: number;
+}
+
+export interface JwksStore {
+  load(url: string): StoredJwks | undefined;
+  save(url: string, jwks: StoredJwks): void;
 }

@@ -2,7 +2,7 @@
 // translates RPC calls from gateways and shards, and its alarm, into SessionOwner and broker
 // calls. Its broker has no connections: it holds the persistent sessions whose client is away.
 import { DurableObject } from 'cloudflare:workers';
-import { Broker } from '../broker/index.ts';
+import { Broker, type OutboundMessage } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
 import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
@@ -29,7 +29,7 @@ export class SessionObject extends DurableObject<Env> {
       sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
     });
     this.owner = new SessionOwner(this.broker, new SqliteAttachments(sql), this.fabric);
-    this.broker.start();
+    this.broker.start(() => true); // a session here with a connection id is lent to that connection's gateway
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();
       await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(undefined, Date.now())]);
@@ -40,8 +40,20 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.attach(clientId, gateway, connectionId));
   }
 
-  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
-    return this.event(() => this.owner.detach(clientId, connectionId, session));
+  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }> {
+    return this.event(async () => this.owner.page(clientId, connectionId, after));
+  }
+
+  abandon(clientId: string, connectionId: string): Promise<void> {
+    return this.event(() => this.owner.abandon(clientId, connectionId));
+  }
+
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void> {
+    return this.event(async () => this.owner.stage(clientId, connectionId, outbound, first));
+  }
+
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
+    return this.event(() => this.owner.detach(clientId, connectionId, session, staged));
   }
 
   /** `from`: the gateway that found these clients gone, if one did. */

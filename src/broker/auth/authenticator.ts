@@ -1,11 +1,13 @@
 // The authentication hook: anonymous clients where allowed, user name and password against the
 // password file, JWTs (in the password, or as the user name with no password) against the
-// configured keys. Failures are counted and slowed by the LoginGuard; clients learn only "bad
-// user name or password" or "not authorized", the log learns why.
+// configured keys or an identity provider's JWKS URL. Failures are counted and slowed by the
+// LoginGuard; clients learn only "bad user name or password", "not authorized" or (no JWKS could
+// be fetched yet) "server unavailable", the log learns why.
 import { MqttError, ReasonCode, type ConnectPacket } from '../../protocol/index.ts';
 import type { AuthExchange, ClientInfo, Hooks, Principal } from '../hooks.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock, JwksFetch, JwksStore } from '../ports.ts';
 import { parseRule, type AclRule } from './acl.ts';
+import { RemoteJwks } from './jwks.ts';
 import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts';
 import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
@@ -23,6 +25,14 @@ export interface AuthenticatorConfig {
   loginGuard?: Partial<LoginGuardConfig>;
 }
 
+/** What a JWKS URL needs from the host: the fetch, and a store for the last good key set. */
+export interface JwksPorts {
+  fetch: JwksFetch;
+  store?: JwksStore;
+  /** Told of every fetch and whether it brought a key set. */
+  onFetch?: (ok: boolean) => void;
+}
+
 /**
  * Largest token `acl` claim kept, in JSON characters and in rules: it travels in the hibernation
  * attachment, within snapshot.ts's principalAclBytes.
@@ -30,6 +40,8 @@ export interface AuthenticatorConfig {
 const maxTokenAcl = 1024;
 const maxTokenAclRules = 32;
 
+/** Least time between two fetches of a JWKS URL, unless configured (s). */
+const defaultJwksRefreshInterval = 30;
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
@@ -45,7 +57,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
   private lastWarning = -Infinity;
   private suppressed = 0;
 
-  constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}) {
+  constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}, jwks?: JwksPorts) {
     this.config = config;
     this.clock = clock;
     this.log = log;
@@ -53,7 +65,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (config.passwordFile !== undefined) this.passwords = parsePasswordFile(config.passwordFile);
     const iterations = this.passwords?.values().next().value?.iterations ?? defaultIterations;
     this.decoy = { iterations, salt: new Uint8Array(16), hash: new Uint8Array(32) };
-    if (config.jwt) this.jwt = new JwtVerifier(config.jwt);
+    if (config.jwt) this.jwt = new JwtVerifier(config.jwt, remoteJwks(config.jwt, clock, log, jwks));
     for (const method of config.enhancedAuth ?? []) {
       if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
       if (!this.passwords) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file`);
@@ -89,9 +101,10 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
       return result;
     } catch (err) {
       if (!(err instanceof MqttError)) throw err;
-      this.guard.failed(keys, now);
+      // an identity provider that cannot be reached is not the client's failure
+      if (err.reasonCode !== ReasonCode.ServerUnavailable) this.guard.failed(keys, now);
       this.warn(now, `login failed: client ${client.clientId} from ${client.peer ?? 'unknown'}: ${err.message}`);
-      throw new MqttError(err.reasonCode, err.reasonCode === ReasonCode.NotAuthorized ? 'not authorized' : 'bad user name or password');
+      throw new MqttError(err.reasonCode, clientReasons[err.reasonCode] ?? 'bad user name or password');
     }
   }
 
@@ -138,6 +151,17 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (claims.acl !== undefined) principal.acl = tokenAcl(claims.acl);
     return principal;
   }
+}
+
+const clientReasons: Partial<Record<number, string>> = {
+  [ReasonCode.NotAuthorized]: 'not authorized', [ReasonCode.ServerUnavailable]: 'server unavailable',
+};
+
+function remoteJwks(config: JwtConfig, clock: Clock, log: Log, ports: JwksPorts | undefined): RemoteJwks | undefined {
+  if (config.jwksUrl === undefined) return undefined;
+  if (!ports) throw new MqttError(ReasonCode.ImplementationSpecificError, 'JWT configuration: a JWKS URL needs a fetch port');
+  const refreshInterval = (config.jwksRefreshInterval ?? defaultJwksRefreshInterval) * 1000;
+  return new RemoteJwks({ url: config.jwksUrl, clock, refreshInterval, log, ...ports });
 }
 
 /** The `acl` claim: an array of acl_file rules ("read a/#", "readwrite devices/%c/#", "deny x"). */

@@ -63,7 +63,11 @@ export class Gateway {
    */
   async takeOver(clientId: string, connectionId: string): Promise<void> {
     const conn = this.connections.get(connectionId);
-    if (conn?.clientId === clientId) conn.disconnect(ReasonCode.SessionTakenOver);
+    if (conn?.clientId === clientId) {
+      // its claim was answered already: let its session arrive (and CONNACK go out) before ending it
+      await this.broker.sessions.arrived(connectionId);
+      conn.disconnect(ReasonCode.SessionTakenOver);
+    }
     await this.broker.sessions.release(clientId);
   }
 
