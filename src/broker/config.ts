@@ -23,8 +23,8 @@ export interface BrokerConfig {
   /** QoS 1/2 messages held per session beyond the in-flight window; more are dropped and counted. */
   maxQueuedMessages: number;
   /**
-   * Payload bytes a connected session holds queued and in flight (they are in memory); a message
-   * beyond is dropped and counted as queue-full.
+   * Payload bytes a connected session that ends with its connection holds queued and in flight
+   * (its flows live in memory only); a message beyond is dropped and counted as queue-full.
    */
   maxQueuedBytes: number;
   /** Subscriptions one client holds; a SUBSCRIBE or UNSUBSCRIBE naming more filters is refused whole (0x97). */

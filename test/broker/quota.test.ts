@@ -74,7 +74,7 @@ describe('persistent session quota', () => {
   });
 });
 
-describe('bytes a connected session holds', () => {
+describe('bytes a clean session holds', () => {
   it('drops a QoS 1 message that would take its queued and in-flight payload past maxQueuedBytes (queue-full), and takes more once acknowledged', async () => {
     const w = new World({ config: { maxQueuedBytes: 10 } });
     const sub = await w.connect({ version: 5, clientId: 'sub' });

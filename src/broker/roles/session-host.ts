@@ -75,10 +75,13 @@ export class SessionHost {
     return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
   }
 
-  /** The flows of a live connection's session, from the store that holds them. */
+  /**
+   * The flows of a live connection's session, from the store that holds them. Those held only in
+   * memory are bounded in bytes too; a persistent session's are bounded in messages (see README).
+   */
   session(clientId: string, durable: boolean): Session {
-    const { maxQueuedMessages: messages, maxQueuedBytes: bytes } = this.broker.config;
-    return new Session(clientId, durable ? this.store : this.volatile, { messages, bytes });
+    const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
+    return new Session(clientId, durable ? this.store : this.volatile, { messages, bytes: durable ? Infinity : maxQueuedBytes });
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
