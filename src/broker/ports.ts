@@ -88,6 +88,8 @@ export interface SessionStore {
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
+  /** One outbound message, or undefined when it is gone. */
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
   outboundCount(clientId: string): number;
   /** Outbound messages of every session, queued or in flight. */
   outboundTotal(): number;

@@ -78,8 +78,10 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outbound('c')[0]).toMatchObject({ packetId: 42, state: 'sent' });
       sessions.updateOutbound('c', a, { packetId: 42, state: 'released' });
       expect(sessions.outbound('c')[0].state).toBe('released');
+      expect(sessions.outboundEntry('c', a)).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], packetId: 42, state: 'released' });
       sessions.deleteOutbound('c', a);
       expect(sessions.outbound('c').map((e) => e.seq)).toEqual([b]);
+      expect([sessions.outboundEntry('c', a), sessions.outboundEntry('other', b)]).toEqual([undefined, undefined]);
     }));
 
     it('keeps received QoS 2 packet ids per client [MQTT-4.3.3-9]', () => withStores(({ sessions }) => {

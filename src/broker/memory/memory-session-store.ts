@@ -78,6 +78,11 @@ export class MemorySessionStore implements SessionStore {
     return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
   }
 
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
+    const entry = this.records.get(clientId)?.outbound.get(seq);
+    return entry && this.copy(entry);
+  }
+
   outboundCount(clientId: string): number {
     return this.records.get(clientId)?.outbound.size ?? 0;
   }

@@ -83,6 +83,11 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.all<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? ORDER BY seq', clientId).map(toOutbound);
   }
 
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
+    const row = this.sql.first<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
+    return row && toOutbound(row);
+  }
+
   outboundCount(clientId: string): number {
     return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM outbound WHERE client_id = ?', clientId)!.n;
   }
