@@ -11,7 +11,7 @@ import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
 import { writeFrames } from './frames.ts';
-import { maxPeerLength, packUtf8, unpackUtf8, type ConnectionSnapshot } from './snapshot.ts';
+import { maxPeerLength, packPrincipal, packUtf8, unpackPrincipal, unpackUtf8, type ConnectionSnapshot } from './snapshot.ts';
 import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
@@ -276,7 +276,7 @@ export class Connection implements Outlet {
       v: 2, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
       clientId: this.clientId, username: this.username === this.principal?.username ? undefined : this.username,
-      principal: this.principal, peer: this.peer, authMethod: this.authMethod, keepalive: this.keepalive, window: this.window,
+      principal: packPrincipal(this.principal), peer: this.peer, authMethod: this.authMethod, keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases].map(([alias, topic]) => [alias, packUtf8(topic)]), incomingQoS2: this.incomingQoS2, durable: this.durable,
     };
@@ -284,7 +284,7 @@ export class Connection implements Outlet {
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username ?? s.principal?.username, principal: s.principal, authMethod: s.authMethod,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username ?? s.principal?.username, principal: unpackPrincipal(s.principal), authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
     });

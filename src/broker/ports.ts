@@ -76,6 +76,8 @@ export interface SessionStore {
   list(): SessionState[];
   /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away. */
   persistentCount(): number;
+  /** Sessions with no connection (their client is away); a stored count, not a scan. */
+  awayCount(): number;
 
   subscriptions(clientId: string): StoredSubscription[];
   allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;
@@ -91,7 +93,7 @@ export interface SessionStore {
   /** One outbound message, or undefined when it is gone. */
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
   outboundCount(clientId: string): number;
-  /** Outbound messages of every session, queued or in flight. */
+  /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
   deleteOutbound(clientId: string, seq: number): void;
@@ -115,6 +117,7 @@ export interface RetainedStore {
    * a budget, only as many as it allows, examining at most `budget.rows` stored messages.
    */
   match(filter: string, budget?: RetainedBudget): Message[];
+  /** Stored messages; a stored count, not a scan. */
   count(): number;
   /** Payload bytes of the message retained on a topic, or undefined when none is. */
   size(topic: string): number | undefined;

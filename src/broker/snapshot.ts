@@ -3,6 +3,7 @@
 // refuses an attachment over 16 KiB, so every field that a client sets has a bound here.
 import type { ProtocolVersion } from '../protocol/index.ts';
 import type { BrokerConfig } from './config.ts';
+import type { AclRule } from './auth/acl.ts';
 import type { Principal } from './hooks.ts';
 
 export interface ConnectionSnapshot {
@@ -15,7 +16,7 @@ export interface ConnectionSnapshot {
   clientId: string;
   /** Left out when it equals the principal's user name. */
   username?: string;
-  principal?: Principal;
+  principal?: SnapshotPrincipal;
   peer?: string;
   authMethod?: string;
   keepalive: number;
@@ -32,8 +33,29 @@ export interface ConnectionSnapshot {
 export const maxPeerLength = 64;
 export const maxAuthMethodLength = 64;
 
-/** Serialized bytes a principal's ACL rules may take; a hook that grants rules keeps to it. */
+/**
+ * Serialized bytes a principal's ACL rules may take, packed (packPrincipal): 2 KiB of rules as
+ * JSON (users.ts maxAclBytes, a user's or a token's) and two bytes a rule, at most 512 rules.
+ */
 export const principalAclBytes = 3_584;
+
+/** A principal as the attachment keeps it: each rule one one-byte string, its access as one letter. */
+export interface SnapshotPrincipal extends Omit<Principal, 'acl'> {
+  acl?: string[];
+}
+
+const accessCode = { read: 'r', write: 'w', readwrite: 'b', deny: 'd' } as const satisfies Record<AclRule['access'], string>;
+const accessOf = Object.fromEntries(Object.entries(accessCode).map(([k, v]) => [v, k])) as Record<string, AclRule['access']>;
+
+export function packPrincipal(p: Principal | undefined): SnapshotPrincipal | undefined {
+  if (!p?.acl) return p as SnapshotPrincipal | undefined;
+  return { ...p, acl: p.acl.map((r) => accessCode[r.access] + packUtf8(r.topic)) };
+}
+
+export function unpackPrincipal(p: SnapshotPrincipal | undefined): Principal | undefined {
+  if (!p?.acl) return p as Principal | undefined;
+  return { ...p, acl: p.acl.map((r) => ({ access: accessOf[r[0]], topic: unpackUtf8(r.slice(1)) })) };
+}
 
 /** Longest generated client id (`auto-` and a UUID) [MQTT-3.1.3-6]. */
 export const assignedClientIdLength = 41;

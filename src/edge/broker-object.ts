@@ -6,24 +6,26 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Broker, Connection } from '../broker/index.ts';
 import { observedBroker, type Observed } from '../broker/observe/observed.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
-import { createAuth } from '../broker/auth/index.ts';
+import { CachedDirectory, createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
-import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { authConfigFromEnv, startupNotice } from './auth/config.ts';
 import { jwksFetcher } from './auth/jwks-fetch.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
-import { costFigures, Meter, type Units } from './meter.ts';
+import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { rpcCall } from './role-parts.ts';
-import { parseObjectName, topologyFromEnv } from './topology.ts';
+import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
 import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { SqliteUsers } from './sqlite/user-store.ts';
 import { Sql } from './sqlite/sql.ts';
 
 export class BrokerObject extends DurableObject<Env> {
@@ -31,6 +33,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly observed: Observed;
   private readonly meter: Meter;
   private readonly streams: EventStreams;
+  /** The namespace's user store (default topology; a sharded namespace keeps it in session object #0). */
+  private readonly users: SqliteUsers;
   private readonly connections = new Map<WebSocket, Connection>();
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
@@ -48,18 +52,22 @@ export class BrokerObject extends DurableObject<Env> {
     }
     this.alarms = new Alarm(ctx.storage);
     const auth = authConfigFromEnv(env, namespace);
-    const notice = securityNotice(auth);
+    const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
     const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);
     const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
     this.meter = new Meter(sql);
+    this.users = new SqliteUsers(sql);
+    // a gateway asks session object #0, which holds a sharded namespace's user store
+    const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
+    const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
-      hooks: createAuth(auth, clock, log, jwks).hooks,
+      hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
@@ -142,15 +150,15 @@ export class BrokerObject extends DurableObject<Env> {
     return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start));
   }
 
-  /** Billed units so far (the cost endpoint's call is not counted). */
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */
   private api(request: Request): ApiContext {
     const namespace = new URL(request.url).searchParams.get('ns') ?? 'default';
-    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams };
+    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users };
   }
 
   private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {

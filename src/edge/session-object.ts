@@ -4,15 +4,20 @@
 import { DurableObject } from 'cloudflare:workers';
 import { Broker, type OutboundMessage } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
+import type { UserRecord } from '../broker/auth/index.ts';
 import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
 import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
-import type { Meter, Units } from './meter.ts';
+import type { Meter } from './meter.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { SqliteUsers } from './sqlite/user-store.ts';
+import { dispatch } from './api/dispatch.ts';
+import { userRoutes } from './api/users.ts';
 
 export class SessionObject extends DurableObject<Env> {
   private readonly broker: Broker;
@@ -20,11 +25,14 @@ export class SessionObject extends DurableObject<Env> {
   private readonly fabric: Fabric;
   private readonly meter: Meter;
   private readonly alarms: Alarm;
+  /** The namespace's user store, in session object #0 (the others' stays empty). */
+  private readonly users: SqliteUsers;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const { sql, meter, alarms, fabric } = roleParts(ctx, env, 'session');
     [this.meter, this.alarms, this.fabric] = [meter, alarms, fabric];
+    this.users = new SqliteUsers(sql);
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
     });
@@ -61,8 +69,23 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.enqueue(batch, from));
   }
 
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  /** A gateway authenticating a client asks #0 for a user of the store. */
+  user(username: string): Promise<UserRecord | undefined> {
+    return this.event(async () => this.users.get(username));
+  }
+
+  /** The admin API's /api/users routes, which the Worker sends to #0. */
+  override async fetch(request: Request): Promise<Response> {
+    const start = Date.now();
+    this.meter.request();
+    const response = await dispatch(userRoutes, { users: this.users }, request);
+    await this.settle(start, false);
+    return response;
+  }
+
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor('sessions', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** Will delays and session expiry. */

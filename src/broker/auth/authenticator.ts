@@ -1,8 +1,8 @@
 // The authentication hook: anonymous clients where allowed, user name and password against the
-// password file, JWTs (in the password, or as the user name with no password) against the
-// configured keys or an identity provider's JWKS URL. Failures are counted and slowed by the
-// LoginGuard; clients learn only "bad user name or password", "not authorized" or (no JWKS could
-// be fetched yet) "server unavailable", the log learns why.
+// password file and then the user store, JWTs (in the password, or as the user name with no
+// password) against the configured keys or an identity provider's JWKS URL. Failures are counted
+// and slowed by the LoginGuard; clients learn only "bad user name or password", "not authorized"
+// or (no JWKS could be fetched yet) "server unavailable", the log learns why.
 import { MqttError, ReasonCode, type ConnectPacket } from '../../protocol/index.ts';
 import type { AuthExchange, ClientInfo, Hooks, Principal } from '../hooks.ts';
 import type { Clock, JwksFetch, JwksStore } from '../ports.ts';
@@ -12,6 +12,7 @@ import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts
 import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
 import { ScramExchange, scramMethod } from './scram.ts';
+import { maxAclBytes, type StoredUser, type UserDirectory } from './users.ts';
 
 export interface AuthenticatorConfig {
   /** The namespace this broker serves; a token naming others is refused. */
@@ -19,8 +20,10 @@ export interface AuthenticatorConfig {
   allowAnonymous: boolean;
   /** Contents of the password file. */
   passwordFile?: string;
+  /** The user store: asked for user names the password file does not hold. */
+  users?: UserDirectory;
   jwt?: JwtConfig;
-  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file. */
+  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file and user store. */
   enhancedAuth?: string[];
   loginGuard?: Partial<LoginGuardConfig>;
 }
@@ -33,12 +36,6 @@ export interface JwksPorts {
   onFetch?: (ok: boolean) => void;
 }
 
-/**
- * Largest token `acl` claim kept, in JSON characters and in rules: it travels in the hibernation
- * attachment, within snapshot.ts's principalAclBytes.
- */
-const maxTokenAcl = 1024;
-const maxTokenAclRules = 32;
 
 /** Least time between two fetches of a JWKS URL, unless configured (s). */
 const defaultJwksRefreshInterval = 30;
@@ -68,16 +65,23 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (config.jwt) this.jwt = new JwtVerifier(config.jwt, remoteJwks(config.jwt, clock, log, jwks));
     for (const method of config.enhancedAuth ?? []) {
       if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
-      if (!this.passwords) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file`);
+      if (!this.passwords && !config.users) {
+        throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file or a user store`);
+      }
     }
   }
 
   /** SCRAM-SHA-256 where configured, counted and slowed like any login. */
   startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
     if (method !== scramMethod || !this.config.enhancedAuth?.includes(method)) return undefined;
-    const scram = new ScramExchange((user) => this.passwords!.get(user), this.decoy);
+    let found: StoredUser | undefined;
+    const scram = new ScramExchange(async (user) => (found = await this.findUser(user))?.hash, this.decoy);
     return {
-      step: (data) => this.guarded(client, scram.username, () => scram.step(data)),
+      step: (data) => this.guarded(client, scram.username, async () => {
+        const step = await scram.step(data);
+        if ('principal' in step && found?.acl) step.principal.acl = found.acl;
+        return step;
+      }),
     };
   }
 
@@ -112,10 +116,14 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     const password = connect.password && new TextDecoder().decode(connect.password);
     const token = looksLikeJwt(password) ? password : !password && looksLikeJwt(connect.username) ? connect.username : undefined;
     if (token && this.jwt) return this.fromToken(client, await this.jwt.verify(token, now));
-    if (connect.username !== undefined && this.passwords) return this.fromPassword(connect.username, password);
+    const username = connect.username;
+    const user = username === undefined ? undefined : await this.findUser(username);
+    if (username !== undefined && (user || this.passwords)) return this.fromPassword(username, password, user);
     const anonymous = connect.username === undefined && connect.password === undefined;
+    // a user name neither the file nor the store holds is no credential where anonymous clients may connect
     if (this.config.allowAnonymous && (anonymous || !this.checksCredentials())) return { method: 'anonymous' };
     if (anonymous) throw new MqttError(ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
+    if (username !== undefined && this.config.users) return this.fromPassword(username, password, undefined);
     throw new MqttError(ReasonCode.BadUserNameOrPassword, 'credentials no configured method can check');
   }
 
@@ -131,11 +139,19 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     return this.passwords !== undefined || this.jwt !== undefined;
   }
 
-  private async fromPassword(username: string, password: string | undefined): Promise<Principal> {
-    const entry = this.passwords!.get(username);
-    const ok = await verifyPassword(password ?? '', entry ?? this.decoy);
-    if (!entry || !ok) throw new MqttError(ReasonCode.BadUserNameOrPassword, entry ? 'wrong password' : `unknown user ${username}`);
-    return { method: 'password', username };
+  /** The password file's entry, else the user store's. */
+  private async findUser(username: string): Promise<StoredUser | undefined> {
+    const entry = this.passwords?.get(username);
+    return entry ? { hash: entry } : this.config.users?.lookup(username);
+  }
+
+  /** An unknown user is checked against the decoy too, so that timing does not tell users apart. */
+  private async fromPassword(username: string, password: string | undefined, user?: StoredUser): Promise<Principal> {
+    const ok = await verifyPassword(password ?? '', user?.hash ?? this.decoy);
+    if (!user || !ok) {
+      throw new MqttError(ReasonCode.BadUserNameOrPassword, user ? 'wrong password' : `unknown user ${username}`);
+    }
+    return user.acl ? { method: 'password', username, acl: user.acl } : { method: 'password', username };
   }
 
   private fromToken(client: ClientInfo, claims: Claims): Principal {
@@ -168,7 +184,8 @@ function remoteJwks(config: JwtConfig, clock: Clock, log: Log, ports: JwksPorts 
 function tokenAcl(claim: unknown): AclRule[] {
   const rules = Array.isArray(claim) && claim.every((r) => typeof r === 'string') ? claim : undefined;
   if (!rules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim is not an array of rules');
-  if (JSON.stringify(rules).length > maxTokenAcl || rules.length > maxTokenAclRules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
+  // it travels in the hibernation attachment (snapshot.ts principalAclBytes)
+  if (new TextEncoder().encode(JSON.stringify(rules)).length > maxAclBytes) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
   try {
     return rules.map(parseRule);
   } catch (err) {

@@ -21,9 +21,9 @@ export interface Auth {
 export function createAuth(config: AuthConfig, clock: Clock, log?: ConstructorParameters<typeof Authenticator>[2], jwks?: JwksPorts): Auth {
   const authenticator = new Authenticator(config, clock, log, jwks);
   const access = new AccessControl(config.aclFile === undefined ? undefined : parseAclFile(config.aclFile));
-  // without an ACL file or tokens (which may carry rules) every topic is open: the broker then
-  // skips the per-message checks altogether
-  const acl = config.aclFile !== undefined || config.jwt !== undefined;
+  // without an ACL file, tokens or a user store (which may carry rules) every topic is open: the
+  // broker then skips the per-message checks altogether
+  const acl = config.aclFile !== undefined || config.jwt !== undefined || config.users !== undefined;
   return { authenticator, access, hooks: acl ? [authenticator, access] : [authenticator] };
 }
 
@@ -34,3 +34,6 @@ export { LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 export { Authenticator, type AuthenticatorConfig, type JwksPorts } from './authenticator.ts';
 export { RemoteJwks, defaultJwksMaxAge, maxJwksMaxAge } from './jwks.ts';
 export { AccessControl } from './access-control.ts';
+export {
+  CachedDirectory, checkUsername, parseAclRules, toStoredUser, maxAclBytes, type StoredUser, type UserDirectory, type UserRecord,
+} from './users.ts';

@@ -52,6 +52,10 @@ export class MemorySessionStore implements SessionStore {
     return n;
   }
 
+  awayCount(): number {
+    return [...this.records.values()].filter((r) => r.state && r.state.connectionId === undefined).length;
+  }
+
   subscriptions(clientId: string): StoredSubscription[] {
     return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map((v) => this.copy(v));
   }

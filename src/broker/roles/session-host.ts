@@ -75,6 +75,11 @@ export class SessionHost {
     return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
   }
 
+  /** QoS 1/2 messages queued for or in flight to one session, in delivery order. */
+  outbound(clientId: string): OutboundMessage[] {
+    return [...this.store.outbound(clientId), ...this.volatile.outbound(clientId)];
+  }
+
   /**
    * The flows of a live connection's session, from the store that holds them. Those held only in
    * memory are bounded in bytes too; a persistent session's are bounded in messages (see README).

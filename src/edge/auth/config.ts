@@ -98,8 +98,27 @@ export function securityNotice(config: AuthConfig): string | undefined {
       `Set ${authVariables.allowAnonymous}=false and configure ${authVariables.passwordFile} or JWT keys before exposing it.`;
   }
   if (!config.passwordFile && !config.jwt) {
-    return `Namespace "${config.namespace}" has no credentials configured and refuses anonymous clients: every client is refused. ` +
-      `Configure ${authVariables.passwordFile} or ${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}/${authVariables.jwtJwksUrl}.`;
+    const keys = `${authVariables.jwtSecret}/${authVariables.jwtPublicKeys}/${authVariables.jwtJwks}/${authVariables.jwtJwksUrl}`;
+    return `Namespace "${config.namespace}" has no password file or JWT keys and refuses anonymous clients: ` +
+      'every client is refused except users of its user store (/api/users, npm run passwd -- --url). ' +
+      `Configure ${authVariables.passwordFile} or ${keys}, or add users.`;
   }
   return undefined;
+}
+
+const said = new Set<string>();
+
+/**
+ * The notice for the log when a namespace's object starts, once per Worker instance for each
+ * setting that causes it: once for the plain variables (which every namespace without settings of
+ * its own shares), once for each namespace with its own. Undefined when already said or nothing to say.
+ */
+export function startupNotice(env: object, config: AuthConfig): string | undefined {
+  const notice = securityNotice(config);
+  if (!notice) return undefined;
+  const own = Object.values(authVariables).some((name) => `${name}__${config.namespace}` in env);
+  const key = `${own ? `namespace ${config.namespace}` : 'plain variables'}: ${notice.slice(0, 12)}`;
+  if (said.has(key)) return undefined;
+  said.add(key);
+  return own ? notice : `${notice} The same holds for every namespace without settings of its own (said once per Worker instance).`;
 }
