@@ -10,7 +10,7 @@ import { WsClient } from './ws-client.ts';
 
 let n = 0;
 const namespace = () => `work-${++n}-${Date.now()}`;
-const rowsRead = async (ns: string) => (await env.BROKER.getByName(ns).units()).rowsRead;
+const rowsRead = async (ns: string) => (await env.BROKER.getByName(ns).unitsOf([])).broker!.units.rowsRead;
 const join = (packets: Packet[]) => {
   const parts = packets.map((p) => encode(p, 5));
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
