@@ -13,6 +13,9 @@ import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 import { isSys } from './topic-match.ts';
+import { checkPlatformLimits } from './platform.ts';
+import { retainedBudget } from './retained-budget.ts';
+import { retainedQuota } from './retained-quota.ts';
 
 /** The PUBLISH bytes of a message for receivers of one protocol version, identifiers and expiry. */
 interface Shape {
@@ -48,7 +51,7 @@ export class Broker {
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0 } satisfies Record<DropReason, number> };
+  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -56,12 +59,13 @@ export class Broker {
 
   constructor(options: BrokerOptions) {
     this.config = { ...defaultConfig, ...options.config };
+    checkPlatformLimits(this.config);
     this.clock = options.clock ?? { now: () => Date.now() };
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
     this.gateway = new Gateway(this);
-    this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions());
+    this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions(), retainedQuota(this.config));
     this.sessions = new SessionHost(this, options.sessions, options.flows);
   }
 
@@ -85,12 +89,14 @@ export class Broker {
   subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] | Promise<Message[][]> {
     const found: Message[][] = subscriptions.map(() => []);
     const elsewhere: number[] = [];
+    const budget = retainedBudget(this.config);
     subscriptions.forEach((sub, i) => {
       this.sessions.store.putSubscription(clientId, sub);
       if (!this.local(sub.topicFilter)) return void elsewhere.push(i);
       this.shard.add(clientId, sub);
-      if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now());
+      if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now(), budget);
     });
+    for (let i = 0; i < budget.skipped; i++) this.dropped(clientId, 'retained-limit');
     if (!elsewhere.length) return found;
     const asked = this.remote!.shards.subscribe(clientId, elsewhere.map((i) => subscriptions[i]), elsewhere.map((i) => retained[i]));
     return asked.then((messages) => {
@@ -133,7 +139,7 @@ export class Broker {
         return reached;
       });
     }
-    if (message.retain) this.shard.retain(message);
+    if (message.retain && !this.shard.retain(message)) this.dropped(from?.clientId ?? '', 'retained-quota');
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     this.deliverEach(message, deliveries);
     return deliveries.length;

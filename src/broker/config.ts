@@ -1,5 +1,6 @@
-// Every limit and knob of a namespace's broker, with its default. limits.md in docs lists what
-// each does when hit; the reason codes live with the guards that enforce them.
+// Every limit and knob of a namespace's broker, with its default. README.md's Configuration lists
+// what each does when hit; the reason codes live with the guards that enforce them. platform.ts
+// checks them against Cloudflare's limits.
 
 export interface BrokerConfig {
   /** Largest packet accepted, in bytes (fixed header included); advertised as Maximum Packet Size. */
@@ -10,16 +11,51 @@ export interface BrokerConfig {
   maxTopicLevels: number;
   /** Longest client identifier, in characters (MQTT 3.1 clients are held to 23 by their spec). */
   maxClientIdLength: number;
+  /**
+   * Longest user name a connection keeps, in UTF-16 units: an anonymous client's own, or the one
+   * its credentials name (a token's `sub`); longer is CONNACK 0x86. It travels in the attachment.
+   */
+  maxUsernameLength: number;
   /** Inbound QoS 1/2 window per client, advertised as Receive Maximum [MQTT-3.3.4-9]. */
   receiveMaximum: number;
   /** Outbound QoS 1/2 window for clients that state none (3.x). */
   maxInflight: number;
   /** QoS 1/2 messages held per session beyond the in-flight window; more are dropped and counted. */
   maxQueuedMessages: number;
+  /**
+   * Payload bytes a connected session that ends with its connection holds queued and in flight
+   * (its flows live in memory only); a message beyond is dropped and counted as queue-full.
+   */
+  maxQueuedBytes: number;
+  /** Subscriptions one client holds; a SUBSCRIBE or UNSUBSCRIBE naming more filters is refused whole (0x97). */
   maxSubscriptionsPerClient: number;
+  /** Retained messages sent for one SUBSCRIBE; more matching ones are left out and counted. */
+  maxRetainedPerSubscribe: number;
+  /** Payload bytes of the retained messages sent for one SUBSCRIBE, as above. */
+  maxRetainedBytesPerSubscribe: number;
+  /** Stored retained messages one SUBSCRIBE may examine (rows read), its filters together. */
+  maxRetainedScanPerSubscribe: number;
   maxConnections: number;
+  /**
+   * Sessions that outlive their connection a namespace holds, connected or away; a CONNECT asking
+   * for a new one beyond is refused: CONNACK 0x97 (3.x: return code 3).
+   */
+  maxPersistentSessions: number;
+  /** Retained messages a namespace (a shard, sharded) holds; a new one beyond is refused: PUBACK/PUBREC 0x97. */
+  maxRetainedMessages: number;
+  /** Payload bytes of the retained messages, as above. */
+  maxRetainedBytes: number;
   /** Time a new connection has to send CONNECT, in ms. */
   connectTimeout: number;
+  /** Packets one WebSocket message may carry: the work of one event; more is v5 DISCONNECT 0x96, 3.x close. */
+  maxPacketsPerMessage: number;
+  /** Time a packet may take to arrive whole once its first byte came, in ms; then v5 DISCONNECT 0x8D, 3.x close. */
+  partialPacketTimeout: number;
+  /**
+   * Bytes all connections of an object may hold in packets not yet complete (a trickled PUBLISH);
+   * the connection whose bytes would pass it gets v5 DISCONNECT 0x89 Server busy, 3.x close.
+   */
+  maxPartialPacketBytes: number;
   /** Added to 1.5x the keepalive before a silent client is disconnected, in ms [MQTT-3.1.2-24]. */
   keepaliveGrace: number;
   /** Largest keepalive granted, in seconds; v5 clients asking more get Server Keep Alive. */
@@ -52,12 +88,23 @@ export const defaultConfig: BrokerConfig = {
   maxTopicLength: 1024,
   maxTopicLevels: 128,
   maxClientIdLength: 128,
+  maxUsernameLength: 256,
   receiveMaximum: 64,
   maxInflight: 32,
   maxQueuedMessages: 1000,
+  maxQueuedBytes: 8 * 1024 * 1024,
   maxSubscriptionsPerClient: 256,
+  maxRetainedPerSubscribe: 1_000,
+  maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,
+  maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
+  maxPersistentSessions: 10_000,
+  maxRetainedMessages: 100_000,
+  maxRetainedBytes: 1024 * 1024 * 1024,
   connectTimeout: 10_000,
+  maxPacketsPerMessage: 10_000,
+  partialPacketTimeout: 30_000,
+  maxPartialPacketBytes: 16 * 1024 * 1024,
   keepaliveGrace: 2_000,
   maxKeepalive: 65_535,
   topicAliasMaximum: 10,

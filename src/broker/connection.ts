@@ -10,33 +10,11 @@ import type { ClientInfo, DropReason, Principal, Traffic } from './hooks.ts';
 import type { Link, Message, OutboundMessage } from './ports.ts';
 import type { Outlet, Session } from './session.ts';
 import { dispatch } from './handlers/index.ts';
+import { writeFrames } from './frames.ts';
+import { maxPeerLength, packPrincipal, packUtf8, unpackPrincipal, unpackUtf8, type ConnectionSnapshot } from './snapshot.ts';
 import type { PendingAuth } from './handlers/auth.ts';
 
 export type ConnectionState = 'awaiting-connect' | 'active' | 'closing' | 'closed';
-
-/** What a wake-up from hibernation needs to carry on; stored in the WebSocket attachment. */
-export interface ConnectionSnapshot {
-  v: 1;
-  id: string;
-  state: 'awaiting-connect' | 'active';
-  openedAt: number;
-  lastActivity: number;
-  version: ProtocolVersion;
-  clientId: string;
-  username?: string;
-  principal?: Principal;
-  peer?: string;
-  authMethod?: string;
-  keepalive: number;
-  window: number;
-  maxPacketSize: number;
-  problemInformation: boolean;
-  topicAliases: Array<[number, string]>;
-  incomingQoS2: number;
-  durable: boolean;
-  /** The session has a will: the object keeps an alarm set so a restart does not hold it back. */
-  hasWill?: boolean;
-}
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
 const v3Refusals = new Set<number>([
@@ -44,6 +22,8 @@ const v3Refusals = new Set<number>([
   ReasonCode.NotAuthorized, ReasonCode.ServerUnavailable, ReasonCode.ServerBusy, ReasonCode.Banned,
   ReasonCode.BadAuthenticationMethod, ReasonCode.QuotaExceeded, ReasonCode.ConnectionRateExceeded,
 ]);
+
+export type { ConnectionSnapshot };
 
 export class Connection implements Outlet {
   state: ConnectionState = 'awaiting-connect';
@@ -77,6 +57,10 @@ export class Connection implements Outlet {
   private info?: ClientInfo;
   /** Counts changes to what snapshot() holds, last activity aside: the transport rewrites it then. */
   revision = 0;
+  /** Bytes the decoder holds of an unfinished packet (counted in the gateway's partialBytes). */
+  partial = 0;
+  /** When the unfinished packet's first bytes arrived (ms). */
+  private partialSince?: number;
 
   readonly id: string;
   readonly broker: Broker;
@@ -95,7 +79,7 @@ export class Connection implements Outlet {
     const now = broker.clock.now();
     this.openedAt = snapshot?.openedAt ?? now;
     this.lastActivity = snapshot?.lastActivity ?? now;
-    this.peer = snapshot?.peer ?? link.peer;
+    this.peer = (snapshot?.peer ?? link.peer)?.slice(0, maxPeerLength);
     this.window = broker.config.maxInflight;
     this.decoder = new Decoder({ maxPacketSize: broker.config.maxPacketSize });
     if (snapshot) this.restore(snapshot);
@@ -143,17 +127,37 @@ export class Connection implements Outlet {
     const traffic: Traffic = { direction: 'in', bytes: bytes.length, packets: 0, publishes: 0 };
     try {
       this.decoder.push(bytes);
+      const most = this.broker.config.maxPacketsPerMessage;
       for (let packet = this.decoder.next(); packet; packet = this.decoder.next()) {
-        traffic.packets++;
+        if (++traffic.packets > most) throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${most} packets in one message`);
         if (packet.type === 'publish') traffic.publishes++;
         await dispatch(this, packet);
         if (this.state !== 'awaiting-connect' && this.state !== 'active') return;
       }
+      this.holdPartial();
     } catch (err) {
       this.fail(err);
     } finally {
       this.broker.hooks.emit('onTraffic', this.client, traffic);
     }
+  }
+
+  /**
+   * Accounts the bytes of an unfinished packet against the object's budget, and starts its
+   * deadline; throws 0x89 when this connection's bytes would pass the budget.
+   */
+  private holdPartial(): void {
+    const held = this.decoder.pendingBytes;
+    const gateway = this.broker.gateway;
+    gateway.partialBytes += held - this.partial;
+    this.partial = held;
+    if (held === 0) return void (this.partialSince = undefined);
+    if (this.partialSince === undefined) {
+      this.partialSince = this.now();
+      this.broker.due(this.partialSince + this.broker.config.partialPacketTimeout);
+    }
+    const max = this.broker.config.maxPartialPacketBytes;
+    if (gateway.partialBytes > max) throw new MqttError(ReasonCode.ServerBusy, `unfinished packets over ${max} bytes`);
   }
 
   /** The one translation of an error into wire output [MQTT-4.13.1-1]. */
@@ -227,17 +231,16 @@ export class Connection implements Outlet {
     this.broker.gateway.markDirty(this);
   }
 
-  /** Writes what this event produced as one message. */
+  /** Writes what this event produced as few messages as maxFrameBytes allows, cut between packets. */
   flush(): void {
     if (!this.outbox.length) return;
     const parts = this.outbox;
     this.outbox = [];
-    const out = parts.length === 1 ? parts[0] : concat(parts);
-    this.link.send(out);
+    const bytes = writeFrames(parts, (frame) => this.link.send(frame));
     if (!this.broker.hooks.has('onTraffic')) return;
     let publishes = 0;
     for (const p of parts) if (p[0] >> 4 === 3) publishes++; // PUBLISH's packet type [MQTT-2.1.2]
-    this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes: out.length, packets: parts.length, publishes });
+    this.broker.hooks.emit('onTraffic', this.client, { direction: 'out', bytes, packets: parts.length, publishes });
   }
 
   /** Server-initiated end with a v5 DISCONNECT reason code (3.x: just closed). */
@@ -253,6 +256,7 @@ export class Connection implements Outlet {
   close(how: 'normal' | 'abnormal' | 'takeover'): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
+    this.decoder.release(); // an unfinished packet's bytes are no one's now
     this.flush();
     this.broker.gateway.closed(this, how);
     this.state = 'closed';
@@ -271,38 +275,48 @@ export class Connection implements Outlet {
 
   snapshot(): ConnectionSnapshot {
     return {
-      v: 1, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
+      v: 2, id: this.id, state: this.state === 'active' ? 'active' : 'awaiting-connect',
       openedAt: this.openedAt, lastActivity: this.lastActivity, version: this.version,
-      clientId: this.clientId, username: this.username, principal: this.principal, peer: this.peer, authMethod: this.authMethod,
-      keepalive: this.keepalive, window: this.window,
+      clientId: this.clientId, username: this.username === this.principal?.username ? undefined : this.username,
+      principal: packPrincipal(this.principal), peer: this.peer, authMethod: this.authMethod, keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
-      topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
+      topicAliases: [...this.topicAliases].map(([alias, topic]) => [alias, packUtf8(topic)]), incomingQoS2: this.incomingQoS2, durable: this.durable,
       ...(this.hasWill ? { hasWill: true } : {}),
     };
   }
 
   private restore(s: ConnectionSnapshot): void {
     Object.assign(this, {
-      state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
+      state: s.state, version: s.version, clientId: s.clientId, username: s.username ?? s.principal?.username, principal: unpackPrincipal(s.principal), authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
       problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable, hasWill: s.hasWill === true,
     });
     this.decoder.protocolVersion = s.version;
-    for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
+    for (const [alias, packed] of s.topicAliases) this.topicAliases.set(alias, unpackUtf8(packed));
     if (s.state === 'active') this.session = this.broker.sessions.resume(s.clientId, s.durable);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */
   deadline(): number | undefined {
+    const partial = this.partialSince === undefined ? Infinity : this.partialSince + this.broker.config.partialPacketTimeout;
+    const due = Math.min(partial, this.silenceDeadline() ?? Infinity);
+    return due === Infinity ? undefined : due;
+  }
+
+  private silenceDeadline(): number | undefined {
     if (this.state === 'awaiting-connect') return this.openedAt + this.broker.config.connectTimeout;
     if (this.state !== 'active' || this.keepalive === 0) return undefined;
     return this.lastActivity + this.keepalive * 1500 + this.broker.config.keepaliveGrace; // [MQTT-3.1.2-24]
   }
-}
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
-  return out;
+  /** Past its deadline: CONNECT too late, a packet unfinished too long, or keepalive [MQTT-3.1.2-24]. */
+  overdue(now: number): void {
+    if (this.state === 'awaiting-connect') {
+      // CONNECT too late; one claiming its session is bounded by the claim's deadline instead
+      if (!this.broker.sessions.claiming(this.id)) this.close('abnormal');
+      return;
+    }
+    const slow = this.partialSince !== undefined && this.partialSince + this.broker.config.partialPacketTimeout <= now;
+    this.disconnect(ReasonCode.KeepAliveTimeout, slow ? 'packet not completed in time' : 'keepalive timeout');
+  }
 }

@@ -23,7 +23,7 @@ export interface ClientInfo {
 }
 
 /** Why a message did not reach a session. */
-export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'not-authorized';
+export type DropReason = 'queue-full' | 'expired' | 'too-large' | 'not-authorized' | 'retained-limit' | 'retained-quota';
 
 /** Bytes and packets that crossed one connection in one read or one coalesced write. */
 export interface Traffic {

@@ -1,7 +1,8 @@
-// Configured limits on topics, checked on top of the spec's own rules. Cheap on the hot path:
+// Configured limits on topics and user names, checked on top of the spec's own rules. Cheap on the hot path:
 // nothing is counted that the string's length already rules out.
-import { MqttError } from '../protocol/index.ts';
+import { MqttError, ReasonCode } from '../protocol/index.ts';
 import type { BrokerConfig } from './config.ts';
+import type { Connection } from './connection.ts';
 
 /** Throws with `reasonCode` when a topic name or filter is longer or deeper than configured. */
 export function checkTopicLimits(topic: string, config: BrokerConfig, reasonCode: number): void {
@@ -11,6 +12,14 @@ export function checkTopicLimits(topic: string, config: BrokerConfig, reasonCode
   }
   if (topic.length >= config.maxTopicLevels && levels(topic) > config.maxTopicLevels) {
     throw new MqttError(reasonCode, `topic deeper than ${config.maxTopicLevels} levels`);
+  }
+}
+
+/** The user name a connection keeps is bounded: it travels in the hibernation attachment. */
+export function checkUsername(conn: Connection): void {
+  const max = conn.broker.config.maxUsernameLength;
+  if ((conn.username?.length ?? 0) > max || (conn.principal?.username?.length ?? 0) > max) {
+    throw new MqttError(ReasonCode.BadUserNameOrPassword, `user name longer than ${max}`);
   }
 }
 

@@ -2,6 +2,7 @@
 // fetch of an identity provider's JWKS. Stores are synchronous: the Durable Object's SQLite API
 // is, and the memory reference is. Everything a wake-up or restart needs lives behind
 // SessionStore and RetainedStore (and JwksStore, for the last good JWKS).
+import type { RetainedBudget } from './retained-budget.ts';
 import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
 
 export interface Clock {
@@ -75,6 +76,8 @@ export interface SessionStore {
   /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
   delete(clientId: string): void;
   list(): SessionState[];
+  /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away. */
+  persistentCount(): number;
   /** Sessions with no connection (their client is away); a stored count, not a scan. */
   awayCount(): number;
 
@@ -89,6 +92,8 @@ export interface SessionStore {
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
+  /** One outbound message, or undefined when it is gone. */
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
   outboundCount(clientId: string): number;
   /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
@@ -102,15 +107,24 @@ export interface SessionStore {
   deleteIncoming(clientId: string, packetId: number): void;
 }
 
+export type { RetainedBudget };
+
 export interface RetainedStore {
   get(topic: string): Message | undefined;
   /** Replaces any message retained on the same topic [MQTT-3.3.1-5]. */
   set(message: Message): void;
   delete(topic: string): void;
-  /** Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]. */
-  match(filter: string): Message[];
+  /**
+   * Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]; with
+   * a budget, only as many as it allows, examining at most `budget.rows` stored messages.
+   */
+  match(filter: string, budget?: RetainedBudget): Message[];
   /** Stored messages; a stored count, not a scan. */
   count(): number;
+  /** Payload bytes of the message retained on a topic, or undefined when none is. */
+  size(topic: string): number | undefined;
+  /** Messages retained and their payload bytes (reads every row: for a start, not per message). */
+  usage(): { count: number; bytes: number };
 }
 
 /** A JWKS document as fetched, with how long its provider lets it be cached. */

@@ -2,7 +2,9 @@
 // Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1], and the QoS 2
 // packet ids received and not yet released. Every change is written through to the session's
 // store before the event's output leaves: SQLite for a persistent session, memory (with
-// snapshots, clean-flows.ts) for one that ends with its connection.
+// snapshots, clean-flows.ts) for one that ends with its connection. The session holds each
+// message's place, not the message: a message is read from the store when it is sent, so a long
+// queue stays in SQLite.
 import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
 import type { Message, OutboundMessage, SessionStore } from './ports.ts';
@@ -18,69 +20,100 @@ export interface Outlet {
   now(): number;
 }
 
+export interface SessionLimits {
+  /** Messages held beyond the in-flight window (MQTT_MAX_QUEUED_MESSAGES). */
+  messages: number;
+  /** Payload bytes held queued and in flight (MQTT_MAX_QUEUED_BYTES). */
+  bytes: number;
+}
+
+/** A message's place in the flow; the message itself stays in the store until it is sent. */
+interface Flow {
+  seq: number;
+  packetId?: number;
+  state: OutboundMessage['state'];
+  qos: Message['qos'];
+  bytes: number;
+}
+
+const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
+
 export class Session {
   readonly clientId: string;
-  private readonly inflight = new Map<number, OutboundMessage>();
-  private readonly queue = new Fifo<OutboundMessage>();
+  private readonly inflight = new Map<number, Flow>();
+  private readonly queue = new Fifo<Flow>();
   private lastPacketId = 0;
   private readonly store: SessionStore;
-  /** Most messages held beyond the in-flight window. */
-  private readonly maxQueued: number;
+  /** Most messages held beyond the in-flight window, and most payload bytes held queued and in flight. */
+  private readonly limits: SessionLimits;
+  /** Payload bytes of the messages queued and in flight. */
+  private bytes = 0;
 
-  constructor(clientId: string, store: SessionStore, maxQueued: number) {
+  constructor(clientId: string, store: SessionStore, limits: SessionLimits) {
     this.clientId = clientId;
     this.store = store;
-    this.maxQueued = maxQueued;
+    this.limits = limits;
     for (const entry of store.outbound(clientId)) {
-      if (entry.state === 'queued' || entry.packetId === undefined) this.queue.push(entry);
-      else this.inflight.set(entry.packetId, entry);
+      const f = flow(entry);
+      this.bytes += f.bytes;
+      if (f.state === 'queued' || f.packetId === undefined) this.queue.push(f);
+      else this.inflight.set(f.packetId, f);
     }
   }
 
   /** Sends a QoS 1/2 message when the window allows, else queues it; stored either way. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
+    if (this.bytes + message.payload.length > this.limits.bytes) return out.dropped('queue-full');
     if (this.queue.length || this.inflight.size >= out.window) {
-      if (this.queue.length >= this.maxQueued) return out.dropped('queue-full');
+      if (this.queue.length >= this.limits.messages) return out.dropped('queue-full');
       const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };
-      this.queue.push({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
+      const queued = flow({ ...entry, seq: this.store.enqueue(this.clientId, entry) });
+      this.bytes += queued.bytes;
+      this.queue.push(queued);
       return;
     }
     const entry: OutboundMessage = { seq: 0, message, subscriptionIdentifiers, packetId: this.allocate(), state: 'sent' };
     if (!this.send(entry, out)) return;
     entry.seq = this.store.enqueue(this.clientId, entry);
-    this.inflight.set(entry.packetId!, entry);
+    const sent = flow(entry);
+    this.inflight.set(sent.packetId!, sent);
+    this.bytes += sent.bytes;
   }
 
-  /** Resends what was in flight, in order, then fills the window [MQTT-4.4.0-1]. */
+  /** Resends what was in flight, in order, from the store, then fills the window [MQTT-4.4.0-1]. */
   resume(out: Outlet): void {
-    const entries = [...this.inflight.values()].sort((a, b) => a.seq - b.seq);
-    for (const e of entries) {
-      if (e.state === 'released') out.sendPubrel(e.packetId!);
-      else if (!out.sendPublish(e, true)) this.finish(e);
+    const flows = [...this.inflight.values()].sort((a, b) => a.seq - b.seq);
+    for (const f of flows) {
+      if (f.state === 'released') {
+        out.sendPubrel(f.packetId!);
+        continue;
+      }
+      const e = this.store.outboundEntry(this.clientId, f.seq);
+      if (!e || !out.sendPublish(e, true)) this.finish(f);
     }
     this.pump(out);
   }
 
   puback(packetId: number, out: Outlet): void {
-    const e = this.inflight.get(packetId);
-    if (e?.message.qos !== 1) return;
-    this.finish(e);
+    const f = this.inflight.get(packetId);
+    if (f?.qos !== 1) return;
+    this.finish(f);
     this.pump(out);
   }
 
   pubrec(packetId: number, reasonCode: number, out: Outlet): void {
-    const e = this.inflight.get(packetId);
-    if (!e || e.message.qos !== 2) return out.sendPubrel(packetId, 0x92); // [MQTT-3.6.2.1] not found
-    if (reasonCode >= 0x80) return void (this.finish(e), this.pump(out)); // [MQTT-4.3.3-4] ends the flow
-    e.state = 'released';
-    this.store.updateOutbound(this.clientId, e.seq, { packetId, state: 'released' });
+    const f = this.inflight.get(packetId);
+    if (!f || f.qos !== 2) return out.sendPubrel(packetId, 0x92); // [MQTT-3.6.2.1] not found
+    if (reasonCode >= 0x80) return void (this.finish(f), this.pump(out)); // [MQTT-4.3.3-4] ends the flow
+    f.state = 'released';
+    this.store.updateOutbound(this.clientId, f.seq, { packetId, state: 'released' });
     out.sendPubrel(packetId);
   }
 
   pubcomp(packetId: number, out: Outlet): void {
-    const e = this.inflight.get(packetId);
-    if (e?.state !== 'released') return;
-    this.finish(e);
+    const f = this.inflight.get(packetId);
+    if (f?.state !== 'released') return;
+    this.finish(f);
     this.pump(out);
   }
 
@@ -100,17 +133,24 @@ export class Session {
     return true;
   }
 
+  /** Sends queued messages while the window allows, each read from the store as it goes. */
   private pump(out: Outlet): void {
     while (this.queue.length && this.inflight.size < out.window) {
-      const e = this.queue.shift()!;
-      e.packetId = this.allocate();
-      e.state = 'sent';
-      if (!this.send(e, out)) {
-        this.store.deleteOutbound(this.clientId, e.seq);
+      const f = this.queue.shift()!;
+      const e = this.store.outboundEntry(this.clientId, f.seq);
+      if (!e) {
+        this.bytes -= f.bytes;
         continue;
       }
-      this.store.updateOutbound(this.clientId, e.seq, { packetId: e.packetId, state: 'sent' });
-      this.inflight.set(e.packetId, e);
+      [e.packetId, e.state] = [this.allocate(), 'sent'];
+      if (!this.send(e, out)) {
+        this.store.deleteOutbound(this.clientId, f.seq);
+        this.bytes -= f.bytes;
+        continue;
+      }
+      this.store.updateOutbound(this.clientId, f.seq, { packetId: e.packetId, state: 'sent' });
+      [f.packetId, f.state] = [e.packetId, 'sent'];
+      this.inflight.set(f.packetId, f);
     }
   }
 
@@ -123,9 +163,10 @@ export class Session {
     return out.sendPublish(e, false);
   }
 
-  private finish(e: OutboundMessage): void {
-    this.inflight.delete(e.packetId!);
-    this.store.deleteOutbound(this.clientId, e.seq);
+  private finish(f: Flow): void {
+    this.inflight.delete(f.packetId!);
+    this.bytes -= f.bytes;
+    this.store.deleteOutbound(this.clientId, f.seq);
   }
 
   /** Next free packet id, 1..65535 [MQTT-2.3.1-2]. */

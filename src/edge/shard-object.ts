@@ -11,6 +11,7 @@ import type { Alarm } from './alarm.ts';
 import type { Meter } from './meter.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
+import { configFromEnv } from './config.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
@@ -27,6 +28,7 @@ export class ShardObject extends DurableObject<Env> {
     const host = new ShardHost({
       retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
       clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),
+      config: configFromEnv(env),
     });
     this.endpoint = new ShardEndpoint(host, fabric);
     ctx.blockConcurrencyWhile(async () => {

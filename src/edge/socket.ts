@@ -21,7 +21,7 @@ const written = new WeakMap<WebSocket, { revision: number; lastActivity: number 
 
 export function readSnapshot(ws: WebSocket): ConnectionSnapshot | undefined {
   const value = ws.deserializeAttachment() as ConnectionSnapshot | null;
-  return value?.v === 1 ? value : undefined;
+  return value?.v === 2 ? value : undefined;
 }
 
 /** Writes the snapshot when it changed, or when last activity moved by a quarter keepalive (5 s at most). */

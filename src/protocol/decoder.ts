@@ -31,6 +31,9 @@ export interface DecoderOptions {
 /** Fixed-header flags by packet type [MQTT-2.2.2-2]; -1: PUBLISH carries its own, or reserved. */
 const requiredFlags = [-1, 0, 0, -1, 0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0] as const;
 
+/** Bytes an ArrayBuffer and its view take beyond their contents, roughly (V8 objects). */
+const chunkOverhead = 256;
+
 export class Decoder {
   /** The format packets are read in; set from a CONNECT's level as soon as it is read. */
   protocolVersion: ProtocolVersion;
@@ -41,6 +44,8 @@ export class Decoder {
   private offset = 0;
   /** Unread bytes across all chunks. */
   private buffered = 0;
+  /** Bytes of the chunks still referenced, plus an estimate of each chunk's object overhead. */
+  private held = 0;
   private failure: unknown;
   private failed = false;
   private readonly reader = new ByteReader();
@@ -55,6 +60,21 @@ export class Decoder {
     if (chunk.length === 0 || this.failed) return; // a failed stream is over: hold nothing more
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    this.held += chunk.length + chunkOverhead;
+  }
+
+  /**
+   * Memory that input not yet decoded holds, in bytes: a partial packet, and the chunks it spans
+   * (each chunk counted with an estimate of its object's own size, so a trickle of tiny chunks counts).
+   */
+  get pendingBytes(): number {
+    return this.held;
+  }
+
+  /** Ends the stream: drops the bytes held; next() returns nothing more. */
+  release(): void {
+    this.chunks = [];
+    [this.head, this.offset, this.buffered, this.held] = [0, 0, 0, 0];
   }
 
   /** The next whole packet, or undefined until more bytes arrive. After a throw it keeps throwing. */
@@ -155,7 +175,11 @@ export class Decoder {
   private consume(n: number): void {
     this.buffered -= n;
     let pos = this.offset + n;
-    while (this.head < this.chunks.length && pos >= this.chunks[this.head].length) pos -= this.chunks[this.head++].length;
+    while (this.head < this.chunks.length && pos >= this.chunks[this.head].length) {
+      const done = this.chunks[this.head++];
+      pos -= done.length;
+      this.held -= done.length + chunkOverhead;
+    }
     if (this.head === this.chunks.length) {
       this.chunks.length = 0;
       this.head = 0;

@@ -30,6 +30,8 @@ export type PacketOf<T extends Packet['type']> = Packet & { type: T };
 
 export class VirtualClient {
   readonly received: Packet[] = [];
+  /** Size of each message the broker wrote. */
+  readonly frames: number[] = [];
   closed = false;
   readonly conn: Connection;
   readonly version: ProtocolVersion;
@@ -42,6 +44,7 @@ export class VirtualClient {
     this.decoder = new Decoder({ protocolVersion: version });
     this.conn = world.gateway(gateway).gateway.open(`c${++world.connections}`, {
       send: (bytes) => {
+        this.frames.push(bytes.length);
         this.decoder.push(bytes);
         for (let p = this.decoder.next(); p; p = this.decoder.next()) this.received.push(p);
       },
@@ -142,7 +145,8 @@ export class World {
   /** The address every client appears to come from. */
   readonly peer?: string;
   private readonly options: WorldOptions;
-  private readonly stores = { sessions: new MemorySessionStore(), retained: new MemoryRetainedStore() };
+  /** Default topology: the one broker's own stores, whole (a sharded world's are spread over its objects). */
+  readonly stores = { sessions: new MemorySessionStore(), retained: new MemoryRetainedStore() };
   /** Connections opened so far: their ids are c1, c2, … in each world, so a replay names them alike. */
   connections = 0;
   /** Sharded: the gateway the next client opens on (round robin, so clients meet across gateways). */

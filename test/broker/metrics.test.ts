@@ -58,7 +58,7 @@ describe('traffic counters', () => {
     await sub.drop();
     const pub = await w.connect({ clientId: 'pub' });
     for (let i = 1; i <= 3; i++) await pub.publish('t', 'x', { qos: 1, packetId: i });
-    expect(counters.dropped).toEqual({ 'queue-full': 2, expired: 0, 'too-large': 0, 'not-authorized': 0 });
+    expect(counters.dropped).toEqual({ 'queue-full': 2, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 });
     expect(w.dropped('queue-full')).toBe(2);
   });
 

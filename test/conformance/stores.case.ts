@@ -1,7 +1,7 @@
 // One suite for every SessionStore/RetainedStore implementation (hono's common.case style):
 // the memory reference runs it in Node, the SQLite stores inside workerd.
 import { describe, expect, it } from 'vitest';
-import type { Message, OutboundMessage, RetainedStore, SessionStore } from '../../src/broker/index.ts';
+import type { Message, OutboundMessage, RetainedBudget, RetainedStore, SessionStore } from '../../src/broker/index.ts';
 
 export interface Stores {
   sessions: SessionStore;
@@ -23,6 +23,13 @@ export type WithStores = (body: (stores: Stores) => void) => Promise<void>;
 
 export function runStoreSuite(name: string, withStores: WithStores): void {
   describe(`${name}: SessionStore`, () => {
+    it('counts the sessions that outlive their connection', () => withStores(({ sessions }) => {
+      sessions.put({ clientId: 'clean', expiryInterval: 0, connectionId: 'x' });
+      sessions.put({ clientId: 'kept', expiryInterval: 60, connectionId: 'y' });
+      sessions.put({ clientId: 'away', expiryInterval: 0xffffffff, disconnectedAt: 5 });
+      expect(sessions.persistentCount()).toBe(2);
+    }));
+
     it('puts, gets, lists and deletes session state', () => withStores(({ sessions }) => {
       expect(sessions.get('c')).toBeUndefined();
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x', owner: 'password:alice' });
@@ -73,8 +80,10 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outbound('c')[0]).toMatchObject({ packetId: 42, state: 'sent' });
       sessions.updateOutbound('c', a, { packetId: 42, state: 'released' });
       expect(sessions.outbound('c')[0].state).toBe('released');
+      expect(sessions.outboundEntry('c', a)).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], packetId: 42, state: 'released' });
       sessions.deleteOutbound('c', a);
       expect(sessions.outbound('c').map((e) => e.seq)).toEqual([b]);
+      expect([sessions.outboundEntry('c', a), sessions.outboundEntry('other', b)]).toEqual([undefined, undefined]);
       expect(sessions.outboundTotal()).toBe(2);
     }));
 
@@ -144,6 +153,32 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(topics('$SYS/#')).toEqual(['$SYS/x']);
       expect(topics('+/+')).toEqual(['/a', 'a/', 'a/b', 'a/bc', 'b/b']);
       expect(topics('nothing/#')).toEqual([]);
+    }));
+
+    it('tells the payload size of one topic and the usage of all, for the retained quota', () => withStores(({ retained }) => {
+      expect([retained.size('a'), retained.usage()]).toEqual([undefined, { count: 0, bytes: 0 }]);
+      retained.set({ ...retain('a'), payload: bytes('12345') });
+      retained.set({ ...retain('b'), payload: bytes('12') });
+      expect([retained.size('a'), retained.usage()]).toEqual([5, { count: 2, bytes: 7 }]);
+    }));
+
+    it('keeps a look-up to its budget: messages, payload bytes, stored messages examined; counts what it left out', () => withStores(({ retained }) => {
+      for (let i = 0; i < 10; i++) retained.set({ ...retain(`b/${i}`), payload: bytes('1234') });
+      retained.set(retain('c/x'));
+      const budget = (over: Partial<RetainedBudget>): RetainedBudget => ({ messages: 100, bytes: 1000, rows: 100, skipped: 0, ...over });
+      const few = budget({ messages: 3 });
+      expect(retained.match('b/#', few)).toHaveLength(3);
+      expect(few).toMatchObject({ messages: 0, skipped: 7 });
+      const small = budget({ bytes: 10 });
+      expect(retained.match('b/+', small)).toHaveLength(2);
+      expect(small).toMatchObject({ bytes: 2, skipped: 8 });
+      // a scan cut short by rows counts one: what else would have matched is not known
+      const short = budget({ rows: 4 });
+      expect(retained.match('+/1', short).length).toBeLessThanOrEqual(1);
+      expect(short).toMatchObject({ rows: 0, skipped: 1 });
+      const shared = budget({ messages: 4 });
+      expect([retained.match('b/#', shared).length, retained.match('c/#', shared).length]).toEqual([4, 0]);
+      expect(shared.skipped).toBe(7);
     }));
   });
 }

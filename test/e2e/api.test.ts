@@ -207,7 +207,7 @@ describe('stats, metrics, routing', () => {
     expect(stats.clients.connected).toBeGreaterThanOrEqual(1);
     expect(stats.received.publishes).toBeGreaterThanOrEqual(1);
     expect(stats.sent.bytes).toBeGreaterThan(0);
-    expect(Object.keys(stats.dropped).sort()).toEqual(['expired', 'not-authorized', 'queue-full', 'too-large']);
+    expect(Object.keys(stats.dropped).sort()).toEqual(['expired', 'not-authorized', 'queue-full', 'retained-limit', 'retained-quota', 'too-large']);
     expect(stats.billing).toMatchObject({ requests: expect.any(Number), websocketMessagesIn: expect.any(Number), rowsRead: expect.any(Number), rowsWritten: expect.any(Number) });
     expect(stats.clients.refused.ClientIdentifierNotValid).toBeGreaterThanOrEqual(1);
     expect(stats.billing.billedRequests).toBeCloseTo(stats.billing.requests + stats.billing.websocketMessagesIn / 20);

@@ -64,6 +64,8 @@ export class RawClient {
   readonly packets: Packet[] = [];
   /** WebSocket messages received. */
   frames = 0;
+  /** The size of each, in bytes. */
+  readonly frameSizes: number[] = [];
   closeCode?: number;
   /** When set, packets go to it as they arrive instead of into `packets` (a client that answers at once). */
   onPacket?: (packet: Packet) => void;
@@ -78,6 +80,7 @@ export class RawClient {
     ws.binaryType = 'arraybuffer';
     ws.onmessage = (e) => {
       this.frames++;
+      this.frameSizes.push((e.data as ArrayBuffer).byteLength);
       this.decoder.push(new Uint8Array(e.data as ArrayBuffer));
       for (let p = this.decoder.next(); p; p = this.decoder.next()) {
         if (this.onPacket) this.onPacket(p);

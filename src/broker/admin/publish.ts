@@ -31,5 +31,8 @@ export function adminPublish(broker: Broker, input: AdminPublish): number | Prom
   if (properties?.payloadFormatIndicator === 1 && !isValidUtf8(payload)) {
     throw new MqttError(ReasonCode.PayloadFormatInvalid, 'payload is not UTF-8'); // [MQTT-3.3.2-4]
   }
+  if (retain && broker.local(topic) && broker.shard.retained.refusal(topic, payload.length) !== undefined) {
+    throw new MqttError(ReasonCode.QuotaExceeded, 'the namespace holds as many retained messages as it may');
+  }
   return broker.publish(toMessage(packet, topic, broker.clock.now()));
 }

@@ -12,7 +12,7 @@ import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts
 import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
 import { ScramExchange, scramMethod } from './scram.ts';
-import type { StoredUser, UserDirectory } from './users.ts';
+import { maxAclBytes, type StoredUser, type UserDirectory } from './users.ts';
 
 export interface AuthenticatorConfig {
   /** The namespace this broker serves; a token naming others is refused. */
@@ -36,8 +36,7 @@ export interface JwksPorts {
   onFetch?: (ok: boolean) => void;
 }
 
-/** Largest token `acl` claim kept (it travels in the hibernation attachment). */
-const maxTokenAcl = 2048;
+
 /** Least time between two fetches of a JWKS URL, unless configured (s). */
 const defaultJwksRefreshInterval = 30;
 
@@ -185,7 +184,8 @@ function remoteJwks(config: JwtConfig, clock: Clock, log: Log, ports: JwksPorts 
 function tokenAcl(claim: unknown): AclRule[] {
   const rules = Array.isArray(claim) && claim.every((r) => typeof r === 'string') ? claim : undefined;
   if (!rules) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim is not an array of rules');
-  if (JSON.stringify(rules).length > maxTokenAcl) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
+  // it travels in the hibernation attachment (snapshot.ts principalAclBytes)
+  if (new TextEncoder().encode(JSON.stringify(rules)).length > maxAclBytes) throw new MqttError(ReasonCode.NotAuthorized, 'token acl claim too large');
   try {
     return rules.map(parseRule);
   } catch (err) {

@@ -4,6 +4,8 @@
 import { MqttError, ReasonCode, type AuthPacket } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
 import type { AuthExchange, Principal } from '../hooks.ts';
+import { maxAuthMethodLength } from '../snapshot.ts';
+import { checkUsername } from '../limits.ts';
 
 /** An exchange in progress on a connection. */
 export interface PendingAuth {
@@ -13,6 +15,7 @@ export interface PendingAuth {
 }
 
 export async function beginAuth(conn: Connection, method: string, data: Uint8Array | undefined, done: PendingAuth['done']): Promise<void> {
+  if (method.length > maxAuthMethodLength) throw new MqttError(ReasonCode.BadAuthenticationMethod, 'authentication method name too long');
   const exchange = conn.broker.hooks.startAuth(conn.client, method);
   if (!exchange) throw new MqttError(ReasonCode.BadAuthenticationMethod, `authentication method ${method} is not offered`); // [MQTT-4.12.0-1]
   conn.auth = { method, exchange, done };
@@ -52,6 +55,7 @@ async function advance(conn: Connection, data: Uint8Array | undefined): Promise<
 /** A re-authentication succeeded: the new principal applies from now on [MQTT-4.12.1-2]. */
 function reauthenticated(conn: Connection, principal: Principal, data: Uint8Array | undefined): void {
   [conn.principal, conn.username] = [principal, principal.username];
+  checkUsername(conn);
   conn.changed();
   conn.send({ type: 'auth', reasonCode: ReasonCode.Success, properties: { authenticationMethod: conn.authMethod, authenticationData: data } });
 }

@@ -7,7 +7,8 @@ import { NeverExpires } from '../config.ts';
 import type { Connection } from '../connection.ts';
 import type { Principal } from '../hooks.ts';
 import { beginAuth } from './auth.ts';
-import { checkTopicLimits } from '../limits.ts';
+import { checkTopicLimits, checkUsername } from '../limits.ts';
+import { platformLimits, storedRowBound } from '../platform.ts';
 import { identityOf, notOwner, sessionOwnerMatches } from '../identity.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
@@ -46,6 +47,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   // an anonymous client keeps the name it gave (shown, never trusted); a verified one gets its
   // verified name (a token in the user name field must not be shown as one)
   if (principal && principal.method !== 'anonymous') conn.username = principal.username;
+  checkUsername(conn);
   authorizeWill(conn, packet);
   // a session held here (the sharded session object checks the others) is its owner's alone
   const held = broker.sessions.store.get(conn.clientId);
@@ -60,6 +62,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
 
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);
+  checkPersistentQuota(conn, expiry);
   const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
   conn.durable = durable;
@@ -75,6 +78,17 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   conn.send(connack);
   if (present) session.resume(conn);
   broker.hooks.emit('onConnect', conn.client);
+}
+
+/** A new session that outlives its connection must fit the namespace's quota (default topology: this object's store). */
+function checkPersistentQuota(conn: Connection, expiry: number): void {
+  const { broker } = conn;
+  if (expiry === 0 || broker.remote?.sessions) return;
+  const held = broker.sessions.store.get(conn.clientId);
+  if (held && held.expiryInterval > 0) return; // it has one already, resumed or replaced
+  if (broker.sessions.store.persistentCount() >= broker.config.maxPersistentSessions) {
+    throw new MqttError(ReasonCode.QuotaExceeded, `the namespace holds ${broker.config.maxPersistentSessions} persistent sessions`);
+  }
 }
 
 /** What a v5 CONNACK tells the client about this server's limits and its own settings. */
@@ -111,6 +125,9 @@ function validateConnect(conn: Connection, packet: ConnectPacket): void {
   if (!will) return;
   validateTopicName(will.topic); // [MQTT-3.1.3-11]
   checkTopicLimits(will.topic, config, ReasonCode.TopicNameInvalid);
+  if (storedRowBound(will.topic, will.payload, will.properties, true) > platformLimits.row.value) {
+    throw new MqttError(ReasonCode.PacketTooLarge, `will larger than a stored session row may be (${platformLimits.row.value} bytes)`);
+  }
   if (will.properties?.payloadFormatIndicator === 1 && !isValidUtf8(will.payload)) {
     throw new MqttError(ReasonCode.PayloadFormatInvalid, 'will payload is not UTF-8'); // [MQTT-3.1.3-… ]
   }

@@ -7,6 +7,7 @@ import {
 import type { Connection } from '../connection.ts';
 import { checkTopicLimits } from '../limits.ts';
 import { checkPublishRate } from '../rate-limit.ts';
+import { platformLimits, storedRowBound } from '../platform.ts';
 import type { Message } from '../ports.ts';
 
 export function handlePublish(conn: Connection, packet: PublishPacket): void {
@@ -18,6 +19,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   const topic = resolveTopic(conn, packet);
   validateTopicName(topic); // [MQTT-3.3.2-2]
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
+  checkStoredSize(topic, packet);
   const session = conn.session!;
   const duplicate = packet.qos === 2 && session.hasReceived(packet.packetId!);
   // only a v5 client is told the server's Receive Maximum; a 3.x client cannot keep to it
@@ -44,6 +46,17 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     acknowledge(conn, packet, matched ? undefined : ReasonCode.NoMatchingSubscribers);
   });
 }
+
+/** A message that may be stored (retained, or queued for a session) must fit one SQLite row. */
+function checkStoredSize(topic: string, packet: PublishPacket): void {
+  if (packet.payload.length < smallMessage && !packet.properties) return;
+  if ((packet.qos > 0 || packet.retain) && storedRowBound(topic, packet.payload, packet.properties) > platformLimits.row.value) {
+    throw new MqttError(ReasonCode.PacketTooLarge, `message larger than a stored row may be (${platformLimits.row.value} bytes)`);
+  }
+}
+
+/** Below this, with no properties, a message fits a row whatever it holds. */
+const smallMessage = 64 * 1024;
 
 /** A shard that failed to answer ends the connection unacknowledged: the client sends again. */
 function accepted(routed: number | Promise<number>): number | Promise<number> {
@@ -77,9 +90,13 @@ function refuse(conn: Connection, packet: PublishPacket, topic: string): number 
   if (packet.properties?.payloadFormatIndicator === 1 && !isValidUtf8(packet.payload)) {
     return ReasonCode.PayloadFormatInvalid; // [MQTT-3.3.2-4]
   }
-  const hooks = conn.broker.hooks;
-  if (!hooks.has('authorizePublish')) return undefined;
-  return hooks.check('authorizePublish', conn.client, topic === packet.topic ? packet : { ...packet, topic });
+  const { broker } = conn;
+  const hooks = broker.hooks;
+  const denied = hooks.has('authorizePublish') ? hooks.check('authorizePublish', conn.client, topic === packet.topic ? packet : { ...packet, topic }) : undefined;
+  if (denied !== undefined || !packet.retain || !broker.local(topic)) return denied;
+  const quota = broker.shard.retained.refusal(topic, packet.payload.length);
+  if (quota !== undefined) broker.dropped(conn.clientId, 'retained-quota');
+  return quota;
 }
 
 function acknowledge(conn: Connection, packet: PublishPacket, reasonCode: number | undefined): void {

@@ -9,19 +9,33 @@ import { checkTopicLimits } from '../limits.ts';
 import type { StoredSubscription } from '../ports.ts';
 
 export async function handleSubscribe(conn: Connection, packet: SubscribePacket): Promise<void> {
+  checkFilterCount(conn, packet.subscriptions.length);
   const identifier = packet.properties?.subscriptionIdentifiers?.[0];
-  const accepted: Accepted[] = [];
+  // what the client holds, read once: a refused filter costs no row reads
+  const held = new Set(conn.broker.sessions.store.subscriptions(conn.clientId).map((s) => s.topicFilter));
+  const accepted = new Map<string, Accepted>();
   const reasonCodes = packet.subscriptions.map((sub) => {
-    const result = subscribeOne(conn, { ...sub, identifier }, accepted);
+    const result = subscribeOne(conn, { ...sub, identifier }, held, accepted);
     if (typeof result === 'number') return conn.version === 5 ? result : 0x80; // [MQTT-3.9.3-1]
-    accepted.push(result);
+    accepted.delete(sub.topicFilter); // a filter named twice: the last one counts [MQTT-3.8.4-3]
+    accepted.set(sub.topicFilter, result);
     return result.subscription.qos;
   });
   // registered where it routes before SUBACK: a publish after it is matched [MQTT-3.8.4-3]
-  const subscriptions = accepted.map((a) => a.subscription);
-  const retained = await conn.broker.subscribe(conn.clientId, subscriptions, accepted.map((a) => a.sendRetained));
+  const chosen = [...accepted.values()];
+  const subscriptions = chosen.map((a) => a.subscription);
+  const retained = await conn.broker.subscribe(conn.clientId, subscriptions, chosen.map((a) => a.sendRetained));
   conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes }); // [MQTT-3.8.4-1]
   subscriptions.forEach((sub, i) => conn.broker.sendRetained(conn, sub, retained[i]));
+}
+
+/**
+ * A SUBSCRIBE or UNSUBSCRIBE naming more filters than a client may hold is refused whole, before
+ * any of them costs anything: v5 DISCONNECT 0x97, 3.x close.
+ */
+export function checkFilterCount(conn: Connection, filters: number): void {
+  const max = conn.broker.config.maxSubscriptionsPerClient;
+  if (filters > max) throw new MqttError(ReasonCode.QuotaExceeded, `${filters} filters in one packet; a client may hold ${max}`);
 }
 
 interface Accepted {
@@ -29,7 +43,7 @@ interface Accepted {
   sendRetained: boolean;
 }
 
-function subscribeOne(conn: Connection, sub: StoredSubscription, accepted: Accepted[]): number | Accepted {
+function subscribeOne(conn: Connection, sub: StoredSubscription, held: Set<string>, accepted: Map<string, Accepted>): number | Accepted {
   const { broker } = conn;
   let shared;
   try {
@@ -43,14 +57,19 @@ function subscribeOne(conn: Connection, sub: StoredSubscription, accepted: Accep
   if (shared && sub.noLocal) {
     throw new MqttError(ReasonCode.ProtocolError, 'No Local on a shared subscription'); // [MQTT-3.8.3-4]
   }
-  const existing = broker.sessions.store.subscriptions(conn.clientId);
-  const replacing = existing.some((s) => s.topicFilter === sub.topicFilter) || accepted.some((a) => a.subscription.topicFilter === sub.topicFilter);
-  const adding = accepted.filter((a) => !existing.some((s) => s.topicFilter === a.subscription.topicFilter)).length;
-  if (!replacing && existing.length + adding >= broker.config.maxSubscriptionsPerClient) return ReasonCode.QuotaExceeded;
+  const replacing = held.has(sub.topicFilter) || accepted.has(sub.topicFilter);
+  if (!replacing && held.size + newOnes(held, accepted) >= broker.config.maxSubscriptionsPerClient) return ReasonCode.QuotaExceeded;
   const denied = broker.hooks.check('authorizeSubscribe', conn.client, sub as Subscription);
   if (denied !== undefined) return denied;
 
   const handling = sub.retainHandling ?? 0;
-  const sendRetained = !shared && (handling === 0 || (handling === 1 && !replacing)); // [MQTT-3.3.1-9..11]
+  const sendRetained = !shared && (handling === 0 || (handling === 1 && !held.has(sub.topicFilter))); // [MQTT-3.3.1-9..11]
   return { subscription: sub, sendRetained };
+}
+
+/** Filters accepted in this packet that the client did not hold before. */
+function newOnes(held: Set<string>, accepted: Map<string, Accepted>): number {
+  let n = 0;
+  for (const filter of accepted.keys()) if (!held.has(filter)) n++;
+  return n;
 }

@@ -1,9 +1,11 @@
 import { MqttError, ReasonCode, validateTopicFilter, type UnsubscribePacket } from '../../protocol/index.ts';
 import type { Connection } from '../connection.ts';
+import { checkFilterCount } from './subscribe.ts';
 
 /** Removes each filter; UNSUBACK says which existed on v5 [MQTT-3.10.4-4, MQTT-3.11.3-1]. */
 /** UNSUBACK once no shard routes by the filters any more [MQTT-3.10.4-2]. */
 export async function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): Promise<void> {
+  checkFilterCount(conn, packet.topicFilters.length);
   const codes = packet.topicFilters.map(validity);
   const valid = packet.topicFilters.filter((_, i) => codes[i] === undefined);
   const existed = await conn.broker.unsubscribe(conn.clientId, valid);

@@ -46,6 +46,12 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].flatMap((r) => (r.state ? [this.copy(r.state)] : []));
   }
 
+  persistentCount(): number {
+    let n = 0;
+    for (const r of this.records.values()) if (r.state && r.state.expiryInterval > 0) n++;
+    return n;
+  }
+
   awayCount(): number {
     return [...this.records.values()].filter((r) => r.state && r.state.connectionId === undefined).length;
   }
@@ -74,6 +80,11 @@ export class MemorySessionStore implements SessionStore {
 
   outbound(clientId: string): OutboundMessage[] {
     return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
+  }
+
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
+    const entry = this.records.get(clientId)?.outbound.get(seq);
+    return entry && this.copy(entry);
   }
 
   outboundCount(clientId: string): number {

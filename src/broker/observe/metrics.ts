@@ -35,7 +35,7 @@ export function restoreCounters(now: number, saved?: Partial<Counters>): Counter
   return {
     since: saved?.since ?? now, connects: saved?.connects ?? 0, maxConnected: saved?.maxConnected ?? 0,
     received: { ...flow(), ...saved?.received }, sent: { ...flow(), ...saved?.sent },
-    dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, ...saved?.dropped },
+    dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0, ...saved?.dropped },
     refused: { ...saved?.refused },
     jwksFetches: { ok: 0, failed: 0, ...saved?.jwksFetches },
   };

@@ -1,6 +1,6 @@
 // The retained store as the broker sees it: $SYS topics are answered with live figures and never
 // stored; every other topic goes to the real store.
-import type { Message, RetainedStore } from '../ports.ts';
+import type { Message, RetainedBudget, RetainedStore } from '../ports.ts';
 import { isSys } from './sys-topics.ts';
 
 export class SysRetainedStore implements RetainedStore {
@@ -26,8 +26,16 @@ export class SysRetainedStore implements RetainedStore {
     this.store.delete(topic);
   }
 
-  match(filter: string): Message[] {
-    return isSys(filter) ? this.sys(filter) : this.store.match(filter);
+  match(filter: string, budget?: RetainedBudget): Message[] {
+    return isSys(filter) ? this.sys(filter) : this.store.match(filter, budget);
+  }
+
+  size(topic: string): number | undefined {
+    return isSys(topic) ? undefined : this.store.size(topic);
+  }
+
+  usage(): { count: number; bytes: number } {
+    return this.store.usage();
   }
 
   /** Stored messages only (the store keeps the count). */

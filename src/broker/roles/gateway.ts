@@ -9,6 +9,8 @@ export class Gateway {
   readonly connections = new Map<string, Connection>();
   readonly byClientId = new Map<string, Connection>();
   private readonly dirty = new Set<Connection>();
+  /** Bytes all connections hold of packets not yet complete (config.maxPartialPacketBytes). */
+  partialBytes = 0;
 
   private readonly broker: Broker;
 
@@ -52,6 +54,8 @@ export class Gateway {
 
   closed(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
     this.connections.delete(conn.id);
+    this.partialBytes -= conn.partial;
+    conn.partial = 0;
     if (this.byClientId.get(conn.clientId) !== conn) return;
     this.byClientId.delete(conn.clientId);
     this.broker.sessions.disconnected(conn, how);
@@ -87,11 +91,7 @@ export class Gateway {
       const deadline = conn.deadline();
       if (deadline === undefined) continue;
       if (deadline > now) next = Math.min(next ?? deadline, deadline);
-      else if (conn.state === 'awaiting-connect') {
-        // CONNECT too late; one claiming its session is bounded by the claim's deadline instead
-        if (!this.broker.sessions.claiming(conn.id)) conn.close('abnormal');
-      }
-      else conn.disconnect(ReasonCode.KeepAliveTimeout, 'keepalive timeout'); // [MQTT-3.1.2-24]
+      else conn.overdue(now);
     }
     const watched = [...this.byClientId.values()].some((c) => c.hasWill) ? this.watch(now) : undefined;
     if (watched !== undefined) next = Math.min(next ?? watched, watched);

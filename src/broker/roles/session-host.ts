@@ -71,7 +71,8 @@ export class SessionHost {
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
     const durable = expiryInterval > 0 || present;
-    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, this.broker.config.maxQueuedMessages);
+    const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
+    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, { messages, bytes: durable ? Infinity : maxQueuedBytes });
     return { session, present, durable };
   }
 
@@ -90,9 +91,14 @@ export class SessionHost {
     return [...this.store.outbound(clientId), ...this.flows.store.outbound(clientId)];
   }
 
-  /** After a wake: the flows of a live connection's session, from where they are kept. */
+  /**
+   * After a wake: the flows of a live connection's session, from where they are kept. Those held
+   * only in memory are bounded in bytes too; a persistent session's are bounded in messages (see
+   * README).
+   */
   resume(clientId: string, durable: boolean): Session {
-    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), this.broker.config.maxQueuedMessages);
+    const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
+    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), { messages, bytes: durable ? Infinity : maxQueuedBytes });
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {

@@ -6,6 +6,9 @@ import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } 
 import type { Routed } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
+import { defaultConfig, type BrokerConfig } from '../config.ts';
+import { retainedBudget } from '../retained-budget.ts';
+import { retainedQuota } from '../retained-quota.ts';
 
 /** Where a subscriber is: the index of its gateway, or 'away' (its session object holds it). */
 export type Location = number | 'away';
@@ -27,16 +30,20 @@ export class ShardHost {
   private readonly clock: Clock;
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
+  private readonly config: BrokerConfig;
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
     sessionObjectOf: (clientId: string) => number;
+    /** Limits the retained messages one subscribe call returns (every shard keeps its own). */
+    config?: Partial<BrokerConfig>;
   }) {
+    this.config = { ...defaultConfig, ...options.config };
     this.subscriptions = options.subscriptions;
     this.locations = options.locations;
     this.clock = options.clock;
     this.sessionObjectOf = options.sessionObjectOf;
-    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions());
+    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), retainedQuota(this.config));
     for (const [clientId, where] of options.locations.all()) this.where.set(clientId, where);
   }
 
@@ -80,10 +87,11 @@ export class ShardHost {
   subscribe(clientId: string, where: Location, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] {
     this.place(clientId, where);
     const now = this.clock.now();
+    const budget = retainedBudget(this.config);
     return subscriptions.map((sub, i) => {
       this.subscriptions.putSubscription(clientId, sub);
       this.shard.add(clientId, sub);
-      return retained[i] ? this.shard.retainedMatching(sub.topicFilter, now) : [];
+      return retained[i] ? this.shard.retainedMatching(sub.topicFilter, now, budget) : [];
     });
   }
 

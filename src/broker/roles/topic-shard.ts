@@ -2,9 +2,12 @@
 // space. Routing aggregates a client's overlapping subscriptions into one delivery [MQTT-3.3.4-2]
 // and gives each shared group's message to one member [MQTT-4.8.2-3].
 import { parseSharedFilter } from '../../protocol/index.ts';
-import type { Message, RetainedStore, StoredSubscription } from '../ports.ts';
+import type { Message, RetainedBudget, RetainedStore, StoredSubscription } from '../ports.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicTrie } from '../topic-trie.ts';
+import { RetainedQuota, type RetainedQuotaLimits } from '../retained-quota.ts';
+
+const unlimited: RetainedQuotaLimits = { messages: Infinity, bytes: Infinity };
 
 interface Entry {
   clientId: string;
@@ -30,10 +33,10 @@ export class TopicShard {
   /** topic → the trie's matches; forgotten whenever a subscription changes. */
   private readonly matchCache = new Map<string, Entry[]>();
 
-  readonly retained: RetainedStore;
+  readonly retained: RetainedQuota;
 
-  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = []) {
-    this.retained = retained;
+  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = [], quota: RetainedQuotaLimits = unlimited) {
+    this.retained = new RetainedQuota(retained, quota);
     for (const [clientId, sub] of subscriptions) this.add(clientId, sub);
   }
 
@@ -69,16 +72,22 @@ export class TopicShard {
     return this.trie.match(topic).length > 0;
   }
 
-  /** [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. */
-  retain(message: Message): void {
-    if (message.payload.length === 0) this.retained.delete(message.topic);
-    else this.retained.set({ ...message, publisher: undefined });
+  /**
+   * [MQTT-3.3.1-5..7] a retained message replaces the last; an empty payload clears it. False
+   * when the namespace's retained quota refused it (the message is still routed).
+   */
+  retain(message: Message): boolean {
+    if (message.payload.length === 0) return this.retained.delete(message.topic), true;
+    return this.retained.set({ ...message, publisher: undefined });
   }
 
-  /** Retained messages matching a filter; expired ones are deleted instead [MQTT-3.3.2-5]. */
-  retainedMatching(filter: string, now: number): Message[] {
+  /**
+   * Retained messages matching a filter, as many as the budget allows (what it leaves out is
+   * counted in it); expired ones are deleted instead [MQTT-3.3.2-5].
+   */
+  retainedMatching(filter: string, now: number, budget?: RetainedBudget): Message[] {
     const live: Message[] = [];
-    for (const m of this.retained.match(filter)) {
+    for (const m of this.retained.match(filter, budget)) {
       if (m.expiresAt !== undefined && m.expiresAt <= now) this.retained.delete(m.topic);
       else live.push(m);
     }

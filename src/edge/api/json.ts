@@ -24,6 +24,7 @@ export function json(body: unknown, status = 200, headers: Record<string, string
 const statusByReason: Record<number, number> = {
   [ReasonCode.PacketTooLarge]: 413,
   [ReasonCode.NotAuthorized]: 403,
+  [ReasonCode.QuotaExceeded]: 507, // Insufficient Storage: the namespace's retained quota
 };
 
 export function errorResponse(err: unknown, headers: Record<string, string> = {}): Response {

@@ -50,6 +50,10 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.all<SessionRow>('SELECT * FROM sessions').map(toState);
   }
 
+  persistentCount(): number {
+    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM sessions WHERE expiry_interval > 0')!.n;
+  }
+
   /** One row read: the gauge the table's triggers keep (schema.ts). */
   awayCount(): number {
     return gauge(this.sql, 'away');
@@ -84,6 +88,11 @@ export class SqliteSessionStore implements SessionStore {
 
   outbound(clientId: string): OutboundMessage[] {
     return this.sql.all<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? ORDER BY seq', clientId).map(toOutbound);
+  }
+
+  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
+    const row = this.sql.first<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
+    return row && toOutbound(row);
   }
 
   outboundCount(clientId: string): number {

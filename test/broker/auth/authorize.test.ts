@@ -148,9 +148,9 @@ describe('ACL at delivery', () => {
     const { w } = authWorld({ jwt: { secret: key.secret } });
     const c = await w.connect({ version: 5, clientId: 'c', username: 'u', password: await sign(key, { sub: 's', acl: ['read a/#'] }) });
     const snapshot = JSON.parse(JSON.stringify(c.conn.snapshot()));
-    expect(snapshot.principal).toEqual({ method: 'jwt', username: 's', acl: [{ access: 'read', topic: 'a/#' }] });
+    expect(snapshot.principal).toEqual({ method: 'jwt', username: 's', acl: ['ra/#'] }); // packed: access as one letter
     const woke = w.broker.gateway.open('woke', { send: () => {}, close: () => {} }, snapshot);
-    expect(woke.client.principal).toEqual(snapshot.principal);
+    expect(woke.client.principal).toEqual({ method: 'jwt', username: 's', acl: [{ access: 'read', topic: 'a/#' }] });
     expect(woke.client.username).toBe('s');
   });
 });
