@@ -1,17 +1,19 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
 // scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
 // broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
-// the broker is started changes its rate (`npm start` as shipped, `wrangler dev` with and without
-// its per-event tracing).
-// BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers.
+// the broker is started changes its rate (lib/start-modes.ts).
+// BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
+// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
 import { devices, fanout, latency, throughput, type Result } from './lib/scenarios.ts';
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
 import { printCost, printStartModes, printTables } from './lib/report.ts';
+import { startModes } from './lib/start-modes.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
@@ -22,20 +24,9 @@ const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   { name: 'edge-mqtt', start: () => startEdge(edgeVars) },
   // the sharded topology, for its cost figures: a few scenarios only
   { name: 'edge-sharded', start: () => startEdge({ ...edgeVars, ...sharded }, 'edge-sharded') },
-  // how the broker is started, for the last table: npm start as shipped (its own defaults), and
-  // wrangler dev with the bench's settings, per-event tracing off and on
-  { name: 'npm start', start: () => uncosted(startEdge({}, 'npm start', 'npm start')) },
-  { name: 'wrangler dev', start: () => uncosted(startEdge(edgeVars, 'wrangler dev', 'wrangler dev')) },
-  { name: 'wrangler dev (traced)', start: () => uncosted(startEdge(edgeVars, 'wrangler dev (traced)', 'wrangler dev (traced)')) },
-  { name: 'echo (wrangler dev)', start: () => startEcho('echo (wrangler dev)', 'wrangler dev') },
   { name: 'aedes', start: startAedes },
   ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
 ];
-
-/** Left out of the cost tables: the same broker as edge-mqtt, started another way. */
-async function uncosted(broker: Promise<RunningBroker>): Promise<RunningBroker> {
-  return { ...(await broker), units: undefined };
-}
 
 async function scenarios(b: RunningBroker): Promise<Result[]> {
   const out: Result[] = [];
@@ -44,15 +35,6 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  if (startModes.includes(b.name)) {
-    // tracing runs at a few hundred messages a second: fewer messages, the same shape
-    const count = (qos: 0 | 1) => n(b.name.includes('traced') ? 2_000 : [20_000, 10_000][qos]);
-    for (const framing of framings) {
-      for (const qos of b.echo ? [0] as const : [0, 1] as const) await run(throughput(b, qos, framing, count(qos)));
-    }
-    if (b.name !== 'npm start') await run(idle(b, n(2_000)));
-    return out;
-  }
   if (b.name === 'edge-sharded') {
     await run(latency(b, 'packet', n(300)));
     await run(devices(b, n(100)));
@@ -78,7 +60,6 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
   return out;
 }
 
-const startModes = ['npm start', 'wrangler dev', 'wrangler dev (traced)', 'echo (wrangler dev)'];
 const only = process.env.BENCH_BROKERS?.split(',');
 const results: Result[] = [];
 const started = Date.now();
@@ -92,10 +73,14 @@ for (const { name, start } of brokers) {
     await broker.stop();
   }
 }
-console.log('This broker (edge-mqtt, edge-sharded, npm start) and the echo object run as `npm start` runs them: scripts/start.ts,\n' +
-  'Miniflare with no per-event tracing and no dev proxy; the `wrangler dev` rows use wrangler dev 4.156.2, tracing off\n' +
-  '(X_LOCAL_OBSERVABILITY=false) or on (as it comes).\n');
+if (!only || only.includes('start-modes')) console.error('start-modes:');
+const starts = only && !only.includes('start-modes') ? [] : await startModes({
+  bench: edgeVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
+});
+console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `npm start` runs them: scripts/start.ts, Miniflare\n' +
+  'with no per-event tracing and no dev proxy. The last tables also start them with wrangler dev 4.156.2, tracing off\n' +
+  `(X_LOCAL_OBSERVABILITY=false) and on (as it comes): the run of median rate out of ${rounds}.\n`);
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
 printCost(results);
-printStartModes(results);
+printStartModes(starts);

@@ -89,22 +89,25 @@ export function printCost(results: Result[]): void {
 }
 
 /**
- * How the way the broker is started changes its rate: every QoS 0 and QoS 1 throughput row of
- * this broker started by `npm start`, by the bench (edge-mqtt) and by `wrangler dev`, and the echo
- * object's, each against the fastest MQTT configuration for the same QoS and framing.
+ * How the way the broker is started changes what it does (lib/start-modes.ts): the QoS 0 and 1
+ * throughput of each way against the fastest MQTT one for the same QoS and framing, then the
+ * memory per idle connection under `wrangler dev`.
  */
 export function printStartModes(results: Result[]): void {
-  const brokers = ['npm start', 'edge-mqtt', 'wrangler dev', 'wrangler dev (traced)', 'echo', 'echo (wrangler dev)'];
-  const rows = results.filter((r) => brokers.includes(r.broker) && /^QoS [01] throughput$/.test(r.scenario) && r.clients !== 'raw' || (r.broker.startsWith('echo') && r.scenario === 'QoS 0 throughput'));
-  if (!rows.some((r) => r.broker === 'npm start')) return;
-  const fastest = (r: Result) => Math.max(...rows.filter((x) => !x.broker.startsWith('echo') && x.scenario === r.scenario && x.framing === r.framing).map((x) => x.rate ?? 0));
+  const flows = results.filter((r) => r.rate !== undefined);
+  if (!flows.length) return;
+  const fastest = (r: Result) => Math.max(...flows.filter((x) => !x.broker.startsWith('echo') && x.scenario === r.scenario && x.framing === r.framing).map((x) => x.rate ?? 0));
   console.log('### How the broker is started\n');
   console.log('| started as | scenario | clients | framing | msg/s | vs fastest MQTT | p50 ms | p99 ms | CPU s / 100k | lost | dup | reordered |');
   console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  const order = (r: Result) => [r.scenario, r.framing ?? '', String(brokers.indexOf(r.broker)).padStart(2, '0')].join(' ');
-  for (const r of [...rows].sort((a, b) => order(a).localeCompare(order(b)))) {
+  for (const r of flows) {
     console.log(`| ${r.broker} | ${r.scenario} | ${r.clients ?? '–'} | ${r.framing ?? '–'} | ${fmt(r.rate)} | ${r.broker.startsWith('echo') ? '–' : ratio(r.rate, fastest(r))} | ` +
       `${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuPer100k, 2)} | ${r.losses} | ${r.duplicates} | ${r.reordered} |`);
   }
+  console.log('');
+  const state = results.filter((r) => r.connectRate !== undefined);
+  if (!state.length) return;
+  console.log(`### ${state[0].scenario}, under wrangler dev\n`);
+  printState(state);
   console.log('');
 }
