@@ -10,7 +10,7 @@
 import { execSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, stop as stopEsbuild } from 'esbuild';
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler';
 
@@ -38,6 +38,7 @@ const bundle = await build({
   conditions: ['workerd', 'worker', 'browser'], mainFields: ['module', 'main'], external: ['cloudflare:*', 'node:*'],
   define, sourcemap: 'inline', logLevel: 'warning',
 });
+await stopEsbuild(); // its service process has nothing more to do
 
 /** `--var NAME:VALUE`, as on `wrangler dev`: the value is everything after the first colon. */
 const vars = Object.fromEntries(args.var.map((v) => [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)]));
