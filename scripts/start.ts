@@ -4,9 +4,6 @@
 // by wrangler itself (unstable_readConfig, unstable_getMiniflareWorkerOptions); the Worker is
 // bundled with esbuild. State goes where `wrangler dev` keeps it (<persist-to>/v3), so both serve
 // the same data. No hot reload: `npm run dev` (wrangler dev) has it, and the local dashboard.
-//
-//   node scripts/start.ts [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
-//     [--persist-to .wrangler/state] [--inspector-port N] [--log-level log|warn] [--var NAME:VALUE]...
 import { execSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,19 +11,67 @@ import { build, stop as stopEsbuild } from 'esbuild';
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler';
 
-const { values: args } = parseArgs({
-  options: {
-    config: { type: 'string', default: 'wrangler.toml' },
-    ip: { type: 'string' },
-    port: { type: 'string' },
-    'persist-to': { type: 'string', default: '.wrangler/state' },
-    'inspector-port': { type: 'string' },
-    'log-level': { type: 'string', default: 'log' },
-    var: { type: 'string', multiple: true, default: [] },
-  },
-});
+const usage = `usage: node scripts/start.ts [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
+  [--persist-to .wrangler/state] [--inspector-port N] [--log-level debug|log|warn|error|none]
+  [--var NAME:VALUE]...`;
 
-const config = unstable_readConfig({ config: resolve(args.config) });
+const logLevels: Record<string, LogLevel> = {
+  debug: LogLevel.DEBUG, log: LogLevel.INFO, info: LogLevel.INFO, warn: LogLevel.WARN, error: LogLevel.ERROR, none: LogLevel.NONE,
+};
+
+interface Options {
+  config: string;
+  ip?: string;
+  port?: number;
+  persistTo: string;
+  inspectorPort?: number;
+  logLevel: LogLevel;
+  /** `--var NAME:VALUE`, as on `wrangler dev`: the value is everything after the first colon; a later one wins. */
+  vars: Record<string, string>;
+}
+
+/** The command line, or an Error whose message says what is wrong with it. */
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', default: 'wrangler.toml' },
+      ip: { type: 'string' },
+      port: { type: 'string' },
+      'persist-to': { type: 'string', default: '.wrangler/state' },
+      'inspector-port': { type: 'string' },
+      'log-level': { type: 'string', default: 'log' },
+      var: { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const port = (name: string, v?: string) => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) > 65535) throw new Error(`--${name} ${v}: not a port number`);
+    return Number(v);
+  };
+  const logLevel = logLevels[values['log-level']];
+  if (logLevel === undefined) throw new Error(`--log-level ${values['log-level']}: not one of ${Object.keys(logLevels).join(', ')}`);
+  const vars: Record<string, string> = {};
+  for (const v of values.var) {
+    const colon = v.indexOf(':');
+    if (colon < 1) throw new Error(`--var ${v}: not NAME:VALUE`);
+    vars[v.slice(0, colon)] = v.slice(colon + 1);
+  }
+  return {
+    config: values.config, ip: values.ip, port: port('port', values.port), persistTo: values['persist-to'],
+    inspectorPort: port('inspector-port', values['inspector-port']), logLevel, vars,
+  };
+}
+
+let opts: Options;
+try {
+  opts = options(process.argv.slice(2));
+} catch (err) {
+  console.error(`${(err as Error).message}\n${usage}`);
+  process.exit(2);
+}
+
+const config = unstable_readConfig({ config: resolve(opts.config) });
 const root = dirname(config.configPath!);
 if (config.build.command) execSync(config.build.command, { cwd: config.build.cwd ?? root, stdio: 'inherit' });
 
@@ -40,35 +85,22 @@ const bundle = await build({
 });
 await stopEsbuild(); // its service process has nothing more to do
 
-/** `--var NAME:VALUE`, as on `wrangler dev`: the value is everything after the first colon. */
-const vars = Object.fromEntries(args.var.map((v) => [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)]));
-const ip = args.ip ?? config.dev.ip ?? '127.0.0.1';
-const port = Number(args.port ?? config.dev.port ?? 8787);
-
 const mf = new Miniflare(convertV4MiniflareOptions({
-  host: ip, port,
-  inspectorPort: args['inspector-port'] ? Number(args['inspector-port']) : undefined,
-  resourcePersistencePath: join(resolve(args['persist-to']), 'v3'),
+  host: opts.ip ?? config.dev.ip ?? '127.0.0.1',
+  port: opts.port ?? config.dev.port ?? 8787,
+  inspectorPort: opts.inspectorPort,
+  resourcePersistencePath: join(resolve(opts.persistTo), 'v3'),
   cf: false, // the placeholder request.cf: nothing to fetch
-  log: new Log(args['log-level'] === 'warn' ? LogLevel.WARN : LogLevel.INFO),
+  log: new Log(opts.logLevel),
   workers: [{
     ...workerOptions,
     name: config.name,
     modules: [{ type: 'ESModule', path: join(root, 'worker.js'), contents: bundle.outputFiles[0].text }],
-    bindings: { ...(workerOptions.bindings as Record<string, string>), ...vars },
+    bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.vars },
   }],
 }));
 const url = await mf.ready;
-const ws = `ws://${url.host}`;
-console.log(`${config.name} on workerd (Miniflare, no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
-console.log(`  MQTT over WebSocket: ${ws}/mqtt`);
+console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
+console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
 if (config.assets) console.log(`  console:             ${url.origin}/`);
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void mf.dispose().finally(() => process.exit(0));
-  });
-}
+// Ctrl-C, SIGTERM, SIGHUP: Miniflare's own exit hook stops workerd, then exits (test/e2e/start.test.ts)
