@@ -8,7 +8,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/architecture.test.ts'],
+          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/architecture.test.ts', 'test/docs.test.ts'],
         },
       },
       {
@@ -23,6 +23,8 @@ export default defineConfig({
                 MQTT_ACL_FILE__secured: 'pattern readwrite devices/%c/#',
                 // the namespace "sharded" (test/edge/sharded.test.ts): gateways, shards and session objects apart
                 MQTT_GATEWAYS__sharded: '2', MQTT_SHARDS__sharded: '2', MQTT_SESSION_OBJECTS__sharded: '1',
+                // the namespace "wide" (test/edge/cost.test.ts): 70 objects, more than one invocation may call on the Free plan
+                MQTT_GATEWAYS__wide: '30', MQTT_SHARDS__wide: '20', MQTT_SESSION_OBJECTS__wide: '20',
               },
             },
           }),

@@ -7,7 +7,7 @@ import { chmodSync } from 'node:fs';
 const common = {
   bundle: true,
   platform: 'node',
-  target: 'node18',
+  target: 'node16',
   format: 'cjs',
   loader: { '.txt': 'text' },
   // ws loads these native speed-ups only if present; the agent stays pure JavaScript.

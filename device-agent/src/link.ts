@@ -4,6 +4,7 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
 import type { Endpoint, TlsOptions } from './endpoint.ts';
+import { networkError } from './messages.ts';
 
 export interface Link {
   send(bytes: Uint8Array): void;
@@ -48,10 +49,10 @@ function openWebSocket(e: Endpoint, opts: LinkOptions): Promise<Link> {
       ws.removeAllListeners();
       ws.on('error', () => {});
       ws.terminate();
-      reject(new LinkError(`${e.display}: ${err.message}`, err.code));
+      reject(new LinkError(networkError(err), err.code));
     };
     ws.once('error', fail);
-    ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} instead of a WebSocket`)));
+    ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode} instead of a WebSocket${res.statusCode === 404 ? ' (the path is /mqtt or /mqtt/<namespace>)' : ''}`)));
     ws.once('open', () => {
       ws.removeAllListeners();
       resolve(wrapWebSocket(ws));
@@ -96,7 +97,7 @@ function openSocket(e: Endpoint, opts: LinkOptions): Promise<Link> {
   return new Promise((resolve, reject) => {
     socket.once('error', (err: Error & { code?: string }) => {
       clearTimeout(timer);
-      reject(new LinkError(`${e.display}: ${err.message}`, err.code));
+      reject(new LinkError(networkError(err), err.code));
     });
     socket.once(e.tls ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);

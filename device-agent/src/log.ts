@@ -2,6 +2,7 @@
 // systemd's journal and a shell's 2>file both read them; levels filter what is written.
 export type Level = 'error' | 'warn' | 'info' | 'debug';
 const rank: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+const label: Record<Level, string> = { error: 'Error', warn: 'Warning', info: 'Info', debug: 'Debug' };
 
 export interface Logger {
   error(msg: string): void;
@@ -22,8 +23,9 @@ export function createLogger(opts: LogOptions, scope = ''): Logger {
   const level = opts.level ?? 'info';
   const emit = (l: Level) => (msg: string) => {
     if (rank[l] > rank[level]) return;
-    const ts = opts.timestamps === false ? '' : `${new Date().toISOString()} `;
-    opts.write(`${ts}${l} ${scope ? `${scope}: ` : ''}${msg}\n`);
+    // a daemon's line for the journal; a one-shot command's line like the "Error: …" it exits with
+    if (opts.timestamps === false) opts.write(`${label[l]}: ${msg}\n`);
+    else opts.write(`${new Date().toISOString()} ${l} ${scope ? `${scope}: ` : ''}${msg}\n`);
   };
   return {
     level,

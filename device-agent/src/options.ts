@@ -42,12 +42,50 @@ export const logOptions = {
   help: { type: 'boolean' },
 } as const satisfies OptionTable;
 
-/** util.parseArgs with usage errors turned into exit code 2. */
+/**
+ * util.parseArgs with mosquitto's reading of a command line: an option that takes a value takes
+ * the next argument whatever it starts with (`-m -3`, `-t -x`), and `-h` with nothing after it
+ * asks for help. Usage errors become exit code 2 with a plain message.
+ */
 export function parse(argv: string[], options: OptionTable, positionals = false): { values: Values; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals }) as { values: Values; positionals: string[] };
+    return parseArgs({ args: joinValues(argv, options), options, strict: true, allowPositionals: positionals }) as { values: Values; positionals: string[] };
   } catch (err) {
-    throw new CommandError(ExitCode.usage, (err as Error).message);
+    throw new CommandError(ExitCode.usage, usageMessage(err as Error & { code?: string }));
+  }
+}
+
+/** `-m -3` → `--message=-3`, which parseArgs reads without calling `-3` an option. */
+function joinValues(argv: string[], options: OptionTable): string[] {
+  const valued = new Map<string, string>();
+  for (const [name, o] of Object.entries(options)) {
+    if (o.type !== 'string') continue;
+    valued.set(`--${name}`, name);
+    if (o.short) valued.set(`-${o.short}`, name);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--') return [...out, ...argv.slice(i)];
+    if (arg === '-h' && i === argv.length - 1 && 'help' in options) out.push('--help');
+    else if (valued.has(arg) && i + 1 < argv.length) out.push(`--${valued.get(arg)}=${argv[++i]}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+/** Node's parseArgs messages nest quotes and suggest `--`; say the same thing plainly. */
+function usageMessage(err: Error & { code?: string }): string {
+  const option = /'(-[^', ]+)/.exec(err.message)?.[1] ?? '';
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option ${option}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${/'([^']*)'/.exec(err.message)?.[1] ?? ''}`.trim();
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return /does not take/.test(err.message) ? `${option} takes no value` : `${option} needs a value`;
+    default:
+      return err.message;
   }
 }
 

@@ -41,7 +41,7 @@ export async function openSession(v: Values, io: Io, tool: string, opts: Session
     return { client, log, connack };
   } catch (err) {
     if (err instanceof ConnectRefused) throw new CommandError(ExitCode.refused, err.message);
-    throw new CommandError(ExitCode.unreachable, (err as Error).message);
+    throw new CommandError(ExitCode.unreachable, `cannot connect to ${e.display}: ${(err as Error).message}`);
   }
 }
 

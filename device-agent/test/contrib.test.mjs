@@ -1,10 +1,11 @@
 // contrib/: the init script really starts, reports and stops the bundled agent (with a real
-// mosquitto_pub through the tunnel it runs), and systemd accepts the unit file.
+// mosquitto_pub through the tunnel it runs), and systemd accepts the unit file. Installing: the
+// one file copied onto the PATH runs by itself; the committed lockfile matches package.json.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { bin, tempDir } from './helpers/agent.mjs';
+import { agentNode, bin, tempDir } from './helpers/agent.mjs';
 import { pub, sub } from './helpers/mosquitto-clients.mjs';
 import { startMosquitto } from './helpers/mosquitto.mjs';
 import { freePort, run } from './helpers/procs.mjs';
@@ -24,7 +25,7 @@ describe('contrib', () => {
     const port = await freePort();
     const defaults = join(dir, 'default');
     writeFileSync(defaults, `DEVICE_AGENT_ARGS="tunnel -L ${edge.url} --listen 127.0.0.1:${port}"\n`);
-    const env = { DEFAULTS: defaults, NODE: process.execPath, DAEMON: bin, PIDFILE: join(dir, 'pid'), LOGFILE: join(dir, 'log'), DEVICE_AGENT_SPOOL: dir };
+    const env = { DEFAULTS: defaults, NODE: agentNode, DAEMON: bin, PIDFILE: join(dir, 'pid'), LOGFILE: join(dir, 'log'), DEVICE_AGENT_SPOOL: dir };
     const script = join(contrib, 'init.d/device-agent');
     const ctl = (action) => run('sh', [script, action], { env });
     try {
@@ -62,5 +63,26 @@ describe('contrib', () => {
     if (!verify) return t.skip('systemd-analyze is not installed');
     assert.equal(verify.code, 0, verify.stderr);
     assert.equal(verify.stderr.trim(), '');
+  });
+
+  test('install: dist/device-agent.js copied alone into a PATH directory runs as `device-agent`', async () => {
+    const binDir = join(tempDir('install'), 'bin');
+    mkdirSync(binDir);
+    copyFileSync(bin, join(binDir, 'device-agent'));
+    chmodSync(join(binDir, 'device-agent'), 0o755);
+    const env = { PATH: `${binDir}:${dirname(agentNode)}:/usr/bin:/bin` };
+    const version = await run('sh', ['-c', 'cd / && device-agent --version'], { env });
+    assert.deepEqual([version.code, version.stderr], [0, '']);
+    assert.match(version.stdout, /^device-agent \d+\.\d+\.\d+\n$/);
+    const help = await run('sh', ['-c', 'device-agent tunnel --help'], { env });
+    assert.equal(help.code, 0, help.stderr);
+  });
+
+  test('the committed lockfile agrees with package.json, so npm install leaves git clean', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const root = JSON.parse(readFileSync(new URL('../package-lock.json', import.meta.url), 'utf8')).packages[''];
+    for (const field of ['engines', 'dependencies', 'devDependencies', 'bin', 'license', 'version']) {
+      assert.deepEqual(root[field], pkg[field], field);
+    }
   });
 });

@@ -28,7 +28,7 @@ async function subscribe(args) {
 
 const stdoutOf = async (s) => {
   await s.exited;
-  return s.output.split('\n').filter((l) => l && !/^(debug|info|warn|error) /.test(l));
+  return s.output.split('\n').filter((l) => l && !/^(Debug|Info|Warning|Error): /.test(l));
 };
 
 describe('pub and sub against the broker on workerd', () => {
@@ -38,6 +38,16 @@ describe('pub and sub against the broker on workerd', () => {
     assert.equal(p.code, 0, p.stderr);
     assert.equal(await s.exited, 0);
     assert.deepEqual(await stdoutOf(s), ['23.0']);
+  });
+
+  test('values that start with "-" are values, as for mosquitto_pub: -m -3, --will-payload -1', async () => {
+    const s = await subscribe(['-t', 'neg/#', '-C', '2', '-v']);
+    const p = await agent(['pub', '-L', url, '-t', 'neg/a', '-m', '-3']);
+    assert.equal(p.code, 0, p.stderr);
+    const q = await agent(['pub', '-L', url, '-t', 'neg/b', '-m', '--', '-q', '1']);
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(await s.exited, 0);
+    assert.deepEqual(await stdoutOf(s), ['neg/a -3', 'neg/b --']);
   });
 
   test('-h and -p build ws://host:port/mqtt (the default namespace)', async () => {
@@ -164,7 +174,7 @@ describe('exit codes and credentials', () => {
     assert.equal(inUrl.code, 0, inUrl.stderr);
     const bad = await agent(['pub', '-L', guarded.url, '-t', 'c', '-m', 'x', '-u', 'alice', '-P', 'nope']);
     assert.equal(bad.code, 5);
-    assert.match(bad.stderr, /refused/);
+    assert.match(bad.stderr, /^Error: the broker refused the connection: return code [45] (NotAuthorized|BadUserNameOrPassword)\n/);
     const subBad = await agent(['sub', '-L', guarded.url, '-t', 'c', '-u', 'alice', '-P', 'nope', '-V', 'mqttv5']);
     assert.equal(subBad.code, 5);
   });
@@ -181,7 +191,7 @@ describe('exit codes and credentials', () => {
   test('an unreachable broker is exit code 4; bad options are 2', async () => {
     const dead = await agent(['pub', '-L', `ws://127.0.0.1:${await freePort()}/mqtt`, '-t', 'a', '-m', 'b']);
     assert.equal(dead.code, 4);
-    assert.match(dead.stderr, /ECONNREFUSED/);
+    assert.match(dead.stderr, /^Error: cannot connect to ws:\/\/127\.0\.0\.1:\d+\/mqtt: connection refused: nothing listens there \(127\.0\.0\.1:\d+\)\n$/);
     for (const args of [['pub', '-t', 'a'], ['pub', '-m', 'x'], ['pub', '-t', 'a/#', '-m', 'x'], ['pub', '-t', 'a', '-m', 'x', '-q', '3'], ['sub'], ['sub', '-t', 'a', '-V', 'mqttv6'], ['pub', '--bogus']]) {
       const r = await agent(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -62,9 +62,12 @@ export class Broker {
     this.sessions = new SessionHost(this, options.sessions);
   }
 
-  /** Call once the transport's surviving connections are open again (after restart or wake). */
-  start(): void {
-    this.sessions.reconcile((id) => this.gateway.connections.has(id));
+  /**
+   * Call once the transport's surviving connections are open again (after restart or wake).
+   * `live` says which connection ids still hold their sessions (default: this object's).
+   */
+  start(live = (id: string) => this.gateway.connections.has(id)): void {
+    this.sessions.reconcile(live);
   }
 
   /** Whether this object routes a topic or filter itself: every one in the default topology, $SYS always. */
@@ -120,7 +123,10 @@ export class Broker {
     }
     if (!this.local(message.topic)) {
       return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
-        if (here.length) await this.receive([{ message, deliveries: here }]);
+        if (here.length) {
+          await this.receive([{ message, deliveries: here }]);
+          this.flush(); // the event that published may have ended: nobody else sends these
+        }
         return reached;
       });
     }
@@ -157,13 +163,18 @@ export class Broker {
    * them once their session settled; those gone, through their session objects.
    */
   async receive(batch: Routed[]): Promise<void> {
-    let missed = this.deliverRouted(batch);
+    const missed: Routed[] = [];
+    for (const { message, deliveries } of this.deliverRouted(batch)) {
+      // clients arriving here get theirs once their session is here; the rest wait for hand-overs
+      const rest = deliveries.filter((d) => !this.sessions.keepFor(d.clientId, { message, deliveries: [d] }));
+      if (rest.length) missed.push({ message, deliveries: rest });
+    }
     if (!missed.length) return;
     const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
     await Promise.all([...clients].map((id) => this.sessions.left(id)));
-    missed = this.deliverRouted(missed);
+    const gone = this.deliverRouted(missed);
     this.flush(); // after the event that brought them
-    if (missed.length) await this.remote!.sessions!.forward(missed);
+    if (gone.length) await this.remote!.sessions!.forward(gone);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */
@@ -181,7 +192,8 @@ export class Broker {
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
     if (conn?.state === 'active') conn.deliver(out, d.identifiers);
     else if (qos > 0) {
-      if (this.remote?.sessions) return false;
+      // a gateway queues only for a session still here on its way out; the rest is elsewhere
+      if (this.remote?.sessions && !this.sessions.holds(d.clientId)) return false;
       this.sessions.enqueue(d.clientId, out, d.identifiers);
     }
     return true;
@@ -254,3 +266,4 @@ export class Broker {
     this.gateway.flush();
   }
 }
+

@@ -34,6 +34,11 @@ export interface BrokerConfig {
   maxPublishRate: number;
   /** PUBLISH payload bytes per second one client may send, bursts up to one second's worth; 0: no limit. */
   maxPublishBytesRate: number;
+  /**
+   * Sharded topology: the deadline of a call between objects that waits on no other call, in ms;
+   * a call that waits on others gets a multiple of it (docs/ARCHITECTURE.md, "Who waits on whom").
+   */
+  callTimeout: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -54,6 +59,7 @@ export const defaultConfig: BrokerConfig = {
   sysInterval: 10,
   maxPublishRate: 0,
   maxPublishBytesRate: 0,
+  callTimeout: 5_000,
 };
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-11]. */

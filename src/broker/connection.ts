@@ -128,6 +128,11 @@ export class Connection implements Outlet {
     this.acks = done;
   }
 
+  /** Resolves once every acknowledgement waiting on a shard went out, or failed (sharded topology). */
+  pending(): Promise<void> | undefined {
+    return this.acks?.catch(() => undefined);
+  }
+
   private async process(bytes: Uint8Array): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.lastActivity = this.broker.clock.now();

@@ -8,7 +8,7 @@ export interface Principal {
   method: 'anonymous' | 'password' | 'jwt' | 'scram';
   /** The name ACLs know the client by (%u): its verified user name, or its token's subject. */
   username?: string;
-  /** ACL rules its token carried; they replace the ACL file's rules for this client. */
+  /** ACL rules its token or its user store entry carried; they replace the ACL file's rules for this client. */
   acl?: AclRule[];
 }
 

@@ -1,6 +1,7 @@
-// The broker's only doors to the outside: a clock, the connection's link, and the stores.
-// Stores are synchronous: the Durable Object's SQLite API is, and the memory reference is.
-// Everything a wake-up or restart needs lives behind SessionStore and RetainedStore.
+// The broker's only doors to the outside: a clock, the connection's link, the stores, and the
+// fetch of an identity provider's JWKS. Stores are synchronous: the Durable Object's SQLite API
+// is, and the memory reference is. Everything a wake-up or restart needs lives behind
+// SessionStore and RetainedStore (and JwksStore, for the last good JWKS).
 import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
 
 export interface Clock {
@@ -72,6 +73,8 @@ export interface SessionStore {
   /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
   delete(clientId: string): void;
   list(): SessionState[];
+  /** Sessions with no connection (their client is away); a stored count, not a scan. */
+  awayCount(): number;
 
   subscriptions(clientId: string): StoredSubscription[];
   allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;
@@ -85,7 +88,7 @@ export interface SessionStore {
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
   outboundCount(clientId: string): number;
-  /** Outbound messages of every session, queued or in flight. */
+  /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
   deleteOutbound(clientId: string, seq: number): void;
@@ -104,5 +107,33 @@ export interface RetainedStore {
   delete(topic: string): void;
   /** Every retained message whose topic matches the filter (wildcards, $-rule) [MQTT-3.3.1-9]. */
   match(filter: string): Message[];
+  /** Stored messages; a stored count, not a scan. */
   count(): number;
+}
+
+/** A JWKS document as fetched, with how long its provider lets it be cached. */
+export interface FetchedJwks {
+  /** The response body: a JWKS document, as text. */
+  body: string;
+  /**
+   * Seconds the response may be cached (Cache-Control max-age less Age, or Expires); 0 for
+   * no-cache or no-store; undefined when the provider says nothing.
+   */
+  maxAge?: number;
+}
+
+/** Fetches a JWKS URL once (one subrequest); rejects on anything but a bounded 200 response in time. */
+export type JwksFetch = (url: string) => Promise<FetchedJwks>;
+
+/** The last good JWKS of a URL, kept across hibernation and restarts. */
+export interface StoredJwks {
+  body: string;
+  /** When it was fetched and until when it is fresh (ms since the epoch). */
+  fetchedAt: number;
+  freshUntil: number;
+}
+
+export interface JwksStore {
+  load(url: string): StoredJwks | undefined;
+  save(url: string, jwks: StoredJwks): void;
 }

@@ -17,6 +17,37 @@ export interface SessionExport {
   subscriptions: StoredSubscription[];
   outbound: OutboundMessage[];
   incoming: number[];
+  /** Set when `outbound` is its first page only: the rest follows in pages (SessionLink.attach). */
+  more?: boolean;
+}
+
+/**
+ * The most outbound message bytes one call between objects carries when a session moves: well
+ * under the 32 MiB a Durable Object RPC call may carry
+ * (https://developers.cloudflare.com/durable-objects/platform/limits/), with room for topics,
+ * properties and the rest of the session.
+ */
+export const pageBytes = 8 * 1024 * 1024;
+
+/** About how many bytes an outbound message takes in a call. */
+export function entryBytes({ message }: OutboundMessage): number {
+  return message.payload.length + message.topic.length * 3 + 256;
+}
+
+/** Splits outbound messages, in order, into pages of at most `max` bytes (one message at least). */
+export function paged(outbound: OutboundMessage[], max = pageBytes): OutboundMessage[][] {
+  const pages: OutboundMessage[][] = [[]];
+  let bytes = 0;
+  for (const entry of outbound) {
+    const size = entryBytes(entry);
+    if (bytes + size > max && pages[pages.length - 1].length) {
+      pages.push([]);
+      bytes = 0;
+    }
+    pages[pages.length - 1].push(entry);
+    bytes += size;
+  }
+  return pages;
 }
 
 /** A shard's answer to a publish. */
@@ -40,9 +71,15 @@ export interface ShardLink {
 }
 
 export interface SessionLink {
-  /** Claims a client id for a connection: any other connection with it, on any gateway, is taken over; resolves with the session it had. */
+  /**
+   * Claims a client id for a connection: any other connection with it, on any gateway, is taken
+   * over; resolves with the session it had, whole (it travels in pages). The session object keeps
+   * its copy until the gateway hands the session back, so a claim that fails loses nothing.
+   */
   attach(clientId: string, connectionId: string): Promise<SessionExport | undefined>;
-  /** A connection ended; a session that outlives it is handed over (undefined: nothing outlives it). */
+  /** A claim that failed after the session object answered it: the session is away again. */
+  abandon(clientId: string, connectionId: string): Promise<void>;
+  /** A connection ended; a session that outlives it is handed over, in pages (undefined: nothing outlives it). */
   detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void>;
   /** Messages for sessions no longer on this gateway: to their session objects. */
   forward(batch: Routed[]): Promise<unknown>;

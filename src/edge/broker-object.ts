@@ -6,22 +6,26 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Broker, Connection } from '../broker/index.ts';
 import { observedBroker, type Observed } from '../broker/observe/observed.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
-import { createAuth } from '../broker/auth/index.ts';
+import { CachedDirectory, createAuth } from '../broker/auth/index.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
-import { authConfigFromEnv, securityNotice } from './auth/config.ts';
+import { authConfigFromEnv, startupNotice } from './auth/config.ts';
+import { jwksFetcher } from './auth/jwks-fetch.ts';
 import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
-import { costFigures, Meter, type Units } from './meter.ts';
+import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { rpcCall } from './role-parts.ts';
-import { parseObjectName, topologyFromEnv } from './topology.ts';
+import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
+import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { SqliteUsers } from './sqlite/user-store.ts';
 import { Sql } from './sqlite/sql.ts';
 
 export class BrokerObject extends DurableObject<Env> {
@@ -29,6 +33,8 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly observed: Observed;
   private readonly meter: Meter;
   private readonly streams: EventStreams;
+  /** The namespace's user store (default topology; a sharded namespace keeps it in session object #0). */
+  private readonly users: SqliteUsers;
   private readonly connections = new Map<WebSocket, Connection>();
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
@@ -41,19 +47,27 @@ export class BrokerObject extends DurableObject<Env> {
     const name = ctx.id.name ?? 'default';
     const gateway = name.includes('#') ? parseObjectName(name) : undefined;
     const namespace = gateway?.namespace ?? name;
-    if (gateway) this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index });
+    if (gateway) {
+      this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index }, configFromEnv(env).callTimeout);
+    }
     this.alarms = new Alarm(ctx.storage);
     const auth = authConfigFromEnv(env, namespace);
-    const notice = securityNotice(auth);
+    const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
+    const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);
+    const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
     this.meter = new Meter(sql);
+    this.users = new SqliteUsers(sql);
+    // a gateway asks session object #0, which holds a sharded namespace's user store
+    const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
+    const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
-      hooks: createAuth(auth, clock, (level, message) => console[level](message)).hooks,
+      hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
@@ -64,7 +78,7 @@ export class BrokerObject extends DurableObject<Env> {
     this.broker.start();
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();
-      await this.afterEvent(Date.now(), false);
+      await this.afterEvent(Date.now());
     });
   }
 
@@ -128,23 +142,23 @@ export class BrokerObject extends DurableObject<Env> {
 
   /** Sharded: messages a shard or session object routed to this gateway's sessions. */
   deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start, false));
+    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start));
   }
 
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start, false));
+    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start));
   }
 
-  /** Billed units so far (the cost endpoint's call is not counted). */
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */
   private api(request: Request): ApiContext {
     const namespace = new URL(request.url).searchParams.get('ns') ?? 'default';
-    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams };
+    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users };
   }
 
   private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {
@@ -162,15 +176,12 @@ export class BrokerObject extends DurableObject<Env> {
    * Refreshes $SYS (at most once per interval), sends what the event produced, meters it, and
    * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save.
    */
-  private async afterEvent(start: number, waitForCalls = true): Promise<void> {
+  private async afterEvent(start: number): Promise<void> {
     this.observed.sys.refresh();
     this.broker.flush();
-    // a socket event or alarm waits for the calls it left running (a QoS 0 publish), so what they
-    // answer is sent too; a call from another object must not: that object may be waiting on us
-    if (this.fabric && waitForCalls) {
-      await this.fabric.settled();
-      this.broker.flush();
-    }
+    // No event waits for calls other events left running (a claim, a hand-over, a QoS 0 publish):
+    // one slow call would stall every connection of this gateway. What their answers produce is
+    // sent by whoever resumes on them (Broker.publish, Broker.receive, Connection.receive).
     const now = Date.now();
     this.meter.active(start, now);
     await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)]);

@@ -2,6 +2,7 @@
 // one alarm, its place in the namespace and the calls to the namespace's other objects; and how
 // every role object meters an RPC call it receives.
 import { Alarm } from './alarm.ts';
+import { configFromEnv } from './config.ts';
 import { Fabric } from './fabric.ts';
 import { Meter } from './meter.ts';
 import { migrate } from './sqlite/schema.ts';
@@ -24,5 +25,5 @@ export function roleParts(ctx: DurableObjectState, env: Env, role: 'shard' | 'se
   migrate(sql);
   const { namespace, index } = parseObjectName(ctx.id.name);
   const topology = topologyFromEnv(env, namespace);
-  return { sql, topology, meter: new Meter(sql), alarms: new Alarm(ctx.storage), fabric: new Fabric(env, namespace, topology, { role, index }) };
+  return { sql, topology, meter: new Meter(sql), alarms: new Alarm(ctx.storage), fabric: new Fabric(env, namespace, topology, { role, index }, configFromEnv(env).callTimeout) };
 }

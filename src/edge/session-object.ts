@@ -2,17 +2,22 @@
 // translates RPC calls from gateways and shards, and its alarm, into SessionOwner and broker
 // calls. Its broker has no connections: it holds the persistent sessions whose client is away.
 import { DurableObject } from 'cloudflare:workers';
-import { Broker } from '../broker/index.ts';
+import { Broker, type OutboundMessage } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
+import type { UserRecord } from '../broker/auth/index.ts';
 import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
 import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
-import type { Meter, Units } from './meter.ts';
+import type { Meter } from './meter.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
+import { SqliteUsers } from './sqlite/user-store.ts';
+import { dispatch } from './api/dispatch.ts';
+import { userRoutes } from './api/users.ts';
 
 export class SessionObject extends DurableObject<Env> {
   private readonly broker: Broker;
@@ -20,16 +25,19 @@ export class SessionObject extends DurableObject<Env> {
   private readonly fabric: Fabric;
   private readonly meter: Meter;
   private readonly alarms: Alarm;
+  /** The namespace's user store, in session object #0 (the others' stays empty). */
+  private readonly users: SqliteUsers;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const { sql, meter, alarms, fabric } = roleParts(ctx, env, 'session');
     [this.meter, this.alarms, this.fabric] = [meter, alarms, fabric];
+    this.users = new SqliteUsers(sql);
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
     });
     this.owner = new SessionOwner(this.broker, new SqliteAttachments(sql), this.fabric);
-    this.broker.start();
+    this.broker.start(() => true); // a session here with a connection id is lent to that connection's gateway
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();
       await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(undefined, Date.now())]);
@@ -40,8 +48,20 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.attach(clientId, gateway, connectionId));
   }
 
-  detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
-    return this.event(() => this.owner.detach(clientId, connectionId, session));
+  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }> {
+    return this.event(async () => this.owner.page(clientId, connectionId, after));
+  }
+
+  abandon(clientId: string, connectionId: string): Promise<void> {
+    return this.event(() => this.owner.abandon(clientId, connectionId));
+  }
+
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void> {
+    return this.event(async () => this.owner.stage(clientId, connectionId, outbound, first));
+  }
+
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
+    return this.event(() => this.owner.detach(clientId, connectionId, session, staged));
   }
 
   /** `from`: the gateway that found these clients gone, if one did. */
@@ -49,8 +69,23 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.enqueue(batch, from));
   }
 
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  /** A gateway authenticating a client asks #0 for a user of the store. */
+  user(username: string): Promise<UserRecord | undefined> {
+    return this.event(async () => this.users.get(username));
+  }
+
+  /** The admin API's /api/users routes, which the Worker sends to #0. */
+  override async fetch(request: Request): Promise<Response> {
+    const start = Date.now();
+    this.meter.request();
+    const response = await dispatch(userRoutes, { users: this.users }, request);
+    await this.settle(start, false);
+    return response;
+  }
+
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor('sessions', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   /** Will delays and session expiry. */

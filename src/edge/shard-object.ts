@@ -8,7 +8,8 @@ import { ShardHost, type Target } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Fabric } from './fabric.ts';
-import type { Meter, Units } from './meter.ts';
+import type { Meter } from './meter.ts';
+import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { roleParts, rpcCall } from './role-parts.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
@@ -59,9 +60,9 @@ export class ShardObject extends DurableObject<Env> {
     return this.event(async () => this.host.unsubscribe(clientId, topicFilters));
   }
 
-  /** Billed units so far (the cost endpoint's call is not counted). */
-  units(): Units {
-    return this.meter.read(Date.now());
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  unitsOf(group: Member[]): Promise<UnitsByRole> {
+    return answerFor('shards', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
   override async alarm(): Promise<void> {

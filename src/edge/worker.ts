@@ -1,7 +1,8 @@
 // The Worker routes: WebSocket upgrades on /mqtt, /mqtt/<namespace> and / go to the namespace's
 // Durable Object (sharded: to one of its gateways, at random), and so do /api/* and /metrics once
-// the admin gate lets them through; /api/cost asks every object of the namespace; a plain request
-// on /mqtt gets a short text; everything else is the web console's static files.
+// the admin gate lets them through; /api/cost asks every object of the namespace (as a tree, within
+// the subrequest limit: cost.ts); a plain request on /mqtt gets a short text; everything else is
+// the web console's static files.
 import { admit, isAdminPath } from './api/gate.ts';
 import { route } from './route.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
@@ -31,9 +32,13 @@ export default {
       const topology = topologyFromEnv(env, admitted.namespace);
       if (url.pathname === '/api/cost' && request.method === 'GET') return json(await costOf(env, admitted.namespace, topology));
       if (!isSharded(topology)) return env.BROKER.getByName(admitted.namespace).fetch(request);
+      // session object #0 holds a sharded namespace's user store
+      if (/^\/api\/users(\/|$)/.test(url.pathname)) {
+        return env.SESSION.getByName(objectName(admitted.namespace, 0)).fetch(request);
+      }
       // any gateway publishes through the namespace's shards; the other routes read one object's state
       if (url.pathname === '/api/publish') return env.BROKER.getByName(objectName(admitted.namespace, gatewayFor(url, topology.gateways))).fetch(request);
-      return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost and /api/publish only; its other admin routes need the default topology'));
+      return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost, /api/publish and /api/users only; its other admin routes need the default topology'));
     }
     const target = route(url);
     if (target && request.headers.get('Upgrade')?.toLowerCase() === 'websocket') {

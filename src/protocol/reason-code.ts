@@ -65,6 +65,13 @@ export function reasonCodeName(code: number, packet?: PacketType): string {
   return row ? row[1] : `0x${code.toString(16).padStart(2, '0')}`;
 }
 
+/** For people: "0x87 NotAuthorized", the code and its name as this packet type carries it; "0x7e" when it has none. */
+export function reasonCodeText(code: number, packet?: PacketType): string {
+  const hex = `0x${code.toString(16).padStart(2, '0')}`;
+  const name = reasonCodeName(code, packet);
+  return name === hex ? hex : `${hex} ${name}`;
+}
+
 /** Whether a v5 packet of this type may carry this reason code. */
 export function isReasonCodeAllowed(code: number, packet: PacketType): boolean {
   return rows.some(([c, , packets]) => c === code && (packets as readonly PacketType[]).includes(packet));

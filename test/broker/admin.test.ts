@@ -74,7 +74,8 @@ describe('admin clients', () => {
     expect(describeClient(w.broker, 'c')).toMatchObject({ clientId: 'c', connected: true, queued: 0, subscriptions: [{ topicFilter: 'x/+', qos: 1 }] });
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('x/a', 'in flight', { qos: 1 });
-    expect(describeClient(w.broker, 'c')?.queued).toBe(1); // a clean session's flow, held in memory
+    expect(describeClient(w.broker, 'c')).toMatchObject({ queued: 1, messages: [{ topic: 'x/a', qos: 1, state: 'sent' }] }); // a clean session's flow, held in memory
+    expect(describeClient(w.broker, 'c')?.messages[0]).not.toHaveProperty('publisher');
     expect(describeClient(w.broker, 'nobody')).toBeUndefined();
   });
 

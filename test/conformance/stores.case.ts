@@ -73,6 +73,22 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outbound('c')[0].state).toBe('released');
       sessions.deleteOutbound('c', a);
       expect(sessions.outbound('c').map((e) => e.seq)).toEqual([b]);
+      expect(sessions.outboundTotal()).toBe(2);
+    }));
+
+    it('counts sessions whose client is away as they connect, leave and go', () => withStores(({ sessions }) => {
+      sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
+      sessions.put({ clientId: 'd', expiryInterval: 60 });
+      expect(sessions.awayCount()).toBe(1);
+      sessions.put({ clientId: 'c', expiryInterval: 60, disconnectedAt: 5 });
+      sessions.put({ clientId: 'c', expiryInterval: 30, disconnectedAt: 6 });
+      expect(sessions.awayCount()).toBe(2);
+      sessions.put({ clientId: 'd', expiryInterval: 60, connectionId: 'y' });
+      expect(sessions.awayCount()).toBe(1);
+      sessions.delete('c');
+      sessions.delete('d');
+      sessions.delete('never');
+      expect(sessions.awayCount()).toBe(0);
     }));
 
     it('keeps received QoS 2 packet ids per client [MQTT-4.3.3-9]', () => withStores(({ sessions }) => {
@@ -96,6 +112,7 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       sessions.delete('c');
       expect([sessions.get('c'), sessions.subscriptions('c'), sessions.outboundCount('c'), sessions.hasIncoming('c', 1)])
         .toEqual([undefined, [], 0, false]);
+      expect(sessions.outboundTotal()).toBe(0);
     }));
   });
 
@@ -109,6 +126,7 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       retained.set(retain('a/b', 'second'));
       expect(new TextDecoder().decode(retained.get('a/b')!.payload)).toBe('second');
       expect(retained.count()).toBe(1);
+      retained.delete('a/b');
       retained.delete('a/b');
       expect([retained.get('a/b'), retained.count()]).toEqual([undefined, 0]);
     }));

@@ -128,6 +128,17 @@ describe('retained', () => {
     await pub.endAsync();
   });
 
+  it('says how to write # and + when a URL lost them (filter=# as the README once printed it)', async () => {
+    const bare = await api('/api/retained?filter=#'); // fetch, like curl, never sends the fragment
+    expect(bare.status).toBe(400);
+    expect(((await bare.json()) as { message: string }).message).toMatch(/write # as %23/);
+    const plus = await api('/api/retained?filter=a/+/b');
+    expect(plus.status).toBe(400);
+    expect(((await plus.json()) as { message: string }).message).toMatch(/write \+ as %2B/);
+    expect((await api('/api/retained?filter=%23&limit=1')).status).toBe(200);
+    expect((await api('/api/retained')).status).toBe(200); // no filter: every retained message
+  });
+
   it('refuses malformed filters, topics and limits', async () => {
     for (const path of ['/api/retained?filter=a/%23/b', '/api/retained?filter=%24share/g/a', '/api/retained?limit=0', '/api/retained?limit=x']) {
       await expectError(await api(path), 400);
@@ -155,8 +166,33 @@ describe('clients', () => {
     expect(await reason).toBe(0x9c);
     await expectError(await api(`/api/clients/${encodeURIComponent(clientId)}`, { method: 'DELETE' }), 404, 'not-found');
     await expectError(await api('/api/clients/nobody-here'), 404, 'not-found');
+    await expectError(await api(`/api/clients/${encodeURIComponent(clientId)}?limit=0`), 400);
     await expectError(await api('/api/clients/%E0%A4%A'), 400);
     c.end(true);
+  });
+});
+
+describe('a session away', () => {
+  it('GET /api/clients/<id> shows the messages queued for it, in order, with their state', async () => {
+    const clientId = uniqueId('api/away');
+    const root = uniqueId('api/q');
+    const away = await connectMqtt(server.url, { clientId, protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } });
+    await away.subscribeAsync(`${root}/#`, { qos: 1 });
+    await away.endAsync();
+    const pub = await connectMqtt(server.url, { protocolVersion: 5 });
+    await pub.publishAsync(`${root}/1`, 'first', { qos: 1, properties: { contentType: 'text/plain' } });
+    await pub.publishAsync(`${root}/2`, Buffer.from([0xff, 0x00]), { qos: 1 });
+    const one = (await (await api(`/api/clients/${encodeURIComponent(clientId)}`)).json()) as Record<string, unknown>;
+    expect(one).toMatchObject({
+      clientId, connected: false, queued: 2,
+      messages: [
+        { topic: `${root}/1`, payload: 'first', encoding: 'utf8', qos: 1, retain: false, state: 'queued', properties: { contentType: 'text/plain' } },
+        { topic: `${root}/2`, payload: '/wA=', encoding: 'base64', qos: 1, state: 'queued' },
+      ],
+    });
+    const first = (await (await api(`/api/clients/${encodeURIComponent(clientId)}?limit=1`)).json()) as { queued: number; messages: unknown[] };
+    expect([first.queued, first.messages.length]).toEqual([2, 1]);
+    await pub.endAsync();
   });
 });
 

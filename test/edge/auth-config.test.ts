@@ -1,6 +1,6 @@
 // Reading the authentication settings from vars and secrets.
 import { describe, expect, it } from 'vitest';
-import { authConfigFromEnv, securityNotice } from '../../src/edge/auth/config.ts';
+import { authConfigFromEnv, securityNotice, startupNotice } from '../../src/edge/auth/config.ts';
 
 describe('auth settings from the environment', () => {
   it('refuses anonymous clients unless MQTT_ALLOW_ANONYMOUS says true', () => {
@@ -32,5 +32,16 @@ describe('auth settings from the environment', () => {
     expect(securityNotice(authConfigFromEnv({ MQTT_ALLOW_ANONYMOUS: 'true' }, 'n'))).toMatch(/^WARNING: namespace "n" accepts anonymous/);
     expect(securityNotice(authConfigFromEnv({}, 'n'))).toMatch(/every client is refused/);
     expect(securityNotice(authConfigFromEnv({ MQTT_PASSWORD_FILE: 'a:b' }, 'n'))).toBeUndefined();
+  });
+
+  it('logs the notice once per Worker instance for the plain variables, and once for each namespace with its own', () => {
+    const env = { MQTT_ALLOW_ANONYMOUS: 'true', MQTT_ALLOW_ANONYMOUS__own: 'true', MQTT_PASSWORD_FILE__closed: 'a:b' };
+    const first = startupNotice(env, authConfigFromEnv(env, 'once-a'));
+    expect(first).toMatch(/^WARNING: namespace "once-a" accepts anonymous clients.* every namespace without settings of its own/);
+    expect(startupNotice(env, authConfigFromEnv(env, 'once-a'))).toBeUndefined(); // the object again, after eviction
+    expect(startupNotice(env, authConfigFromEnv(env, 'once-b'))).toBeUndefined(); // another namespace, same variables
+    expect(startupNotice(env, authConfigFromEnv(env, 'own'))).toMatch(/^WARNING: namespace "own" accepts anonymous clients/);
+    expect(startupNotice(env, authConfigFromEnv(env, 'own'))).toBeUndefined();
+    expect(startupNotice(env, authConfigFromEnv(env, 'closed'))).toMatch(/^WARNING: namespace "closed" accepts/); // settings of its own: its own notice
   });
 });

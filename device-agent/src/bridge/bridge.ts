@@ -8,6 +8,7 @@ import { Client, type OutMessage } from '../client.ts';
 import type { ConnectPacket, ProtocolVersion, PublishPacket, Subscription } from '../codec.ts';
 import { parseEndpoint, parseHostPort, type TlsOptions } from '../endpoint.ts';
 import type { Logger } from '../log.ts';
+import { reason } from '../messages.ts';
 import { Forwarder } from '../spool/forwarder.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { BridgeConnection } from './config.ts';
@@ -33,13 +34,13 @@ export class Bridge {
     const [first, ...alternates] = c.addresses.map(parseEndpoint);
     const backoff = () => new Backoff({ base: c.restartTimeout.base * 1000, cap: c.restartTimeout.cap * 1000 });
     this.edge = new Client({
-      endpoint: first, alternates, tls, log: log.child('edge'), reconnect: backoff(),
+      endpoint: first, alternates, tls, log: log.child('uplink'), reconnect: backoff(),
       connect: this.connectPacket(c.protocolVersion, remoteId, c.cleanSession, c.remoteUsername, c.remotePassword, true),
       subscriptions: this.subscriptions('remote', c.protocolVersion),
     });
     const { host, port } = parseHostPort(c.localAddress, '127.0.0.1', 1883);
     this.local = new Client({
-      endpoint: parseEndpoint(`mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`), log: log.child('local'), reconnect: backoff(),
+      endpoint: parseEndpoint(`mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`), log: log.child('board'), reconnect: backoff(),
       connect: this.connectPacket(4, c.localClientId ?? `local.${remoteId}`.slice(0, 65535), c.localCleanSession ?? c.cleanSession, c.localUsername, c.localPassword, false),
       subscriptions: this.subscriptions('local', 4),
     });
@@ -70,7 +71,7 @@ export class Bridge {
       this.log.warn(`edge connection lost: ${why}`);
       this.notify('0');
     };
-    this.edge.onSuback = (codes) => codes.forEach((code, i) => code >= 0x80 && this.log.warn(`edge refused subscription ${this.edge.opts.subscriptions![i].topicFilter} (0x${code.toString(16)})`));
+    this.edge.onSuback = (codes) => codes.forEach((code, i) => code >= 0x80 && this.log.warn(`edge refused subscription ${this.edge.opts.subscriptions![i].topicFilter}: ${reason(code, 'suback')}`));
     this.local.onMessage = (p) => this.fromLocal(p);
     this.edge.onMessage = (p) => this.fromEdge(p);
     this.forwarder.onSend = (m) => this.expectEcho('remote', m.topic, m.payload);

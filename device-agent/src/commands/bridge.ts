@@ -7,6 +7,7 @@ import { CommandError, ExitCode } from '../exit-codes.ts';
 import help from '../help/bridge.txt';
 import type { Io } from '../io.ts';
 import { createLogger } from '../log.ts';
+import { count } from '../messages.ts';
 import { endpointOptions, logLevel, logOptions, parse, str, tlsOptions, usage, type Values } from '../options.ts';
 import { aborted } from '../session.ts';
 import { spoolOptions, spoolOptionTable } from '../spool/options.ts';
@@ -25,9 +26,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
   const { values: v } = parse(argv, options);
   if (v.help) return void io.stdout.write(help), ExitCode.ok;
   const config = loadConfig(v);
-  const log = createLogger({ level: logLevel(v), write: (l) => io.stderr.write(l) });
+  const log = createLogger({ level: logLevel(v), write: (l) => io.stderr.write(l) }, 'bridge');
   for (const w of config.warnings) log.warn(w);
-  if (v.check) return void io.stdout.write(`${str(v, 'config')}: ${config.connections.length} bridge connection(s), OK\n`), ExitCode.ok;
+  if (v.check) return void io.stdout.write(`${str(v, 'config')}: ${count(config.connections.length, 'bridge connection')}, OK\n`), ExitCode.ok;
   const tls = tlsOptions(v);
   const running: Array<{ bridge: Bridge; spool: Spool }> = [];
   try {
@@ -35,7 +36,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       const spool = new Spool(spoolOptions(v, io.env, `bridge-${c.name}`));
       const { recovered, truncated } = openSpool(spool);
       const clog = log.child(c.name);
-      if (recovered) clog.info(`spool ${spool.opts.dir}: ${recovered} messages from the last run will be forwarded`);
+      if (recovered) clog.info(`spool ${spool.opts.dir}: ${count(recovered, 'message')} from the last run will be forwarded`);
       if (truncated) clog.warn(`spool: cut ${truncated} bytes of a torn record (power loss during a write)`);
       const connTls = { ca: c.cafile ? readFileSync(c.cafile) : tls.ca, insecure: c.insecure || tls.insecure };
       const bridge = new Bridge(c, spool, connTls, clog);

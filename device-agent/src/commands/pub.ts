@@ -8,6 +8,7 @@ import { CommandError, ExitCode } from '../exit-codes.ts';
 import help from '../help/pub.txt';
 import type { Io } from '../io.ts';
 import { connectionOptions, endpoint, int, logOptions, parse, qos, str, usage, type Values } from '../options.ts';
+import { reason } from '../messages.ts';
 import { openSession } from '../session.ts';
 
 const options = {
@@ -96,7 +97,7 @@ async function eachLine(io: Io, send: (line: Uint8Array) => Promise<void>): Prom
 async function publish(client: Client, msg: OutMessage, failures: string[]): Promise<void> {
   try {
     const code = await client.publish(msg);
-    if (code >= 0x80) failures.push(`publish to ${msg.topic} refused: reason 0x${code.toString(16)}`);
+    if (code >= 0x80) failures.push(`publish to ${msg.topic} refused: ${reason(code, 'puback')}`);
   } catch (err) {
     throw new CommandError(ExitCode.failure, `publish to ${msg.topic} failed: ${(err as Error).message}`);
   }

@@ -6,6 +6,7 @@ import { CommandError, ExitCode } from '../exit-codes.ts';
 import help from '../help/sub.txt';
 import type { Io } from '../io.ts';
 import { connectionOptions, endpoint, int, list, logOptions, parse, qos, usage, type Values } from '../options.ts';
+import { reason } from '../messages.ts';
 import { aborted, openSession } from '../session.ts';
 import { matches } from '../topic-match.ts';
 
@@ -78,7 +79,7 @@ async function setUp(client: Client, subs: Subscription[], unsubscribe: string[]
     const suback = await client.request({ type: 'subscribe', subscriptions: subs });
     const codes = suback.type === 'suback' ? suback.reasonCodes : [];
     if (codes.length > 0 && codes.every((c) => c >= 0x80)) throw new CommandError(ExitCode.refused, 'All subscription requests were denied.');
-    codes.forEach((c, i) => c >= 0x80 && done.warn(`subscription to ${subs[i].topicFilter} denied (0x${c.toString(16)})`));
+    codes.forEach((c, i) => c >= 0x80 && done.warn(`subscription to ${subs[i].topicFilter} denied: ${reason(c, 'suback')}`));
   }
   if (v['exit-on-suback'] || subs.length === 0) done.finish(ExitCode.ok);
 }

@@ -9,6 +9,7 @@ import help from '../help/tunnel.txt';
 import type { Io } from '../io.ts';
 import { closeServer, listen } from '../listener.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { count } from '../messages.ts';
 import { endpoint, endpointOptions, int, logLevel, logOptions, parse, str, tlsOptions, type Values } from '../options.ts';
 import { aborted } from '../session.ts';
 import { Forwarder } from '../spool/forwarder.ts';
@@ -56,11 +57,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     throw err;
   });
   log.info(`listening on ${host}:${port}, edge ${pipe.endpoint.display}${buffered ? `, buffering in ${buffered.spool.opts.dir}` : ''}`);
-  const report = () => log.info(`${sockets.size} client(s); ${memoryLine()}${buffered ? `; queue ${buffered.spool.depth} messages, ${buffered.spool.dropped} dropped` : ''}`);
+  const report = () => log.info(`${count(sockets.size, 'client')}; ${memoryLine()}${buffered ? `; queue ${count(buffered.spool.depth, 'message')}, ${buffered.spool.dropped} dropped` : ''}`);
   process.on('SIGUSR2', report); // `kill -USR2 <pid>`: a status line in the log
   await aborted(io.signal);
   process.off('SIGUSR2', report);
-  log.info(`stopping: closing ${sockets.size} client connection(s)`);
+  log.info(`stopping: closing ${count(sockets.size, 'client connection')}`);
   for (const s of sockets) s.destroy();
   await closeServer(server);
   await buffered?.stop();
@@ -99,7 +100,7 @@ async function startBuffering(v: Values, io: Io, pipe: PipeOptions, log: Logger,
     if (err instanceof CommandError) throw err;
     throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
   }
-  if (opened.recovered) log.info(`spool: ${opened.recovered} messages from the last run will be forwarded`);
+  if (opened.recovered) log.info(`spool: ${count(opened.recovered, 'message')} from the last run will be forwarded`);
   if (opened.truncated) log.warn(`spool: cut ${opened.truncated} bytes of a torn record (power loss during a write)`);
   const qlog = log.child('queue');
   const client: Client = agentClient(v, pipe, qlog, new Backoff(backoff));

@@ -3,6 +3,7 @@
 // Logs the queue depth while the edge is away, and what is dropped when the spool is full.
 import type { Client } from '../client.ts';
 import { formatBytes, type Logger } from '../log.ts';
+import { count, reason } from '../messages.ts';
 import type { SpooledMessage } from './record.ts';
 import type { Spool } from './spool.ts';
 
@@ -25,7 +26,7 @@ export class Forwarder {
 
   /** Call when the client (re)connects. */
   resume(): void {
-    if (this.spool.depth > 0) this.log.info(`edge back: forwarding ${this.spool.depth} queued messages (${formatBytes(this.spool.size)})`);
+    if (this.spool.depth > 0) this.log.info(`edge back: forwarding ${count(this.spool.depth, 'queued message')} (${formatBytes(this.spool.size)})`);
     this.pump();
   }
 
@@ -45,7 +46,7 @@ export class Forwarder {
   private acked(m: SpooledMessage, code: number): void {
     this.inflight--;
     // A refusal (v5 reason >= 0x80) will not change on a retry: log it and move on.
-    if (code >= 0x80) this.log.warn(`edge refused message on ${m.topic} (reason 0x${code.toString(16)}); not retried`);
+    if (code >= 0x80) this.log.warn(`edge refused message on ${m.topic}: ${reason(code, 'puback')}; not retried`);
     this.spool.ack(m.seq);
     if (this.spool.depth === 0 && this.lastReport) {
       this.log.info('queue drained');
@@ -59,7 +60,7 @@ export class Forwarder {
     const now = Date.now();
     if (this.spool.depth === 0 || now - this.lastReport < reportEveryMs) return;
     this.lastReport = now;
-    this.log.info(`edge away: queue depth ${this.spool.depth} messages (${formatBytes(this.spool.size)}), ${this.spool.dropped} dropped so far`);
+    this.log.info(`edge away: queue depth ${count(this.spool.depth, 'message')} (${formatBytes(this.spool.size)}), ${this.spool.dropped} dropped so far`);
   }
 
   /** Drops are logged with their topic, batched to one line per second under a flood. */
@@ -78,6 +79,6 @@ export class Forwarder {
   private flushDrops(): void {
     const n = this.dropsSinceReport;
     this.dropsSinceReport = 0;
-    this.log.warn(`dropped ${n} message${n > 1 ? 's' : ''}, last on ${this.lastDrop}; ${this.spool.dropped} dropped in total`);
+    this.log.warn(`dropped ${count(n, 'message')}, last on ${this.lastDrop}; ${this.spool.dropped} dropped in total`);
   }
 }

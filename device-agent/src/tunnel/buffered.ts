@@ -8,6 +8,7 @@ import { ack, connack, ReasonCode, type ConnackPacket, type ConnectPacket, type 
 import { Connection } from '../connection.ts';
 import { injectCredentials } from '../credentials.ts';
 import { wrapSocket } from '../link.ts';
+import { clientLabel, reason } from '../messages.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { PipeOptions } from './pipe.ts';
 import { Uplink } from './uplink.ts';
@@ -36,7 +37,7 @@ export class BufferedSession {
     this.name = `${socket.remoteAddress}:${socket.remotePort}`;
     this.device = new Connection(wrapSocket(socket), 4);
     this.device.onPacket = (p) => this.fromDevice(p);
-    this.device.onClose = (why) => this.deviceGone(why, false);
+    this.device.onClose = (why) => this.deviceGone(why === 'closed' ? 'device closed the connection' : `device ${why}`, false);
   }
 
   private fromDevice(p: Packet): void {
@@ -51,9 +52,9 @@ export class BufferedSession {
   private start(p: ConnectPacket): void {
     this.state = 'connecting';
     this.device.version = p.protocolVersion;
-    this.name = `client "${p.clientId}" (${this.name})`;
+    this.name = clientLabel(p.clientId, this.name);
     this.connect = injectCredentials(p, this.opts.credentials);
-    const log = this.opts.log.child(`[${p.clientId}]`);
+    const log = this.opts.log.child(this.name);
     this.uplink = new Uplink(this.connect, { ...this.opts, log, backoff: new Backoff(this.opts.backoff) });
     const wait = setTimeout(() => this.accept(connack(0), 'the edge is away: accepted locally'), this.opts.connackWaitMs);
     this.uplink.onUp = (c, first) => {
@@ -119,7 +120,7 @@ export class BufferedSession {
         if (edge) return edge.send(p);
         return this.device.send({ type: 'unsuback', packetId: p.packetId, ...(this.device.version === 5 ? { reasonCodes: p.topicFilters.map(() => 0) } : {}) });
       case 'disconnect':
-        return this.deviceGone('device disconnected', true, p);
+        return this.deviceGone('device sent DISCONNECT', true, p);
       case 'puback':
       case 'pubrec':
       case 'pubcomp':
@@ -161,7 +162,7 @@ export class BufferedSession {
     if (p.type === 'pingresp') return;
     if ((p.type === 'suback' || p.type === 'unsuback') && this.agentIds.delete(p.packetId)) return;
     if (p.type === 'disconnect') {
-      this.opts.log.warn(`${this.name}: the edge sent DISCONNECT 0x${(p.reasonCode ?? 0).toString(16)}`);
+      this.opts.log.warn(`${this.name}: the edge sent DISCONNECT ${reason(p.reasonCode ?? 0, 'disconnect')}`);
       this.device.send(p);
       return this.close();
     }

@@ -3,12 +3,13 @@
 // client in logs) and the CONNACK (to log the edge's answer). TCP reads that arrive together
 // leave as one WebSocket message.
 import type { Socket } from 'node:net';
-import { Decoder, encode, type ConnectPacket } from '../codec.ts';
+import { Decoder, encode, type ConnectPacket, type ProtocolVersion } from '../codec.ts';
 import { hasCredentials, injectCredentials, type Credentials } from '../credentials.ts';
 import type { Endpoint, TlsOptions } from '../endpoint.ts';
 import { concat, firstPacketLength, packetType } from '../frame.ts';
 import { openLink, type Link } from '../link.ts';
 import type { Logger } from '../log.ts';
+import { clientLabel, connackReason } from '../messages.ts';
 
 export interface PipeOptions {
   endpoint: Endpoint;
@@ -31,12 +32,13 @@ export class Pipe {
   private name: string;
   private sawConnack = false;
   private opening = false;
+  private version: ProtocolVersion = 4;
 
   constructor(private readonly socket: Socket, private readonly opts: PipeOptions, private readonly onEnd: () => void) {
     this.name = `${socket.remoteAddress}:${socket.remotePort}`;
     socket.on('data', (d: Buffer) => this.fromDevice(d));
     socket.on('error', () => {});
-    socket.on('close', (hadError) => this.close(hadError ? 'device connection reset' : 'device closed', hadError));
+    socket.on('close', (hadError) => this.close(hadError ? 'device connection reset' : 'device closed the connection', hadError));
     socket.on('drain', () => this.ws?.resume());
   }
 
@@ -83,7 +85,8 @@ export class Pipe {
       this.close(`unreadable CONNECT: ${(err as Error).message}`, true);
       return undefined;
     }
-    this.name = `client "${packet.clientId || '(no id)'}" (${this.name})`;
+    this.name = clientLabel(packet.clientId, this.name);
+    this.version = packet.protocolVersion;
     if (!hasCredentials(this.opts.credentials)) return bytes;
     this.opts.log.debug(`${this.name}: credentials injected`);
     return encode(injectCredentials(packet, this.opts.credentials), packet.protocolVersion);
@@ -134,7 +137,7 @@ export class Pipe {
     if (packetType(d) !== 2 || d.length < 4) return;
     const code = d[3];
     if (code === 0) this.opts.log.info(`${this.name}: connected to the edge`);
-    else this.opts.log.warn(`${this.name}: the edge refused the connection (code 0x${code.toString(16)})`);
+    else this.opts.log.warn(`${this.name}: the edge refused the connection: ${connackReason(code, this.version)}`);
   }
 
   /** Either side gone: close the other. `abrupt` drops instead of closing politely. */

@@ -1,5 +1,6 @@
-// The agent under test: the built bundle (dist/device-agent.js) run by the Node that runs the
-// tests, so the same files test Node 22 and Node 18.
+// The agent under test: the built bundle (dist/device-agent.js) run by $AGENT_NODE, else by the
+// Node that runs the tests; test/run.mjs runs the same files with the newest Node and the oldest
+// the agent supports.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,9 @@ export const bin = join(import.meta.dirname ?? new URL('.', import.meta.url).pat
 export const tempDir = (label = 'agent') => mkdtempSync(join(tmpdir(), `${label}-`));
 
 /** Runs `device-agent <args>` to completion. */
-export const agent = (args, opts) => run(process.execPath, [bin, ...args], opts);
+export const agentNode = process.env.AGENT_NODE || process.execPath;
+
+export const agent = (args, opts) => run(agentNode, [bin, ...args], opts);
 
 /** Starts a long-running `device-agent <args>` (tunnel, bridge, sub). */
-export const startAgent = (args, opts) => start(process.execPath, [bin, ...args], opts);
+export const startAgent = (args, opts) => start(agentNode, [bin, ...args], opts);

@@ -2,7 +2,7 @@
 // connection knows; one client in detail; and the administrator's kick.
 import { MqttError, ReasonCode, isReasonCodeAllowed, reasonCodeName } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
-import type { SessionState, StoredSubscription } from '../ports.ts';
+import type { Message, OutboundMessage, SessionState, StoredSubscription } from '../ports.ts';
 
 export interface ClientSummary {
   clientId: string;
@@ -17,10 +17,18 @@ export interface ClientSummary {
   disconnectedAt?: number;
 }
 
+export interface QueuedMessage extends Omit<Message, 'publisher'> {
+  /** queued: not sent yet; sent: awaiting PUBACK/PUBREC; released: PUBREL sent, awaiting PUBCOMP. */
+  state: OutboundMessage['state'];
+  packetId?: number;
+}
+
 export interface ClientDetail extends ClientSummary {
   subscriptions: StoredSubscription[];
-  /** QoS 1/2 messages queued for or in flight to the session. */
+  /** How many QoS 1/2 messages are queued for or in flight to the session. */
   queued: number;
+  /** The first `limit` of them, in delivery order. */
+  messages: QueuedMessage[];
 }
 
 function summary(broker: Broker, state: SessionState): ClientSummary {
@@ -41,11 +49,12 @@ export function listClients(broker: Broker, limit: number): { clients: ClientSum
   return { clients: states.slice(0, limit).map((s) => summary(broker, s)), total: states.length };
 }
 
-export function describeClient(broker: Broker, clientId: string): ClientDetail | undefined {
+export function describeClient(broker: Broker, clientId: string, limit = 1000): ClientDetail | undefined {
   const state = broker.sessions.store.get(clientId);
   if (!state) return undefined;
-  const store = broker.sessions.store;
-  return { ...summary(broker, state), subscriptions: store.subscriptions(clientId), queued: broker.sessions.outboundCount(clientId) };
+  const outbound = broker.sessions.outbound(clientId);
+  const messages = outbound.slice(0, limit).map(({ message: { publisher: _publisher, ...m }, state, packetId }) => ({ ...m, state, packetId }));
+  return { ...summary(broker, state), subscriptions: broker.sessions.store.subscriptions(clientId), queued: outbound.length, messages };
 }
 
 /** Ends a live connection with a v5 DISCONNECT reason code (3.x: closed); false when not connected. */

@@ -1,15 +1,18 @@
 // The authentication hook: anonymous clients where allowed, user name and password against the
-// password file, JWTs (in the password, or as the user name with no password) against the
-// configured keys. Failures are counted and slowed by the LoginGuard; clients learn only "bad
-// user name or password" or "not authorized", the log learns why.
+// password file and then the user store, JWTs (in the password, or as the user name with no
+// password) against the configured keys or an identity provider's JWKS URL. Failures are counted
+// and slowed by the LoginGuard; clients learn only "bad user name or password", "not authorized"
+// or (no JWKS could be fetched yet) "server unavailable", the log learns why.
 import { MqttError, ReasonCode, type ConnectPacket } from '../../protocol/index.ts';
 import type { AuthExchange, ClientInfo, Hooks, Principal } from '../hooks.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock, JwksFetch, JwksStore } from '../ports.ts';
 import { parseRule, type AclRule } from './acl.ts';
+import { RemoteJwks } from './jwks.ts';
 import { looksLikeJwt, JwtVerifier, type Claims, type JwtConfig } from './jwt.ts';
 import { addressKey, LoginGuard, type LoginGuardConfig } from './login-guard.ts';
 import { defaultIterations, parsePasswordFile, verifyPassword, type PasswordHash } from './password.ts';
 import { ScramExchange, scramMethod } from './scram.ts';
+import type { StoredUser, UserDirectory } from './users.ts';
 
 export interface AuthenticatorConfig {
   /** The namespace this broker serves; a token naming others is refused. */
@@ -17,15 +20,26 @@ export interface AuthenticatorConfig {
   allowAnonymous: boolean;
   /** Contents of the password file. */
   passwordFile?: string;
+  /** The user store: asked for user names the password file does not hold. */
+  users?: UserDirectory;
   jwt?: JwtConfig;
-  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file. */
+  /** v5 enhanced authentication methods offered: SCRAM-SHA-256, over the password file and user store. */
   enhancedAuth?: string[];
   loginGuard?: Partial<LoginGuardConfig>;
 }
 
+/** What a JWKS URL needs from the host: the fetch, and a store for the last good key set. */
+export interface JwksPorts {
+  fetch: JwksFetch;
+  store?: JwksStore;
+  /** Told of every fetch and whether it brought a key set. */
+  onFetch?: (ok: boolean) => void;
+}
+
 /** Largest token `acl` claim kept (it travels in the hibernation attachment). */
 const maxTokenAcl = 2048;
-
+/** Least time between two fetches of a JWKS URL, unless configured (s). */
+const defaultJwksRefreshInterval = 30;
 
 type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 
@@ -41,7 +55,7 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
   private lastWarning = -Infinity;
   private suppressed = 0;
 
-  constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}) {
+  constructor(config: AuthenticatorConfig, clock: Clock, log: Log = () => {}, jwks?: JwksPorts) {
     this.config = config;
     this.clock = clock;
     this.log = log;
@@ -49,19 +63,26 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (config.passwordFile !== undefined) this.passwords = parsePasswordFile(config.passwordFile);
     const iterations = this.passwords?.values().next().value?.iterations ?? defaultIterations;
     this.decoy = { iterations, salt: new Uint8Array(16), hash: new Uint8Array(32) };
-    if (config.jwt) this.jwt = new JwtVerifier(config.jwt);
+    if (config.jwt) this.jwt = new JwtVerifier(config.jwt, remoteJwks(config.jwt, clock, log, jwks));
     for (const method of config.enhancedAuth ?? []) {
       if (method !== scramMethod) throw new MqttError(ReasonCode.ImplementationSpecificError, `enhanced authentication ${method} is not supported`);
-      if (!this.passwords) throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file`);
+      if (!this.passwords && !config.users) {
+        throw new MqttError(ReasonCode.ImplementationSpecificError, `${scramMethod} needs a password file or a user store`);
+      }
     }
   }
 
   /** SCRAM-SHA-256 where configured, counted and slowed like any login. */
   startAuth(client: ClientInfo, method: string): AuthExchange | undefined {
     if (method !== scramMethod || !this.config.enhancedAuth?.includes(method)) return undefined;
-    const scram = new ScramExchange((user) => this.passwords!.get(user), this.decoy);
+    let found: StoredUser | undefined;
+    const scram = new ScramExchange(async (user) => (found = await this.findUser(user))?.hash, this.decoy);
     return {
-      step: (data) => this.guarded(client, scram.username, () => scram.step(data)),
+      step: (data) => this.guarded(client, scram.username, async () => {
+        const step = await scram.step(data);
+        if ('principal' in step && found?.acl) step.principal.acl = found.acl;
+        return step;
+      }),
     };
   }
 
@@ -85,9 +106,10 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
       return result;
     } catch (err) {
       if (!(err instanceof MqttError)) throw err;
-      this.guard.failed(keys, now);
+      // an identity provider that cannot be reached is not the client's failure
+      if (err.reasonCode !== ReasonCode.ServerUnavailable) this.guard.failed(keys, now);
       this.warn(now, `login failed: client ${client.clientId} from ${client.peer ?? 'unknown'}: ${err.message}`);
-      throw new MqttError(err.reasonCode, err.reasonCode === ReasonCode.NotAuthorized ? 'not authorized' : 'bad user name or password');
+      throw new MqttError(err.reasonCode, clientReasons[err.reasonCode] ?? 'bad user name or password');
     }
   }
 
@@ -95,10 +117,14 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     const password = connect.password && new TextDecoder().decode(connect.password);
     const token = looksLikeJwt(password) ? password : !password && looksLikeJwt(connect.username) ? connect.username : undefined;
     if (token && this.jwt) return this.fromToken(client, await this.jwt.verify(token, now));
-    if (connect.username !== undefined && this.passwords) return this.fromPassword(connect.username, password);
+    const username = connect.username;
+    const user = username === undefined ? undefined : await this.findUser(username);
+    if (username !== undefined && (user || this.passwords)) return this.fromPassword(username, password, user);
     const anonymous = connect.username === undefined && connect.password === undefined;
+    // a user name neither the file nor the store holds is no credential where anonymous clients may connect
     if (this.config.allowAnonymous && (anonymous || !this.checksCredentials())) return { method: 'anonymous' };
     if (anonymous) throw new MqttError(ReasonCode.NotAuthorized, 'anonymous clients are not allowed');
+    if (username !== undefined && this.config.users) return this.fromPassword(username, password, undefined);
     throw new MqttError(ReasonCode.BadUserNameOrPassword, 'credentials no configured method can check');
   }
 
@@ -114,11 +140,19 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     return this.passwords !== undefined || this.jwt !== undefined;
   }
 
-  private async fromPassword(username: string, password: string | undefined): Promise<Principal> {
-    const entry = this.passwords!.get(username);
-    const ok = await verifyPassword(password ?? '', entry ?? this.decoy);
-    if (!entry || !ok) throw new MqttError(ReasonCode.BadUserNameOrPassword, entry ? 'wrong password' : `unknown user ${username}`);
-    return { method: 'password', username };
+  /** The password file's entry, else the user store's. */
+  private async findUser(username: string): Promise<StoredUser | undefined> {
+    const entry = this.passwords?.get(username);
+    return entry ? { hash: entry } : this.config.users?.lookup(username);
+  }
+
+  /** An unknown user is checked against the decoy too, so that timing does not tell users apart. */
+  private async fromPassword(username: string, password: string | undefined, user?: StoredUser): Promise<Principal> {
+    const ok = await verifyPassword(password ?? '', user?.hash ?? this.decoy);
+    if (!user || !ok) {
+      throw new MqttError(ReasonCode.BadUserNameOrPassword, user ? 'wrong password' : `unknown user ${username}`);
+    }
+    return user.acl ? { method: 'password', username, acl: user.acl } : { method: 'password', username };
   }
 
   private fromToken(client: ClientInfo, claims: Claims): Principal {
@@ -134,6 +168,17 @@ export class Authenticator implements Pick<Hooks, 'authenticate' | 'startAuth'> 
     if (claims.acl !== undefined) principal.acl = tokenAcl(claims.acl);
     return principal;
   }
+}
+
+const clientReasons: Partial<Record<number, string>> = {
+  [ReasonCode.NotAuthorized]: 'not authorized', [ReasonCode.ServerUnavailable]: 'server unavailable',
+};
+
+function remoteJwks(config: JwtConfig, clock: Clock, log: Log, ports: JwksPorts | undefined): RemoteJwks | undefined {
+  if (config.jwksUrl === undefined) return undefined;
+  if (!ports) throw new MqttError(ReasonCode.ImplementationSpecificError, 'JWT configuration: a JWKS URL needs a fetch port');
+  const refreshInterval = (config.jwksRefreshInterval ?? defaultJwksRefreshInterval) * 1000;
+  return new RemoteJwks({ url: config.jwksUrl, clock, refreshInterval, log, ...ports });
 }
 
 /** The `acl` claim: an array of acl_file rules ("read a/#", "readwrite devices/%c/#", "deny x"). */

@@ -1,21 +1,29 @@
-// JSON Web Tokens (compact JWS) checked with WebCrypto: HS256 with a shared secret, RS256 and
-// ES256 with public keys from configuration (PEM or a JWKS document). `alg: none` and any other
-// algorithm are refused; exp and nbf are checked with a small leeway.
+// JSON Web Tokens (compact JWS, RFC 7519) verified with jose: HS256 with a shared secret;
+// RS256, ES256 and EdDSA (Ed25519) with public keys from configuration (PEM or a JWKS document)
+// or from an identity provider's JWKS URL (jwks.ts). `alg: none` and every other algorithm are
+// refused; exp and nbf are checked with a leeway, iss and aud when configured. Every refusal is
+// Bad User Name or Password (0x86) with its reason in the message, for the log.
+import { decodeProtectedHeader, errors, importSPKI, jwtVerify } from 'jose';
 import { MqttError, ReasonCode } from '../../protocol/index.ts';
-import { fromBase64 } from './base64.ts';
+import { isAlg, KeySet, type Alg, type VerifyKey } from './key-set.ts';
+import type { RemoteJwks } from './jwks.ts';
 
 export interface JwtConfig {
   /** HS256 shared secret. */
   secret?: string;
-  /** One or more PEM public keys (SPKI, "BEGIN PUBLIC KEY"), RSA or EC P-256. */
+  /** One or more PEM public keys (SPKI, "BEGIN PUBLIC KEY"): RSA, EC P-256 or Ed25519. */
   publicKeys?: string;
-  /** A JWKS document: {"keys": [...]} with RSA, EC (P-256) and oct keys. */
+  /** A JWKS document: {"keys": [...]} with RSA, EC (P-256), OKP (Ed25519) and oct keys. */
   jwks?: string;
+  /** An identity provider's JWKS URL (https), fetched and cached by RemoteJwks. */
+  jwksUrl?: string;
+  /** Least seconds between two fetches of jwksUrl (30). */
+  jwksRefreshInterval?: number;
   /** Required `iss`, when set. */
   issuer?: string;
   /** Required in `aud`, when set. */
   audience?: string;
-  /** Seconds of clock difference allowed on exp and nbf. */
+  /** Seconds of clock difference allowed on exp and nbf (30). */
   leeway?: number;
 }
 
@@ -28,26 +36,12 @@ export interface Claims {
   [claim: string]: unknown;
 }
 
-type Alg = 'HS256' | 'RS256' | 'ES256';
-/** WebCrypto's own types, taken from the global so they hold in Node and in workerd alike. */
-type Subtle = typeof crypto.subtle;
-type CryptoKey = Awaited<ReturnType<Subtle['importKey']>>;
-type ImportParams = Parameters<Subtle['importKey']>[2];
-type VerifyParams = Parameters<Subtle['verify']>[0];
-
-interface VerifyKey {
+/** A configured secret or PEM key: it names no kid, so it fits tokens without one. */
+interface ConfiguredKey {
   alg: Alg;
-  kid?: string;
-  key: CryptoKey;
+  key: VerifyKey;
 }
 
-const algorithms: Record<Alg, { import: ImportParams; verify: VerifyParams }> = {
-  HS256: { import: { name: 'HMAC', hash: 'SHA-256' }, verify: 'HMAC' },
-  RS256: { import: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, verify: 'RSASSA-PKCS1-v1_5' },
-  ES256: { import: { name: 'ECDSA', namedCurve: 'P-256' }, verify: { name: 'ECDSA', hash: 'SHA-256' } },
-};
-
-const utf8 = new TextEncoder();
 const fail = (message: string): never => {
   throw new MqttError(ReasonCode.BadUserNameOrPassword, message);
 };
@@ -59,115 +53,109 @@ export function looksLikeJwt(text: string | undefined): text is string {
 
 export class JwtVerifier {
   private readonly config: JwtConfig;
-  private keys?: Promise<VerifyKey[]>;
+  private readonly jwks?: KeySet;
+  private readonly remote?: RemoteJwks;
+  private configured?: Promise<ConfiguredKey[]>;
 
-  constructor(config: JwtConfig) {
+  /** Throws on a JWKS document that is not one: a broken JWKS fails at start, loudly. */
+  constructor(config: JwtConfig, remote?: RemoteJwks) {
     this.config = config;
-    if (config.jwks !== undefined) parseJwks(config.jwks); // a broken JWKS fails at start, loudly
+    this.remote = remote;
+    if (config.jwks !== undefined) this.jwks = staticJwks(config.jwks);
   }
 
   /** The token's claims once its signature, exp, nbf, iss and aud are good; throws otherwise. */
   async verify(token: string, nowMs: number): Promise<Claims> {
-    const [head, body, signature] = token.split('.');
-    const header = decodeJson(head, 'header') as { alg?: string; kid?: string };
-    const alg = header.alg as Alg;
-    if (!(alg in algorithms)) fail(`token algorithm ${String(header.alg)} is not accepted`);
-    const candidates = (await this.loadKeys()).filter((k) => k.alg === alg && (header.kid === undefined || k.kid === header.kid));
-    if (!candidates.length) fail(`no ${alg} key${header.kid ? ` with kid ${header.kid}` : ''} is configured`);
-    const sig = fromBase64(signature) ?? fail('token signature is not base64url');
-    const signed = utf8.encode(`${head}.${body}`);
-    let valid = false;
-    for (const k of candidates) valid ||= await crypto.subtle.verify(algorithms[alg].verify, k.key, sig, signed);
-    if (!valid) fail('token signature does not verify');
-    const claims = decodeJson(body, 'payload') as Claims;
-    this.checkClaims(claims, nowMs / 1000);
-    return claims;
+    const { alg, kid } = readHeader(token);
+    const configured = kid === undefined ? await this.configuredKeys(alg) : [];
+    const local = [...configured, ...((await this.jwks?.candidates(alg, kid)) ?? [])];
+    const claims = await this.tryKeys(token, alg, local, nowMs);
+    if (claims) return claims;
+    // a JWKS URL never serves shared secrets: an HS256 token never makes the broker fetch
+    const remote = this.remote && alg !== 'HS256' ? await this.remote.keys(alg, kid) : [];
+    const remoteClaims = await this.tryKeys(token, alg, remote, nowMs);
+    if (remoteClaims) return remoteClaims;
+    if (local.length || remote.length) return fail('token signature does not verify');
+    return fail(`no ${alg} key${kid ? ` with kid ${kid}` : ''} is configured`);
   }
 
-  private checkClaims(claims: Claims, now: number): void {
-    const leeway = this.config.leeway ?? 30;
-    if (claims.exp !== undefined && (typeof claims.exp !== 'number' || now > claims.exp + leeway)) fail('token expired');
-    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || now + leeway < claims.nbf)) fail('token not yet valid');
-    const { issuer, audience } = this.config;
-    if (issuer !== undefined && claims.iss !== issuer) fail('token issuer is not accepted');
-    const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
-    if (audience !== undefined && !aud.includes(audience)) fail('token audience is not accepted');
+  /** The claims from the first key whose signature verifies; undefined when none does. */
+  private async tryKeys(token: string, alg: Alg, keys: VerifyKey[], nowMs: number): Promise<Claims | undefined> {
+    const { issuer, audience, leeway = 30 } = this.config;
+    for (const key of keys) {
+      try {
+        const options = { algorithms: [alg], currentDate: new Date(nowMs), clockTolerance: leeway, issuer, audience };
+        return (await jwtVerify(token, key, options)).payload as Claims;
+      } catch (err) {
+        if (err instanceof errors.JWSSignatureVerificationFailed) continue;
+        return fail(refusal(err));
+      }
+    }
+    return undefined;
   }
 
-  private loadKeys(): Promise<VerifyKey[]> {
-    this.keys ??= importKeys(this.config);
-    return this.keys;
+  private async configuredKeys(alg: Alg): Promise<VerifyKey[]> {
+    this.configured ??= importConfigured(this.config);
+    const family = (a: Alg) => (a === 'Ed25519' ? 'EdDSA' : a);
+    return (await this.configured).filter((k) => family(k.alg) === family(alg)).map((k) => k.key);
   }
 }
 
-function decodeJson(part: string | undefined, what: string): object {
-  const bytes = part === undefined ? undefined : fromBase64(part);
+function readHeader(token: string): { alg: Alg; kid?: string } {
+  let header: { alg?: unknown; kid?: unknown };
   try {
-    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value;
+    header = decodeProtectedHeader(token);
   } catch {
-    // reported below
+    return fail('token header is not a JSON object');
   }
-  return fail(`token ${what} is not a JSON object`);
+  if (!isAlg(header.alg)) return fail(`token algorithm ${String(header.alg)} is not accepted`);
+  if (header.kid !== undefined && typeof header.kid !== 'string') return fail('token kid is not a string');
+  return { alg: header.alg, kid: header.kid };
 }
 
-async function importKeys(config: JwtConfig): Promise<VerifyKey[]> {
-  const keys: VerifyKey[] = [];
-  if (config.secret) {
-    const key = await crypto.subtle.importKey('raw', utf8.encode(config.secret), algorithms.HS256.import, false, ['verify']);
-    keys.push({ alg: 'HS256', key });
+const claimRefusals: Record<string, string> = {
+  exp: 'token expired', nbf: 'token not yet valid', iss: 'token issuer is not accepted', aud: 'token audience is not accepted',
+};
+
+/** jose's reason, in the words the log has always used. */
+function refusal(err: unknown): string {
+  if (err instanceof errors.JWTExpired || err instanceof errors.JWTClaimValidationFailed) {
+    return claimRefusals[err.claim] ?? `token claim ${err.claim} is not accepted`;
   }
-  for (const der of pemBlocks(config.publicKeys ?? '')) keys.push(await importSpki(der));
-  for (const jwk of config.jwks ? parseJwks(config.jwks) : []) keys.push(await importJwk(jwk));
+  if (err instanceof errors.JWTInvalid && /Claims Set/.test(err.message)) return 'token payload is not a JSON object';
+  return `token is not accepted: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+function staticJwks(text: string): KeySet {
+  let set: KeySet;
+  try {
+    set = KeySet.parse(text);
+  } catch (err) {
+    return configError((err as Error).message);
+  }
+  if (!set.usable(true)) configError('the JWKS has no RSA, EC P-256, Ed25519 or oct signing key');
+  return set;
+}
+
+async function importConfigured(config: JwtConfig): Promise<ConfiguredKey[]> {
+  const keys: ConfiguredKey[] = [];
+  if (config.secret) keys.push({ alg: 'HS256', key: new TextEncoder().encode(config.secret) });
+  for (const [pem] of (config.publicKeys ?? '').matchAll(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g)) {
+    keys.push(await importPem(pem));
+  }
   return keys;
 }
 
-function pemBlocks(text: string): Uint8Array[] {
-  const blocks = [...text.matchAll(/-----BEGIN PUBLIC KEY-----([\s\S]*?)-----END PUBLIC KEY-----/g)];
-  return blocks.map((m) => fromBase64(m[1].replace(/\s+/g, '')) ?? configError('a PEM public key is not base64'));
-}
-
-/** A PEM key names no algorithm: RSA if it imports as RSA, else EC P-256. */
-async function importSpki(der: Uint8Array): Promise<VerifyKey> {
-  for (const alg of ['RS256', 'ES256'] as const) {
+/** A PEM key names no algorithm: RSA if it imports as RSA, else EC P-256, else Ed25519. */
+async function importPem(pem: string): Promise<ConfiguredKey> {
+  for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
     try {
-      return { alg, key: await crypto.subtle.importKey('spki', der, algorithms[alg].import, false, ['verify']) };
+      return { alg, key: await importSPKI(pem, alg) };
     } catch {
       // try the next kind
     }
   }
-  return configError('a PEM public key is neither RSA nor EC P-256');
-}
-
-interface Jwk {
-  kty?: string;
-  alg?: string;
-  kid?: string;
-  use?: string;
-  key_ops?: string[];
-  [member: string]: unknown;
-}
-
-function parseJwks(text: string): Jwk[] {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return configError('the JWKS is not JSON');
-  }
-  const keys = (doc as { keys?: unknown })?.keys;
-  if (!Array.isArray(keys)) return configError('the JWKS has no "keys" array');
-  return keys as Jwk[];
-}
-
-const jwkAlg: Record<string, Alg> = { oct: 'HS256', RSA: 'RS256', EC: 'ES256' };
-
-async function importJwk(jwk: Jwk): Promise<VerifyKey> {
-  const alg = jwkAlg[jwk.kty ?? ''] ?? configError(`JWKS key type ${String(jwk.kty)} is not supported`);
-  if (jwk.alg !== undefined && jwk.alg !== alg) configError(`JWKS key ${jwk.kid ?? ''} has alg ${jwk.alg}, expected ${alg}`);
-  const { kid, use: _use, key_ops: _ops, ...material } = jwk;
-  const key = await crypto.subtle.importKey('jwk', material as never, algorithms[alg].import, false, ['verify']);
-  return { alg, kid, key };
+  return configError('a PEM public key is neither RSA, EC P-256 nor Ed25519');
 }
 
 function configError(message: string): never {

@@ -1,5 +1,5 @@
 // SCRAM-SHA-256 (RFC 5802, RFC 7677) as an MQTT 5 enhanced authentication method, over the
-// password file's entries: a `$pbkdf2-sha256$` hash is SCRAM's SaltedPassword (PBKDF2-HMAC-SHA256
+// password file's and user store's entries: a `$pbkdf2-sha256$` hash is SCRAM's SaltedPassword (PBKDF2-HMAC-SHA256
 // with the entry's salt and iterations), so no second credential store is needed. Two steps:
 // client-first → server-first (AUTH 0x18), client-final → server-final (CONNACK or AUTH 0x00).
 import { MqttError, ReasonCode } from '../../protocol/index.ts';
@@ -42,14 +42,17 @@ function saslName(value: string | undefined): string {
   return value.replace(/=2C/g, ',').replace(/=3D/g, '=');
 }
 
+/** A user's password hash, found at once (the file) or after a call (the user store). */
+type Lookup = (username: string) => PasswordHash | undefined | Promise<PasswordHash | undefined>;
+
 export class ScramExchange implements AuthExchange {
   username?: string;
-  private readonly lookup: (username: string) => PasswordHash | undefined;
+  private readonly lookup: Lookup;
   private readonly decoy: PasswordHash;
   private readonly nonce: () => string;
   private state?: { gs2: string; clientFirstBare: string; serverFirst: string; nonce: string; entry?: PasswordHash };
 
-  constructor(lookup: (username: string) => PasswordHash | undefined, decoy: PasswordHash, nonce = randomNonce) {
+  constructor(lookup: Lookup, decoy: PasswordHash, nonce = randomNonce) {
     this.lookup = lookup;
     this.decoy = decoy;
     this.nonce = nonce;
@@ -60,14 +63,14 @@ export class ScramExchange implements AuthExchange {
   }
 
   /** client-first "n,,n=user,r=nonce" → server-first "r=nonce+ours,s=salt,i=iterations". */
-  private first(message: string): AuthStep {
+  private async first(message: string): Promise<AuthStep> {
     const match = /^([ny]),(a=[^,]*)?,(.*)$/.exec(message) ?? refuse('SCRAM client-first is malformed (channel binding is not offered)');
     if (match[2]) refuse('SCRAM authorization identities are not supported');
     const clientFirstBare = match[3];
     const attrs = attributes(clientFirstBare);
     this.username = saslName(attrs.get('n'));
     const clientNonce = attrs.get('r') ?? refuse('SCRAM client nonce missing');
-    const entry = this.lookup(this.username);
+    const entry = await this.lookup(this.username);
     const { salt, iterations } = entry ?? this.decoy; // an unknown user gets a challenge too
     const nonce = clientNonce + this.nonce();
     const serverFirst = `r=${nonce},s=${toBase64(salt, true)},i=${iterations}`;

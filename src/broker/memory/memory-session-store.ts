@@ -46,6 +46,10 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].flatMap((r) => (r.state ? [this.copy(r.state)] : []));
   }
 
+  awayCount(): number {
+    return [...this.records.values()].filter((r) => r.state && r.state.connectionId === undefined).length;
+  }
+
   subscriptions(clientId: string): StoredSubscription[] {
     return [...(this.records.get(clientId)?.subscriptions.values() ?? [])].map((v) => this.copy(v));
   }

@@ -1,12 +1,12 @@
 // What a namespace holds right now, read from the broker and its stores: the "gauges" beside
-// the cumulative counters. Each read is its own function, so $SYS computes only what is read.
+// the cumulative counters. Each read is its own function, so $SYS computes only what is read;
+// none scans a table: the stores keep their counts (the SQLite ones in rows their triggers update).
 import type { Broker } from '../broker.ts';
 
 export const connectedClients = (broker: Broker): number => broker.gateway.activeCount();
 
 /** Persistent sessions whose client is away (Mosquitto's clients/disconnected). */
-export const disconnectedClients = (broker: Broker): number =>
-  broker.sessions.store.list().filter((s) => s.connectionId === undefined).length;
+export const disconnectedClients = (broker: Broker): number => broker.sessions.store.awayCount();
 
 export const subscriptionCount = (broker: Broker): number => broker.shard.size;
 

@@ -24,6 +24,8 @@ export interface Counters {
   dropped: Record<DropReason, number>;
   /** Connections refused before CONNACK success, by reason name (failed logins among them). */
   refused: Record<string, number>;
+  /** Fetches of MQTT_JWT_JWKS_URL (each one subrequest): `ok` brought a key set, `failed` did not. */
+  jwksFetches: Record<'ok' | 'failed', number>;
 }
 
 const flow = (): Flow => ({ packets: 0, publishes: 0, bytes: 0 });
@@ -35,6 +37,7 @@ export function restoreCounters(now: number, saved?: Partial<Counters>): Counter
     received: { ...flow(), ...saved?.received }, sent: { ...flow(), ...saved?.sent },
     dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, ...saved?.dropped },
     refused: { ...saved?.refused },
+    jwksFetches: { ok: 0, failed: 0, ...saved?.jwksFetches },
   };
 }
 
@@ -68,5 +71,11 @@ export class Metrics {
         this.changes++;
       },
     };
+  }
+
+  /** A fetch of the JWKS URL ended (RemoteJwks's onFetch). */
+  jwksFetched(ok: boolean): void {
+    this.counters.jwksFetches[ok ? 'ok' : 'failed']++;
+    this.changes++;
   }
 }

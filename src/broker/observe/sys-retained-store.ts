@@ -1,5 +1,5 @@
 // The retained store as the broker sees it: $SYS topics are answered with live figures and never
-// stored; every other topic goes to the real store, whose count is cached until the next write.
+// stored; every other topic goes to the real store.
 import type { Message, RetainedStore } from '../ports.ts';
 import { isSys } from './sys-topics.ts';
 
@@ -7,7 +7,6 @@ export class SysRetainedStore implements RetainedStore {
   /** The $SYS messages matching a filter; set once the broker exists. */
   sys: (filter: string) => Message[] = () => [];
   private readonly store: RetainedStore;
-  private counted?: number;
 
   constructor(store: RetainedStore) {
     this.store = store;
@@ -19,13 +18,11 @@ export class SysRetainedStore implements RetainedStore {
 
   set(message: Message): void {
     if (isSys(message.topic)) return;
-    this.counted = undefined;
     this.store.set(message);
   }
 
   delete(topic: string): void {
     if (isSys(topic)) return;
-    this.counted = undefined;
     this.store.delete(topic);
   }
 
@@ -33,8 +30,8 @@ export class SysRetainedStore implements RetainedStore {
     return isSys(filter) ? this.sys(filter) : this.store.match(filter);
   }
 
-  /** Stored messages only; counting reads every row, so it is done once per change. */
+  /** Stored messages only (the store keeps the count). */
   count(): number {
-    return (this.counted ??= this.store.count());
+    return this.store.count();
   }
 }

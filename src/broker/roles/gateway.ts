@@ -59,7 +59,11 @@ export class Gateway {
    */
   async takeOver(clientId: string, connectionId: string): Promise<void> {
     const conn = this.connections.get(connectionId);
-    if (conn?.clientId === clientId) conn.disconnect(ReasonCode.SessionTakenOver);
+    if (conn?.clientId === clientId) {
+      // its claim was answered already: let its session arrive (and CONNACK go out) before ending it
+      await this.broker.sessions.arrived(connectionId);
+      conn.disconnect(ReasonCode.SessionTakenOver);
+    }
     await this.broker.sessions.release(clientId);
   }
 
@@ -70,7 +74,10 @@ export class Gateway {
       const deadline = conn.deadline();
       if (deadline === undefined) continue;
       if (deadline > now) next = Math.min(next ?? deadline, deadline);
-      else if (conn.state === 'awaiting-connect') conn.close('abnormal'); // CONNECT too late
+      else if (conn.state === 'awaiting-connect') {
+        // CONNECT too late; one claiming its session is bounded by the claim's deadline instead
+        if (!this.broker.sessions.claiming(conn.id)) conn.close('abnormal');
+      }
       else conn.disconnect(ReasonCode.KeepAliveTimeout, 'keepalive timeout'); // [MQTT-3.1.2-24]
     }
     return next;

@@ -7,8 +7,9 @@
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
-import type { Message, SessionState, SessionStore } from '../ports.ts';
-import type { SessionExport } from '../remote.ts';
+import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
+import { paged, type Routed, type SessionExport } from '../remote.ts';
+import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
 import { MemorySessionStore } from '../memory/memory-session-store.ts';
@@ -25,10 +26,19 @@ export class SessionHost {
   private readonly volatile = new MemorySessionStore({ copies: false });
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
+  /**
+   * Sessions on their way out whose export is not taken yet: messages for them are queued here
+   * and leave with them (sharded gateways).
+   */
+  private readonly holding = new Set<string>();
+  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  private readonly awaiting = new Map<string, Routed[]>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
-  /** Sessions on their way here from their session object, by client id (sharded gateways). */
+  /** Sessions on their way here from their session object, by client id: the latest claim (sharded gateways). */
   private readonly arriving = new Map<string, Promise<void>>();
+  /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
+  private readonly arrivals = new Map<string, Promise<void>>();
 
   constructor(broker: Broker, store: SessionStore) {
     this.broker = broker;
@@ -65,6 +75,11 @@ export class SessionHost {
     return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
   }
 
+  /** QoS 1/2 messages queued for or in flight to one session, in delivery order. */
+  outbound(clientId: string): OutboundMessage[] {
+    return [...this.store.outbound(clientId), ...this.volatile.outbound(clientId)];
+  }
+
   /** The flows of a live connection's session, from the store that holds them. */
   session(clientId: string, durable: boolean): Session {
     return new Session(clientId, durable ? this.store : this.volatile, this.broker.config.maxQueuedMessages);
@@ -72,10 +87,11 @@ export class SessionHost {
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
     const state = this.store.get(conn.clientId);
-    if (state?.connectionId === conn.id) this.away(state, how);
+    if (state?.connectionId === conn.id) this.away(state, how, conn.pending());
   }
 
-  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover'): void {
+  /** `pending`: the connection's publishes still travelling to their shards (sharded). */
+  private away(state: SessionState, how: 'normal' | 'abnormal' | 'takeover', pending?: Promise<void>): void {
     const now = this.broker.clock.now();
     const will = how === 'normal' ? undefined : state.will; // [MQTT-3.1.2-10] DISCONNECT discards it
     const delay = will?.properties?.willDelayInterval ?? 0;
@@ -86,9 +102,11 @@ export class SessionHost {
       if (handOver) this.handOver(state.clientId, state.connectionId!, undefined, gone);
       return;
     }
-    const pending = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
-    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: pending };
-    if (handOver) return this.handOver(state.clientId, state.connectionId!, next);
+    const delayed = will && delay > 0 ? { ...will, at: now + Math.min(delay, state.expiryInterval) * 1000 } : undefined;
+    const next: SessionState = { ...state, connectionId: undefined, disconnectedAt: now, will: delayed };
+    // the QoS 2 ids of publishes still on their way are recorded once their shard answers: the
+    // session leaves after that, so a resend on another gateway is known as one [MQTT-4.3.3]
+    if (handOver) return this.handOver(state.clientId, state.connectionId!, next, pending);
     this.store.put(next);
     this.track(next);
   }
@@ -99,24 +117,68 @@ export class SessionHost {
    * session in. A clean start ends the old one at the shards before anything new is registered.
    */
   claim(conn: Connection, clean: boolean): Promise<void> {
-    const claimed = this.fetch(conn, clean);
+    const claimed = this.fetch(conn, clean).catch((err: unknown) => {
+      if (err instanceof MqttError) throw err;
+      // the session object or a shard did not answer in time, or failed: a CONNACK says so
+      throw new MqttError(ReasonCode.ServerUnavailable, `session not claimed: ${String(err)}`);
+    });
     this.arriving.set(conn.clientId, claimed);
+    this.arrivals.set(conn.id, claimed);
     void claimed.catch(() => undefined).finally(() => {
-      if (this.arriving.get(conn.clientId) === claimed) this.arriving.delete(conn.clientId);
+      this.arrivals.delete(conn.id);
+      if (this.arriving.get(conn.clientId) !== claimed) return;
+      this.arriving.delete(conn.clientId);
+      const kept = this.awaiting.get(conn.clientId);
+      this.awaiting.delete(conn.clientId);
+      // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
+      // start discarded the session they were routed to [MQTT-3.1.2-4]
+      if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
     });
     return claimed;
+  }
+
+  /**
+   * Keeps a message for a client whose claim is in progress here, to deliver once its session
+   * arrived; false when there is none. A delivery never waits for a claim: the claim may wait on
+   * a takeover that waits on the publish this delivery belongs to.
+   */
+  keepFor(clientId: string, routed: Routed): boolean {
+    if (!this.arriving.has(clientId)) return false;
+    pushTo(this.awaiting, clientId, routed);
+    return true;
+  }
+
+  /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
+  claiming(connectionId: string): boolean {
+    return this.arrivals.has(connectionId);
+  }
+
+  /**
+   * Resolves once a connection's claim settled. The session object answered that claim before it
+   * asked for the takeover that waits here, so what is left of it is the shard calls of the
+   * arrival: nothing that waits on the session object.
+   */
+  async arrived(connectionId: string): Promise<void> {
+    await this.arrivals.get(connectionId)?.catch(() => undefined);
   }
 
   private async fetch(conn: Connection, clean: boolean): Promise<void> {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
     const session = await remote.sessions!.attach(conn.clientId, conn.id);
-    if (session && clean && session.subscriptions.length) {
-      await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
-      session.subscriptions = [];
+    try {
+      if (session && clean && session.subscriptions.length) {
+        await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
+        session.subscriptions = [];
+      }
+      if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
+      if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
+    } catch (err) {
+      // the connection never used this copy: the session object's, still lent, is the session
+      if (this.store.get(conn.clientId)?.connectionId === conn.id) this.forget(conn.clientId);
+      void remote.sessions!.abandon(conn.clientId, conn.id).catch(() => undefined);
+      throw err;
     }
-    if (session) this.adopt({ ...session, state: { ...session.state, connectionId: conn.id } });
-    if (session?.subscriptions.length) await remote.shards.subscribe(conn.clientId, session.subscriptions, session.subscriptions.map(() => false));
     if (conn.state !== 'awaiting-connect') { // the client left (or was taken over) while its session was on its way
       const state = this.store.get(conn.clientId);
       if (state) this.away(state, 'abnormal');
@@ -132,11 +194,16 @@ export class SessionHost {
    * it again.
    */
   private handOver(clientId: string, connectionId: string, state: SessionState | undefined, after?: Promise<void>): void {
-    const session = state && this.exported(clientId, state);
-    this.volatile.delete(clientId);
     const sessions = this.broker.remote!.sessions!;
-    const done: Promise<void> = Promise.resolve(after)
-      .then(() => sessions.detach(clientId, connectionId, session))
+    let session: SessionExport | undefined;
+    if (state) this.holding.add(clientId);
+    const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => {
+        session = state && this.exported(clientId, state);
+        this.holding.delete(clientId);
+        this.volatile.delete(clientId);
+        return sessions.detach(clientId, connectionId, session);
+      })
       .then(() => {
         this.unsent.delete(clientId);
         this.forget(clientId);
@@ -150,26 +217,66 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Resolves once the session of a client is with its session object (sharded gateways). */
+  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  holds(clientId: string): boolean {
+    return this.holding.has(clientId) || this.unsent.has(clientId);
+  }
+
+  /** Resolves once a session on its way out is with its session object (sharded gateways). */
   async left(clientId: string): Promise<void> {
-    await this.arriving.get(clientId)?.catch(() => undefined);
     await this.leaving.get(clientId);
   }
 
-  /** Sharded gateway, when its client id is claimed elsewhere: sends again a session whose hand-over failed. */
+  /**
+   * Sharded gateway, when its client id is claimed elsewhere: resolves once the session is with
+   * its session object, sending again one whose hand-over failed. It waits for hand-overs only
+   * (calls to the session object that never wait on a claim), never for a claim in progress here:
+   * that claim waits at the session object for this very takeover.
+   */
   async release(clientId: string): Promise<void> {
-    await this.left(clientId);
+    await this.leaving.get(clientId);
     const unsent = this.unsent.get(clientId);
     if (!unsent) return;
     this.handOver(clientId, unsent.connectionId, unsent.state);
-    await this.left(clientId);
+    await this.leaving.get(clientId);
   }
 
-  /** A session as it moves to another object; it is then forgotten here. */
-  surrender(clientId: string, state = this.store.get(clientId)): SessionExport | undefined {
-    const session = state && this.exported(clientId, state);
-    this.forget(clientId);
-    return session;
+  /**
+   * Session object, on a claim: the session as it moves to the claiming gateway, with the first
+   * page of its messages. The copy here stays, lent to that connection (no will or expiry runs for
+   * it), until the gateway hands the session back (`adopt`) or gives up the claim (`abandon`).
+   */
+  lend(clientId: string, connectionId: string): SessionExport | undefined {
+    const state = this.store.get(clientId);
+    if (!state) return undefined;
+    const session = this.exported(clientId, { ...state, connectionId: undefined });
+    const [first, ...rest] = paged(session.outbound);
+    this.store.put({ ...state, connectionId });
+    this.due.delete(clientId);
+    this.queued.delete(clientId);
+    return { ...session, outbound: first, more: rest.length > 0 };
+  }
+
+  /** Session object: the next page of a lent session's messages, after `seq`. */
+  page(clientId: string, connectionId: string, after: number): { outbound: OutboundMessage[]; more: boolean } {
+    if (this.store.get(clientId)?.connectionId !== connectionId) throw new Error(`session of ${clientId} is not lent to ${connectionId}`);
+    const [first, ...rest] = paged(this.store.outbound(clientId).filter((e) => e.seq > after));
+    return { outbound: first, more: rest.length > 0 };
+  }
+
+  /** Session object: a claim failed after it was answered; the lent session is away again. Returns it, if it was lent. */
+  abandon(clientId: string, connectionId: string): SessionState | undefined {
+    const state = this.store.get(clientId);
+    if (state?.connectionId !== connectionId) return undefined;
+    const away: SessionState = { ...state, connectionId: undefined, disconnectedAt: state.disconnectedAt ?? this.broker.clock.now() };
+    this.store.put(away);
+    this.track(away);
+    return away;
+  }
+
+  /** Session object: the gateway ended a session lent to one of its connections. */
+  ended(clientId: string, connectionId: string): void {
+    if (this.store.get(clientId)?.connectionId === connectionId) this.forget(clientId);
   }
 
   private exported(clientId: string, state: SessionState): SessionExport {

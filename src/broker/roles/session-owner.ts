@@ -6,6 +6,7 @@
 import type { Broker } from '../broker.ts';
 import { pushTo } from '../multimap.ts';
 import type { Routed, SessionExport } from '../remote.ts';
+import type { OutboundMessage } from '../ports.ts';
 
 export interface Attachment {
   gateway: number;
@@ -32,6 +33,8 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** Pages of sessions on their way here, by client id and connection id. */
+  private readonly staged = new Map<string, OutboundMessage[]>();
 
   constructor(broker: Broker, attachments: AttachmentStore, gateways: GatewayLink) {
     this.broker = broker;
@@ -39,7 +42,10 @@ export class SessionOwner {
     this.gateways = gateways;
   }
 
-  /** A connection on `gateway` claims the client id; resolves with the session it had, taken from here. */
+  /**
+   * A connection on `gateway` claims the client id; resolves with the session it had (its first
+   * page of messages; `page` gives the rest), lent from here until it comes back.
+   */
   attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
     const before = this.claims.get(clientId) ?? Promise.resolve();
     const claim = before.catch(() => undefined).then(async () => {
@@ -48,7 +54,7 @@ export class SessionOwner {
         await this.gateways.takeover(old.gateway, clientId, old.connectionId); // [MQTT-3.1.4-3]
       }
       this.attachments.set(clientId, { gateway, connectionId });
-      return this.broker.sessions.surrender(clientId);
+      return this.broker.sessions.lend(clientId, connectionId);
     });
     this.claims.set(clientId, claim);
     void claim.finally(() => {
@@ -57,10 +63,47 @@ export class SessionOwner {
     return claim;
   }
 
-  /** A connection ended; a session that outlives it stays here, and the shards route its messages here. */
-  async detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+  /** The next page of a lent session's messages. */
+  page(clientId: string, connectionId: string, after: number): { outbound: OutboundMessage[]; more: boolean } {
+    return this.broker.sessions.page(clientId, connectionId, after);
+  }
+
+  /** A claim that failed after it was answered: the session is away here again. */
+  async abandon(clientId: string, connectionId: string): Promise<void> {
+    if (this.attachments.get(clientId)?.connectionId !== connectionId) return;
+    this.attachments.delete(clientId);
+    const away = this.broker.sessions.abandon(clientId, connectionId);
+    const subscriptions = away ? this.broker.sessions.store.subscriptions(clientId) : [];
+    if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
+  }
+
+  /**
+   * Pages of a session's messages ahead of its `detach` (a session too large for one call): kept
+   * in memory, in order, until the detach that ends them; a restart between loses them, and the
+   * detach then fails, so the gateway sends them all again.
+   */
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): void {
+    const key = `${clientId}\n${connectionId}`;
+    if (first) this.staged.set(key, []);
+    const pages = this.staged.get(key);
+    if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
+    pages.push(...outbound);
+  }
+
+  /**
+   * A connection ended; a session that outlives it stays here (after the pages staged for it, when
+   * `staged`), and the shards route its messages here. One that did not outlive it is gone here too.
+   */
+  async detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
-    if (!session) return;
+    if (!session) return this.broker.sessions.ended(clientId, connectionId);
+    if (staged) {
+      const key = `${clientId}\n${connectionId}`;
+      const pages = this.staged.get(key);
+      this.staged.delete(key);
+      if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
+      session = { ...session, outbound: [...pages, ...session.outbound] };
+    }
     this.broker.sessions.adopt({ ...session, state: { ...session.state, connectionId: undefined } });
     const { subscriptions } = session;
     if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
@@ -78,6 +121,7 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
+        // the gateway that found its client gone (its claim failed) has no copy: the one lent from here is the session
         if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
         else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }

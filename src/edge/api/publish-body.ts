@@ -3,20 +3,12 @@
 // query (curl -d 23.0 '…/api/publish?topic=temp/random'). Shape only; MQTT rules are the broker's.
 import type { QoS } from '../../protocol/index.ts';
 import type { AdminPublish } from '../../broker/admin/publish.ts';
+import { readBody as body } from './dispatch.ts';
 import { ApiError } from './json.ts';
 import { decodePayload, propertiesFromJson, type Encoding } from './message-json.ts';
 
 const bad = (message: string) => new ApiError(400, 'bad-request', message);
 const fields = new Set(['topic', 'payload', 'encoding', 'qos', 'retain', 'properties']);
-
-/** Reads at most `maxBytes` of body: a larger one is refused before it is parsed. */
-async function body(request: Request, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = new ApiError(413, 'too-large', `the body may hold at most ${maxBytes} bytes`);
-  if (Number(request.headers.get('content-length') ?? 0) > maxBytes) throw tooLarge;
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > maxBytes) throw tooLarge;
-  return bytes;
-}
 
 function qosOf(value: unknown): QoS {
   if (value === undefined) return 0;

@@ -16,7 +16,7 @@ export function statsOf(namespace: string, { broker, metrics }: Observed, meter:
     uptimeSeconds: Math.floor((now - c.since) / 1000),
     clients: { connected: g.connected, disconnected: g.disconnected, maximum: c.maxConnected, connects: c.connects, refused: c.refused },
     received: c.received, sent: c.sent,
-    retained: g.retained, subscriptions: g.subscriptions, queued: g.queued, dropped: c.dropped,
+    retained: g.retained, subscriptions: g.subscriptions, queued: g.queued, dropped: c.dropped, jwksFetches: c.jwksFetches,
     eventStreams: streams,
     billing: billing(meter.read(now)),
   };
@@ -42,6 +42,7 @@ const metricTable: Metric[] = [
   ['mqtt_queued_messages', 'gauge', 'QoS 1/2 messages queued for or in flight to sessions.', (s) => s.queued],
   ['mqtt_messages_dropped_total', 'counter', 'Messages not delivered, by reason.', (s) => s.dropped],
   ['mqtt_connects_refused_total', 'counter', 'Connections refused before CONNACK success (failed logins among them), by reason.', (s) => s.clients.refused],
+  ['mqtt_jwks_fetches_total', 'counter', 'Fetches of MQTT_JWT_JWKS_URL (one subrequest each), by outcome: ok or failed.', (s) => s.jwksFetches],
   ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
   ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
   ['cloudflare_do_rpc_calls_total', 'counter', 'RPC calls between the namespace\'s objects (billed as requests).', (s) => s.billing.rpcCalls],

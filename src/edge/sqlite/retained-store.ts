@@ -2,6 +2,7 @@
 // range of topics under the filter's literal prefix, then applies the matching rule.
 import type { Message, RetainedStore } from '../../broker/index.ts';
 import { literalPrefix, matches } from '../../broker/topic-match.ts';
+import { gauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
 type RetainedRow = { topic: string; payload: ArrayBuffer; qos: number; meta: string | null };
@@ -21,8 +22,10 @@ export class SqliteRetainedStore implements RetainedStore {
 
   set(m: Message): void {
     const meta: RetainedMeta = { properties: m.properties, expiresAt: m.expiresAt };
-    this.sql.run('INSERT OR REPLACE INTO retained (topic, payload, qos, meta) VALUES (?, ?, ?, ?)',
-      m.topic, blob(m.payload), m.qos, toJson(meta));
+    // an upsert, not INSERT OR REPLACE: a replace deletes without firing the gauge's trigger
+    this.sql.run(`INSERT INTO retained (topic, payload, qos, meta) VALUES (?, ?, ?, ?)
+      ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, qos = excluded.qos, meta = excluded.meta`,
+    m.topic, blob(m.payload), m.qos, toJson(meta));
   }
 
   delete(topic: string): void {
@@ -41,8 +44,9 @@ export class SqliteRetainedStore implements RetainedStore {
     return rows.filter((r) => matches(filter, r.topic)).map(toMessage);
   }
 
+  /** One row read: the gauge the table's triggers keep (schema.ts). */
   count(): number {
-    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM retained')!.n;
+    return gauge(this.sql, 'retained');
   }
 }
 

@@ -1,4 +1,7 @@
-// The broker's tables in the object's SQLite, created when an object first starts.
+// The broker's tables in the object's SQLite, created when an object first starts, and the
+// gauges kept beside them: counts of retained messages, sessions whose client is away and
+// outbound messages, updated by triggers in the same statement as the rows they count, so a
+// stats or $SYS read costs one row per gauge instead of a scan.
 import type { Sql } from './sql.ts';
 
 const tables = [
@@ -23,8 +26,58 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS attachments (
     client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
+  // the last good JWKS of MQTT_JWT_JWKS_URL (src/edge/sqlite/jwks-store.ts)
+  `CREATE TABLE IF NOT EXISTS jwks (url TEXT PRIMARY KEY, body TEXT NOT NULL, fetched_at INTEGER NOT NULL, fresh_until INTEGER NOT NULL)`,
+  // the user store (admin API, `npm run passwd --url`): a $pbkdf2-sha256$ hash, ACL rules as JSON
+  `CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, hash TEXT NOT NULL, acl TEXT) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS gauges (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
 ];
+
+/** Each gauge: the count that starts it (run once, when the gauge is first created) and its triggers. */
+const gauges: Record<string, { count: string; triggers: string[] }> = {
+  retained: {
+    count: 'SELECT count(*) AS n FROM retained',
+    triggers: [
+      'AFTER INSERT ON retained BEGIN UPDATE gauges SET value = value + 1 WHERE name = \'retained\'; END',
+      'AFTER DELETE ON retained BEGIN UPDATE gauges SET value = value - 1 WHERE name = \'retained\'; END',
+    ],
+  },
+  // kept by SqliteSessionStore, not by triggers: a trigger is a row written per message delivered
+  outbound: {
+    count: 'SELECT count(*) AS n FROM outbound',
+    triggers: [],
+  },
+  // sessions whose client is away: no connection id
+  away: {
+    count: 'SELECT count(*) AS n FROM sessions WHERE connection_id IS NULL',
+    triggers: [
+      'AFTER INSERT ON sessions WHEN NEW.connection_id IS NULL BEGIN UPDATE gauges SET value = value + 1 WHERE name = \'away\'; END',
+      'AFTER DELETE ON sessions WHEN OLD.connection_id IS NULL BEGIN UPDATE gauges SET value = value - 1 WHERE name = \'away\'; END',
+      `AFTER UPDATE OF connection_id ON sessions WHEN (OLD.connection_id IS NULL) <> (NEW.connection_id IS NULL) BEGIN
+        UPDATE gauges SET value = value + (NEW.connection_id IS NULL) - (OLD.connection_id IS NULL) WHERE name = 'away'; END`,
+    ],
+  },
+};
+
+export type Gauge = keyof typeof gauges;
 
 export function migrate(sql: Sql): void {
   for (const statement of tables) sql.run(statement);
+  for (const i of [0, 1]) sql.run(`DROP TRIGGER IF EXISTS gauge_outbound_${i}`); // an earlier build's
+  const present = new Set(sql.all<{ name: string }>('SELECT name FROM gauges').map((r) => r.name));
+  for (const [name, gauge] of Object.entries(gauges)) {
+    gauge.triggers.forEach((body, i) => sql.run(`CREATE TRIGGER IF NOT EXISTS gauge_${name}_${i} ${body}`));
+    // an object that held rows before its gauges existed is counted once; the triggers keep it since
+    if (!present.has(name)) sql.run('INSERT INTO gauges (name, value) VALUES (?, ?)', name, sql.first<{ n: number }>(gauge.count)!.n);
+  }
+}
+
+/** Sets a gauge kept outside the triggers: one row written. */
+export function setGauge(sql: Sql, name: Gauge, value: number): void {
+  sql.run('UPDATE gauges SET value = ? WHERE name = ?', value, name);
+}
+
+/** A gauge's value: one row read. */
+export function gauge(sql: Sql, name: Gauge): number {
+  return sql.first<{ value: number }>('SELECT value FROM gauges WHERE name = ?', name)?.value ?? 0;
 }

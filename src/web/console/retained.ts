@@ -3,6 +3,7 @@
 // console's own MQTT credentials only; no admin token needed.
 import mqtt from 'mqtt';
 import { showPayload, type PayloadView } from '../shared/payload.ts';
+import { el, topicText } from './dom.ts';
 import { clientOptions, type ConnectForm } from './session.ts';
 
 export interface RetainedItem {
@@ -32,25 +33,18 @@ export async function browseRetained(form: ConnectForm, filter: string, quietMs 
   return [...found.values()].sort((a, b) => (a.topic < b.topic ? -1 : 1));
 }
 
-export function renderRetained(body: HTMLTableSectionElement, items: RetainedItem[], view: PayloadView, clear: (topic: string) => void): void {
-  body.replaceChildren(...items.map((item) => {
-    const row = document.createElement('tr');
+/** One card per topic: the topic (wrapping between levels), the payload, and a Clear button. */
+export function renderRetained(list: HTMLElement, items: RetainedItem[], view: PayloadView, clear: (topic: string) => void): void {
+  list.replaceChildren(...items.map((item) => {
+    const row = el('li', 'retained-item');
     row.dataset.topic = item.topic;
-    const topic = document.createElement('td');
-    topic.textContent = item.topic;
-    const payload = document.createElement('td');
-    const pre = document.createElement('pre');
-    pre.textContent = showPayload(item.payload, view);
-    payload.append(pre);
-    const action = document.createElement('td');
-    const button = document.createElement('button');
+    const button = el('button', 'secondary', 'Clear');
     button.type = 'button';
-    button.className = 'secondary';
-    button.textContent = 'Clear';
     button.title = 'Publish an empty retained message to this topic';
     button.addEventListener('click', () => clear(item.topic));
-    action.append(button);
-    row.append(topic, payload, action);
+    const head = el('div', 'meta');
+    head.append(topicText(item.topic), button);
+    row.append(head, el('pre', 'preview', showPayload(item.payload, view)));
     return row;
   }));
 }

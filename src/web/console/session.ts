@@ -1,6 +1,8 @@
-// The console's MQTT connection: MQTT.js with the form's options, its life told as states (with
-// reconnects counted) and log lines, and incoming messages handed to the page.
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+// The console's MQTT connection: MQTT.js with the form's options, its life told as states with the
+// reason (refused, unreachable, dropped by the broker), log lines without repeats, and incoming
+// messages with their v5 properties handed to the page.
+import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { reasonCodeText } from '../../protocol/reason-code.ts';
 import type { LinkState } from '../shared/page.ts';
 
 export interface ConnectForm {
@@ -13,17 +15,22 @@ export interface ConnectForm {
   clean: boolean;
 }
 
+export type Qos = 0 | 1 | 2;
+
 export interface Received {
   topic: string;
   payload: Uint8Array;
   qos: number;
   retain: boolean;
+  dup: boolean;
+  properties: NonNullable<IPublishPacket['properties']>;
   time: Date;
 }
 
 export interface SessionView {
   state(state: LinkState, detail?: string): void;
-  log(line: string): void;
+  /** A log line; `again` replaces the last one (the same event, counted). */
+  log(line: string, again?: boolean): void;
   message(m: Received): void;
 }
 
@@ -35,9 +42,20 @@ export function clientOptions(form: ConnectForm, extra: IClientOptions = {}): IC
   };
 }
 
+/** What a refusing CONNACK or a failed acknowledgement says, with the code's name. */
+export function refusal(err: Error & { code?: unknown }, packet: 'connack' | 'puback' | 'suback'): string {
+  return typeof err.code === 'number' ? reasonCodeText(err.code, packet) : err.message;
+}
+
 export class ConsoleSession {
   client?: MqttClient;
   reconnects = 0;
+  version: 4 | 5 = 5;
+  /** Why the link is down, for the state pill and the log. */
+  private reason = '';
+  private lastLine = '';
+  private repeats = 0;
+  private nextSubscriptionId = 1;
   private readonly view: SessionView;
 
   constructor(view: SessionView) {
@@ -51,26 +69,47 @@ export class ConsoleSession {
   connect(form: ConnectForm): void {
     this.disconnect();
     this.reconnects = 0;
+    this.version = form.protocolVersion;
     this.view.state('connecting');
-    this.view.log(`connecting to ${form.url} as ${form.clientId} (MQTT ${form.protocolVersion === 5 ? '5' : '3.1.1'})`);
+    this.log(`connecting to ${form.url} as ${form.clientId} (MQTT ${form.protocolVersion === 5 ? '5' : '3.1.1'})`);
     const client = (this.client = mqtt.connect(form.url, clientOptions(form)));
+    let reachedBroker = false;
     client.on('connect', (connack) => {
+      reachedBroker = true;
+      this.reason = '';
       this.view.state('connected');
-      this.view.log(`connected${connack.sessionPresent ? ', session present' : ''}`);
+      this.log(`connected${connack.sessionPresent ? ', session present' : ''}`);
     });
     client.on('reconnect', () => {
+      reachedBroker = false;
       this.reconnects++;
-      this.view.state('reconnecting', `attempt ${this.reconnects}`);
+      this.view.state('reconnecting', `attempt ${this.reconnects}${this.reason ? `: ${this.reason}` : ''}`);
     });
-    client.on('close', () => this.client === client && this.view.log('connection closed'));
-    client.on('offline', () => this.client === client && this.view.state('offline'));
-    client.on('error', (err) => {
-      this.view.state('error', err.message);
-      this.view.log(`error: ${err.message}`);
+    client.on('close', () => {
+      if (this.client !== client || this.reason.startsWith('refused')) return; // a refusal is said once, and not retried
+      // a browser never says why a WebSocket failed; that it closed before CONNACK is what we know
+      if (!reachedBroker) this.reason = `cannot reach ${form.url} (no WebSocket, or closed before CONNACK)`;
+      else if (!this.reason) this.reason = 'connection lost';
+      this.log(this.reason);
+      this.view.state('reconnecting', `next attempt in 2 s: ${this.reason}`);
+      reachedBroker = false;
     });
-    client.on('disconnect', (p) => this.view.log(`server sent DISCONNECT, reason 0x${(p.reasonCode ?? 0).toString(16)}`));
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (this.client !== client) return;
+      const refused = err.message.startsWith('Connection refused');
+      this.reason = refused ? `refused: ${refusal(err, 'connack')}` : err.message;
+      this.view.state('error', this.reason);
+      if (refused) this.log(`the broker refused the connection: ${refusal(err, 'connack')}; check the username and password`);
+    });
+    client.on('disconnect', (p) => {
+      const why = p.properties?.reasonString ? `: ${p.properties.reasonString}` : '';
+      this.reason = `the broker sent DISCONNECT ${reasonCodeText(p.reasonCode ?? 0, 'disconnect')}${why}`; // logged on close
+    });
     client.on('message', (topic, payload, packet: IPublishPacket) => {
-      this.view.message({ topic, payload: new Uint8Array(payload), qos: packet.qos, retain: packet.retain, time: new Date() });
+      this.view.message({
+        topic, payload: new Uint8Array(payload), qos: packet.qos, retain: packet.retain, dup: packet.dup,
+        properties: packet.properties ?? {}, time: new Date(),
+      });
     });
   }
 
@@ -78,29 +117,55 @@ export class ConsoleSession {
     const client = this.client;
     if (!client) return;
     this.client = undefined;
+    this.reason = '';
     client.end(true);
     this.view.state('offline');
-    this.view.log('disconnected');
+    this.log('disconnected');
   }
 
-  /** Resolves with the granted QoS, or rejects with the refusal. */
-  async subscribe(filter: string, qos: 0 | 1 | 2): Promise<number> {
-    const granted = await this.live().subscribeAsync(filter, { qos });
+  /** Resolves with the granted QoS, or rejects with the refusal; v5 subscriptions carry an identifier. */
+  async subscribe(filter: string, qos: Qos): Promise<{ granted: number; id?: number }> {
+    const id = this.version === 5 ? this.nextSubscriptionId++ : undefined;
+    const granted = await this.live().subscribeAsync(filter, { qos, ...(id ? { properties: { subscriptionIdentifier: id } } : {}) });
     const code = granted[0]?.qos ?? 0x80;
-    if (code >= 0x80) throw new Error(`subscription to ${filter} refused (0x${code.toString(16)})`);
-    return code;
+    if (code >= 0x80) throw new Error(`subscription to ${filter} refused: ${reasonCodeText(code, 'suback')}`);
+    return { granted: code, id };
   }
 
   async unsubscribe(filter: string): Promise<void> {
     await this.live().unsubscribeAsync(filter);
   }
 
-  async publish(topic: string, payload: string, qos: 0 | 1 | 2, retain: boolean): Promise<void> {
-    await this.live().publishAsync(topic, payload, { qos, retain });
+  /** Says what the broker confirmed: nothing at QoS 0; at QoS 1/2 the v5 reason code, or only receipt before v5. */
+  async publish(topic: string, payload: string, options: IClientPublishOptions & { qos: Qos }): Promise<string> {
+    const client = this.live();
+    if (options.qos === 0) {
+      await client.publishAsync(topic, payload, options);
+      return `sent to ${topic} at QoS 0: the broker confirms nothing, a refusal included`;
+    }
+    try {
+      const ack = (await client.publishAsync(topic, payload, options)) as { reasonCode?: number } | undefined;
+      if (this.version !== 5) return `acknowledged by the broker (MQTT 3.1.1 acknowledges a refused publish too)`;
+      return `published to ${topic}: ${reasonCodeText(ack?.reasonCode ?? 0, 'puback')}`;
+    } catch (err) {
+      throw new Error(`publish to ${topic} refused: ${refusal(err as Error, 'puback')}`);
+    }
   }
 
   private live(): MqttClient {
     if (!this.client?.connected) throw new Error('not connected');
     return this.client;
+  }
+
+  /** A line for the log; the same line again only bumps a count, so a broker that stays away is one line. */
+  private log(line: string): void {
+    if (line === this.lastLine) {
+      this.repeats++;
+      this.view.log(`${line} (${this.repeats + 1} times)`, true);
+      return;
+    }
+    this.lastLine = line;
+    this.repeats = 0;
+    this.view.log(line);
   }
 }

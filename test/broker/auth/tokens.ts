@@ -4,7 +4,7 @@ import { toBase64, toBase64Url } from '../../../src/broker/auth/base64.ts';
 const utf8 = new TextEncoder();
 const b64url = (value: object) => toBase64Url(utf8.encode(JSON.stringify(value)));
 
-export type Alg = 'HS256' | 'RS256' | 'ES256';
+export type Alg = 'HS256' | 'RS256' | 'ES256' | 'EdDSA';
 type Key = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
 export interface SigningKey {
@@ -21,6 +21,7 @@ const signParams = {
   HS256: 'HMAC',
   RS256: 'RSASSA-PKCS1-v1_5',
   ES256: { name: 'ECDSA', hash: 'SHA-256' },
+  EdDSA: 'Ed25519',
 } as const;
 
 export async function makeKey(alg: Alg, kid?: string): Promise<SigningKey> {
@@ -30,11 +31,13 @@ export async function makeKey(alg: Alg, kid?: string): Promise<SigningKey> {
     const jwk = { ...(await crypto.subtle.exportKey('jwk', privateKey)), kid } as Record<string, unknown>;
     return { alg, kid, privateKey, secret, jwk };
   }
-  const params = alg === 'RS256'
-    ? { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }
-    : { name: 'ECDSA', namedCurve: 'P-256' };
+  const params = {
+    RS256: { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+    EdDSA: { name: 'Ed25519' },
+  }[alg];
   const pair = (await crypto.subtle.generateKey(params, true, ['sign', 'verify'])) as { privateKey: Key; publicKey: Key };
-  const spki = new Uint8Array(await crypto.subtle.exportKey('spki', pair.publicKey));
+  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
   const publicPem = `-----BEGIN PUBLIC KEY-----\n${toBase64(spki).match(/.{1,64}/g)!.join('\n')}\n-----END PUBLIC KEY-----\n`;
   const jwk = { ...(await crypto.subtle.exportKey('jwk', pair.publicKey)), kid } as Record<string, unknown>;
   return { alg, kid, privateKey: pair.privateKey, publicPem, jwk };
