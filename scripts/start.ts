@@ -88,7 +88,7 @@ await stopEsbuild(); // its service process has nothing more to do
 const mf = new Miniflare(convertV4MiniflareOptions({
   host: opts.ip ?? config.dev.ip ?? '127.0.0.1',
   port: opts.port ?? config.dev.port ?? 8787,
-  inspectorPort: opts.inspectorPort,
+  inspectorPort: opts.inspectorPort ?? 0, // uncaught exceptions are reported there only (below)
   resourcePersistencePath: join(resolve(opts.persistTo), 'v3'),
   cf: false, // the placeholder request.cf: nothing to fetch
   log: new Log(opts.logLevel),
@@ -100,7 +100,36 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   }],
 }));
 const url = await mf.ready;
+await reportUncaught(mf, config.name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
 if (config.assets) console.log(`  console:             ${url.origin}/`);
 // Ctrl-C, SIGTERM, SIGHUP: Miniflare's own exit hook stops workerd, then exits (test/e2e/start.test.ts)
+
+interface ExceptionThrown {
+  timestamp: number;
+  exceptionDetails: { text: string; stackTrace?: { callFrames: Array<{ functionName: string; url: string; lineNumber: number; columnNumber: number }> } };
+}
+
+/**
+ * Prints the Worker's and its objects' uncaught exceptions, as `wrangler dev` does: workerd
+ * reports them to an inspector session only (Runtime.exceptionThrown), not to its output, and
+ * reports each twice (V8's report with the stack, then its own): the second is left out.
+ * Frames point into the bundle (the inline source map is not applied).
+ */
+async function reportUncaught(mf: Miniflare, worker: string): Promise<void> {
+  const session = new WebSocket(new URL(`/core:user:${worker}`, await mf.getInspectorURL()));
+  let last = '';
+  session.onopen = () => session.send(JSON.stringify({ id: 1, method: 'Runtime.enable' }));
+  session.onmessage = (event) => {
+    const msg = JSON.parse(String(event.data)) as { method?: string; params?: ExceptionThrown };
+    if (msg.method !== 'Runtime.exceptionThrown') return;
+    const { timestamp, exceptionDetails: { text, stackTrace } } = msg.params!;
+    if (`${timestamp} ${text}` === last) return;
+    last = `${timestamp} ${text}`;
+    const frames = (stackTrace?.callFrames ?? []).map((f) => `\n    at ${f.functionName || '<anonymous>'} (${f.url}:${f.lineNumber + 1}:${f.columnNumber + 1})`);
+    console.error(`✘ ${text}${frames.join('')}`);
+  };
+  session.onerror = () => console.error(`(uncaught exceptions of ${worker} cannot be reported: no inspector session)`);
+  await new Promise((resolve) => session.addEventListener('open', resolve, { once: true }));
+}

