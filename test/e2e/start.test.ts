@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerServer } from './server.ts';
 
@@ -63,6 +64,26 @@ describe('npm start', () => {
     }
     expect(group(server.pgid).filter((p) => p.includes('workerd') || / scripts\/start\.ts /.test(p))).toEqual([]);
   }, 30_000);
+});
+
+describe('npm start prints uncaught exceptions', () => {
+  it('of the Worker and of its Durable Objects, once each, with the stack', async () => {
+    const server = await startBroker({ config: join(root, 'test/e2e/uncaught/wrangler.toml') });
+    try {
+      expect((await fetch(`http://127.0.0.1:${server.port}/throw`)).status).toBe(500);
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      ws.send('hello');
+      const until = Date.now() + 10_000;
+      while (!server.logs.join('').includes('thrown in webSocketMessage') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      ws.terminate();
+      const log = server.logs.join('');
+      expect(log.match(/✘ Uncaught Error: thrown in fetch\n +at fetch \(/g)).toHaveLength(1);
+      expect(log.match(/✘ Uncaught Error: thrown in webSocketMessage: hello\n +at webSocketMessage \(/g)).toHaveLength(1);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });
 
 describe('npm start refuses a command line it cannot use', () => {
