@@ -100,10 +100,15 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   }],
 }));
 const url = await mf.ready;
-await reportUncaught(mf, config.name);
+// workerd takes one inspector session per Worker: a debugger or profiler given --inspector-port
+// gets it, and shows the uncaught exceptions itself
+if (opts.inspectorPort === undefined) await reportUncaught(mf, config.name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
 if (config.assets) console.log(`  console:             ${url.origin}/`);
+if (opts.inspectorPort !== undefined) {
+  console.log(`  inspector:           ws://127.0.0.1:${opts.inspectorPort}/core:user:${config.name} (uncaught exceptions show there)`);
+}
 // Ctrl-C, SIGTERM, SIGHUP: Miniflare's own exit hook stops workerd, then exits (test/e2e/start.test.ts)
 
 interface ExceptionThrown {
