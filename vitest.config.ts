@@ -12,6 +12,20 @@ export default defineConfig({
         },
       },
       {
+        test: {
+          // the broker suite again, every World sharded: 2 gateways, 2 topic shards, 2 session objects
+          // in one process (test/broker/sharded-world.ts); files without a World would only repeat
+          name: 'unit-sharded',
+          environment: 'node',
+          env: { BROKER_TOPOLOGY: '2,2,2' },
+          include: ['test/broker/**/*.test.ts'],
+          exclude: [
+            'test/broker/interleaving.test.ts', 'test/broker/sharded-takeover.test.ts', 'test/broker/sharding.test.ts', 'test/broker/topic-trie.test.ts', 'test/broker/fifo.test.ts',
+            'test/broker/auth/{jwt,password,passwd-command,acl}.test.ts',
+          ],
+        },
+      },
+      {
         plugins: [
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },

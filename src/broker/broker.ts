@@ -8,6 +8,7 @@ import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
 import type { Remote, Routed } from './remote.ts';
+import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
@@ -32,6 +33,8 @@ export interface BrokerOptions {
   hooks?: Partial<Hooks>[];
   /** The other objects of a sharded topology; none in the default one. */
   remote?: Remote;
+  /** Where the flows of clean sessions are copied so a hibernation keeps them; none: memory only. */
+  flows?: FlowSnapshots;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -59,7 +62,7 @@ export class Broker {
     this.remote = options.remote;
     this.gateway = new Gateway(this);
     this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions());
-    this.sessions = new SessionHost(this, options.sessions);
+    this.sessions = new SessionHost(this, options.sessions, options.flows);
   }
 
   /**

@@ -35,6 +35,12 @@ export interface BrokerConfig {
   /** PUBLISH payload bytes per second one client may send, bursts up to one second's worth; 0: no limit. */
   maxPublishBytesRate: number;
   /**
+   * Longest time between checks, in seconds, while a connection with a will is open: after a
+   * restart that took connections with it, their wills go out within this time although nothing
+   * else contacts the object. 0: only when the object is next contacted.
+   */
+  willCheckInterval: number;
+  /**
    * Sharded topology: the deadline of a call between objects that waits on no other call, in ms;
    * a call that waits on others gets a multiple of it (docs/ARCHITECTURE.md, "Who waits on whom").
    */
@@ -59,6 +65,7 @@ export const defaultConfig: BrokerConfig = {
   sysInterval: 10,
   maxPublishRate: 0,
   maxPublishBytesRate: 0,
+  willCheckInterval: 60,
   callTimeout: 5_000,
 };
 

@@ -34,6 +34,8 @@ export interface ConnectionSnapshot {
   topicAliases: Array<[number, string]>;
   incomingQoS2: number;
   durable: boolean;
+  /** The session has a will: the object keeps an alarm set so a restart does not hold it back. */
+  hasWill?: boolean;
 }
 
 /** Refusals a 3.x CONNACK can express; other errors before CONNECT just close [MQTT-3.2.2-6]. */
@@ -67,6 +69,8 @@ export class Connection implements Outlet {
   readonly topicAliases = new Map<number, string>();
   /** QoS 2 publishes received on this connection and not yet released: the inbound window. */
   incomingQoS2 = 0;
+  /** The client set a will (the session holds it; this says the gateway must watch for a restart). */
+  hasWill = false;
   session?: Session;
   /** Whether the session's message flows are in the store (it outlives the connection). */
   durable = false;
@@ -273,6 +277,7 @@ export class Connection implements Outlet {
       keepalive: this.keepalive, window: this.window,
       maxPacketSize: this.maxPacketSize, problemInformation: this.problemInformation,
       topicAliases: [...this.topicAliases], incomingQoS2: this.incomingQoS2, durable: this.durable,
+      ...(this.hasWill ? { hasWill: true } : {}),
     };
   }
 
@@ -280,11 +285,11 @@ export class Connection implements Outlet {
     Object.assign(this, {
       state: s.state, version: s.version, clientId: s.clientId, username: s.username, principal: s.principal, authMethod: s.authMethod,
       keepalive: s.keepalive, window: s.window, maxPacketSize: s.maxPacketSize,
-      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable,
+      problemInformation: s.problemInformation, incomingQoS2: s.incomingQoS2, durable: s.durable, hasWill: s.hasWill === true,
     });
     this.decoder.protocolVersion = s.version;
     for (const [alias, topic] of s.topicAliases) this.topicAliases.set(alias, topic);
-    if (s.state === 'active') this.session = this.broker.sessions.session(s.clientId, s.durable);
+    if (s.state === 'active') this.session = this.broker.sessions.resume(s.clientId, s.durable);
   }
 
   /** When this connection must be heard from next (ms), or undefined. */

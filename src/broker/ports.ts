@@ -52,6 +52,8 @@ export interface SessionState {
   /** When the client went away (ms); the session expires expiryInterval after it. */
   disconnectedAt?: number;
   will?: StoredWill;
+  /** The identity that owns the session (`identityOf`); unset: an anonymous client's, anyone's. */
+  owner?: string;
 }
 
 /** A message queued for, or in flight to, one session. */

@@ -72,11 +72,13 @@ export interface ShardLink {
 
 export interface SessionLink {
   /**
-   * Claims a client id for a connection: any other connection with it, on any gateway, is taken
-   * over; resolves with the session it had, whole (it travels in pages). The session object keeps
-   * its copy until the gateway hands the session back, so a claim that fails loses nothing.
+   * Claims a client id for a connection of `owner` (identityOf; undefined: anonymous): any other
+   * connection with it, on any gateway, is taken over; resolves with the session it had, whole
+   * (it travels in pages). The session object keeps its copy until the gateway hands the session
+   * back, so a claim that fails loses nothing. Rejects with `notOwner()` when the client id holds
+   * another identity's session.
    */
-  attach(clientId: string, connectionId: string): Promise<SessionExport | undefined>;
+  attach(clientId: string, connectionId: string, owner?: string): Promise<SessionExport | undefined>;
   /** A claim that failed after the session object answered it: the session is away again. */
   abandon(clientId: string, connectionId: string): Promise<void>;
   /** A connection ended; a session that outlives it is handed over, in pages (undefined: nothing outlives it). */

@@ -1,8 +1,8 @@
 // A connected client's flows: queued and in-flight QoS 1/2 messages out, packet ids, the Receive
 // Maximum window [MQTT-4.9.0-1], redelivery with DUP on resume [MQTT-4.4.0-1], and the QoS 2
 // packet ids received and not yet released. Every change is written through to the session's
-// store before the event's output leaves: SQLite for a persistent session, memory for one that
-// ends with its connection.
+// store before the event's output leaves: SQLite for a persistent session, memory (with
+// snapshots, clean-flows.ts) for one that ends with its connection.
 import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
 import type { Message, OutboundMessage, SessionStore } from './ports.ts';

@@ -16,6 +16,7 @@ import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
+import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
 import { rpcCall } from './role-parts.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
@@ -26,6 +27,14 @@ import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
+import { SqliteFlowSnapshots } from './sqlite/flow-snapshots.ts';
+
+/**
+ * How long after a change the flows of clean sessions are copied to SQLite (ms). Their timer
+ * also keeps the runtime from hibernating the object before the copy: an object with a timer
+ * pending is not hibernated (Cloudflare: Durable Object lifecycle).
+ */
+const flowSaveDelay = 1_000;
 import { Sql } from './sqlite/sql.ts';
 
 export class BrokerObject extends DurableObject<Env> {
@@ -39,6 +48,10 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
   private readonly fabric?: Fabric;
+  /** Set while clean sessions' flows changed since they were last copied to SQLite. */
+  private flowSave?: ReturnType<typeof setTimeout>;
+  /** What this gateway answers to shards and session objects (sharded topology). */
+  private readonly endpoint: GatewayEndpoint;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,6 +77,7 @@ export class BrokerObject extends DurableObject<Env> {
     const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
+      flows: new SqliteFlowSnapshots(sql),
       retained: new SqliteRetainedStore(sql),
       config: configFromEnv(env),
       clock,
@@ -71,6 +85,8 @@ export class BrokerObject extends DurableObject<Env> {
       remote: this.fabric,
     }, this.meter.savedCounters, costFigures(this.meter));
     this.broker = this.observed.broker;
+    this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
+    this.endpoint = new GatewayEndpoint(this.broker);
     this.streams = new EventStreams(this.observed.taps, this.meter);
     const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
@@ -142,17 +158,28 @@ export class BrokerObject extends DurableObject<Env> {
 
   /** Sharded: messages a shard or session object routed to this gateway's sessions. */
   deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.receive(batch), (start) => this.afterEvent(start));
+    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start));
   }
 
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.broker.gateway.takeOver(clientId, connectionId), (start) => this.afterEvent(start));
+    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
+  }
+
+  /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
+  private saveFlowsSoon(): void {
+    if (this.flowSave) return;
+    this.flowSave = setTimeout(() => {
+      this.flowSave = undefined;
+      const start = Date.now();
+      this.broker.sessions.flows.save();
+      this.meter.active(start, Date.now());
+    }, flowSaveDelay);
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */

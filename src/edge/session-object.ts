@@ -44,8 +44,8 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
-    return this.event(() => this.owner.attach(clientId, gateway, connectionId));
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
+    return this.event(() => this.owner.attach(clientId, gateway, connectionId, owner));
   }
 
   page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }> {

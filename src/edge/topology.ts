@@ -4,11 +4,9 @@
 //   MQTT_SHARDS            topic-shard objects, subscriptions + retained (default 1)
 //   MQTT_SESSION_OBJECTS   session objects, persistent sessions by client id (default: MQTT_SHARDS)
 // 1 gateway and 1 shard is the default topology: every role in the one BrokerObject.
-export interface Topology {
-  gateways: number;
-  shards: number;
-  sessions: number;
-}
+import type { Topology } from '../broker/fabric-core.ts';
+
+export type { Topology } from '../broker/fabric-core.ts';
 
 /** Most objects of one role per namespace: object names and fan-outs stay small. */
 const maxObjects = 256;

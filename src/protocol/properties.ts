@@ -16,9 +16,11 @@ export interface PropertyRow {
   readonly name: keyof Properties;
   readonly type: PropertyType;
   readonly packets: readonly PropertyPacket[];
-  /** Narrower than the type's range; a value outside is a Protocol Error. */
+  /** Narrower than the type's range; a value outside is a Protocol Error, unless `invalid` names another code. */
   readonly min?: number;
   readonly max?: number;
+  /** The reason code a receiver answers a value out of range with. */
+  readonly invalid?: number;
 }
 
 const message = ['publish', 'will'] as const;
@@ -50,7 +52,7 @@ export const propertyTable: readonly PropertyRow[] = [
   },
   { id: 0x21, name: 'receiveMaximum', type: 'u16', packets: ['connect', 'connack'], min: 1 },
   { id: 0x22, name: 'topicAliasMaximum', type: 'u16', packets: ['connect', 'connack'] },
-  { id: 0x23, name: 'topicAlias', type: 'u16', packets: ['publish'], min: 1 },
+  { id: 0x23, name: 'topicAlias', type: 'u16', packets: ['publish'], min: 1, invalid: ReasonCode.TopicAliasInvalid }, // [MQTT-3.3.2-8]
   { id: 0x24, name: 'maximumQoS', type: 'u8', packets: ['connack'], max: 1 },
   { id: 0x25, name: 'retainAvailable', type: 'u8', packets: ['connack'], max: 1 },
   { id: 0x26, name: 'userProperties', type: 'pair', packets: everyPacket },
@@ -92,7 +94,7 @@ function readProperty(r: ByteReader, packet: PropertyPacket, props: Properties):
   if (!row.packets.includes(packet)) throw new MqttError(ReasonCode.MalformedPacket, `${row.name} is not allowed in ${packet}`);
   const value = readValue(r, row.type);
   if (typeof value === 'number' && !inRange(row, value)) {
-    throw new MqttError(ReasonCode.ProtocolError, `${row.name} ${value} is out of range`);
+    throw new MqttError(row.invalid ?? ReasonCode.ProtocolError, `${row.name} ${value} is out of range`);
   }
   if (row.name === 'userProperties') {
     (props.userProperties ??= []).push(value as UserProperty);

@@ -4,7 +4,7 @@ import { errorCode } from '../protocol/helpers.ts';
 import { adminPublish } from '../../src/broker/admin/publish.ts';
 import { describeClient, kick, listClients } from '../../src/broker/admin/clients.ts';
 import { deleteRetained, listRetained } from '../../src/broker/admin/retained.ts';
-import { str, text, World } from './harness.ts';
+import { sharded, str, text, World } from './harness.ts';
 
 const input = (topic: string, payload = 'x', extra = {}) => ({ topic, payload: text(payload), qos: 0 as const, retain: false, ...extra });
 
@@ -15,8 +15,8 @@ describe('admin publish', () => {
     const sub = await w.connect({ clientId: 'sub', version: 5 });
     await sub.subscribe('t/#', 2);
     const props = { contentType: 'text/plain', userProperties: [['k', 'v']] as Array<[string, string]>, messageExpiryInterval: 60 };
-    expect(adminPublish(w.broker, input('t/a', 'hi', { qos: 1, retain: true, properties: props }))).toBe(1);
-    w.broker.flush();
+    expect(await adminPublish(w.broker, input('t/a', 'hi', { qos: 1, retain: true, properties: props }))).toBe(1);
+    await w.settle();
     const p = sub.next('publish');
     expect(p).toMatchObject({ topic: 't/a', qos: 1, properties: { contentType: 'text/plain', userProperties: [['k', 'v']], messageExpiryInterval: 60 } });
     expect(str(w.retained.get('t/a')!.payload)).toBe('hi');
@@ -26,8 +26,9 @@ describe('admin publish', () => {
     const w = new World();
     const sub = await w.connect({ clientId: 'sub', clean: false });
     await sub.subscribe('t', 1);
-    sub.drop();
-    adminPublish(w.broker, input('t', 'later', { qos: 1 }));
+    await sub.drop();
+    await adminPublish(w.broker, input('t', 'later', { qos: 1 }));
+    await w.settle();
     expect(w.sessions.outboundCount('sub')).toBe(1);
   });
 
@@ -49,12 +50,13 @@ describe('admin publish', () => {
 });
 
 describe('admin clients', () => {
-  it('lists every session, connected or away, by client id', async () => {
+    // sharded: a sharded namespace answers 501 for this API route (README, HTTP API)
+  it.skipIf(sharded)('lists every session, connected or away, by client id', async () => {
     const w = new World();
     w.clock.advance(1000);
     await w.connect({ clientId: 'b', username: 'ann', keepalive: 30 });
     const a = await w.connect({ clientId: 'a', clean: false });
-    a.drop();
+    await a.drop();
     const { clients, total } = listClients(w.broker, 10);
     expect(total).toBe(2);
     expect(clients).toEqual([
@@ -79,7 +81,8 @@ describe('admin clients', () => {
     expect(describeClient(w.broker, 'nobody')).toBeUndefined();
   });
 
-  it('kicks a client with a DISCONNECT reason code, and its will is published', async () => {
+    // sharded: a sharded namespace answers 501 for this API route (README, HTTP API)
+  it.skipIf(sharded)('kicks a client with a DISCONNECT reason code, and its will is published', async () => {
     const w = new World();
     const watcher = await w.connect({ clientId: 'w' });
     await watcher.subscribe('wills');
@@ -101,7 +104,8 @@ describe('admin clients', () => {
 });
 
 describe('admin retained', () => {
-  it('lists unexpired retained messages by filter, sorted, bounded', async () => {
+    // sharded: a sharded namespace answers 501 for this API route (README, HTTP API)
+  it.skipIf(sharded)('lists unexpired retained messages by filter, sorted, bounded', async () => {
     const w = new World();
     const pub = await w.connect({ clientId: 'p', version: 5 });
     for (const t of ['b/2', 'a/1', 'b/1', 'c']) await pub.publish(t, t, { retain: true });
@@ -112,7 +116,8 @@ describe('admin retained', () => {
     for (const bad of ['a/#/b', '', '$share/g/a']) expect(errorCode(() => listRetained(w.broker, bad, 10))).toBe(ReasonCode.TopicFilterInvalid);
   });
 
-  it('deletes one retained topic', async () => {
+    // sharded: a sharded namespace answers 501 for this API route (README, HTTP API)
+  it.skipIf(sharded)('deletes one retained topic', async () => {
     const w = new World();
     const pub = await w.connect({ clientId: 'p' });
     await pub.publish('t', 'x', { retain: true });

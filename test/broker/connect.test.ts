@@ -139,12 +139,12 @@ describe('CONNECT', () => {
   });
 
   it('refuses connections beyond the configured maximum (v5 0x97, 3.1.1 code 3)', async () => {
-    const w = new World({ config: { maxConnections: 1 } });
-    await w.connect({ clientId: 'one' });
-    const two = w.client(5);
+    const w = new World({ config: { maxConnections: 1 } }); // per gateway
+    await w.connect({ clientId: 'one', gateway: 0 });
+    const two = w.client(5, 0);
     await two.send(connectPacket({ version: 5, clientId: 'two' }));
     expect(two.next('connack').reasonCode).toBe(0x97);
-    const three = w.client(4);
+    const three = w.client(4, 0);
     await three.send(connectPacket({ clientId: 'three' }));
     expect(three.next('connack').reasonCode).toBe(3);
   });
@@ -168,11 +168,11 @@ describe('keepalive', () => {
   it('disconnects a silent client after 1.5x keepalive plus grace (v5 0x8D) [MQTT-3.1.2-24]', async () => {
     const w = new World({ config: { keepaliveGrace: 1000 } });
     const c = await w.connect({ version: 5, keepalive: 10 });
-    w.advance(15_000);
+    await w.advance(15_000);
     expect(c.closed).toBe(false);
-    w.advance(999);
+    await w.advance(999);
     expect(c.closed).toBe(false);
-    w.advance(2);
+    await w.advance(2);
     expect(c.next('disconnect').reasonCode).toBe(0x8d);
     expect(c.closed).toBe(true);
   });
@@ -180,19 +180,19 @@ describe('keepalive', () => {
   it('any packet from the client restarts the keepalive clock', async () => {
     const w = new World({ config: { keepaliveGrace: 0 } });
     const c = await w.connect({ keepalive: 10 });
-    w.advance(14_000);
+    await w.advance(14_000);
     await c.send({ type: 'pingreq' });
     c.next('pingresp');
-    w.advance(14_000);
+    await w.advance(14_000);
     expect(c.closed).toBe(false);
-    w.advance(1_001);
+    await w.advance(1_001);
     expect(c.closed).toBe(true);
   });
 
   it('keepalive 0 turns the check off', async () => {
     const w = new World();
     const c = await w.connect({ keepalive: 0 });
-    w.advance(10 * 24 * 3600_000);
+    await w.advance(10 * 24 * 3600_000);
     expect(c.closed).toBe(false);
   });
 
@@ -201,7 +201,7 @@ describe('keepalive', () => {
     const c = w.client(5);
     await c.send(connectPacket({ version: 5, keepalive: 600 }));
     expect(c.next('connack').properties?.serverKeepAlive).toBe(60);
-    w.advance(90_001);
+    await w.advance(90_001);
     expect(c.closed).toBe(true);
   });
 
@@ -215,9 +215,9 @@ describe('keepalive', () => {
   it('closes a connection that sends no CONNECT within the connect timeout', async () => {
     const w = new World({ config: { connectTimeout: 5000 } });
     const c = w.client(4);
-    w.advance(4999);
+    await w.advance(4999);
     expect(c.closed).toBe(false);
-    w.advance(2);
+    await w.advance(2);
     expect(c.closed).toBe(true);
   });
 });

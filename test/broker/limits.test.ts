@@ -95,10 +95,10 @@ describe('time to CONNECT', () => {
     const connect = encode(connectPacket({ clientId: 'slow' }), 4);
     for (let i = 0; i < connect.length - 1; i++) {
       await c.sendBytes(connect.subarray(i, i + 1));
-      w.advance(100);
+      await w.advance(100);
     }
     expect(c.closed).toBe(false);
-    w.advance(3000 - 100 * (connect.length - 1));
+    await w.advance(3000 - 100 * (connect.length - 1));
     expect([c.received, c.closed]).toEqual([[], true]);
   });
 });

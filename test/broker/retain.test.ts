@@ -77,11 +77,11 @@ describe('retained messages', () => {
     const w = new World();
     const pub = await w.connect({ version: 5, clientId: 'pub' });
     await pub.publish('t', 'x', { retain: true, properties: { messageExpiryInterval: 10 } });
-    w.advance(4_000);
+    await w.advance(4_000);
     const early = await w.connect({ version: 5, clientId: 'early' });
     await early.subscribe('t');
     expect(early.next('publish').properties?.messageExpiryInterval).toBe(6); // [MQTT-3.3.2-6]
-    w.advance(7_000);
+    await w.advance(7_000);
     const late = await w.connect({ version: 5, clientId: 'late' });
     await late.subscribe('t');
     late.expectNothing();
@@ -91,7 +91,7 @@ describe('retained messages', () => {
     const w = new World();
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('t', 'kept', { retain: true });
-    w.restart();
+    await w.restart();
     const sub = await w.connect({ clientId: 'sub' });
     await sub.subscribe('#');
     expect(str(sub.next('publish').payload)).toBe('kept');

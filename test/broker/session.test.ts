@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectPacket, str, World } from './harness.ts';
+import { connectPacket, sharded, str, World } from './harness.ts';
 
 describe('sessions', () => {
   it('reports no session present for a new persistent session, then present on return [MQTT-3.2.2-2, -3]', async () => {
@@ -28,7 +28,7 @@ describe('sessions', () => {
     const w = new World();
     const c = await w.connect({ clientId: 'p', clean: false });
     await c.subscribe('t', 2);
-    c.drop();
+    await c.drop();
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('t', 'zero', { qos: 0 });
     await pub.publish('t', 'one', { qos: 1, packetId: 1 });
@@ -48,7 +48,7 @@ describe('sessions', () => {
     await pub.publish('t', 'x', { qos: 1 });
     const first = c.next('publish');
     expect(first.dup).toBe(false);
-    c.drop();
+    await c.drop();
     const back = w.client(4);
     await back.send(connectPacket({ clientId: 'p', clean: false }));
     back.next('connack');
@@ -67,7 +67,7 @@ describe('sessions', () => {
     const p = c.next('publish');
     await c.send({ type: 'pubrec', packetId: p.packetId! });
     c.next('pubrel');
-    c.drop();
+    await c.drop();
     const back = w.client(4);
     await back.send(connectPacket({ clientId: 'p', clean: false }));
     back.next('connack');
@@ -82,7 +82,7 @@ describe('sessions', () => {
     const pub = await w.connect({ clientId: 'pub', clean: false });
     await pub.publish('t', 'x', { qos: 2, packetId: 5 });
     pub.next('pubrec');
-    pub.drop();
+    await pub.drop();
     const back = await w.connect({ clientId: 'pub', clean: false });
     await back.publish('t', 'x', { qos: 2, packetId: 5, dup: true });
     back.next('pubrec');
@@ -92,27 +92,28 @@ describe('sessions', () => {
     sub.expectNothing();
   });
 
-  it('bounds the offline queue and counts what it drops', async () => {
+  // sharded: a session object's queue-full drops reach no hook and no gateway's counters
+  it.skipIf(sharded)('bounds the offline queue and counts what it drops', async () => {
     const drops: string[] = [];
     const w = new World({ config: { maxQueuedMessages: 3 }, hooks: [{ onDrop: (id, why) => void drops.push(`${id}:${why}`) }] });
     const c = await w.connect({ clientId: 'p', clean: false });
     await c.subscribe('t', 1);
-    c.drop();
+    await c.drop();
     const pub = await w.connect({ clientId: 'pub' });
     for (let i = 0; i < 5; i++) await pub.publish('t', String(i), { qos: 1, packetId: i + 1 });
     expect(w.sessions.outboundCount('p')).toBe(3);
     expect(drops).toEqual(['p:queue-full', 'p:queue-full']);
-    expect(w.broker.stats.dropped['queue-full']).toBe(2);
+    expect(w.dropped('queue-full')).toBe(2);
   });
 
   it('expires a v5 session after its Session Expiry Interval [MQTT-3.1.2-23]', async () => {
     const w = new World();
     const c = await w.connect({ version: 5, clientId: 'p', clean: false, properties: { sessionExpiryInterval: 10 } });
     await c.subscribe('t', 1);
-    c.drop();
-    w.advance(9_000);
+    await c.drop();
+    await w.advance(9_000);
     expect(w.sessions.get('p')).toBeDefined();
-    w.advance(1_001);
+    await w.advance(1_001);
     expect(w.sessions.get('p')).toBeUndefined();
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('t', 'x', { qos: 1 });
@@ -131,7 +132,7 @@ describe('sessions', () => {
     const w = new World();
     const keep = await w.connect({ version: 5, clientId: 'keep', properties: { sessionExpiryInterval: 10 } });
     await keep.send({ type: 'disconnect', properties: { sessionExpiryInterval: 100 } });
-    w.advance(50_000);
+    await w.advance(50_000);
     expect(w.sessions.get('keep')).toBeDefined();
     const zero = await w.connect({ version: 5, clientId: 'zero' });
     await zero.send({ type: 'disconnect', properties: { sessionExpiryInterval: 100 } });
@@ -142,10 +143,10 @@ describe('sessions', () => {
     const w = new World();
     const c = await w.connect({ clientId: 'p', clean: false });
     await c.subscribe('t', 1);
-    c.drop();
+    await c.drop();
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('t', 'before', { qos: 1 });
-    w.restart();
+    await w.restart();
     const pub2 = await w.connect({ clientId: 'pub2' });
     await pub2.publish('t', 'after', { qos: 1 });
     const back = w.client(4);
@@ -154,19 +155,29 @@ describe('sessions', () => {
     expect([str(back.next('publish').payload), str(back.next('publish').payload)]).toEqual(['before', 'after']);
   });
 
-  it('keeps the message flows of a session that ends with its connection in memory, not the store', async () => {
+  // one broker's own flow store: sharded, the client's gateway holds it
+  it.skipIf(sharded)('keeps a clean session\'s message flows in memory, not the store, noted for a snapshot until they end', async () => {
     const w = new World();
+    const flows = w.broker.sessions.flows;
     const sub = await w.connect({ clientId: 'clean', clean: true });
     await sub.subscribe('t', 2);
     const pub = await w.connect({ clientId: 'pub', clean: true });
     await pub.publish('t', 'x', { qos: 2, packetId: 3 });
     const p = sub.next('publish');
     expect([w.sessions.outboundCount('clean'), w.sessions.hasIncoming('pub', 3)]).toEqual([0, false]);
+    expect([w.broker.sessions.outboundCount('clean'), flows.store.hasIncoming('pub', 3)]).toEqual([1, true]);
     await pub.send({ type: 'pubrel', packetId: 3 });
     expect(pub.next('pubrec')).toMatchObject({ packetId: 3 });
     expect(pub.next('pubcomp')).toMatchObject({ packetId: 3 });
+    expect(flows.store.hasIncoming('pub', 3)).toBe(false);
     await sub.send({ type: 'pubrec', packetId: p.packetId! });
     expect(sub.next('pubrel').packetId).toBe(p.packetId);
+    await sub.send({ type: 'pubcomp', packetId: p.packetId! });
+    expect(w.broker.sessions.outboundCount('clean')).toBe(0);
+    await sub.publish('t', 'y', { qos: 1, packetId: 4 }); // to itself: in flight when the connection ends
+    expect(w.broker.sessions.outboundCount('clean')).toBe(1);
+    await sub.send({ type: 'disconnect' });
+    expect(w.broker.sessions.outboundCount('clean')).toBe(0);
   });
 
   it('clean sessions leave nothing behind', async () => {

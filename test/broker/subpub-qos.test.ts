@@ -88,7 +88,7 @@ describe('publish and subscribe by QoS', () => {
     await sub.subscribe('t', 1);
     const pub = await w.connect({ clientId: 'pub' });
     for (let i = 0; i < 5; i++) await pub.publish('t', String(i), { qos: 1, packetId: i + 1 });
-    expect(w.broker.stats.dropped['queue-full']).toBe(2);
+    expect(w.dropped('queue-full')).toBe(2);
     const got: string[] = [];
     for (let i = 0; i < 3; i++) {
       const p = sub.next('publish');

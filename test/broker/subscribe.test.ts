@@ -20,12 +20,12 @@ describe('subscriptions', () => {
 
   it('does not match $-topics with a leading wildcard [MQTT-4.7.2-1]', async () => {
     const w = new World();
-    const all = await w.connect({ clientId: 'all' });
+    const all = await w.connect({ clientId: 'all', gateway: 0 }); // $SYS belongs to each gateway
     await all.subscribe('#');
     await all.subscribe('+/x');
-    const sys = await w.connect({ clientId: 'sys' });
+    const sys = await w.connect({ clientId: 'sys', gateway: 0 });
     await sys.subscribe('$SYS/#');
-    const pub = await w.connect({ clientId: 'pub' });
+    const pub = await w.connect({ clientId: 'pub', gateway: 0 });
     await pub.publish('$SYS/x', 'hidden');
     all.expectNothing();
     expect(sys.next('publish').topic).toBe('$SYS/x');

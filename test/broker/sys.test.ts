@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ReasonCode, type Packet, type PublishPacket } from '../../src/protocol/index.ts';
 import { sysTable } from '../../src/broker/observe/sys-topics.ts';
 import { brokerVersion } from '../../src/broker/version.ts';
-import { str, World } from './harness.ts';
+import { sharded, str, World } from './harness.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 const figures = (messages: Array<{ topic: string; payload: Uint8Array }>) =>
@@ -12,7 +12,8 @@ const publishes = (c: { received: Packet[] }): PublishPacket[] =>
   c.received.splice(0).filter((p): p is PublishPacket => p.type === 'publish');
 
 describe('$SYS topics', () => {
-  it("publish Mosquitto's figures as retained messages to a new subscriber", async () => {
+  // sharded: a gateway's `retained messages/count` counts its own store; the namespace's retained messages are on the shards
+  it.skipIf(sharded)("publish Mosquitto's figures as retained messages to a new subscriber", async () => {
     const w = new World({ observe: true });
     const pub = await w.connect({ clientId: 'pub' });
     await pub.publish('keep', 'me', { retain: true });
@@ -65,7 +66,7 @@ describe('$SYS topics', () => {
   it('count uptime from the first start of the namespace, across restarts', async () => {
     const w = new World({ observe: true });
     w.clock.advance(90_000);
-    w.restart();
+    await w.restart();
     const sub = await w.connect({ clientId: 'sub' });
     await sub.subscribe('$SYS/broker/uptime');
     expect(str(sub.next('publish').payload)).toBe('90 seconds');

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { MqttError } from '../../src/protocol/index.ts';
 import type { Tapped } from '../../src/broker/observe/taps.ts';
 import { adminPublish } from '../../src/broker/admin/publish.ts';
-import { str, text, World } from './harness.ts';
+import { sharded, str, text, World } from './harness.ts';
 
 describe('taps', () => {
-  it('get retained matches first, then every routed message that matches, until closed', async () => {
+  // sharded: a sharded namespace does not serve the event stream (501), and its retained messages are on the shards
+  it.skipIf(sharded)('get retained matches first, then every routed message that matches, until closed', async () => {
     const w = new World({ observe: true });
     const pub = await w.connect({ clientId: 'p', version: 5 });
     await pub.publish('temp/kitchen', '21', { retain: true });

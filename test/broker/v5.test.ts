@@ -6,11 +6,11 @@ describe('MQTT 5 features', () => {
     const w = new World();
     const c = await w.connect({ version: 5, clientId: 'p', clean: false, properties: { sessionExpiryInterval: 3600 } });
     await c.subscribe('t', 1);
-    c.drop();
+    await c.drop();
     const pub = await w.connect({ version: 5, clientId: 'pub' });
     await pub.publish('t', 'short', { qos: 1, properties: { messageExpiryInterval: 5 } });
     await pub.publish('t', 'long', { qos: 1, packetId: 2, properties: { messageExpiryInterval: 100 } });
-    w.advance(10_000);
+    await w.advance(10_000);
     const back = w.client(5);
     await back.send(connectPacket({ version: 5, clientId: 'p', clean: false, properties: { sessionExpiryInterval: 3600 } }));
     back.next('connack');

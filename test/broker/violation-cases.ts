@@ -22,7 +22,7 @@ export const activeCases: Active[] = [
   ['topic not valid UTF-8 [MQTT-1.5.4-1]', pkt(0x30, str([0x61, 0xff]), 0), M, pkt(0x30, str([0x61, 0xff]))],
   ['U+0000 in a topic [MQTT-1.5.4-2]', pkt(0x30, str([0x61, 0x00]), 0), M, pkt(0x30, str([0x61, 0x00]))],
   ['UTF-16 surrogate in a topic [MQTT-1.5.4-1]', pkt(0x30, str([0xed, 0xa0, 0x80]), 0), M, pkt(0x30, str([0xed, 0xa0, 0x80]))],
-  ['topic alias 0 [MQTT-3.3.2-8]', pkt(0x30, str('t'), props(0x23, 0, 0)), P],
+  ['topic alias 0 [MQTT-3.3.2-8]', pkt(0x30, str('t'), props(0x23, 0, 0)), TopicAliasInvalid],
   ['topic alias above Topic Alias Maximum [MQTT-3.3.2-9]', pkt(0x30, str('t'), props(0x23, 0, 99)), TopicAliasInvalid],
   ['subscription identifier on a PUBLISH from the client [MQTT-3.3.4-6]', pkt(0x30, str('t'), props(0x0b, 1)), P],
   ['a property the packet may not carry (session expiry on PUBLISH) [MQTT-2.2.2]', pkt(0x30, str('t'), props(0x11, 0, 0, 0, 1)), M],

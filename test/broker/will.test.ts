@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { str, text, World } from './harness.ts';
+import { sharded, str, text, World } from './harness.ts';
 import type { Will } from '../../src/protocol/index.ts';
 
 const will = (extra: Partial<Will> = {}): Will => ({ topic: 'status/dev', payload: text('gone'), qos: 1, retain: false, ...extra });
@@ -15,7 +15,7 @@ describe('will', () => {
     const w = new World();
     const watch = await watcher(w);
     const dev = await w.connect({ clientId: 'dev', will: will() });
-    dev.drop();
+    await dev.drop();
     const p = watch.next('publish');
     expect(p).toMatchObject({ topic: 'status/dev', qos: 1 });
     expect(str(p.payload)).toBe('gone');
@@ -51,14 +51,14 @@ describe('will', () => {
     const w = new World({ config: { keepaliveGrace: 0 } });
     const watch = await watcher(w);
     await w.connect({ clientId: 'dev', keepalive: 2, will: will() });
-    w.advance(3_001);
+    await w.advance(3_001);
     expect(watch.next('publish').topic).toBe('status/dev');
   });
 
   it('is retained when its retain flag is set', async () => {
     const w = new World();
     const dev = await w.connect({ clientId: 'dev', will: will({ retain: true }) });
-    dev.drop();
+    await dev.drop();
     const late = await w.connect({ clientId: 'late' });
     await late.subscribe('status/dev');
     expect(late.next('publish').retain).toBe(true);
@@ -71,7 +71,7 @@ describe('will', () => {
       version: 5, clientId: 'dev',
       will: will({ properties: { contentType: 'text/plain', userProperties: [['k', 'v']], responseTopic: 'r/t' } }),
     });
-    dev.drop();
+    await dev.drop();
     expect(watch.next('publish').properties).toMatchObject({
       contentType: 'text/plain', userProperties: [['k', 'v']], responseTopic: 'r/t',
     });
@@ -84,10 +84,10 @@ describe('will', () => {
       version: 5, clientId: 'dev', properties: { sessionExpiryInterval: 60 },
       will: will({ properties: { willDelayInterval: 5 } }),
     });
-    dev.drop();
-    w.advance(4_999);
+    await dev.drop();
+    await w.advance(4_999);
     watch.expectNothing();
-    w.advance(2);
+    await w.advance(2);
     expect(watch.next('publish').topic).toBe('status/dev');
   });
 
@@ -99,9 +99,9 @@ describe('will', () => {
       will: will({ properties: { willDelayInterval: 5 } }),
     };
     (await w.connect(opts)).drop();
-    w.advance(2_000);
+    await w.advance(2_000);
     await w.connect({ ...opts, will: undefined });
-    w.advance(10_000);
+    await w.advance(10_000);
     watch.expectNothing();
   });
 
@@ -112,8 +112,8 @@ describe('will', () => {
       version: 5, clientId: 'dev', properties: { sessionExpiryInterval: 2 },
       will: will({ properties: { willDelayInterval: 100 } }),
     });
-    dev.drop();
-    w.advance(2_001);
+    await dev.drop();
+    await w.advance(2_001);
     expect(watch.next('publish').topic).toBe('status/dev');
   });
 
@@ -123,17 +123,37 @@ describe('will', () => {
       version: 5, clientId: 'dev', properties: { sessionExpiryInterval: 60 },
       will: will({ retain: true, properties: { willDelayInterval: 5 } }),
     });
-    dev.drop();
-    w.restart();
-    w.advance(6_000);
+    await dev.drop();
+    await w.restart();
+    await w.advance(6_000);
     expect(w.retained.get('status/dev')).toBeDefined();
   });
 
   it('is published for a connection lost in a restart', async () => {
     const w = new World();
     await w.connect({ clientId: 'dev', will: will({ retain: true }) });
-    w.restart();
+    await w.restart();
     expect(str(w.retained.get('status/dev')!.payload)).toBe('gone');
+  });
+
+  // one broker's own deadlines: sharded, the client's gateway records them
+  it.skipIf(sharded)('keeps the next deadline within willCheckInterval while a connection with a will is open, so a restart wakes the object', async () => {
+    const w = new World({ config: { willCheckInterval: 30 } });
+    const plain = await w.connect({ clientId: 'plain' });
+    expect(w.broker.tick()).toBeUndefined(); // keepalive 0, no will: nothing to wake for
+    const start = w.clock.now();
+    const dev = await w.connect({ clientId: 'dev', will: will(), keepalive: 0 });
+    w.broker.takeDue();
+    w.advance(1);
+    expect(w.broker.takeDue()).toBe(start + 1 + 30_000); // recorded for the object's alarm at each check
+    w.advance(30_000);
+    expect(w.broker.tick()).toBe(start + 30_001 + 30_000);
+    dev.drop();
+    expect(w.broker.tick()).toBeUndefined();
+    await plain.send({ type: 'disconnect' });
+    const off = new World({ config: { willCheckInterval: 0 } });
+    await off.connect({ clientId: 'dev', will: will() });
+    expect(off.broker.tick()).toBeUndefined();
   });
 
   it('is published when a live client is taken over', async () => {

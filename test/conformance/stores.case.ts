@@ -25,6 +25,8 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
   describe(`${name}: SessionStore`, () => {
     it('puts, gets, lists and deletes session state', () => withStores(({ sessions }) => {
       expect(sessions.get('c')).toBeUndefined();
+      sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x', owner: 'password:alice' });
+      expect(sessions.get('c')).toEqual({ clientId: 'c', expiryInterval: 60, connectionId: 'x', owner: 'password:alice' });
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
       sessions.put({ clientId: 'd', expiryInterval: 0xffffffff, disconnectedAt: 5, will: { topic: 'w', payload: bytes('bye'), qos: 1, retain: true, at: 9, properties: { willDelayInterval: 3 } } });
       expect(sessions.get('c')).toEqual({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });

@@ -51,4 +51,35 @@ describe.each(topologies)('server restart, %s', (_name, vars) => {
     expect((await again.got.next(10_000)).payload).toBe('after restart');
     await Promise.all([back.endAsync(), again.client.endAsync(), pub2.endAsync()]);
   }, 120_000);
+
+  it('publishes the will of a keepalive-0 client lost in a restart with no traffic to its object (the alarm wakes it)', async () => {
+    await server?.stop();
+    const check = { ...vars, MQTT_WILL_CHECK_INTERVAL: '2' };
+    server = await startBroker({ vars: check });
+    const ns = uniqueId('wills');
+    const in_ = (gateway: number) => `ws://127.0.0.1:${server!.port}/mqtt/${ns}?gateway=${gateway}`;
+    const session = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const watcher = uniqueId('watcher');
+    const topic = `${ns}/status`;
+    const watch = await connectMqtt(in_(1), { ...session, clientId: watcher });
+    await watch.subscribeAsync(topic, { qos: 1 });
+    await watch.endAsync();
+    const dev = await connectMqtt(in_(0), { protocolVersion: 4, keepalive: 0, will: { topic, payload: Buffer.from('dev gone'), qos: 1, retain: false } });
+    // past the alarms this traffic set (the counters' save, a second to five after it): only the will check is left
+    await new Promise((r) => setTimeout(r, 7_000));
+
+    const { persistTo, port } = server;
+    await server.stop();
+    dev.end(true);
+    server = await startBroker({ persistTo, port, vars: check });
+    const gone = /connections gone since this object last ran/;
+    for (const until = Date.now() + 20_000; !gone.test(server.logs.join('')) && Date.now() < until;) await new Promise((r) => setTimeout(r, 100));
+    expect(server.logs.join('')).toMatch(gone); // before any client came back
+
+    const { got, connack, client } = openMqtt(in_(1), { ...session, clientId: watcher });
+    expect((await connack).sessionPresent).toBe(true);
+    expect((await got.next(10_000)).payload).toBe('dev gone');
+    await got.quiet(1_000);
+    await client.endAsync();
+  }, 120_000);
 });

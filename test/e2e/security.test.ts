@@ -155,3 +155,75 @@ describe('security end to end', () => {
     c.end(true);
   });
 });
+
+// A session belongs to the identity that opened it, in both topologies (sharded: the two users on
+// different gateways, so the session object decides).
+for (const [topology, vars] of [['default', {}], ['sharded', { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' }]] as const) {
+  describe(`session ownership end to end (${topology} topology)`, () => {
+    let server: BrokerServer;
+    let key: SigningKey;
+    const at = (gateway: number) => `ws://127.0.0.1:${server.port}/mqtt?gateway=${gateway}`;
+    const bob = { username: 'bob', password: 'builder' };
+    const alice = { username: 'alice', password: 'wonderland' };
+    beforeAll(async () => {
+      key = await makeKey('HS256');
+      server = await startBroker({
+        vars: { ...vars, MQTT_ALLOW_ANONYMOUS: 'false', MQTT_PASSWORD_FILE: passwordFile(), MQTT_ACL_FILE: acl, MQTT_JWT_SECRET: key.secret! },
+      });
+    }, 90_000);
+    afterAll(async () => server?.stop());
+
+    it('another user can neither resume a persistent session nor end it with a clean session (3.1.1 code 5); its owner gets the queued message', async () => {
+      const clientId = uniqueId('bob-phone');
+      const phone = await connectMqtt(at(0), { ...bob, clientId, clean: false });
+      await phone.subscribeAsync('bob/inbox', { qos: 1 });
+      await phone.endAsync();
+      const pub = await connectMqtt(at(2), { ...bob, clientId: uniqueId('bob-pub') });
+      await pub.publishAsync('bob/inbox', 'for bob', { qos: 1 });
+      await pub.endAsync();
+
+      expect(await refusal(at(1), { ...alice, clientId, clean: false })).toBe(5);
+      expect(await refusal(at(1), { ...alice, clientId, clean: true })).toBe(5);
+      const got: string[] = [];
+      const back = mqtt.connect(at(1), { ...bob, clientId, clean: false, reconnectPeriod: 0 });
+      back.on('message', (_t, payload) => got.push(String(payload)));
+      const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+        back.once('connect', resolve);
+        back.once('error', reject);
+      });
+      expect(connack.sessionPresent).toBe(true);
+      for (let i = 0; i < 100 && !got.length; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(got).toEqual(['for bob']);
+      await back.endAsync();
+    });
+
+    it('another user cannot take a live connection over (v5 0x87); the owner keeps it', async () => {
+      const clientId = uniqueId('bob-live');
+      const live = await connectMqtt(at(0), { ...bob, clientId, protocolVersion: 5, properties: { sessionExpiryInterval: 60 } });
+      await live.subscribeAsync('bob/live', { qos: 1 });
+      const messages = inbox(live);
+      expect(await refusal(at(1), { ...alice, clientId, protocolVersion: 5 })).toBe(0x87);
+      const pub = await connectMqtt(at(2), { ...bob, clientId: uniqueId('bob-pub') });
+      await pub.publishAsync('bob/live', 'still here', { qos: 1 });
+      expect(String((await messages.next()).payload)).toBe('still here');
+      expect(live.connected).toBe(true);
+      await Promise.all([live.endAsync(), pub.endAsync()]);
+    });
+
+    it('binds a session to its token\'s subject: another subject is refused, the same one resumes', async () => {
+      const clientId = uniqueId('meter');
+      const token = async (sub: string) => ({ username: 'token', password: await sign(key, { sub, exp: seconds(Date.now()) + 300 }) });
+      const first = await connectMqtt(at(0), { ...(await token('meter-1')), clientId, clean: false });
+      await first.endAsync();
+      expect(await refusal(at(1), { ...(await token('meter-2')), clientId, clean: false })).toBe(5);
+      expect(await refusal(at(1), { ...(await token('meter-2')), clientId, clean: true })).toBe(5);
+      const again = mqtt.connect(at(2), { ...(await token('meter-1')), clientId, clean: false, reconnectPeriod: 0 });
+      const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+        again.once('connect', resolve);
+        again.once('error', reject);
+      });
+      expect(connack.sessionPresent).toBe(true);
+      await again.endAsync();
+    });
+  });
+}

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './clients.ts';
 import type { BrokerServer } from './server.ts';
-import type { Properties } from '../../src/protocol/index.ts';
+import type { Packet, Properties } from '../../src/protocol/index.ts';
 
 /** Limits the suite's server is started with (wrangler vars). */
 export const suiteVars = {
@@ -153,6 +153,58 @@ export function runBrokerSuite(name: string, start: () => Promise<BrokerServer>)
         expect(woke()).toBeGreaterThan(wakes);
         await Promise.all([sub.endAsync(), pub.endAsync()]);
       }, 30_000);
+
+      it('loses nothing of clean sessions across hibernation while their sockets are open: unacknowledged deliveries, queues, received QoS 2 ids [MQTT-3.1.2-6]', async () => {
+        const topic = uniqueId('clean-hib');
+        const subscribe = async (version: 4 | 5, qos: 1 | 2, properties?: Properties) => {
+          const { raw } = await RawClient.connect(url, version, { properties });
+          raw.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: `${topic}/${raw.version}/${qos}`, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+          expect(await raw.next()).toMatchObject({ type: 'suback', reasonCodes: [qos] });
+          return raw;
+        };
+        // 3.1.1: a window of 32 (MQTT_MAX_INFLIGHT) and 8 queued; v5: Receive Maximum 10 and 15 queued
+        const subs = [
+          { raw: await subscribe(4, 1), qos: 1, count: 40 }, { raw: await subscribe(4, 2), qos: 2, count: 40 },
+          { raw: await subscribe(5, 1, { receiveMaximum: 10 }), qos: 1, count: 25 },
+        ];
+        const { raw: pub } = await RawClient.connect(url, 4);
+        let id = 0;
+        for (const { raw, qos, count } of subs) {
+          for (let i = 0; i < count; i++) pub.send({ type: 'publish', topic: `${topic}/${raw.version}/${qos}`, payload: text(String(i)), qos: 1, packetId: ++id, retain: false, dup: false });
+        }
+        for (let i = 1; i <= id; i++) expect(await pub.next(10_000)).toMatchObject({ type: 'puback', packetId: i });
+        // a v5 publisher holds 64 QoS 2 messages received and not yet released
+        const { raw: q2 } = await RawClient.connect(url, 5);
+        for (let i = 1; i <= 64; i++) q2.send({ type: 'publish', topic: `${topic}/none`, payload: text('x'), qos: 2, packetId: i, retain: false, dup: false });
+        for (let i = 1; i <= 64; i++) expect(await q2.next()).toMatchObject({ type: 'pubrec', packetId: i });
+        for (const s of subs) for (let i = 0; i < 200 && s.raw.packets.length < Math.min(s.count, s.raw.version === 5 ? 10 : 32); i++) await sleep(25);
+
+        const woke = () => server.logs.join('').match(/woke from hibernation/g)?.length ?? 0;
+        const wakes = woke();
+        await sleep(idleEviction);
+
+        for (let i = 1; i <= 64; i++) q2.send({ type: 'pubrel', packetId: i });
+        for (let i = 1; i <= 64; i++) expect(await q2.next()).toEqual({ type: 'pubcomp', packetId: i }); // not 0x92
+        q2.send({ type: 'publish', topic: `${topic}/none`, payload: text('x'), qos: 2, packetId: 65, retain: false, dup: false });
+        expect(await q2.next()).toEqual({ type: 'pubrec', packetId: 65, reasonCode: 0x10 }); // not DISCONNECT 0x93
+        for (const s of subs) {
+          const got: string[] = [];
+          const answer = (p: Packet) => {
+            if (p.type === 'publish') {
+              got.push(new TextDecoder().decode(p.payload));
+              s.raw.send({ type: p.qos === 1 ? 'puback' : 'pubrec', packetId: p.packetId! });
+            } else if (p.type === 'pubrel') s.raw.send({ type: 'pubcomp', packetId: p.packetId });
+          };
+          s.raw.packets.splice(0).forEach(answer);
+          s.raw.onPacket = answer;
+          for (let i = 0; i < 400 && got.length < s.count; i++) await sleep(25);
+          await sleep(200); // nothing more, nothing twice
+          expect(got).toEqual(Array.from({ length: s.count }, (_, i) => String(i)));
+        }
+        for (let i = 0; i < 40 && woke() <= wakes; i++) await sleep(50);
+        expect(woke()).toBeGreaterThan(wakes);
+        for (const c of [pub, q2, ...subs.map((s) => s.raw)]) c.close();
+      }, 60_000);
 
       it('keeps namespaces apart', async () => {
         const a = await connectMqtt(`ws://127.0.0.1:${server.port}/mqtt/alpha`);

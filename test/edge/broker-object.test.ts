@@ -69,6 +69,49 @@ describe('BrokerObject', () => {
     expect(again).toMatchObject({ type: 'publish', dup: true, packetId: (first as { packetId: number }).packetId });
   });
 
+  it('keeps a clean session\'s in-flight and queued QoS 1 messages across eviction while its socket is open [MQTT-3.1.2-6]', async () => {
+    const ns = namespace();
+    const sub = await WsClient.open(`/mqtt/${ns}`);
+    await sub.connect('clean-sub', { properties: { receiveMaximum: 10 } });
+    sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 't', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await sub.next();
+    const pub = await WsClient.open(`/mqtt/${ns}`);
+    await pub.connect('pub');
+    for (let i = 1; i <= 30; i++) pub.send({ type: 'publish', topic: 't', payload: text(`m${i}`), qos: 1, packetId: i, retain: false, dup: false });
+    for (let i = 1; i <= 30; i++) expect(await pub.next()).toMatchObject({ type: 'puback', packetId: i });
+    const first: Array<{ packetId: number; payload: Uint8Array }> = [];
+    for (let i = 0; i < 10; i++) first.push((await sub.next()) as never);
+    expect(sub.packets).toHaveLength(0); // the window is full
+
+    // the runtime hibernates an object only with no timer pending: the flows' copy runs first
+    await sleep(1_500);
+    await evictDurableObject(stub(ns));
+
+    const got = first.map((p) => str(p.payload));
+    for (let k = 0; got.length < 30; k++) {
+      const p = k < first.length ? first[k] : ((await sub.next()) as { packetId: number; payload: Uint8Array });
+      if (k >= first.length) got.push(str(p.payload));
+      sub.send({ type: 'puback', packetId: p.packetId });
+    }
+    expect(got).toEqual(Array.from({ length: 30 }, (_, i) => `m${i + 1}`));
+  });
+
+  it('keeps a clean session\'s received QoS 2 ids and inbound window across eviction [MQTT-4.3.3-9]', async () => {
+    const ns = namespace();
+    const pub = await WsClient.open(`/mqtt/${ns}`);
+    expect(await pub.connect('clean-pub')).toMatchObject({ type: 'connack', reasonCode: 0 });
+    for (let i = 1; i <= 20; i++) pub.send({ type: 'publish', topic: 'q2', payload: text(`m${i}`), qos: 2, packetId: i, retain: false, dup: false });
+    for (let i = 1; i <= 20; i++) expect(await pub.next()).toMatchObject({ type: 'pubrec', packetId: i });
+
+    await sleep(1_500); // as above
+    await evictDurableObject(stub(ns));
+
+    for (let i = 1; i <= 20; i++) pub.send({ type: 'pubrel', packetId: i });
+    for (let i = 1; i <= 20; i++) expect(await pub.next()).toEqual({ type: 'pubcomp', packetId: i }); // no 0x92 [MQTT-3.7.2.1]
+    pub.send({ type: 'publish', topic: 'q2', payload: text('next'), qos: 2, packetId: 21, retain: false, dup: false });
+    expect(await pub.next()).toEqual({ type: 'pubrec', packetId: 21, reasonCode: 0x10 }); // no subscribers; no 0x93: nothing is in flight
+  });
+
   it('keeps retained messages in SQLite across eviction', async () => {
     const ns = namespace();
     const pub = await WsClient.open(`/mqtt/${ns}`, 4);

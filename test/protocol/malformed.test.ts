@@ -155,7 +155,7 @@ table('v5 properties', [
   ['maximum packet size 0', 5, pkt(0x20, 0, 0, props(0x27, 0, 0, 0, 0)), P],
   ['subscription identifier 0 on SUBSCRIBE', 5, pkt(0x82, 0, 1, props(0x0b, 0), str('a'), 0), P],
   ['subscription identifier 0 on PUBLISH', 5, pkt(0x30, str('t'), props(0x0b, 0)), P],
-  ['topic alias 0', 5, pkt(0x30, str('t'), props(0x23, 0, 0)), P],
+  ['topic alias 0 [MQTT-3.3.2-8]', 5, pkt(0x30, str('t'), props(0x23, 0, 0)), ReasonCode.TopicAliasInvalid],
   ['subscription identifier in five bytes', 5, pkt(0x30, str('t'), props(0x0b, 0xff, 0xff, 0xff, 0xff, 0x01)), M],
   ['property length beyond the packet', 5, pkt(0x30, str('t'), 9, 0x01, 1), M],
   ['value overrunning the property block', 5, pkt(0x30, str('t'), 2, 0x02, 0, 0, 0, 1), M],

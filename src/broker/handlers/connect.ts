@@ -8,6 +8,7 @@ import type { Connection } from '../connection.ts';
 import type { Principal } from '../hooks.ts';
 import { beginAuth } from './auth.ts';
 import { checkTopicLimits } from '../limits.ts';
+import { identityOf, notOwner, sessionOwnerMatches } from '../identity.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
 export const responsePrefix = 'response/';
@@ -46,6 +47,9 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   // verified name (a token in the user name field must not be shown as one)
   if (principal && principal.method !== 'anonymous') conn.username = principal.username;
   authorizeWill(conn, packet);
+  // a session held here (the sharded session object checks the others) is its owner's alone
+  const held = broker.sessions.store.get(conn.clientId);
+  if (held && !sessionOwnerMatches(held.owner, identityOf(conn.principal))) throw notOwner();
   const live = broker.gateway.byClientId.get(conn.clientId);
   if (!live && broker.gateway.activeCount() >= broker.config.maxConnections) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
@@ -59,6 +63,7 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
   conn.durable = durable;
+  conn.hasWill = packet.will !== undefined;
   conn.state = 'active';
   conn.window = conn.version === 5 ? (packet.properties?.receiveMaximum ?? 0xffff) : broker.config.maxInflight;
   conn.maxPacketSize = packet.properties?.maximumPacketSize ?? 0;

@@ -30,6 +30,20 @@ export class Gateway {
     this.byClientId.set(conn.clientId, conn);
     const deadline = conn.deadline();
     if (deadline !== undefined) this.broker.due(deadline);
+    if (conn.hasWill) this.watch(this.broker.clock.now());
+  }
+
+  /**
+   * While a connection with a will is open, the object's alarm is never further than
+   * willCheckInterval ahead: after a restart that took the connection with it, the alarm wakes the
+   * object, whose start treats the connection as gone and publishes the will, with no other traffic.
+   */
+  private watch(now: number): number | undefined {
+    const interval = this.broker.config.willCheckInterval;
+    if (interval === 0) return undefined;
+    const at = now + interval * 1000;
+    this.broker.due(at);
+    return at;
   }
 
   activeCount(): number {
@@ -80,6 +94,8 @@ export class Gateway {
       }
       else conn.disconnect(ReasonCode.KeepAliveTimeout, 'keepalive timeout'); // [MQTT-3.1.2-24]
     }
+    const watched = [...this.byClientId.values()].some((c) => c.hasWill) ? this.watch(now) : undefined;
+    if (watched !== undefined) next = Math.min(next ?? watched, watched);
     return next;
   }
 }

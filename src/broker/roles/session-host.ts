@@ -1,7 +1,8 @@
 // Session role: opens, resumes and ends sessions; holds offline queues; times wills
 // (Will Delay Interval [MQTT-3.1.3-9]) and session expiry [MQTT-3.1.2-23]. A session that ends
-// with its connection keeps its message flows in memory; anything that outlives a connection
-// keeps them in the store. In the sharded topology a gateway holds the sessions of its live
+// with its connection keeps its message flows in memory, copied to snapshots so that a
+// hibernation loses none (clean-flows.ts); anything that outlives a connection keeps them in the
+// store. In the sharded topology a gateway holds the sessions of its live
 // connections only: it claims a session from its session object on CONNECT and hands it back
 // when the connection ends; the session object holds it (queue, will delay, expiry) meanwhile.
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
@@ -12,7 +13,8 @@ import { paged, type Routed, type SessionExport } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
-import { MemorySessionStore } from '../memory/memory-session-store.ts';
+import { identityOf } from '../identity.ts';
+import { CleanFlows, type FlowSnapshots } from '../clean-flows.ts';
 
 export class SessionHost {
   /** clientId → next moment something is due (will or expiry) for a session that is away. */
@@ -23,7 +25,7 @@ export class SessionHost {
   private readonly broker: Broker;
   readonly store: SessionStore;
   /** In-flight and queued messages and QoS 2 ids of sessions that end with their connection. */
-  private readonly volatile = new MemorySessionStore({ copies: false });
+  readonly flows: CleanFlows;
   /** Sessions on their way to their session object, by client id (sharded gateways). */
   private readonly leaving = new Map<string, Promise<void>>();
   /**
@@ -40,17 +42,22 @@ export class SessionHost {
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
   private readonly arrivals = new Map<string, Promise<void>>();
 
-  constructor(broker: Broker, store: SessionStore) {
+  constructor(broker: Broker, store: SessionStore, snapshots?: FlowSnapshots) {
     this.broker = broker;
     this.store = store;
+    this.flows = new CleanFlows(snapshots);
   }
 
   /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
   reconcile(live: (connectionId: string) => boolean): void {
+    let gone = 0;
     for (const state of this.store.list()) {
-      if (state.connectionId && !live(state.connectionId)) this.away(state, 'abnormal');
-      else if (!state.connectionId) this.track(state);
+      if (state.connectionId && !live(state.connectionId)) {
+        this.away(state, 'abnormal');
+        gone++;
+      } else if (!state.connectionId) this.track(state);
     }
+    if (gone) this.broker.log('info', `${gone} connections gone since this object last ran (a restart): treated as abnormally disconnected, wills published`);
   }
 
   open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean; durable: boolean } {
@@ -58,31 +65,34 @@ export class SessionHost {
     const present = !!old && !clean; // [MQTT-3.2.2-2]
     if (old && clean) this.end(old); // [MQTT-3.1.2-4]
     const state: SessionState = { clientId: conn.clientId, expiryInterval, connectionId: conn.id, will };
+    const owner = identityOf(conn.principal);
+    if (owner !== undefined) state.owner = owner;
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
     const durable = expiryInterval > 0 || present;
-    return { session: this.session(conn.clientId, durable), present, durable };
+    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, this.broker.config.maxQueuedMessages);
+    return { session, present, durable };
   }
 
   /** QoS 1/2 messages queued for or in flight to every session, in the store or in memory. */
   outboundTotal(): number {
-    return this.store.outboundTotal() + this.volatile.outboundTotal();
+    return this.store.outboundTotal() + this.flows.store.outboundTotal();
   }
 
   /** QoS 1/2 messages queued for or in flight to one session. */
   outboundCount(clientId: string): number {
-    return this.store.outboundCount(clientId) + this.volatile.outboundCount(clientId);
+    return this.store.outboundCount(clientId) + this.flows.store.outboundCount(clientId);
   }
 
   /** QoS 1/2 messages queued for or in flight to one session, in delivery order. */
   outbound(clientId: string): OutboundMessage[] {
-    return [...this.store.outbound(clientId), ...this.volatile.outbound(clientId)];
+    return [...this.store.outbound(clientId), ...this.flows.store.outbound(clientId)];
   }
 
-  /** The flows of a live connection's session, from the store that holds them. */
-  session(clientId: string, durable: boolean): Session {
-    return new Session(clientId, durable ? this.store : this.volatile, this.broker.config.maxQueuedMessages);
+  /** After a wake: the flows of a live connection's session, from where they are kept. */
+  resume(clientId: string, durable: boolean): Session {
+    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), this.broker.config.maxQueuedMessages);
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {
@@ -165,7 +175,7 @@ export class SessionHost {
   private async fetch(conn: Connection, clean: boolean): Promise<void> {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
-    const session = await remote.sessions!.attach(conn.clientId, conn.id);
+    const session = await remote.sessions!.attach(conn.clientId, conn.id, identityOf(conn.principal));
     try {
       if (session && clean && session.subscriptions.length) {
         await remote.shards.unsubscribe(conn.clientId, session.subscriptions.map((s) => s.topicFilter));
@@ -201,7 +211,7 @@ export class SessionHost {
       .then(() => {
         session = state && this.exported(clientId, state);
         this.holding.delete(clientId);
-        this.volatile.delete(clientId);
+        this.flows.end(clientId);
         return sessions.detach(clientId, connectionId, session);
       })
       .then(() => {
@@ -306,7 +316,7 @@ export class SessionHost {
     if (state.will?.at !== undefined) this.publishWill(state.clientId, state.will);
     const gone = this.broker.forget(state.clientId, this.store.subscriptions(state.clientId).map((s) => s.topicFilter));
     this.store.delete(state.clientId);
-    this.volatile.delete(state.clientId);
+    this.flows.end(state.clientId);
     this.due.delete(state.clientId);
     this.queued.delete(state.clientId);
     return gone;

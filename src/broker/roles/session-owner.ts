@@ -4,6 +4,7 @@
 // takeover across gateways [MQTT-3.1.4-3]: a new connection's claim first ends the old one,
 // wherever it is, and waits for its session to come back here.
 import type { Broker } from '../broker.ts';
+import { notOwner, sessionOwnerMatches } from '../identity.ts';
 import { pushTo } from '../multimap.ts';
 import type { Routed, SessionExport } from '../remote.ts';
 import type { OutboundMessage } from '../ports.ts';
@@ -11,6 +12,8 @@ import type { OutboundMessage } from '../ports.ts';
 export interface Attachment {
   gateway: number;
   connectionId: string;
+  /** The identity the connection authenticated as (identityOf); unset: anonymous. */
+  owner?: string;
 }
 
 export interface AttachmentStore {
@@ -43,17 +46,21 @@ export class SessionOwner {
   }
 
   /**
-   * A connection on `gateway` claims the client id; resolves with the session it had (its first
-   * page of messages; `page` gives the rest), lent from here until it comes back.
+   * A connection on `gateway`, of identity `owner`, claims the client id; resolves with the
+   * session it had (its first page of messages; `page` gives the rest), lent from here until it
+   * comes back. Throws notOwner() when a live or away session of the client id belongs to another
+   * identity (nothing is taken over or ended then).
    */
-  attach(clientId: string, gateway: number, connectionId: string): Promise<SessionExport | undefined> {
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
     const before = this.claims.get(clientId) ?? Promise.resolve();
     const claim = before.catch(() => undefined).then(async () => {
       const old = this.attachments.get(clientId);
+      const held = old ? old.owner : this.broker.sessions.store.get(clientId)?.owner;
+      if (!sessionOwnerMatches(held, owner)) throw notOwner();
       if (old && !(old.gateway === gateway && old.connectionId === connectionId)) {
         await this.gateways.takeover(old.gateway, clientId, old.connectionId); // [MQTT-3.1.4-3]
       }
-      this.attachments.set(clientId, { gateway, connectionId });
+      this.attachments.set(clientId, owner === undefined ? { gateway, connectionId } : { gateway, connectionId, owner });
       return this.broker.sessions.lend(clientId, connectionId);
     });
     this.claims.set(clientId, claim);

@@ -32,8 +32,10 @@ export class SqliteAttachments implements AttachmentStore {
 
   constructor(sql: Sql) {
     this.sql = sql;
-    for (const r of sql.all<{ client_id: string; gateway: number; connection_id: string }>('SELECT * FROM attachments')) {
-      this.cache.set(r.client_id, { gateway: r.gateway, connectionId: r.connection_id });
+    for (const r of sql.all<{ client_id: string; gateway: number; connection_id: string; owner: string | null }>('SELECT * FROM attachments')) {
+      const a: Attachment = { gateway: r.gateway, connectionId: r.connection_id };
+      if (r.owner !== null) a.owner = r.owner;
+      this.cache.set(r.client_id, a);
     }
   }
 
@@ -43,7 +45,7 @@ export class SqliteAttachments implements AttachmentStore {
 
   set(clientId: string, a: Attachment): void {
     this.cache.set(clientId, a);
-    this.sql.run('INSERT OR REPLACE INTO attachments (client_id, gateway, connection_id) VALUES (?, ?, ?)', clientId, a.gateway, a.connectionId);
+    this.sql.run('INSERT OR REPLACE INTO attachments (client_id, gateway, connection_id, owner) VALUES (?, ?, ?, ?)', clientId, a.gateway, a.connectionId, a.owner ?? null);
   }
 
   delete(clientId: string): void {

@@ -7,7 +7,7 @@ import type { Sql } from './sql.ts';
 const tables = [
   `CREATE TABLE IF NOT EXISTS sessions (
     client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, connection_id TEXT,
-    disconnected_at INTEGER, will TEXT)`,
+    disconnected_at INTEGER, will TEXT, owner TEXT)`,
   `CREATE TABLE IF NOT EXISTS subscriptions (
     client_id TEXT NOT NULL, topic_filter TEXT NOT NULL, options TEXT NOT NULL,
     PRIMARY KEY (client_id, topic_filter)) WITHOUT ROWID`,
@@ -18,13 +18,20 @@ const tables = [
     PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS incoming (
     client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
+  // live clean sessions' flows, copied from memory so a hibernation keeps them (clean-flows.ts)
+  `CREATE TABLE IF NOT EXISTS clean_outbound (
+    client_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, packet_id INTEGER,
+    topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, meta TEXT,
+    PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS clean_incoming (
+    client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS retained (
     topic TEXT PRIMARY KEY, payload BLOB NOT NULL, qos INTEGER NOT NULL, meta TEXT) WITHOUT ROWID`,
   // sharded topology: a topic shard's subscribers, where they are (gateway index; NULL: away)
   `CREATE TABLE IF NOT EXISTS locations (client_id TEXT PRIMARY KEY, gateway INTEGER) WITHOUT ROWID`,
   // sharded topology: a session object's live client ids, by gateway and connection
   `CREATE TABLE IF NOT EXISTS attachments (
-    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL) WITHOUT ROWID`,
+    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL, owner TEXT) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
   // the last good JWKS of MQTT_JWT_JWKS_URL (src/edge/sqlite/jwks-store.ts)
   `CREATE TABLE IF NOT EXISTS jwks (url TEXT PRIMARY KEY, body TEXT NOT NULL, fetched_at INTEGER NOT NULL, fresh_until INTEGER NOT NULL)`,
@@ -61,8 +68,15 @@ const gauges: Record<string, { count: string; triggers: string[] }> = {
 
 export type Gauge = keyof typeof gauges;
 
+/** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
+const added = [{ table: 'sessions', column: 'owner', type: 'TEXT' }, { table: 'attachments', column: 'owner', type: 'TEXT' }];
+
 export function migrate(sql: Sql): void {
   for (const statement of tables) sql.run(statement);
+  for (const { table, column, type } of added) {
+    const columns = sql.all<{ name: string }>(`PRAGMA table_info(${table})`);
+    if (!columns.some((c) => c.name === column)) sql.run(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
   for (const i of [0, 1]) sql.run(`DROP TRIGGER IF EXISTS gauge_outbound_${i}`); // an earlier build's
   const present = new Set(sql.all<{ name: string }>('SELECT name FROM gauges').map((r) => r.name));
   for (const [name, gauge] of Object.entries(gauges)) {

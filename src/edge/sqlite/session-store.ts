@@ -4,8 +4,10 @@ import type { Message, OutboundMessage, SessionState, SessionStore, StoredSubscr
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
-type SessionRow = { client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will: string | null };
-type OutboundRow = {
+type SessionRow = {
+  client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will: string | null; owner: string | null;
+};
+export type OutboundRow = {
   seq: number; state: string; packet_id: number | null; topic: string; payload: ArrayBuffer; qos: number; retain: number; meta: string | null;
 };
 /** The parts of an outbound message that have no column of their own. */
@@ -30,10 +32,10 @@ export class SqliteSessionStore implements SessionStore {
   put(s: SessionState): void {
     // an upsert, not INSERT OR REPLACE: a replace deletes without firing the gauge's trigger
     this.sql.run(
-      `INSERT INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO sessions (client_id, expiry_interval, connection_id, disconnected_at, will, owner) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (client_id) DO UPDATE SET expiry_interval = excluded.expiry_interval, connection_id = excluded.connection_id,
-       disconnected_at = excluded.disconnected_at, will = excluded.will`,
-      s.clientId, s.expiryInterval, s.connectionId ?? null, s.disconnectedAt ?? null, toJson(s.will),
+       disconnected_at = excluded.disconnected_at, will = excluded.will, owner = excluded.owner`,
+      s.clientId, s.expiryInterval, s.connectionId ?? null, s.disconnectedAt ?? null, toJson(s.will), s.owner ?? null,
     );
   }
 
@@ -73,17 +75,9 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
-    const { message: m } = entry;
-    const meta: OutboundMeta = {
-      properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, subscriptionIdentifiers: entry.subscriptionIdentifiers,
-    };
     this.seq ??= this.sql.first<{ seq: number | null }>('SELECT max(seq) AS seq FROM outbound')!.seq ?? 0;
     const seq = ++this.seq;
-    this.sql.run(
-      `INSERT INTO outbound (client_id, seq, state, packet_id, topic, payload, qos, retain, meta)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      clientId, seq, entry.state, entry.packetId ?? null, m.topic, blob(m.payload), m.qos, m.retain ? 1 : 0, toJson(meta),
-    );
+    this.sql.run(`INSERT INTO outbound ${outboundColumns}`, ...outboundValues(clientId, seq, entry));
     this.outboundChange++;
     return seq;
   }
@@ -140,10 +134,22 @@ function toState(r: SessionRow): SessionState {
   if (r.disconnected_at !== null) state.disconnectedAt = r.disconnected_at;
   const will = fromJson<StoredWill>(r.will);
   if (will) state.will = will;
+  if (r.owner !== null) state.owner = r.owner;
   return state;
 }
 
-function toOutbound(r: OutboundRow): OutboundMessage {
+/** The columns of an outbound row (the `outbound` table, and the clean sessions' snapshots). */
+export const outboundColumns = '(client_id, seq, state, packet_id, topic, payload, qos, retain, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+export function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
+  const { message: m } = entry;
+  const meta: OutboundMeta = {
+    properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, subscriptionIdentifiers: entry.subscriptionIdentifiers,
+  };
+  return [clientId, seq, entry.state, entry.packetId ?? null, m.topic, blob(m.payload), m.qos, m.retain ? 1 : 0, toJson(meta)];
+}
+
+export function toOutbound(r: OutboundRow): OutboundMessage {
   const meta = fromJson<OutboundMeta>(r.meta) ?? {};
   const message: Message = { topic: r.topic, payload: new Uint8Array(r.payload), qos: r.qos as Message['qos'], retain: r.retain === 1 };
   if (meta.properties) message.properties = meta.properties;

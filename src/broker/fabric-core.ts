@@ -1,0 +1,241 @@
+// The sharded topology's calls between objects, whatever carries them: the Remote a gateway or
+// session object gives its broker, and the batched calls a shard or session object makes to
+// gateways and session objects, routed by shard key to the objects a Directory names. The edge
+// gives it Durable Object stubs (edge/fabric.ts); Node tests give it objects in one process.
+// Every call is tracked, so an event handler can wait for its calls before it returns.
+import { notOwner, notOwnerMessage } from './identity.ts';
+import { Batcher } from './batcher.ts';
+import { pushTo } from './multimap.ts';
+import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
+import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from './remote.ts';
+import type { Target } from './roles/shard-host.ts';
+import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
+
+/** How many objects of each role a sharded namespace has. */
+export interface Topology {
+  gateways: number;
+  shards: number;
+  sessions: number;
+}
+
+/** Who is calling: a gateway's calls place its clients there; a session object's place them away. */
+export interface Caller {
+  role: 'gateway' | 'shard' | 'session';
+  index: number;
+}
+
+/** What a topic-shard object answers (roles/endpoints.ts). */
+export interface ShardCalls {
+  /** `from`: the calling gateway, null for a session object; deliveries for its sessions ride the answer. */
+  publish(messages: Message[], from: number | null): Promise<Accepted[]>;
+  /** `gateway`: where the client is; null: its session is away, with its session object. */
+  subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
+  unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+}
+
+/** What a gateway answers (roles/endpoints.ts). */
+export interface GatewayCalls {
+  deliver(batch: Routed[]): Promise<void>;
+  takeover(clientId: string, connectionId: string): Promise<void>;
+}
+
+/** What a session object answers (roles/session-owner.ts). */
+export interface SessionCalls {
+  /** `owner`: the identity claiming it; another identity's session is refused (identity.ts). */
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined>;
+  /** The outbound messages after `after` (a seq) of a session lent to a claim, one page. */
+  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }>;
+  abandon(clientId: string, connectionId: string): Promise<void>;
+  /** A page of a session's outbound messages ahead of its detach (`first`: the first page). */
+  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void>;
+  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged?: boolean): Promise<void>;
+  enqueue(batch: Routed[], from: number | null): Promise<void>;
+}
+
+/**
+ * Each kind of call's deadline, in multiples of the call timeout. A call only waits on calls of a
+ * lower level (docs/ARCHITECTURE.md, "Who waits on whom"), so its deadline outlasts theirs: a
+ * shard's subscribe, or a page of a session's messages, waits on nothing; a hand-over (detach) on a shard's subscribe; a takeover on a
+ * hand-over and on the shard calls of an arrival; a claim (attach) on a takeover. A delivery may
+ * wait for a client's session to settle on its gateway (bounded by one timeout) and pass messages
+ * on to a session object; a publish waits on its deliveries.
+ */
+const levels = {
+  subscribe: 1, unsubscribe: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
+} as const;
+
+export type CallKind = keyof typeof levels;
+
+/** A call between objects that did not answer in time. */
+export class CallTimeout extends Error {
+  constructor(kind: CallKind, ms: number) {
+    super(`${kind} call timed out after ${ms} ms`);
+  }
+}
+
+/** The objects of one namespace, by role and index. */
+export interface Directory {
+  shard(index: number): ShardCalls;
+  gateway(index: number): GatewayCalls;
+  session(index: number): SessionCalls;
+}
+
+export class FabricCore implements Remote {
+  readonly shards: ShardLink;
+  readonly sessions?: SessionLink;
+  readonly topology: Topology;
+  private readonly directory: Directory;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly publishes: Batcher<number, Message, Accepted>;
+  private readonly routes: Batcher<Target, Routed, undefined>;
+  /** The deadline of a call that waits on no other, in ms. */
+  private readonly timeout: number;
+  private readonly log: (message: string) => void;
+  /** Calls that missed their deadline, by kind. */
+  readonly timeouts: Partial<Record<CallKind, number>> = {};
+
+  constructor(directory: Directory, topology: Topology, caller: Caller, options: { timeout?: number; log?: (message: string) => void } = {}) {
+    this.directory = directory;
+    this.topology = topology;
+    this.timeout = options.timeout ?? 5_000;
+    this.log = options.log ?? ((message) => console.error(message));
+    const where = caller.role === 'gateway' ? caller.index : null;
+    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)));
+    this.routes = new Batcher(async (target, batch) => {
+      const [role, index] = target.split(':') as ['gateway' | 'session', string];
+      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(batch));
+      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(batch, where));
+      return batch.map(() => undefined);
+    });
+    this.shards = {
+      publish: (message) => this.track(this.publishes.push(shardOfTopic(message.topic, topology.shards), message)),
+      subscribe: (clientId, subscriptions, retained) => this.track((async () => {
+        const found: Message[][] = subscriptions.map(() => []);
+        await Promise.all([...this.byShard(subscriptions.map((s) => s.topicFilter))].map(async ([shard, picked]) => {
+          const call = this.directory.shard(shard).subscribe(clientId, where, picked.map((i) => subscriptions[i]), picked.map((i) => retained[i]));
+          const messages = await this.deadline('subscribe', call);
+          picked.forEach((i, k) => found[i].push(...messages[k]));
+        }));
+        return found;
+      })()),
+      unsubscribe: (clientId, topicFilters) => this.track((async () => {
+        await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) =>
+          this.deadline('unsubscribe', this.directory.shard(shard).unsubscribe(clientId, picked.map((i) => topicFilters[i])))));
+      })()),
+    };
+    if (caller.role === 'gateway') {
+      this.sessions = {
+        attach: (clientId, connectionId, owner) => this.track(this.attach(clientId, caller.index, connectionId, owner)),
+        abandon: (clientId, connectionId) => this.track(this.deadline('detach', this.session(clientId).abandon(clientId, connectionId))),
+        detach: (clientId, connectionId, session) => this.track(this.detach(clientId, connectionId, session)),
+        forward: (batch) => this.toSessionObjects(batch),
+      };
+    }
+  }
+
+  /**
+   * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
+   * answers after all, the session it gave is handed straight back, so nothing is lost.
+   */
+  private async attach(clientId: string, gateway: number, connectionId: string, owner: string | undefined): Promise<SessionExport | undefined> {
+    const object = this.session(clientId);
+    const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
+    const session = await this.deadline('attach', object.attach(clientId, gateway, connectionId, owner), abandon).catch((err: unknown) => {
+      // an error crosses RPC as its message only; another identity's session is refused, nothing claimed
+      throw err instanceof Error && err.message.includes(notOwnerMessage) ? notOwner() : err;
+    });
+    if (!session?.more) return session;
+    try { // the rest of its messages, a page per call
+      const outbound = [...session.outbound];
+      for (let more = true; more;) {
+        const page = await this.deadline('page', object.page(clientId, connectionId, outbound[outbound.length - 1].seq));
+        outbound.push(...page.outbound);
+        more = page.more;
+      }
+      return { ...session, outbound, more: false };
+    } catch (err) {
+      abandon();
+      throw err;
+    }
+  }
+
+  /** Hands a session over; one too large for a call goes in pages ahead of the detach. */
+  private async detach(clientId: string, connectionId: string, session: SessionExport | undefined): Promise<void> {
+    const object = this.session(clientId);
+    const pages = session ? paged(session.outbound) : [];
+    if (pages.length <= 1) return this.deadline('detach', object.detach(clientId, connectionId, session));
+    for (const [i, page] of pages.slice(0, -1).entries()) await this.deadline('page', object.stage(clientId, connectionId, page, i === 0));
+    await this.deadline('detach', object.detach(clientId, connectionId, { ...session!, outbound: pages[pages.length - 1] }, true));
+  }
+
+  /**
+   * A call with its deadline (its kind's level times the call timeout). Past it, the call fails
+   * with CallTimeout and is counted; `late` gets what it answers afterwards, if it ever does.
+   */
+  private deadline<T>(kind: CallKind, call: Promise<T>, late?: (value: T) => void): Promise<T> {
+    const ms = levels[kind] * this.timeout;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let expired = false;
+    const expiry = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        this.timeouts[kind] = (this.timeouts[kind] ?? 0) + 1;
+        this.log(`${kind} call timed out after ${ms} ms`);
+        reject(new CallTimeout(kind, ms));
+      }, ms);
+    });
+    const answer = Promise.resolve(call);
+    void answer.then((value) => {
+      if (expired) late?.(value);
+    }, () => undefined).finally(() => clearTimeout(timer!));
+    return Promise.race([answer, expiry]);
+  }
+
+  /** Sends routed messages on, one batched call per target. */
+  route(targets: Map<Target, Routed[]>): Promise<unknown> {
+    const sent: Promise<undefined>[] = [];
+    for (const [target, batch] of targets) for (const routed of batch) sent.push(this.routes.push(target, routed));
+    return this.track(Promise.all(sent));
+  }
+
+  /** Routed messages for sessions that are not on this gateway: to their clients' session objects. */
+  toSessionObjects(batch: Routed[]): Promise<unknown> {
+    const targets = new Map<Target, Routed[]>();
+    for (const { message, deliveries } of batch) {
+      for (const d of deliveries) pushTo(targets, `session:${sessionObjectOf(d.clientId, this.topology.sessions)}`, { message, deliveries: [d] });
+    }
+    return this.route(targets);
+  }
+
+  /** A session object passing messages to the gateway its client went back to. */
+  forward(gateway: number, batch: Routed[]): Promise<void> {
+    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(batch)));
+  }
+
+  takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {
+    return this.track(this.deadline('takeover', this.directory.gateway(gateway).takeover(clientId, connectionId)));
+  }
+
+  /** Resolves once the calls in flight now have settled (later ones belong to later events). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(call: Promise<T>): Promise<T> {
+    this.inFlight.add(call);
+    void call.finally(() => this.inFlight.delete(call)).catch(() => undefined);
+    return call;
+  }
+
+  private byShard(filters: string[]): Map<number, number[]> {
+    const picked = new Map<number, number[]>();
+    filters.forEach((filter, i) => {
+      for (const shard of shardsOfFilter(filter, this.topology.shards)) pushTo(picked, shard, i);
+    });
+    return picked;
+  }
+
+  private session(clientId: string): SessionCalls {
+    return this.directory.session(sessionObjectOf(clientId, this.topology.sessions));
+  }
+}

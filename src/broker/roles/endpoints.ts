@@ -1,0 +1,58 @@
+// What a topic-shard object and a gateway answer to the other objects' calls in the sharded
+// topology (a session object's SessionOwner answers its own). The Durable Objects meter and time
+// these calls; Node tests call them in one process.
+import type { Broker } from '../broker.ts';
+import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
+import type { Message, StoredSubscription } from '../ports.ts';
+import type { Accepted, Routed } from '../remote.ts';
+import type { ShardHost, Target } from './shard-host.ts';
+
+export class ShardEndpoint implements ShardCalls {
+  private readonly host: ShardHost;
+  private readonly fabric: Pick<FabricCore, 'route'>;
+
+  constructor(host: ShardHost, fabric: Pick<FabricCore, 'route'>) {
+    this.host = host;
+    this.fabric = fabric;
+  }
+
+  /**
+   * Accepts messages from a gateway (`from`; null: a session object), in its order, and resolves
+   * once they reached the other gateways and session objects they are for; those for the
+   * caller's own gateway ride the answer.
+   */
+  async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
+    const { reached, targets } = this.host.publish(messages);
+    const own: Target = `gateway:${from ?? -1}`;
+    const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
+    targets.delete(own);
+    await this.fabric.route(targets);
+    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [] }));
+  }
+
+  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
+    return this.host.subscribe(clientId, gateway ?? 'away', subscriptions, retained);
+  }
+
+  async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
+    this.host.unsubscribe(clientId, topicFilters);
+  }
+}
+
+export class GatewayEndpoint implements GatewayCalls {
+  private readonly broker: Broker;
+
+  constructor(broker: Broker) {
+    this.broker = broker;
+  }
+
+  /** Messages a shard or session object routed to this gateway's sessions. */
+  deliver(batch: Routed[]): Promise<void> {
+    return this.broker.receive(batch);
+  }
+
+  /** A connection on another gateway claimed a client id held here. */
+  takeover(clientId: string, connectionId: string): Promise<void> {
+    return this.broker.gateway.takeOver(clientId, connectionId);
+  }
+}
