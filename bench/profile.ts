@@ -24,7 +24,8 @@ const inspectorPort = await freePort();
 const server = await startBroker({ logLevel: 'warn', vars: { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' }, inspectorPort });
 const broker: RunningBroker = { name: 'edge-mqtt', url: server.url, echo: false, usage: () => usage(server.pgid, true), stop: server.stop };
 try {
-  const inspector = new WebSocket(`ws://127.0.0.1:${inspectorPort}/ws`);
+  // Miniflare's inspector has one target per worker; the broker's is core:user:<name in wrangler.toml>
+  const inspector = new WebSocket(`ws://127.0.0.1:${inspectorPort}/core:user:edge-mqtt`);
   await new Promise((r) => inspector.once('open', r));
   let id = 0;
   const call = (method: string, params = {}) => new Promise<Record<string, unknown>>((resolve) => {

@@ -1,15 +1,19 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
 // scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
-// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded).
-// BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers.
+// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
+// the broker is started changes its rate (lib/start-modes.ts).
+// BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
+// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
 import { devices, fanout, latency, throughput, type Result } from './lib/scenarios.ts';
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
-import { printCost, printTables } from './lib/report.ts';
+import { printCost, printStartModes, printTables } from './lib/report.ts';
+import { startModes } from './lib/start-modes.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
@@ -69,6 +73,14 @@ for (const { name, start } of brokers) {
     await broker.stop();
   }
 }
+if (!only || only.includes('start-modes')) console.error('start-modes:');
+const starts = only && !only.includes('start-modes') ? [] : await startModes({
+  bench: edgeVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
+});
+console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `npm start` runs them: scripts/start.ts, Miniflare\n' +
+  'with no per-event tracing and no dev proxy. The last tables also start them with wrangler dev 4.156.2, tracing off\n' +
+  `(X_LOCAL_OBSERVABILITY=false) and on (as it comes): the run of median rate out of ${rounds}.\n`);
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
 printCost(results);
+printStartModes(starts);

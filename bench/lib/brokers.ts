@@ -1,10 +1,12 @@
 // The brokers a benchmark run compares, each started on a free 127.0.0.1 port and measured by
 // its own processes: this broker on workerd, Aedes, Mosquitto (when installed) and the echo object.
+// This broker and the echo object start as `npm start` starts them (scripts/start.ts: Miniflare,
+// no per-event tracing, no dev proxy) unless `launcher` names a `wrangler dev` variant.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, startBroker } from '../../test/e2e/server.ts';
+import { freePort, startBroker, type Launcher } from '../../test/e2e/server.ts';
 import { connect, endAll } from './clients.ts';
 import { readUnits, type Units } from './cost.ts';
 import { usage, type Usage } from './proc.ts';
@@ -23,8 +25,8 @@ export interface RunningBroker {
 
 const root = join(import.meta.dirname, '../..');
 
-export async function startEdge(vars: Record<string, string> = {}, name = 'edge-mqtt'): Promise<RunningBroker> {
-  const server = await startBroker({ logLevel: 'warn', vars });
+export async function startEdge(vars: Record<string, string> = {}, name = 'edge-mqtt', launcher?: Launcher): Promise<RunningBroker> {
+  const server = await startBroker({ logLevel: 'warn', vars, launcher });
   await warmUp(server.url, Number(vars.MQTT_GATEWAYS ?? 1));
   return {
     name, url: server.url, echo: false, usage: () => usage(server.pgid, true), units: () => readUnits(server.port), stop: server.stop,
@@ -45,9 +47,9 @@ async function warmUp(url: string, gateways: number): Promise<void> {
   await new Promise((r) => setTimeout(r, 2_000)); // a meter saves a second after its first change
 }
 
-export async function startEcho(): Promise<RunningBroker> {
-  const server = await startBroker({ logLevel: 'warn', config: join(root, 'bench/echo/wrangler.toml') });
-  return { name: 'echo', url: `ws://127.0.0.1:${server.port}/`, echo: true, usage: () => usage(server.pgid, true), stop: server.stop };
+export async function startEcho(name = 'echo', launcher?: Launcher): Promise<RunningBroker> {
+  const server = await startBroker({ logLevel: 'warn', config: join(root, 'bench/echo/wrangler.toml'), launcher });
+  return { name, url: `ws://127.0.0.1:${server.port}/`, echo: true, usage: () => usage(server.pgid, true), stop: server.stop };
 }
 
 export async function startAedes(): Promise<RunningBroker> {

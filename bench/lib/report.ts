@@ -87,3 +87,27 @@ export function printCost(results: Result[]): void {
     console.log('');
   }
 }
+
+/**
+ * How the way the broker is started changes what it does (lib/start-modes.ts): the QoS 0 and 1
+ * throughput of each way against the fastest MQTT one for the same QoS and framing, then the
+ * memory per idle connection under `wrangler dev`.
+ */
+export function printStartModes(results: Result[]): void {
+  const flows = results.filter((r) => r.rate !== undefined);
+  if (!flows.length) return;
+  const fastest = (r: Result) => Math.max(...flows.filter((x) => !x.broker.startsWith('echo') && x.scenario === r.scenario && x.framing === r.framing).map((x) => x.rate ?? 0));
+  console.log('### How the broker is started\n');
+  console.log('| started as | scenario | clients | framing | msg/s | vs fastest MQTT | p50 ms | p99 ms | CPU s / 100k | lost | dup | reordered |');
+  console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of flows) {
+    console.log(`| ${r.broker} | ${r.scenario} | ${r.clients ?? '–'} | ${r.framing ?? '–'} | ${fmt(r.rate)} | ${r.broker.startsWith('echo') ? '–' : ratio(r.rate, fastest(r))} | ` +
+      `${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.cpuPer100k, 2)} | ${r.losses} | ${r.duplicates} | ${r.reordered} |`);
+  }
+  console.log('');
+  const state = results.filter((r) => r.connectRate !== undefined);
+  if (!state.length) return;
+  console.log(`### ${state[0].scenario}, under wrangler dev\n`);
+  printState(state);
+  console.log('');
+}

@@ -131,7 +131,7 @@ try {
   rows.push(['round trip p50 (ms)', f(direct.lat.p50), f(via.lat.p50), `${f(via.lat.p50 - direct.lat.p50)}`]);
   rows.push(['round trip p99 (ms)', f(direct.lat.p99), f(via.lat.p99), `+${f(via.lat.p99 - direct.lat.p99)}`]);
   rows.push([`QoS 1 throughput, ${burst} msgs, ${window} in flight (msg/s)`, f(direct.tput, 0), f(via.tput, 0), `${f((via.tput / direct.tput) * 100, 0)} %`]);
-  console.log(`\nTunnel overhead (edge: broker on workerd via wrangler dev; ${rounds} QoS 0 round trips to one's own subscription)\n`);
+  console.log(`\nTunnel overhead (edge: broker on workerd as npm start runs it; ${rounds} QoS 0 round trips to one's own subscription)\n`);
   console.log('| measure | direct WebSocket | through device-agent tunnel | difference |\n| --- | ---: | ---: | ---: |');
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log('\nAgent memory, 50 tunneled clients (each subscribed, 5 QoS 1 messages each); target < 40 MB RSS\n');

