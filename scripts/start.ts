@@ -105,7 +105,11 @@ const url = await mf.ready;
 if (opts.inspectorPort === undefined) await reportUncaught(mf, config.name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
-if (config.assets) console.log(`  console:             ${url.origin}/`);
+if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge`);
+const bindings = { ...(workerOptions.bindings as Record<string, unknown>), ...opts.vars };
+console.log(`  HTTP API:            ${url.origin}/api/stats${bindings.MQTT_ADMIN_TOKEN ? '' : '   (open: no MQTT_ADMIN_TOKEN set)'}`);
+console.log(`  plain TCP devices:   device-agent tunnel -L ws://${url.host}/mqtt   (device-agent/README.md)`);
+if (String(bindings.MQTT_ALLOW_ANONYMOUS) === 'true') console.log('  anonymous clients are allowed (MQTT_ALLOW_ANONYMOUS=true): local use only');
 if (opts.inspectorPort !== undefined) {
   console.log(`  inspector:           ws://127.0.0.1:${opts.inspectorPort}/core:user:${config.name} (uncaught exceptions show there)`);
 }
