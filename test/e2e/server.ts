@@ -2,7 +2,7 @@
 // (scripts/start.ts: Miniflare, no per-event tracing), or with `wrangler dev` for the bench's
 // comparison. Each runs in its own process group so that stopping it also stops workerd. State
 // persists in `persistTo`, so a stop and a start with the same folder is a server restart.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -25,6 +25,8 @@ export interface BrokerServer {
   /** The process group of wrangler and its workerd children. */
   pgid: number;
   stop(): Promise<void>;
+  /** SIGKILL to the launcher and every process under it (npm runs its script in a group of its own): a power cut. */
+  crash(): Promise<void>;
 }
 
 export function freePort(): Promise<number> {
@@ -89,7 +91,10 @@ async function startOnce(opts: StartOptions): Promise<BrokerServer> {
     await kill(child);
     throw err;
   }
-  return { port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, logs, pgid: child.pid!, stop: () => kill(child) };
+  return {
+    port, url: `ws://127.0.0.1:${port}/mqtt`, persistTo, logs, pgid: child.pid!, stop: () => kill(child),
+    crash: () => crash(child),
+  };
 }
 
 async function waitReady(port: number, child: ChildProcess, logs: string[], launcher: Launcher): Promise<void> {
@@ -124,4 +129,28 @@ async function kill(child: ChildProcess): Promise<void> {
   }, 5_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** Every process under `pid`, from ps. */
+function descendants(pid: number): number[] {
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+  const found: number[] = [];
+  for (let i = 0, next = [pid]; next.length && i < 10; i++) {
+    next = rows.filter(([, ppid]) => next.includes(ppid)).map(([child]) => child);
+    found.push(...next);
+  }
+  return found;
+}
+
+async function crash(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  for (const pid of [child.pid, ...descendants(child.pid)]) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await exited;
 }
