@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Packet } from '../../src/protocol/index.ts';
 import { connectMqtt, inbox, RawClient, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
+import { prng } from '../broker/sharded-world.ts';
 
 const topologies: Array<{ name: string; vars: Record<string, string>; gateways: number }> = [
   { name: 'default topology', vars: {}, gateways: 1 },
@@ -32,7 +33,7 @@ for (const topology of topologies) {
     for (const qos of [1, 2] as const) {
       it(`QoS ${qos}: ${burst * rounds} messages, the publisher cut mid-burst ${rounds} times and sending again with DUP`, async () => {
         const seed = Number(process.env.SEED ?? 7 + qos);
-        const random = mulberry32(seed);
+        const random = prng(seed);
         const topic = `once/${uniqueId()}`;
         const sub = await connectMqtt(at(2), { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 120 } });
         await sub.subscribeAsync(topic, { qos: 2 });
@@ -88,16 +89,4 @@ for (const topology of topologies) {
       }, 120_000);
     }
   });
-}
-
-/** A small seeded PRNG (mulberry32): the same seed cuts at the same points. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
