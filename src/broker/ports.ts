@@ -92,6 +92,11 @@ export interface SessionStore {
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
+  /**
+   * In seq order, those after seq `after`, as many as fit `maxBytes` counted by `outboundBytes`
+   * (one at least); `more` tells whether any are left after them. Reads no more than it returns.
+   */
+  outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean };
   /** One outbound message, or undefined when it is gone. */
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
   outboundCount(clientId: string): number;
@@ -99,6 +104,8 @@ export interface SessionStore {
   outboundTotal(): number;
   updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
   deleteOutbound(clientId: string, seq: number): void;
+  /** Moves every outbound message of `from` to `to`, seqs kept (so in order among `to`'s); returns how many moved. */
+  moveOutbound(from: string, to: string): number;
 
   /** Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. */
   addIncoming(clientId: string, packetId: number): void;
@@ -108,6 +115,11 @@ export interface SessionStore {
 }
 
 export type { RetainedBudget };
+
+/** About how many bytes an outbound message takes in a call between objects (its payload, topic and the rest). */
+export function outboundBytes(topicLength: number, payloadLength: number): number {
+  return payloadLength + topicLength * 3 + 256;
+}
 
 export interface RetainedStore {
   get(topic: string): Message | undefined;

@@ -2,7 +2,7 @@
 // that own the other roles. In the default topology there is no Remote and the roles call each
 // other in-process; with one, subscriptions, retained messages and routing belong to topic-shard
 // objects, and a persistent session that is away belongs to its session object.
-import type { Message, OutboundMessage, SessionState, StoredSubscription } from './ports.ts';
+import { outboundBytes, type Message, type OutboundMessage, type SessionState, type StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
 
 /** One message and who, among one target's sessions, gets it. */
@@ -31,7 +31,7 @@ export const pageBytes = 8 * 1024 * 1024;
 
 /** About how many bytes an outbound message takes in a call. */
 export function entryBytes({ message }: OutboundMessage): number {
-  return message.payload.length + message.topic.length * 3 + 256;
+  return outboundBytes(message.topic.length, message.payload.length);
 }
 
 /** Splits outbound messages, in order, into pages of at most `max` bytes (one message at least). */

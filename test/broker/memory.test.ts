@@ -7,6 +7,11 @@ import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { encode } from '../../src/protocol/index.ts';
+import { Broker, type OutboundMessage } from '../../src/broker/index.ts';
+import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
+import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
+import type { Remote } from '../../src/broker/remote.ts';
+import { SessionOwner, type Attachment, type AttachmentStore } from '../../src/broker/roles/session-owner.ts';
 import { World, connectPacket, sharded } from './harness.ts';
 
 setFlagsFromString('--expose-gc');
@@ -95,3 +100,59 @@ describe.skipIf(sharded)('memory an object holds', { timeout: 60_000 }, () => {
     expect(w.broker.stats.dropped['retained-limit']).toBe(36); // 4 x 1 MiB fit the default 4 MiB
   });
 });
+
+// a session object's memory while a session arrives in pages (sharded hand-over, remote.ts)
+describe.skipIf(sharded)('memory a session object holds while a session arrives in pages', { timeout: 60_000 }, () => {
+  const remote: Remote = { shards: { publish: async () => ({ reached: 0, here: [] }), subscribe: async () => [], unsubscribe: async () => {} } };
+  const gateways = { takeover: async () => {}, forward: async () => {} };
+  const entry = (n: number): OutboundMessage => {
+    const payload = new Uint8Array(MB);
+    payload[0] = n % 256;
+    payload[1] = n >> 8;
+    return { seq: n, state: 'queued', message: { topic: 't', payload, qos: 1, retain: false } };
+  };
+  const numbers = (outbound: OutboundMessage[]) => outbound.map((e) => e.message.payload[0] + (e.message.payload[1] << 8));
+  const make = (store: MemorySessionStore) => {
+    const broker = new Broker({ sessions: store, retained: new MemoryRetainedStore(), config: { maxPacketSize: 1_100_000 }, remote });
+    broker.start(() => true);
+    return { broker, owner: new SessionOwner(broker, mapAttachments(), gateways) };
+  };
+  const state = { clientId: 'c', expiryInterval: 600 };
+  const stagedBytes = (store: MemorySessionStore) => store.outbound('\u0000staged:c').length * MB; // the memory store stands in for SQLite
+
+  it('pages staged ahead of the detach are in the store, not held: 12 pages of 8 x 1 MB', async () => {
+    const store = new MemorySessionStore();
+    const { owner } = make(store);
+    const before = held();
+    for (let p = 0; p < 12; p++) owner.stage('c', 'k', Array.from({ length: 8 }, (_, i) => entry(p * 8 + i)), p === 0);
+    expect(stagedBytes(store)).toBe(96 * MB);
+    expect(held() - before - stagedBytes(store)).toBeLessThan(budget);
+    await owner.detach('c', 'k', { state, subscriptions: [], outbound: [entry(96), entry(97)], incoming: [] }, true);
+    expect(numbers(store.outbound('c'))).toEqual(Array.from({ length: 98 }, (_, n) => n)); // all, in order
+    expect(store.outboundCount('\u0000staged:c')).toBe(0);
+  });
+
+  it('a restart between pages: the next page and the detach fail, nothing is lost, and sending them all again moves the session whole', async () => {
+    const store = new MemorySessionStore();
+    make(store).owner.stage('c', 'k', [entry(0), entry(1)], true);
+    const { owner } = make(store); // the object restarted: its memory is gone, its store is not
+    expect(() => owner.stage('c', 'k', [entry(2)], false)).toThrow(/lost/);
+    await expect(owner.detach('c', 'k', { state, subscriptions: [], outbound: [entry(3)], incoming: [] }, true)).rejects.toThrow(/lost/);
+    expect(store.get('c')).toBeUndefined();
+    owner.stage('c', 'k', [entry(0), entry(1)], true); // the gateway's second try clears the first's rows
+    owner.stage('c', 'k', [entry(2)], false);
+    await owner.detach('c', 'k', { state, subscriptions: [], outbound: [entry(3)], incoming: [] }, true);
+    expect(numbers(store.outbound('c'))).toEqual([0, 1, 2, 3]);
+  });
+
+  it('pages of another connection of the client id are refused', () => {
+    const { owner } = make(new MemorySessionStore());
+    owner.stage('c', 'k', [entry(0)], true);
+    expect(() => owner.stage('c', 'other', [entry(1)], false)).toThrow(/lost/);
+  });
+});
+
+function mapAttachments(): AttachmentStore {
+  const m = new Map<string, Attachment>();
+  return { get: (c) => m.get(c), set: (c, a) => void m.set(c, a), delete: (c) => void m.delete(c) };
+}

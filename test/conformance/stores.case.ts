@@ -87,6 +87,27 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outboundTotal()).toBe(2);
     }));
 
+    it('moves one client\'s outbound messages to another, in place: seqs, fields and order kept', () => withStores(({ sessions }) => {
+      const a = sessions.enqueue('from', { message: rich, subscriptionIdentifiers: [3], packetId: 9, state: 'sent' });
+      const b = sessions.enqueue('to', { message: rich, state: 'queued' });
+      const c = sessions.enqueue('from', { message: rich, state: 'queued' });
+      expect(sessions.moveOutbound('from', 'to')).toBe(2);
+      expect(sessions.outbound('to').map((e) => e.seq)).toEqual([a, b, c]);
+      expect(sessions.outboundEntry('to', a)).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [3], packetId: 9, state: 'sent' });
+      expect([sessions.outboundCount('from'), sessions.moveOutbound('from', 'to'), sessions.outboundTotal()]).toEqual([0, 0, 3]);
+    }));
+
+    it('reads outbound messages a page at a time: those after a seq, as many as fit the bytes (one at least)', () => withStores(({ sessions }) => {
+      const big = { topic: 'ab', payload: new Uint8Array(1000), qos: 1 as const, retain: false };
+      const seqs = [0, 1, 2, 3].map(() => sessions.enqueue('c', { message: big, state: 'queued' }));
+      const each = 1000 + 2 * 3 + 256; // outboundBytes
+      expect(sessions.outboundPage('c', 0, 2 * each).outbound.map((e) => e.seq)).toEqual(seqs.slice(0, 2));
+      expect(sessions.outboundPage('c', 0, 2 * each).more).toBe(true);
+      expect(sessions.outboundPage('c', seqs[1], 10).outbound).toEqual([{ seq: seqs[2], message: big, state: 'queued' }]);
+      expect(sessions.outboundPage('c', seqs[1], 10 * each)).toMatchObject({ more: false, outbound: [{ seq: seqs[2] }, { seq: seqs[3] }] });
+      expect(sessions.outboundPage('none', 0, each)).toEqual({ outbound: [], more: false });
+    }));
+
     it('counts sessions whose client is away as they connect, leave and go', () => withStores(({ sessions }) => {
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
       sessions.put({ clientId: 'd', expiryInterval: 60 });

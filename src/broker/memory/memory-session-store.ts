@@ -1,6 +1,8 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import type { OutboundMessage, SessionState, SessionStore, StoredSubscription } from '../ports.ts';
+import { outboundBytes, type OutboundMessage, type SessionState, type SessionStore, type StoredSubscription } from '../ports.ts';
+
+const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
 interface Record {
   /** Unset until put(): subscriptions and messages may be stored first. */
@@ -82,6 +84,14 @@ export class MemorySessionStore implements SessionStore {
     return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
   }
 
+  outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean } {
+    const after_ = this.outbound(clientId).filter((e) => e.seq > after);
+    let bytes = 0;
+    let n = 0;
+    while (n < after_.length && (n === 0 || bytes + size(after_[n]) <= maxBytes)) bytes += size(after_[n++]);
+    return { outbound: after_.slice(0, n), more: n < after_.length };
+  }
+
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
     const entry = this.records.get(clientId)?.outbound.get(seq);
     return entry && this.copy(entry);
@@ -102,6 +112,16 @@ export class MemorySessionStore implements SessionStore {
 
   deleteOutbound(clientId: string, seq: number): void {
     this.records.get(clientId)?.outbound.delete(seq);
+  }
+
+  moveOutbound(from: string, to: string): number {
+    const moved = this.records.get(from)?.outbound;
+    if (!moved?.size) return 0;
+    const into = this.record(to).outbound;
+    for (const [seq, entry] of moved) into.set(seq, entry);
+    const n = moved.size;
+    moved.clear();
+    return n;
   }
 
   addIncoming(clientId: string, packetId: number): void {

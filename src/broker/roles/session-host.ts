@@ -9,7 +9,7 @@ import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
-import { paged, type Routed, type SessionExport } from '../remote.ts';
+import { pageBytes, type Routed, type SessionExport } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -288,19 +288,20 @@ export class SessionHost {
     const state = this.store.get(clientId);
     if (!state) return undefined;
     this.rejoin(clientId); // what came while it was lent to an earlier claim
-    const session = this.exported(clientId, { ...state, connectionId: undefined });
-    const [first, ...rest] = paged(session.outbound);
+    const { outbound, more } = this.store.outboundPage(clientId, 0, pageBytes); // the rest: page(), one call each
+    const session: SessionExport = {
+      state: { ...state, connectionId: undefined }, subscriptions: this.store.subscriptions(clientId), outbound, incoming: this.store.incoming(clientId), more,
+    };
     this.store.put({ ...state, connectionId });
     this.due.delete(clientId);
     this.queued.delete(clientId);
-    return { ...session, outbound: first, more: rest.length > 0 };
+    return session;
   }
 
   /** Session object: the next page of a lent session's messages, after `seq`. */
   page(clientId: string, connectionId: string, after: number): { outbound: OutboundMessage[]; more: boolean } {
     if (this.store.get(clientId)?.connectionId !== connectionId) throw new Error(`session of ${clientId} is not lent to ${connectionId}`);
-    const [first, ...rest] = paged(this.store.outbound(clientId).filter((e) => e.seq > after));
-    return { outbound: first, more: rest.length > 0 };
+    return this.store.outboundPage(clientId, after, pageBytes);
   }
 
   /** Session object: a claim failed after it was answered; the lent session is away again. Returns it, if it was lent. */
@@ -332,9 +333,15 @@ export class SessionHost {
   private rejoin(clientId: string): void {
     if (!this.lends) return;
     const key = lentKey(clientId);
-    const held = this.store.outbound(key);
-    if (!held.length) return;
-    for (const { seq: _seq, ...entry } of held) this.store.enqueue(clientId, entry);
+    if (!this.store.outboundCount(key)) return;
+    for (let after = 0, more = true; more;) { // a page in memory at a time
+      const page = this.store.outboundPage(key, after, pageBytes);
+      for (const { seq, ...entry } of page.outbound) {
+        this.store.enqueue(clientId, entry);
+        after = seq;
+      }
+      more = page.more;
+    }
     this.store.delete(key);
     this.queued.delete(key);
   }

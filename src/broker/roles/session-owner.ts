@@ -36,8 +36,11 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
-  /** Pages of sessions on their way here, by client id and connection id. */
-  private readonly staged = new Map<string, OutboundMessage[]>();
+  /**
+   * Sessions on their way here in pages: the connection each client id's staged pages are of.
+   * The pages themselves are in the store (stagedKey), never in memory.
+   */
+  private readonly staging = new Map<string, string>();
 
   constructor(broker: Broker, attachments: AttachmentStore, gateways: GatewayLink) {
     this.broker = broker;
@@ -85,16 +88,20 @@ export class SessionOwner {
   }
 
   /**
-   * Pages of a session's messages ahead of its `detach` (a session too large for one call): kept
-   * in memory, in order, until the detach that ends them; a restart between loses them, and the
-   * detach then fails, so the gateway sends them all again.
+   * Pages of a session's messages ahead of its `detach` (a session too large for one call): written
+   * to the store as they come, one row per message (each under SQLite's 2 MB row, as
+   * MQTT_MAX_PACKET_SIZE is checked against it), so a page is held only during its call. A restart
+   * between pages forgets which connection they are of: the next page or the detach then fails,
+   * and the gateway sends them all again (the first page clears what an earlier try left).
    */
   stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): void {
-    const key = `${clientId}\n${connectionId}`;
-    if (first) this.staged.set(key, []);
-    const pages = this.staged.get(key);
-    if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
-    pages.push(...outbound);
+    const { store } = this.broker.sessions;
+    if (first) {
+      store.delete(stagedKey(clientId));
+      this.staging.set(clientId, connectionId);
+    }
+    if (this.staging.get(clientId) !== connectionId) throw new Error(`pages of ${clientId} lost; send them again`);
+    for (const { seq: _seq, ...entry } of outbound) store.enqueue(stagedKey(clientId), entry);
   }
 
   /**
@@ -102,16 +109,15 @@ export class SessionOwner {
    * `staged`), and the shards route its messages here. One that did not outlive it is gone here too.
    */
   async detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
+    if (staged && this.staging.get(clientId) !== connectionId) throw new Error(`pages of ${clientId} lost; send them again`);
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
     if (!session) return this.broker.sessions.ended(clientId, connectionId);
-    if (staged) {
-      const key = `${clientId}\n${connectionId}`;
-      const pages = this.staged.get(key);
-      this.staged.delete(key);
-      if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
-      session = { ...session, outbound: [...pages, ...session.outbound] };
-    }
     this.broker.sessions.adopt({ ...session, state: { ...session.state, connectionId: undefined } });
+    if (staged) {
+      // staged rows were given their seqs first, so they go ahead of the last page and of what adopt rejoined
+      this.broker.sessions.store.moveOutbound(stagedKey(clientId), clientId);
+      this.staging.delete(clientId);
+    }
     const { subscriptions } = session;
     if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
   }
@@ -137,4 +143,9 @@ export class SessionOwner {
     this.broker.deliverRouted(here);
     await Promise.all([...live].map(([gateway, routed]) => this.gateways.forward(gateway, routed)));
   }
+}
+
+/** Where a session object keeps the pages of a session on its way here (not a session of its own). */
+function stagedKey(clientId: string): string {
+  return `\u0000staged:${clientId}`;
 }

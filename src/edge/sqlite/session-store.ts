@@ -1,6 +1,7 @@
 // SessionStore on the object's SQLite: sessions, their subscriptions, outbound messages and
 // received QoS 2 ids. Every call is one or two statements; nothing is cached here.
 import type { Message, OutboundMessage, SessionState, SessionStore, StoredSubscription, StoredWill } from '../../broker/index.ts';
+import { outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
@@ -90,6 +91,18 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.all<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? ORDER BY seq', clientId).map(toOutbound);
   }
 
+  outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean } {
+    const outbound: OutboundMessage[] = [];
+    let bytes = 0;
+    for (const row of this.sql.each<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq > ? ORDER BY seq', clientId, after)) {
+      const size = outboundBytes(row.topic.length, row.payload.byteLength);
+      if (outbound.length && bytes + size > maxBytes) return { outbound, more: true };
+      outbound.push(toOutbound(row));
+      bytes += size;
+    }
+    return { outbound, more: false };
+  }
+
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
     const row = this.sql.first<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
     return row && toOutbound(row);
@@ -118,6 +131,11 @@ export class SqliteSessionStore implements SessionStore {
 
   deleteOutbound(clientId: string, seq: number): void {
     this.outboundChange -= this.sql.run('DELETE FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
+  }
+
+  /** One UPDATE: the rows change owner in place, nothing is read into memory. */
+  moveOutbound(from: string, to: string): number {
+    return this.sql.run('UPDATE outbound SET client_id = ? WHERE client_id = ?', to, from);
   }
 
   addIncoming(clientId: string, packetId: number): void {

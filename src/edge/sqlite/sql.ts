@@ -21,6 +21,17 @@ export class Sql {
     return rows;
   }
 
+  /** The rows one at a time, as the cursor reads them: stopping early reads no more. */
+  *each<T extends Row>(query: string, ...bindings: unknown[]): Generator<T> {
+    const cursor = this.storage.exec<T>(query, ...bindings);
+    try {
+      for (const row of cursor) yield row;
+    } finally {
+      this.rowsRead += cursor.rowsRead;
+      this.rowsWritten += cursor.rowsWritten;
+    }
+  }
+
   first<T extends Row>(query: string, ...bindings: unknown[]): T | undefined {
     return this.all<T>(query, ...bindings)[0];
   }
