@@ -7,7 +7,7 @@ import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
-import type { Remote, Routed } from './remote.ts';
+import type { Remote, Routed, Subscribed } from './remote.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
 import { SessionHost } from './roles/session-host.ts';
@@ -51,7 +51,11 @@ export class Broker {
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
-  readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number> };
+  readonly stats = {
+    dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number>,
+    /** Subscriptions refused because the routing index was full (SUBACK 0x97). */
+    refused: { subscriptions: 0 },
+  };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
@@ -65,7 +69,9 @@ export class Broker {
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
     this.gateway = new Gateway(this);
-    this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions(), retainedQuota(this.config));
+    // sharded, only $SYS routes here: the rest of what is stored is routed by the shards
+    const routed = filter(options.sessions.allSubscriptions(), ([, s]) => this.local(s.topicFilter));
+    this.shard = new TopicShard(options.retained, routed, retainedQuota(this.config), this.config.maxSubscriptions);
     this.sessions = new SessionHost(this, options.sessions, options.flows);
   }
 
@@ -86,23 +92,33 @@ export class Broker {
    * Stores and registers a client's subscriptions; resolves, per subscription, with the retained
    * messages to send for it when `retained` asks (expired ones are dropped).
    */
-  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] | Promise<Message[][]> {
-    const found: Message[][] = subscriptions.map(() => []);
+  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Subscribed | Promise<Subscribed> {
+    const found: Subscribed = subscriptions.map(() => []);
     const elsewhere: number[] = [];
     const budget = retainedBudget(this.config);
     subscriptions.forEach((sub, i) => {
+      if (!this.local(sub.topicFilter)) {
+        this.sessions.store.putSubscription(clientId, sub);
+        return void elsewhere.push(i);
+      }
+      if (!this.shard.add(clientId, sub)) return void (found[i] = this.refuseSubscription(clientId, sub.topicFilter));
       this.sessions.store.putSubscription(clientId, sub);
-      if (!this.local(sub.topicFilter)) return void elsewhere.push(i);
-      this.shard.add(clientId, sub);
       if (retained[i]) found[i] = this.shard.retainedMatching(sub.topicFilter, this.clock.now(), budget);
     });
     for (let i = 0; i < budget.skipped; i++) this.dropped(clientId, 'retained-limit');
     if (!elsewhere.length) return found;
     const asked = this.remote!.shards.subscribe(clientId, elsewhere.map((i) => subscriptions[i]), elsewhere.map((i) => retained[i]));
     return asked.then((messages) => {
-      elsewhere.forEach((i, k) => (found[i] = messages[k]));
+      elsewhere.forEach((i, k) => (found[i] = messages[k] ?? this.refuseSubscription(clientId, subscriptions[i].topicFilter)));
       return found;
     });
+  }
+
+  /** A subscription the routing index had no room for (MQTT_MAX_SUBSCRIPTIONS): not kept, and counted. */
+  private refuseSubscription(clientId: string, topicFilter: string): null {
+    this.sessions.store.deleteSubscription(clientId, topicFilter);
+    this.stats.refused.subscriptions++;
+    return null;
   }
 
   /** Removes subscriptions; resolves with which existed, once no shard routes by them. */
@@ -276,3 +292,7 @@ export class Broker {
   }
 }
 
+
+function* filter<T>(items: Iterable<T>, keep: (item: T) => boolean): Generator<T> {
+  for (const item of items) if (keep(item)) yield item;
+}

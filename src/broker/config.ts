@@ -41,6 +41,12 @@ export interface BrokerConfig {
    * for a new one beyond is refused: CONNACK 0x97 (3.x: return code 3).
    */
   maxPersistentSessions: number;
+  /**
+   * Subscriptions one routing index holds (default topology: the namespace's; sharded: each topic
+   * shard's), all loaded at a wake; a new one beyond is refused: SUBACK 0x97 (3.1.1: 0x80).
+   * Checked at start against the isolate's memory with MQTT_MAX_TOPIC_LENGTH (platform.ts).
+   */
+  maxSubscriptions: number;
   /** Retained messages a namespace (a shard, sharded) holds; a new one beyond is refused: PUBACK/PUBREC 0x97. */
   maxRetainedMessages: number;
   /** Payload bytes of the retained messages, as above. */
@@ -99,6 +105,7 @@ export const defaultConfig: BrokerConfig = {
   maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
   maxPersistentSessions: 10_000,
+  maxSubscriptions: 16_000,
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 1024 * 1024 * 1024,
   connectTimeout: 10_000,

@@ -7,7 +7,7 @@ import { notOwner, notOwnerMessage } from './identity.ts';
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
-import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from './remote.ts';
+import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
 
@@ -29,7 +29,7 @@ export interface ShardCalls {
   /** `from`: the calling gateway, null for a session object; deliveries for its sessions ride the answer. */
   publish(messages: Message[], from: number | null): Promise<Accepted[]>;
   /** `gateway`: where the client is; null: its session is away, with its session object. */
-  subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
+  subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
 }
 
@@ -110,13 +110,17 @@ export class FabricCore implements Remote {
     this.shards = {
       publish: (message) => this.track(this.publishes.push(shardOfTopic(message.topic, topology.shards), message)),
       subscribe: (clientId, subscriptions, retained) => this.track((async () => {
-        const found: Message[][] = subscriptions.map(() => []);
+        const found: Subscribed = subscriptions.map(() => []);
+        const refused = new Set<number>();
         await Promise.all([...this.byShard(subscriptions.map((s) => s.topicFilter))].map(async ([shard, picked]) => {
           const call = this.directory.shard(shard).subscribe(clientId, where, picked.map((i) => subscriptions[i]), picked.map((i) => retained[i]));
           const messages = await this.deadline('subscribe', call);
-          picked.forEach((i, k) => found[i].push(...messages[k]));
+          picked.forEach((i, k) => (messages[k] ? found[i]?.push(...messages[k]) : refused.add(i)));
         }));
-        return found;
+        if (!refused.size) return found;
+        // a filter one of its shards had no room for is taken back from the others
+        await this.shards.unsubscribe(clientId, [...refused].map((i) => subscriptions[i].topicFilter));
+        return found.map((messages, i) => (refused.has(i) ? null : messages));
       })()),
       unsubscribe: (clientId, topicFilters) => this.track((async () => {
         await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) =>

@@ -52,6 +52,17 @@ function jsonBound(value: unknown): number {
 }
 
 /**
+ * Heap bytes one subscription takes in a routing index beyond its filter (trie nodes, key, entry),
+ * measured in test/broker/memory.test.ts; a filter takes up to two bytes a character on top.
+ */
+export const subscriptionOverhead = 1_600;
+
+/** The most heap an index of `maxSubscriptions` filters of `maxTopicLength` takes, all loaded at a wake. */
+export function routingBound(config: Pick<BrokerConfig, 'maxSubscriptions' | 'maxTopicLength'>): number {
+  return config.maxSubscriptions * (subscriptionOverhead + 2 * config.maxTopicLength);
+}
+
+/**
  * Throws naming the setting and the platform limit when a setting would let a client exceed it.
  * `name` spells a setting as the operator sets it (the edge: MQTT_MAX_PACKET_SIZE).
  */
@@ -73,6 +84,10 @@ export function checkPlatformLimits(config: BrokerConfig, name: (key: keyof Brok
       problems.push(`${name(key)} ${config[key]} lets one client hold more than a quarter of an isolate's memory`
         + ` (${memory.value} bytes, ${memory.source})`);
     }
+  }
+  if (routingBound(config) > memory.value / 2) {
+    problems.push(`${name('maxSubscriptions')} ${config.maxSubscriptions} filters of up to ${name('maxTopicLength')} ${config.maxTopicLength}`
+      + ` take up to ${routingBound(config)} bytes at a wake, over half of an isolate's memory (${memory.value} bytes, ${memory.source})`);
   }
   const bound = snapshotBound(config);
   if (bound > attachment.value) {

@@ -82,7 +82,8 @@ export interface SessionStore {
   awayCount(): number;
 
   subscriptions(clientId: string): StoredSubscription[];
-  allSubscriptions(): Array<[clientId: string, subscription: StoredSubscription]>;
+  /** Every client's, read as iterated (a wake builds its routing index from them without holding the rows). */
+  allSubscriptions(): Iterable<[clientId: string, subscription: StoredSubscription]>;
   /** Insert or replace by topicFilter [MQTT-3.8.4-3]. */
   putSubscription(clientId: string, subscription: StoredSubscription): void;
   /** True when a subscription existed. */

@@ -50,6 +50,12 @@ export function paged(outbound: OutboundMessage[], max = pageBytes): OutboundMes
   return pages;
 }
 
+/**
+ * Per subscription of a subscribe: the retained messages asked for, or null when the routing index
+ * is full (MQTT_MAX_SUBSCRIPTIONS) and the subscription was not taken.
+ */
+export type Subscribed = Array<Message[] | null>;
+
 /** A shard's answer to a publish. */
 export interface Accepted {
   /** Sessions the message reached. */
@@ -64,9 +70,10 @@ export interface ShardLink {
   /**
    * Registers a client's subscriptions on every shard they touch, with where the caller is (its
    * gateway, or the session object for a session that is away); resolves, per subscription, with
-   * the retained messages matching it when `retained` asks for them, from every shard.
+   * the retained messages matching it when `retained` asks for them, from every shard; null for
+   * one a shard's index had no room for (then no shard keeps it).
    */
-  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
+  subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
 }
 

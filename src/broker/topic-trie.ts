@@ -24,6 +24,12 @@ export class TopicTrie<T> {
     n.values.set(key, value);
   }
 
+  has(filter: string, key: string): boolean {
+    let n: Node<T> | undefined = this.root;
+    for (const level of filter.split('/')) if (!(n = n.children.get(level))) return false;
+    return n.values.has(key);
+  }
+
   remove(filter: string, key: string): boolean {
     const path: Node<T>[] = [this.root];
     const levels = filter.split('/');

@@ -3,7 +3,7 @@
 // batched call per gateway or session object. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
 import type { Message, StoredSubscription } from '../broker/index.ts';
-import type { Accepted } from '../broker/remote.ts';
+import type { Accepted, Subscribed } from '../broker/remote.ts';
 import { ShardEndpoint } from '../broker/roles/endpoints.ts';
 import { ShardHost } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
@@ -43,7 +43,7 @@ export class ShardObject extends DurableObject<Env> {
   }
 
   /** `gateway` is where the client is; null: its session is away, with its session object. */
-  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
+  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed> {
     return this.event(() => this.endpoint.subscribe(clientId, gateway, subscriptions, retained));
   }
 

@@ -98,7 +98,7 @@ describe('the hibernation attachment', () => {
 describe('settings checked against the platform at start', () => {
   it('refuses topic aliases × topic length that would let an attachment pass 16 KiB, naming both', () => {
     expect(() => new World({ config: { topicAliasMaximum: 20 } })).toThrow(/topicAliasMaximum 20 × maxTopicLength 1024.*16384 bytes/);
-    expect(() => new World({ config: { topicAliasMaximum: 5, maxTopicLength: 2048 } })).not.toThrow();
+    expect(() => new World({ config: { topicAliasMaximum: 5, maxTopicLength: 2048, maxSubscriptions: 8_000 } })).not.toThrow();
     expect(() => configFromEnv({ MQTT_MAX_USERNAME_LENGTH: '4000' })).toThrow(/MQTT_MAX_USERNAME_LENGTH 4000.*attachment/);
   });
 
@@ -106,6 +106,13 @@ describe('settings checked against the platform at start', () => {
     expect(() => configFromEnv({ MQTT_MAX_PACKET_SIZE: '4194304' })).toThrow(/MQTT_MAX_PACKET_SIZE 4194304 .*2000000 bytes.*durable-objects\/platform\/limits/);
     expect(() => new World({ config: { maxPacketSize: 1_900_000 } })).not.toThrow();
     expect(configFromEnv({ MQTT_MAX_PACKET_SIZE: '1900000' })).toEqual({ maxPacketSize: 1_900_000 });
+  });
+
+  it('refuses a subscription quota whose routing index, loaded whole at a wake, could pass half of 128 MB, naming both settings', () => {
+    expect(() => configFromEnv({ MQTT_MAX_SUBSCRIPTIONS: '100000' }))
+      .toThrow(/MQTT_MAX_SUBSCRIPTIONS 100000 filters of up to MQTT_MAX_TOPIC_LENGTH 1024 .*134217728 bytes.*workers\/platform\/limits/);
+    expect(() => configFromEnv({ MQTT_MAX_TOPIC_LENGTH: '4096' })).toThrow(/MQTT_MAX_SUBSCRIPTIONS 16000/);
+    expect(configFromEnv({ MQTT_MAX_SUBSCRIPTIONS: '30000', MQTT_MAX_TOPIC_LENGTH: '64' })).toEqual({ maxSubscriptions: 30_000, maxTopicLength: 64 });
   });
 
   it('refuses a retained quota over half of an object\'s 10 GB', () => {

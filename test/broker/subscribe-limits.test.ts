@@ -2,6 +2,9 @@
 // filter), and the retained messages it sends, in count, bytes and stored messages examined.
 import { describe, expect, it, vi } from 'vitest';
 import type { Subscription } from '../../src/protocol/index.ts';
+import type { StoredSubscription } from '../../src/broker/index.ts';
+import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
+import { TopicShard } from '../../src/broker/roles/topic-shard.ts';
 import { World, sharded } from './harness.ts';
 
 const filters = (n: number, name = (i: number) => `f/${i}`): Subscription[] => Array.from({ length: n }, (_, i) => ({ topicFilter: name(i), qos: 0 }));
@@ -82,3 +85,57 @@ describe.skipIf(sharded)('retained messages sent for one SUBSCRIBE', () => {
     expect(w.broker.stats.dropped['retained-limit']).toBe(3);
   });
 });
+
+describe('subscriptions a routing index holds (MQTT_MAX_SUBSCRIPTIONS: what a wake loads)', () => {
+  // default topology: the namespace's one index; sharded: each topic shard's own (2 shards here)
+  const indexes = sharded ? 2 : 1;
+
+  it('refuses a new subscription past the quota: SUBACK 0x97 (3.1.1: 0x80), counted, nothing stored or routed', async () => {
+    const w = new World({ config: { maxSubscriptions: 3 } });
+    const c = await w.connect({ version: 5, clientId: 'c' });
+    await c.send({ type: 'subscribe', packetId: 1, subscriptions: filters(10) });
+    const codes = c.next('suback').reasonCodes;
+    const taken = codes.filter((r) => r === 0).length;
+    expect(taken).toBeGreaterThanOrEqual(3);
+    expect(taken).toBeLessThanOrEqual(3 * indexes);
+    expect(codes.filter((r) => r === 0x97).length).toBe(10 - taken);
+    expect(refused(w)).toBe(10 - taken);
+    expect(w.sessions.subscriptions('c').length).toBe(taken);
+    const p = await w.connect({ version: 5, clientId: 'p' });
+    for (let i = 0; i < 10; i++) await p.send({ type: 'publish', topic: `f/${i}`, payload: new Uint8Array([i]), qos: 0, retain: false, dup: false });
+    await w.settle();
+    expect(c.received.flatMap((m) => (m.type === 'publish' ? [m.payload[0]] : [])).sort()).toEqual(codes.flatMap((r, i) => (r === 0 ? [i] : [])));
+    const old = await w.connect({ version: 4, clientId: 'old' });
+    await old.send({ type: 'subscribe', packetId: 1, subscriptions: filters(10) });
+    expect(old.next('suback').reasonCodes.every((r) => r === 0x80)).toBe(true);
+  });
+
+  it('a subscription the client holds is replaced when the index is full; one unsubscribed makes room', async () => {
+    const w = new World({ config: { maxSubscriptions: 1 } });
+    const c = await w.connect({ version: 5, clientId: 'c' });
+    await c.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'x', qos: 0 }] });
+    expect(c.next('suback').reasonCodes).toEqual([0]);
+    await c.send({ type: 'subscribe', packetId: 2, subscriptions: [{ topicFilter: 'x', qos: 1 }] });
+    expect(c.next('suback').reasonCodes).toEqual([1]);
+    const d = await w.connect({ version: 5, clientId: 'd' });
+    await d.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'x', qos: 0 }] });
+    expect(d.next('suback').reasonCodes).toEqual([0x97]);
+    await c.send({ type: 'unsubscribe', packetId: 3, topicFilters: ['x'] });
+    c.next('unsuback');
+    await d.send({ type: 'subscribe', packetId: 2, subscriptions: [{ topicFilter: 'x', qos: 0 }] });
+    expect(d.next('suback').reasonCodes).toEqual([0]);
+  });
+
+  it('a wake loads every stored subscription even past a quota lowered since; new ones are refused', () => {
+    const stored: Array<[string, StoredSubscription]> = ['a', 'b', 'c'].map((f) => ['c', { topicFilter: f, qos: 0 }]);
+    const index = new TopicShard(new MemoryRetainedStore(), stored, undefined, 2);
+    expect(index.size).toBe(3);
+    expect(index.add('c', { topicFilter: 'a', qos: 1 })).toBe(true); // held: replaced
+    expect(index.add('c', { topicFilter: 'd', qos: 0 })).toBe(false);
+    expect(index.size).toBe(3);
+  });
+});
+
+function refused(w: World): number {
+  return w.sharded ? w.sharded.gateways.reduce((n, g) => n + g.stats.refused.subscriptions, 0) : w.broker.stats.refused.subscriptions;
+}

@@ -60,7 +60,7 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
         { topicFilter: '$share/g/b', qos: 0 },
         { topicFilter: 'a/+', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 2, identifier: 7 },
       ]);
-      expect(sessions.allSubscriptions()).toHaveLength(3);
+      expect([...sessions.allSubscriptions()]).toHaveLength(3);
       expect(sessions.deleteSubscription('c', 'a/+')).toBe(true);
       expect(sessions.deleteSubscription('c', 'a/+')).toBe(false);
       expect(sessions.subscriptions('c')).toEqual([{ topicFilter: '$share/g/b', qos: 0 }]);

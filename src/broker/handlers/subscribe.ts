@@ -25,8 +25,15 @@ export async function handleSubscribe(conn: Connection, packet: SubscribePacket)
   const chosen = [...accepted.values()];
   const subscriptions = chosen.map((a) => a.subscription);
   const retained = await conn.broker.subscribe(conn.clientId, subscriptions, chosen.map((a) => a.sendRetained));
-  conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes }); // [MQTT-3.8.4-1]
-  subscriptions.forEach((sub, i) => conn.broker.sendRetained(conn, sub, retained[i]));
+  // the routing index had no room (MQTT_MAX_SUBSCRIPTIONS): refused after all
+  const full = new Set(subscriptions.filter((_, i) => !retained[i]).map((s) => s.topicFilter));
+  const quota = conn.version === 5 ? ReasonCode.QuotaExceeded : 0x80;
+  const codes = full.size ? reasonCodes.map((code, j) => (full.has(packet.subscriptions[j].topicFilter) && code < 0x80 ? quota : code)) : reasonCodes;
+  conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes: codes }); // [MQTT-3.8.4-1]
+  subscriptions.forEach((sub, i) => {
+    const found = retained[i];
+    if (found) conn.broker.sendRetained(conn, sub, found);
+  });
 }
 
 /**

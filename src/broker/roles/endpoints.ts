@@ -4,7 +4,7 @@
 import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
-import type { Accepted, Routed } from '../remote.ts';
+import type { Accepted, Routed, Subscribed } from '../remote.ts';
 import type { ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
@@ -30,7 +30,7 @@ export class ShardEndpoint implements ShardCalls {
     return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [] }));
   }
 
-  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
+  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed> {
     return this.host.subscribe(clientId, gateway ?? 'away', subscriptions, retained);
   }
 

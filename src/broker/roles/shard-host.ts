@@ -3,7 +3,7 @@
 // of publishes is routed into one batch per target, so a gateway with many matching subscribers
 // gets one call, not one per subscriber.
 import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
-import type { Routed } from '../remote.ts';
+import type { Routed, Subscribed } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
 import { defaultConfig, type BrokerConfig } from '../config.ts';
@@ -43,7 +43,7 @@ export class ShardHost {
     this.locations = options.locations;
     this.clock = options.clock;
     this.sessionObjectOf = options.sessionObjectOf;
-    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), retainedQuota(this.config));
+    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), retainedQuota(this.config), this.config.maxSubscriptions);
     for (const [clientId, where] of options.locations.all()) this.where.set(clientId, where);
   }
 
@@ -83,14 +83,17 @@ export class ShardHost {
     return { reached, targets };
   }
 
-  /** Registers (or moves) a client's subscriptions here; per subscription, the retained messages asked for. */
-  subscribe(clientId: string, where: Location, subscriptions: StoredSubscription[], retained: boolean[]): Message[][] {
+  /**
+   * Registers (or moves) a client's subscriptions here; per subscription, the retained messages
+   * asked for, or null when the index is full (MQTT_MAX_SUBSCRIPTIONS: this shard's own quota).
+   */
+  subscribe(clientId: string, where: Location, subscriptions: StoredSubscription[], retained: boolean[]): Subscribed {
     this.place(clientId, where);
     const now = this.clock.now();
     const budget = retainedBudget(this.config);
     return subscriptions.map((sub, i) => {
+      if (!this.shard.add(clientId, sub)) return null;
       this.subscriptions.putSubscription(clientId, sub);
-      this.shard.add(clientId, sub);
       return retained[i] ? this.shard.retainedMatching(sub.topicFilter, now, budget) : [];
     });
   }

@@ -35,17 +35,31 @@ export class TopicShard {
 
   readonly retained: RetainedQuota;
 
-  constructor(retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = [], quota: RetainedQuotaLimits = unlimited) {
+  /** The most subscriptions this index takes (MQTT_MAX_SUBSCRIPTIONS); those stored load whatever it is. */
+  private readonly maxSubscriptions: number;
+
+  constructor(
+    retained: RetainedStore, subscriptions: Iterable<[string, StoredSubscription]> = [], quota: RetainedQuotaLimits = unlimited,
+    maxSubscriptions = Infinity,
+  ) {
     this.retained = new RetainedQuota(retained, quota);
-    for (const [clientId, sub] of subscriptions) this.add(clientId, sub);
+    this.maxSubscriptions = maxSubscriptions;
+    for (const [clientId, sub] of subscriptions) this.add(clientId, sub, false);
   }
 
-  add(clientId: string, subscription: StoredSubscription): void {
+  /**
+   * Registers a subscription, replacing the client's one on the same filter; false, and nothing
+   * registered, when a new one would pass the quota (`checked`: a subscription already stored is not).
+   */
+  add(clientId: string, subscription: StoredSubscription, checked = true): boolean {
     const shared = parseSharedFilter(subscription.topicFilter);
     const filter = shared?.filter ?? subscription.topicFilter;
     const share = shared ? `${shared.group}/${shared.filter}` : undefined;
-    this.trie.add(filter, `${clientId}\u0000${subscription.topicFilter}`, { clientId, subscription, share });
+    const key = `${clientId}\u0000${subscription.topicFilter}`;
+    if (checked && this.trie.size >= this.maxSubscriptions && !this.trie.has(filter, key)) return false;
+    this.trie.add(filter, key, { clientId, subscription, share });
     this.matchCache.clear();
+    return true;
   }
 
   remove(clientId: string, topicFilter: string): void {

@@ -65,9 +65,10 @@ export class SqliteSessionStore implements SessionStore {
       .map((r) => fromJson<StoredSubscription>(r.options)!);
   }
 
-  allSubscriptions(): Array<[string, StoredSubscription]> {
-    return this.sql.all<{ client_id: string; options: string }>('SELECT client_id, options FROM subscriptions')
-      .map((r) => [r.client_id, fromJson<StoredSubscription>(r.options)!]);
+  *allSubscriptions(): Generator<[string, StoredSubscription]> {
+    for (const r of this.sql.each<{ client_id: string; options: string }>('SELECT client_id, options FROM subscriptions')) {
+      yield [r.client_id, fromJson<StoredSubscription>(r.options)!];
+    }
   }
 
   putSubscription(clientId: string, subscription: StoredSubscription): void {
