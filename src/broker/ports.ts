@@ -70,12 +70,20 @@ export interface OutboundMessage {
   state: 'queued' | 'sent' | 'released';
 }
 
+/** What a wake needs of a session to reconcile it: its times, not its will's message. */
+export type SessionTimes = Pick<SessionState, 'clientId' | 'expiryInterval' | 'connectionId' | 'disconnectedAt'> & {
+  /** When its will is due (StoredWill.at). */
+  willAt?: number;
+};
+
 export interface SessionStore {
   get(clientId: string): SessionState | undefined;
   put(state: SessionState): void;
   /** Removes the session with its subscriptions, outbound messages and received QoS 2 ids. */
   delete(clientId: string): void;
   list(): SessionState[];
+  /** Every session's times, read as iterated (a wake holds no will payloads). */
+  times(): Iterable<SessionTimes>;
   /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away. */
   persistentCount(): number;
   /** Sessions with no connection (their client is away); a stored count, not a scan. */

@@ -5,9 +5,11 @@
 // PUBLISH, a SUBSCRIBE over 40 x 1 MB retained messages.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encode } from '../../src/protocol/index.ts';
-import { Broker, type OutboundMessage } from '../../src/broker/index.ts';
+import { Broker, defaultConfig, type OutboundMessage, type StoredSubscription } from '../../src/broker/index.ts';
+import { platformLimits, routingBound, subscriptionOverhead } from '../../src/broker/platform.ts';
+import { TopicShard } from '../../src/broker/roles/topic-shard.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import type { Remote } from '../../src/broker/remote.ts';
@@ -156,3 +158,55 @@ function mapAttachments(): AttachmentStore {
   const m = new Map<string, Attachment>();
   return { get: (c) => m.get(c), set: (c, a) => void m.set(c, a), delete: (c) => void m.delete(c) };
 }
+
+// what a wake loads into the routing index: every subscription, so MQTT_MAX_SUBSCRIPTIONS is checked against memory (platform.ts)
+describe.skipIf(sharded)('memory of the routing index a wake loads', { timeout: 60_000 }, () => {
+  const index = (n: number, length: number): TopicShard => {
+    const stored = function* (): Generator<[string, StoredSubscription]> {
+      for (let i = 0; i < n; i++) yield [`client-${i}`, { topicFilter: `d/${String(i).padStart(length - 6, 'x')}/+/#`, qos: 1 }];
+    };
+    return new TopicShard(new MemoryRetainedStore(), stored(), undefined, n);
+  };
+
+  it.each([20, 1024])('a subscription of %i characters takes at most subscriptionOverhead + 2 bytes a character', (length) => {
+    const before = held();
+    const built = index(10_000, length);
+    expect(built.size).toBe(10_000);
+    expect((held() - before) / 10_000).toBeLessThan(subscriptionOverhead + 2 * length);
+  });
+
+  it('at the default quota, filters of the longest topic: within routingBound, under half of 128 MB, built in seconds', () => {
+    const before = held();
+    const start = performance.now();
+    const built = index(defaultConfig.maxSubscriptions, defaultConfig.maxTopicLength);
+    const ms = performance.now() - start;
+    const bytes = held() - before;
+    expect(built.size).toBe(defaultConfig.maxSubscriptions);
+    expect(bytes).toBeLessThan(routingBound(defaultConfig));
+    expect(routingBound(defaultConfig)).toBeLessThanOrEqual(platformLimits.memory.value / 2);
+    expect(ms).toBeLessThan(10_000); // of 30 s CPU per event (typically well under a second)
+  });
+});
+
+describe.skipIf(sharded)('what a wake reads of the sessions', () => {
+  it('reads their times, not their wills: 200 away sessions with 60 KB delayed wills are not read at a restart', async () => {
+    const w = new World();
+    for (let i = 0; i < 200; i++) {
+      const c = await w.connect({
+        version: 5, clientId: `c${i}`, properties: { sessionExpiryInterval: 600 },
+        will: { topic: 'w', payload: new Uint8Array(60_000), qos: 1, retain: false, properties: { willDelayInterval: 300 } },
+      });
+      await c.drop(); // abnormal: the will waits for its delay
+    }
+    const reads = [vi.spyOn(w.stores.sessions, 'get'), vi.spyOn(w.stores.sessions, 'list')];
+    await w.restart();
+    expect(reads.map((r) => r.mock.calls.length)).toEqual([0, 0]);
+    w.clock.advance(300_000); // the wills still go out when due
+    const sub = await w.connect({ version: 5, clientId: 'sub' });
+    await sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 'w', qos: 0 }] });
+    await w.settle();
+    w.broker.tick();
+    await w.settle();
+    expect(sub.received.filter((p) => p.type === 'publish').length).toBe(200);
+  });
+});

@@ -108,6 +108,17 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outboundPage('none', 0, each)).toEqual({ outbound: [], more: false });
     }));
 
+    it('gives every session\'s times without its will\'s message, for a wake', () => withStores(({ sessions }) => {
+      const will = { topic: 'w', payload: new Uint8Array(1000), qos: 1 as const, retain: false, at: 9_000 };
+      sessions.put({ clientId: 'away', expiryInterval: 60, disconnectedAt: 5, will });
+      sessions.put({ clientId: 'live', expiryInterval: 0, connectionId: 'k' });
+      const times = [...sessions.times()].sort((a, b) => a.clientId.localeCompare(b.clientId));
+      expect(times.map((t) => Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined)))).toEqual([
+        { clientId: 'away', expiryInterval: 60, disconnectedAt: 5, willAt: 9_000 },
+        { clientId: 'live', expiryInterval: 0, connectionId: 'k' },
+      ]);
+    }));
+
     it('counts sessions whose client is away as they connect, leave and go', () => withStores(({ sessions }) => {
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
       sessions.put({ clientId: 'd', expiryInterval: 60 });

@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { outboundBytes, type OutboundMessage, type SessionState, type SessionStore, type StoredSubscription } from '../ports.ts';
+import { outboundBytes, type OutboundMessage, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
 const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
@@ -46,6 +46,14 @@ export class MemorySessionStore implements SessionStore {
 
   list(): SessionState[] {
     return [...this.records.values()].flatMap((r) => (r.state ? [this.copy(r.state)] : []));
+  }
+
+  *times(): Generator<SessionTimes> {
+    for (const { state } of this.records.values()) {
+      if (!state) continue;
+      const { clientId, expiryInterval, connectionId, disconnectedAt, will } = state;
+      yield { clientId, expiryInterval, connectionId, disconnectedAt, willAt: will?.at };
+    }
   }
 
   persistentCount(): number {

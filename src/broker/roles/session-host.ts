@@ -8,7 +8,7 @@
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
-import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
+import type { Message, OutboundMessage, SessionState, SessionStore, SessionTimes } from '../ports.ts';
 import { pageBytes, type Routed, type SessionExport } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
@@ -50,14 +50,16 @@ export class SessionHost {
 
   /** After a restart: sessions whose connection is gone are treated as abnormally disconnected. */
   reconcile(live: (connectionId: string) => boolean): void {
-    let gone = 0;
-    for (const state of this.store.list()) {
-      if (state.connectionId && !live(state.connectionId)) {
-        this.away(state, 'abnormal');
-        gone++;
-      } else if (!state.connectionId) this.track(state);
+    const gone: string[] = [];
+    for (const times of this.store.times()) { // a will's message is read only for a connection gone
+      if (times.connectionId && !live(times.connectionId)) gone.push(times.clientId);
+      else if (!times.connectionId) this.track(times);
     }
-    if (gone) this.broker.log('info', `${gone} connections gone since this object last ran (a restart): treated as abnormally disconnected, wills published`);
+    for (const clientId of gone) {
+      const state = this.store.get(clientId);
+      if (state) this.away(state, 'abnormal');
+    }
+    if (gone.length) this.broker.log('info', `${gone.length} connections gone since this object last ran (a restart): treated as abnormally disconnected, wills published`);
   }
 
   open(conn: Connection, clean: boolean, expiryInterval: number, will: Will | undefined): { session: Session; present: boolean; durable: boolean } {
@@ -124,7 +126,7 @@ export class SessionHost {
     // session leaves after that, so a resend on another gateway is known as one [MQTT-4.3.3]
     if (handOver) return this.handOver(state.clientId, state.connectionId!, next, pending);
     this.store.put(next);
-    this.track(next);
+    this.track(timesOf(next));
   }
 
   /**
@@ -311,7 +313,7 @@ export class SessionHost {
     const away: SessionState = { ...state, connectionId: undefined, disconnectedAt: state.disconnectedAt ?? this.broker.clock.now() };
     this.store.put(away);
     this.rejoin(clientId);
-    this.track(away);
+    this.track(timesOf(away));
     return away;
   }
 
@@ -363,7 +365,7 @@ export class SessionHost {
     for (const id of incoming) this.store.addIncoming(clientId, id);
     this.rejoin(clientId);
     this.queued.delete(clientId);
-    if (!state.connectionId) this.track(state);
+    if (!state.connectionId) this.track(timesOf(state));
   }
 
   /** Ends a session: a pending will goes out first [MQTT-3.1.3-9]; resolves once no shard routes to it. */
@@ -408,7 +410,7 @@ export class SessionHost {
         this.publishWill(clientId, state.will);
         const rest = { ...state, will: undefined };
         this.store.put(rest);
-        this.track(rest);
+        this.track(timesOf(rest));
       }
       const again = this.due.get(clientId);
       if (again !== undefined) next = Math.min(next ?? again, again);
@@ -416,8 +418,8 @@ export class SessionHost {
     return next;
   }
 
-  private track(state: SessionState): void {
-    const at = Math.min(expiresAt(state), state.will?.at ?? Infinity);
+  private track(state: SessionTimes): void {
+    const at = Math.min(expiresAt(state), state.willAt ?? Infinity);
     if (at === Infinity) return;
     this.due.set(state.clientId, at);
     this.broker.due(at);
@@ -435,7 +437,11 @@ export class SessionHost {
   }
 }
 
-function expiresAt(state: SessionState): number {
+function timesOf({ clientId, expiryInterval, connectionId, disconnectedAt, will }: SessionState): SessionTimes {
+  return { clientId, expiryInterval, connectionId, disconnectedAt, willAt: will?.at };
+}
+
+function expiresAt(state: Pick<SessionState, 'expiryInterval' | 'disconnectedAt'>): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
 }

@@ -1,6 +1,6 @@
 // SessionStore on the object's SQLite: sessions, their subscriptions, outbound messages and
 // received QoS 2 ids. Every call is one or two statements; nothing is cached here.
-import type { Message, OutboundMessage, SessionState, SessionStore, StoredSubscription, StoredWill } from '../../broker/index.ts';
+import type { Message, OutboundMessage, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill } from '../../broker/index.ts';
 import { outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
@@ -49,6 +49,17 @@ export class SqliteSessionStore implements SessionStore {
 
   list(): SessionState[] {
     return this.sql.all<SessionRow>('SELECT * FROM sessions').map(toState);
+  }
+
+  *times(): Generator<SessionTimes> {
+    type Times = { client_id: string; expiry_interval: number; connection_id: string | null; disconnected_at: number | null; will_at: number | null };
+    const query = "SELECT client_id, expiry_interval, connection_id, disconnected_at, json_extract(will, '$.at') AS will_at FROM sessions";
+    for (const r of this.sql.each<Times>(query)) {
+      yield {
+        clientId: r.client_id, expiryInterval: r.expiry_interval, connectionId: r.connection_id ?? undefined,
+        disconnectedAt: r.disconnected_at ?? undefined, willAt: r.will_at ?? undefined,
+      };
+    }
   }
 
   persistentCount(): number {
