@@ -21,6 +21,8 @@ export interface FlowSnapshots {
 /** The memory store, noting which clients changed since the last save. */
 class NotingStore extends MemorySessionStore {
   readonly changed = new Set<string>();
+  /** Payload bytes of every outbound message held (MQTT_MAX_QUEUED_BYTES_TOTAL). */
+  bytes = 0;
   /** Called when the first change after a save is noted. */
   first?: () => void;
 
@@ -31,6 +33,7 @@ class NotingStore extends MemorySessionStore {
 
   override enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
     this.note(clientId);
+    this.bytes += entry.message.payload.length;
     return super.enqueue(clientId, entry);
   }
 
@@ -41,7 +44,13 @@ class NotingStore extends MemorySessionStore {
 
   override deleteOutbound(clientId: string, seq: number): void {
     this.note(clientId);
+    this.bytes -= this.outboundEntry(clientId, seq)?.message.payload.length ?? 0;
     super.deleteOutbound(clientId, seq);
+  }
+
+  override delete(clientId: string): void {
+    for (const { message } of this.outbound(clientId)) this.bytes -= message.payload.length;
+    super.delete(clientId);
   }
 
   override addIncoming(clientId: string, packetId: number): void {

@@ -27,6 +27,11 @@ export interface BrokerConfig {
    * (its flows live in memory only); a message beyond is dropped and counted as queue-full.
    */
   maxQueuedBytes: number;
+  /**
+   * Payload bytes all such sessions of one object hold together (a gateway's, or the default
+   * topology's object: in memory, and restored at a wake); a message beyond is dropped, queue-full.
+   */
+  maxQueuedBytesTotal: number;
   /** Subscriptions one client holds; a SUBSCRIBE or UNSUBSCRIBE naming more filters is refused whole (0x97). */
   maxSubscriptionsPerClient: number;
   /** Retained messages sent for one SUBSCRIBE; more matching ones are left out and counted. */
@@ -99,6 +104,7 @@ export const defaultConfig: BrokerConfig = {
   maxInflight: 32,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 8 * 1024 * 1024,
+  maxQueuedBytesTotal: 32 * 1024 * 1024,
   maxSubscriptionsPerClient: 256,
   maxRetainedPerSubscribe: 1_000,
   maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,

@@ -79,7 +79,7 @@ export function checkPlatformLimits(config: BrokerConfig, name: (key: keyof Brok
       + ` storage (${storage.value} bytes, ${storage.source}), leaving too little for sessions`);
   }
   const memory = platformLimits.memory;
-  for (const key of ['maxQueuedBytes', 'maxPartialPacketBytes', 'maxRetainedBytesPerSubscribe'] as const) {
+  for (const key of ['maxQueuedBytes', 'maxQueuedBytesTotal', 'maxPartialPacketBytes', 'maxRetainedBytesPerSubscribe'] as const) {
     if (config[key] > memory.value / 4) {
       problems.push(`${name(key)} ${config[key]} lets one client hold more than a quarter of an isolate's memory`
         + ` (${memory.value} bytes, ${memory.source})`);

@@ -76,6 +76,16 @@ export type SessionTimes = Pick<SessionState, 'clientId' | 'expiryInterval' | 'c
   willAt?: number;
 };
 
+/** An outbound message's place in its session's flow, without the message: what a session holds. */
+export interface OutboundPlace {
+  seq: number;
+  packetId?: number;
+  state: OutboundMessage['state'];
+  qos: Message['qos'];
+  /** Payload bytes. */
+  bytes: number;
+}
+
 export interface SessionStore {
   get(clientId: string): SessionState | undefined;
   put(state: SessionState): void;
@@ -106,6 +116,8 @@ export interface SessionStore {
    * (one at least); `more` tells whether any are left after them. Reads no more than it returns.
    */
   outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean };
+  /** Places of the outbound messages, in seq order, without reading their payloads. */
+  outboundPlaces(clientId: string): OutboundPlace[];
   /** One outbound message, or undefined when it is gone. */
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
   outboundCount(clientId: string): number;

@@ -7,7 +7,7 @@
 // queue stays in SQLite.
 import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
-import type { Message, OutboundMessage, SessionStore } from './ports.ts';
+import type { Message, OutboundMessage, OutboundPlace, SessionStore } from './ports.ts';
 
 /** What a session needs from the connection it is delivering over. */
 export interface Outlet {
@@ -25,16 +25,12 @@ export interface SessionLimits {
   messages: number;
   /** Payload bytes held queued and in flight (MQTT_MAX_QUEUED_BYTES). */
   bytes: number;
+  /** Payload bytes every session on the same store holds, and their most (MQTT_MAX_QUEUED_BYTES_TOTAL). */
+  shared?: { held(): number; max: number };
 }
 
 /** A message's place in the flow; the message itself stays in the store until it is sent. */
-interface Flow {
-  seq: number;
-  packetId?: number;
-  state: OutboundMessage['state'];
-  qos: Message['qos'];
-  bytes: number;
-}
+type Flow = OutboundPlace;
 
 const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
 
@@ -53,8 +49,7 @@ export class Session {
     this.clientId = clientId;
     this.store = store;
     this.limits = limits;
-    for (const entry of store.outbound(clientId)) {
-      const f = flow(entry);
+    for (const f of store.outboundPlaces(clientId)) { // places only: a long queue stays in the store
       this.bytes += f.bytes;
       if (f.state === 'queued' || f.packetId === undefined) this.queue.push(f);
       else this.inflight.set(f.packetId, f);
@@ -63,7 +58,9 @@ export class Session {
 
   /** Sends a QoS 1/2 message when the window allows, else queues it; stored either way. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
-    if (this.bytes + message.payload.length > this.limits.bytes) return out.dropped('queue-full');
+    const { bytes, shared } = this.limits;
+    if (this.bytes + message.payload.length > bytes) return out.dropped('queue-full');
+    if (shared && shared.held() + message.payload.length > shared.max) return out.dropped('queue-full');
     if (this.queue.length || this.inflight.size >= out.window) {
       if (this.queue.length >= this.limits.messages) return out.dropped('queue-full');
       const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };

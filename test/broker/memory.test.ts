@@ -71,6 +71,26 @@ describe.skipIf(sharded)('memory an object holds', { timeout: 60_000 }, () => {
     expect(held() - before - inStore).toBeLessThan(budget);
   });
 
+  it('40 clean subscribers that acknowledge nothing, 9 x 1 MB each: together they hold at most MQTT_MAX_QUEUED_BYTES_TOTAL', async () => {
+    const w = new World({ config: { maxPacketSize: 1_100_000 } });
+    for (let i = 0; i < 40; i++) {
+      const sub = deaf(w, `sub${i}`);
+      await sub.send(encode(connectPacket({ version: 5, clientId: `sub${i}`, properties: { receiveMaximum: 1 } }), 5));
+      await sub.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: `t/${i}`, qos: 1 }] }, 5));
+    }
+    const pub = deaf(w, 'pub');
+    await pub.send(encode(connectPacket({ version: 5, clientId: 'pub' }), 5));
+    const before = held();
+    for (let n = 0; n < 9; n++) {
+      for (let i = 0; i < 40; i++) {
+        await pub.send(encode({ type: 'publish', topic: `t/${i}`, payload: new Uint8Array(MB), qos: 1, packetId: n * 40 + i + 1, retain: false, dup: false }, 5));
+      }
+    }
+    expect(w.broker.sessions.flows.store.bytes).toBeLessThanOrEqual(w.broker.config.maxQueuedBytesTotal);
+    expect(held() - before).toBeLessThan(budget); // 360 MB arrived for them; each alone may hold 8 MiB
+    expect(w.broker.stats.dropped['queue-full']).toBeGreaterThan(300);
+  });
+
   it('150 connections each holding a 1 MB partial PUBLISH', async () => {
     const w = new World({ config: { maxPacketSize: 1_100_000 } });
     const publish = encode({ type: 'publish', topic: 't', payload: new Uint8Array(MB), qos: 0, retain: false, dup: false }, 5);
@@ -189,6 +209,20 @@ describe.skipIf(sharded)('memory of the routing index a wake loads', { timeout: 
 });
 
 describe.skipIf(sharded)('what a wake reads of the sessions', () => {
+  it('a persistent session coming back reads its queue\'s places, not its messages', async () => {
+    const w = new World();
+    const sub = await w.connect({ version: 5, clientId: 'sub', properties: { sessionExpiryInterval: 600 } });
+    await sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 't', qos: 1 }] });
+    await sub.drop();
+    const pub = await w.connect({ version: 5, clientId: 'pub' });
+    for (let i = 0; i < 50; i++) await pub.send({ type: 'publish', topic: 't', payload: new Uint8Array(1000), qos: 1, packetId: i + 1, retain: false, dup: false });
+    const whole = vi.spyOn(w.stores.sessions, 'outbound');
+    const back = await w.connect({ version: 5, clientId: 'sub', clean: false, properties: { sessionExpiryInterval: 600, receiveMaximum: 5 } });
+    await w.settle();
+    expect(back.received.filter((p) => p.type === 'publish').length).toBe(5); // the window's worth, each read as sent
+    expect(whole).not.toHaveBeenCalled();
+  });
+
   it('reads their times, not their wills: 200 away sessions with 60 KB delayed wills are not read at a restart', async () => {
     const w = new World();
     for (let i = 0; i < 200; i++) {

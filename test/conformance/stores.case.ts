@@ -119,6 +119,16 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       ]);
     }));
 
+    it('gives the places of outbound messages without their payloads', () => withStores(({ sessions }) => {
+      const a = sessions.enqueue('c', { message: { ...rich, qos: 2 }, packetId: 7, state: 'sent' });
+      const b = sessions.enqueue('c', { message: { topic: 't', payload: new Uint8Array(10), qos: 1, retain: false }, state: 'queued' });
+      expect(sessions.outboundPlaces('c').map((p) => Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)))).toEqual([
+        { seq: a, packetId: 7, state: 'sent', qos: 2, bytes: rich.payload.length },
+        { seq: b, state: 'queued', qos: 1, bytes: 10 },
+      ]);
+      expect(sessions.outboundPlaces('none')).toEqual([]);
+    }));
+
     it('counts sessions whose client is away as they connect, leave and go', () => withStores(({ sessions }) => {
       sessions.put({ clientId: 'c', expiryInterval: 60, connectionId: 'x' });
       sessions.put({ clientId: 'd', expiryInterval: 60 });

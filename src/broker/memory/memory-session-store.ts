@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { outboundBytes, type OutboundMessage, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
+import { outboundBytes, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
 const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
@@ -98,6 +98,11 @@ export class MemorySessionStore implements SessionStore {
     let n = 0;
     while (n < after_.length && (n === 0 || bytes + size(after_[n]) <= maxBytes)) bytes += size(after_[n++]);
     return { outbound: after_.slice(0, n), more: n < after_.length };
+  }
+
+  outboundPlaces(clientId: string): OutboundPlace[] {
+    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq)
+      .map(({ seq, packetId, state, message }) => ({ seq, packetId, state, qos: message.qos, bytes: message.payload.length }));
   }
 
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {

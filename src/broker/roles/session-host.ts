@@ -11,7 +11,7 @@ import type { Connection } from '../connection.ts';
 import type { Message, OutboundMessage, SessionState, SessionStore, SessionTimes } from '../ports.ts';
 import { pageBytes, type Routed, type SessionExport } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
-import { Session } from '../session.ts';
+import { Session, type SessionLimits } from '../session.ts';
 import { NeverExpires } from '../config.ts';
 import { identityOf } from '../identity.ts';
 import { CleanFlows, type FlowSnapshots } from '../clean-flows.ts';
@@ -73,8 +73,7 @@ export class SessionHost {
     this.due.delete(conn.clientId);
     this.queued.delete(conn.clientId);
     const durable = expiryInterval > 0 || present;
-    const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
-    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, { messages, bytes: durable ? Infinity : maxQueuedBytes });
+    const session = new Session(conn.clientId, durable ? this.store : this.flows.store, this.limits(durable));
     return { session, present, durable };
   }
 
@@ -99,8 +98,14 @@ export class SessionHost {
    * README).
    */
   resume(clientId: string, durable: boolean): Session {
-    const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
-    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), { messages, bytes: durable ? Infinity : maxQueuedBytes });
+    return new Session(clientId, durable ? this.store : this.flows.restore(clientId), this.limits(durable));
+  }
+
+  /** A persistent session's queue is in SQLite, bounded in messages; the others' are in memory, bounded in bytes too. */
+  private limits(durable: boolean): SessionLimits {
+    const { maxQueuedMessages: messages, maxQueuedBytes, maxQueuedBytesTotal } = this.broker.config;
+    if (durable) return { messages, bytes: Infinity };
+    return { messages, bytes: maxQueuedBytes, shared: { held: () => this.flows.store.bytes, max: maxQueuedBytesTotal } };
   }
 
   disconnected(conn: Connection, how: 'normal' | 'abnormal' | 'takeover'): void {

@@ -1,6 +1,6 @@
 // SessionStore on the object's SQLite: sessions, their subscriptions, outbound messages and
 // received QoS 2 ids. Every call is one or two statements; nothing is cached here.
-import type { Message, OutboundMessage, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill } from '../../broker/index.ts';
+import type { Message, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill } from '../../broker/index.ts';
 import { outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
@@ -113,6 +113,12 @@ export class SqliteSessionStore implements SessionStore {
       bytes += size;
     }
     return { outbound, more: false };
+  }
+
+  outboundPlaces(clientId: string): OutboundPlace[] {
+    type Place = { seq: number; packet_id: number | null; state: string; qos: number; bytes: number };
+    return this.sql.all<Place>('SELECT seq, packet_id, state, qos, length(payload) AS bytes FROM outbound WHERE client_id = ? ORDER BY seq', clientId)
+      .map((r) => ({ seq: r.seq, packetId: r.packet_id ?? undefined, state: r.state as OutboundPlace['state'], qos: r.qos as OutboundPlace['qos'], bytes: r.bytes }));
   }
 
   outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
