@@ -147,7 +147,8 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
+      return this.remote!.shards.publish(message).then(async ({ reached, here, notRetained }) => {
+        if (notRetained) this.dropped(from?.clientId ?? '', 'retained-quota');
         if (here.length) {
           await this.receive([{ message, deliveries: here }]);
           this.flush(); // the event that published may have ended: nobody else sends these

@@ -62,6 +62,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** Set when the shard's retained quota refused to keep the message (it was routed all the same). */
+  notRetained?: true;
 }
 
 export interface ShardLink {

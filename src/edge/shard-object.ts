@@ -28,7 +28,7 @@ export class ShardObject extends DurableObject<Env> {
     const host = new ShardHost({
       retained: new SqliteRetainedStore(sql), subscriptions: new SqliteSessionStore(sql), locations: new SqliteLocations(sql),
       clock: { now: () => Date.now() }, sessionObjectOf: (clientId) => sessionObjectOf(clientId, topology.sessions),
-      config: configFromEnv(env),
+      config: configFromEnv(env), shards: topology.shards,
     });
     this.endpoint = new ShardEndpoint(host, fabric);
     ctx.blockConcurrencyWhile(async () => {

@@ -165,7 +165,7 @@ export class ShardedNamespace {
     this.shards = this.stores.shards.map((s, i) => new ShardHost({
       retained: s.retained, subscriptions: s.subscriptions, clock,
       locations: { all: () => [...s.locations], set: (c, w) => void s.locations.set(c, w), delete: (c) => void s.locations.delete(c) },
-      sessionObjectOf: (clientId) => sessionObjectOf(clientId, this.topology.sessions), config,
+      sessionObjectOf: (clientId) => sessionObjectOf(clientId, this.topology.sessions), config, shards: this.topology.shards,
     }));
     this.shardEndpoints = this.shards.map((host, i) => new ShardEndpoint(host, this.fabric({ role: 'shard', index: i })));
     this.owners = [];

@@ -37,13 +37,18 @@ export class ShardHost {
     sessionObjectOf: (clientId: string) => number;
     /** Limits the retained messages one subscribe call returns (every shard keeps its own). */
     config?: Partial<BrokerConfig>;
+    /** Topic shards of the namespace: each keeps 1/shards of the retained quota. */
+    shards?: number;
   }) {
     this.config = { ...defaultConfig, ...options.config };
     this.subscriptions = options.subscriptions;
     this.locations = options.locations;
     this.clock = options.clock;
     this.sessionObjectOf = options.sessionObjectOf;
-    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), retainedQuota(this.config), this.config.maxSubscriptions);
+    const { messages, bytes } = retainedQuota(this.config);
+    const shards = options.shards ?? 1; // the namespace's quota, shared evenly: each shard keeps its part
+    const quota = { messages: Math.ceil(messages / shards), bytes: Math.ceil(bytes / shards) };
+    this.shard = new TopicShard(options.retained, options.subscriptions.allSubscriptions(), quota, this.config.maxSubscriptions);
     for (const [clientId, where] of options.locations.all()) this.where.set(clientId, where);
   }
 
@@ -61,10 +66,11 @@ export class ShardHost {
    * sessions each reached, and per target the messages and deliveries it must carry on with.
    * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
    */
-  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
+  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]>; notRetained: Set<Message> } {
     const targets = new Map<Target, Routed[]>();
+    const notRetained = new Set<Message>();
     const reached = messages.map((message) => {
-      if (message.retain) this.shard.retain(message);
+      if (message.retain && !this.shard.retain(message)) notRetained.add(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
       const byTarget = new Map<Target, Routed>();
       for (const d of deliveries) {
@@ -80,7 +86,7 @@ export class ShardHost {
       }
       return deliveries.length;
     });
-    return { reached, targets };
+    return { reached, targets, notRetained };
   }
 
   /**
