@@ -1,9 +1,9 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
 // scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
-// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
-// the broker is started changes its rate (lib/start-modes.ts).
+// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), how the way the broker
+// is started changes its rate (lib/start-modes.ts), and last what a wake costs as state grows (lib/state-size.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
-// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3).
+// ("start-modes" and "state-size" are those last two); BENCH_ROUNDS the start modes' rounds (3).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -11,6 +11,7 @@ import { devices, fanout, latency, throughput, type Result } from './lib/scenari
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
 import { printCost, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
+import { printWakes, wakeAtSize, type StateKind, type WakeResult } from './lib/state-size.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -77,6 +78,20 @@ if (!only || only.includes('start-modes')) console.error('start-modes:');
 const starts = only && !only.includes('start-modes') ? [] : await startModes({
   bench: edgeVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
 });
+const wakes: WakeResult[] = [];
+if (!only || only.includes('state-size')) {
+  console.error('state-size:');
+  const sizes: Record<StateKind, number[]> = { subscriptions: [1_000, 10_000], retained: [1_000, 10_000, 100_000], sessions: [1_000, 10_000] };
+  for (const [topology, vars] of [['default', {}], ['sharded', sharded]] as const) {
+    for (const kind of ['subscriptions', 'retained', 'sessions'] as const) {
+      for (const size of sizes[kind].map(n)) {
+        const r = await wakeAtSize(topology, vars, kind, size);
+        console.error(`  ${topology} ${kind} ${size}: wake ${Math.round(r.wakeMs)} ms, +${(r.rssGrowth / 1e6).toFixed(1)} MB, ${r.rowsRead} rows read`);
+        wakes.push(r);
+      }
+    }
+  }
+}
 console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `npm start` runs them: scripts/start.ts, Miniflare\n' +
   'with no per-event tracing and no dev proxy. The last tables also start them with wrangler dev 4.156.2, tracing off\n' +
   `(X_LOCAL_OBSERVABILITY=false) and on (as it comes): the run of median rate out of ${rounds}.\n`);
@@ -84,3 +99,4 @@ console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.versio
 printTables(results);
 printCost(results);
 printStartModes(starts);
+printWakes(wakes);
