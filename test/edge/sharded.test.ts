@@ -1,9 +1,10 @@
 // The sharded topology inside workerd: evicting a topic shard, a gateway or a session object in
 // the middle of traffic loses no QoS 1 message a publisher was told was accepted.
 import { env } from 'cloudflare:workers';
-import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { shardOfTopic } from '../../src/broker/shard-key.ts';
+import type { SessionObject } from '../../src/edge/session-object.ts';
 import type { Packet } from '../../src/protocol/index.ts';
 import { sleep, str, text, WsClient } from './ws-client.ts';
 
@@ -106,5 +107,43 @@ describe('sharded topology: billed units', () => {
     await runDurableObjectAlarm(stub); // in case it has not fired yet
     await evictDurableObject(stub);
     expect((await units()).rowsWritten).toBeGreaterThanOrEqual(first.rowsWritten);
+  });
+});
+
+describe('sharded topology: a session arriving in pages', () => {
+  const entry = (n: number, size: number) => {
+    const payload = new Uint8Array(size).fill(n);
+    return { seq: n, state: 'queued' as const, message: { topic: `t/${n}`, payload, qos: 1 as const, retain: false } };
+  };
+  const session = (outbound: ReturnType<typeof entry>[]) => ({ state: { clientId: 'c', expiryInterval: 600 }, subscriptions: [], outbound, incoming: [] });
+  type Rows = { n: number; bytes: number };
+  const staged = (stub: DurableObjectStub<SessionObject>) => runInDurableObject(stub, (_o, state) =>
+    state.storage.sql.exec<Rows>("SELECT count(*) AS n, coalesce(max(length(payload)), 0) AS bytes FROM outbound WHERE client_id = ?", '\u0000staged:c').one());
+
+  it('stages each page in SQLite as it comes, a row per message under 2 MB; the detach puts them ahead of the last page', async () => {
+    const stub = env.SESSION.getByName(`${unique('stage')}#0`);
+    await stub.stage('c', 'k', [entry(1, 1_900_000), entry(2, 1_900_000)], true);
+    await stub.stage('c', 'k', [entry(3, 1_900_000)], false);
+    expect(await staged(stub)).toEqual({ n: 3, bytes: 1_900_000 });
+    await stub.detach('c', 'k', session([entry(4, 10)]), true);
+    const order = await runInDurableObject(stub, (_o, state) =>
+      state.storage.sql.exec<{ topic: string }>('SELECT topic FROM outbound WHERE client_id = ? ORDER BY seq', 'c').toArray().map((r) => r.topic));
+    expect(order).toEqual(['t/1', 't/2', 't/3', 't/4']);
+    expect(await staged(stub)).toEqual({ n: 0, bytes: 0 });
+  });
+
+  it('an eviction between pages fails the next page and the detach; sent again from the first page, the session arrives whole', async () => {
+    const stub = env.SESSION.getByName(`${unique('stage')}#0`);
+    await stub.stage('c', 'k', [entry(1, 100)], true);
+    await evictDurableObject(stub);
+    const failed = (call: Promise<void>) => call.then(() => 'answered', (err: unknown) => String(err));
+    expect(await failed(stub.stage('c', 'k', [entry(2, 100)], false))).toMatch(/lost/);
+    expect(await failed(stub.detach('c', 'k', session([entry(3, 100)]), true))).toMatch(/lost/);
+    await stub.stage('c', 'k', [entry(1, 100)], true);
+    await stub.stage('c', 'k', [entry(2, 100)], false);
+    await stub.detach('c', 'k', session([entry(3, 100)]), true);
+    const topics = await runInDurableObject(stub, (_o, state) =>
+      state.storage.sql.exec<{ topic: string }>('SELECT topic FROM outbound WHERE client_id = ? ORDER BY seq', 'c').toArray().map((r) => r.topic));
+    expect(topics).toEqual(['t/1', 't/2', 't/3']);
   });
 });
