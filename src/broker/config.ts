@@ -104,7 +104,7 @@ export const defaultConfig: BrokerConfig = {
   maxInflight: 32,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 8 * 1024 * 1024,
-  maxQueuedBytesTotal: 32 * 1024 * 1024,
+  maxQueuedBytesTotal: 16 * 1024 * 1024,
   maxSubscriptionsPerClient: 256,
   maxRetainedPerSubscribe: 1_000,
   maxRetainedBytesPerSubscribe: 4 * 1024 * 1024,

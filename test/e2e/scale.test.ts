@@ -242,9 +242,9 @@ describe(`scale: ${CLIENTS} clients on 3 gateways x 4 topic shards`, () => {
     base = `ws://127.0.0.1:${server.port}/mqtt/${NAMESPACE}`;
   }, 90_000);
 
-  // Closing is reported, not asserted: under `wrangler dev` the close handshakes of 2,000 clients
-  // leaving at once complete in bursts of about 1,024, 5 to more than 20 s later (in the default
-  // topology as well, so not the sharded calls).
+  // Closing is reported, not asserted: the close handshakes of 2,000 clients leaving at once take
+  // seconds to complete, in the default topology as well (`node bench/closes.ts` measures it under
+  // `npm start`: docs/BENCHMARKS.md, "Many closes at once").
   afterAll(async () => {
     const started = Date.now();
     const connected = devices.filter(Boolean); // a failed connect leaves a hole
