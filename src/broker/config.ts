@@ -111,7 +111,7 @@ export const defaultConfig: BrokerConfig = {
   maxRetainedScanPerSubscribe: 100_000,
   maxConnections: 10_000,
   maxPersistentSessions: 10_000,
-  maxSubscriptions: 16_000,
+  maxSubscriptions: 10_000,
   maxRetainedMessages: 100_000,
   maxRetainedBytes: 1024 * 1024 * 1024,
   connectTimeout: 10_000,
