@@ -283,9 +283,14 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  /**
+   * Whether messages for a client that is not connected here can still be queued in its session
+   * here (sharded gateways): only until its hand-over took it. One whose hand-over failed may be
+   * with its session object all the same (the answer, not the call, missed its deadline), so
+   * messages for it go there: the session object keeps them for the copy it lent.
+   */
   holds(clientId: string): boolean {
-    return this.holding.has(clientId) || this.unsent.has(clientId);
+    return this.holding.has(clientId);
   }
 
   /** Resolves once a session on its way out is with its session object (sharded gateways). */

@@ -36,6 +36,8 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** Hand-overs that came again after they were taken (their first answer missed its deadline). */
+  repeated = 0;
   /** Pages of sessions on their way here, by client id and connection id. */
   private readonly staged = new Map<string, OutboundMessage[]>();
 
@@ -104,8 +106,16 @@ export class SessionOwner {
   async detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
     if (!session) return this.broker.sessions.ended(clientId, connectionId);
+    const key = `${clientId}\n${connectionId}`;
+    const held = this.broker.sessions.store.get(clientId);
+    if (held && held.connectionId !== connectionId) {
+      // the session here is newer: this hand-over was taken already (its answer missed its
+      // deadline, and the gateway sent it again) or the session moved on since
+      this.staged.delete(key);
+      this.repeated++;
+      return;
+    }
     if (staged) {
-      const key = `${clientId}\n${connectionId}`;
       const pages = this.staged.get(key);
       this.staged.delete(key);
       if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
