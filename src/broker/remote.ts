@@ -93,4 +93,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }

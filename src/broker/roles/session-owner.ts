@@ -113,7 +113,7 @@ export class SessionOwner {
       // deadline, and the gateway sent it again) or the session moved on since
       this.staged.delete(key);
       this.repeated++;
-      return;
+      return this.broker.log('info', `hand-over of ${clientId} from ${connectionId} came again after it was taken; ignored (${this.repeated} so far)`);
     }
     if (staged) {
       const pages = this.staged.get(key);
