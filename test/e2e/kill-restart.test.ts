@@ -6,7 +6,8 @@
 // PUBREL again what got no PUBCOMP. The subscriber keeps its own half of QoS 2 (ids awaiting
 // PUBREL) across the restart. Every message arrives exactly once.
 //
-// `npm test` runs KILL_SEEDS (default 6) seeds of the default topology, about 4 s each.
+// `npm test` runs KILL_SEEDS (default 4) seeds of the default topology: 4 to 5 s each on the
+// 2-core machine when quiet, 10 to 23 s under a load average of 18.
 // `npm run test:kill` runs both topologies, 40 seeds each (KILL_SEEDS, from SEED, default 1).
 // The sharded topology is opt-in (KILL_TEST=1) while issue 13 is open: it delivers a message
 // twice when the kill falls between the subscriber's gateway storing it and the publisher's gateway
@@ -28,7 +29,7 @@ const topologies: Array<{ name: string; vars: Record<string, string>; gateways: 
 const total = 150;
 const window = 32;
 const first = Number(process.env.SEED ?? 1);
-const seeds = Array.from({ length: Number(process.env.KILL_SEEDS ?? 6) }, (_, i) => first + i);
+const seeds = Array.from({ length: Number(process.env.KILL_SEEDS ?? 4) }, (_, i) => first + i);
 
 for (const topology of topologies) {
   describe.skipIf(!topology.run)(`QoS 2 across a SIGKILL of the server, ${topology.name}`, () => {
@@ -116,10 +117,11 @@ for (const topology of topologies) {
       }
       // SIGKILL: no chance to save anything the runtime had not made durable
       const killed = `after ${sent} sent, ${recs.size} PUBRECs and ${comps.size} PUBCOMPs received`;
+      const { persistTo, port } = server;
       await server.crash();
+      server = undefined; // should the start fail, the next seed starts a server of its own
       phase = 'after';
       await until(() => pub.closeCode !== undefined && sub.closeCode !== undefined, 5_000);
-      const { persistTo, port } = server;
       server = await startBroker({ persistTo, port, vars: topology.vars });
 
       sub = await subscriber(1, false);
