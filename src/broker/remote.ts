@@ -56,6 +56,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** The shard's stamp on the message (Message.stamp). */
+  stamp?: number;
 }
 
 export interface ShardLink {
@@ -91,4 +93,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }
