@@ -1,8 +1,9 @@
 // Worker RPC: another Worker with a service binding to this one (entrypoint "BrokerRpc") publishes
 // into a namespace and reads its retained messages. A publish gets what a client's PUBLISH gets:
 // topic checks, size limits, v5 properties, QoS, retain, and the ACL judging the identity the
-// caller's service binding declares in its props ({ namespace, username, clientId }). Errors are
-// thrown as BrokerRpcError, whose message starts with the MQTT reason code ("0x87 NotAuthorized: …").
+// caller's service binding declares in its props ({ namespace, username, clientId }). Refusals are
+// thrown as BrokerRpcError; RPC carries an error's message only, so the caller catches an Error
+// whose message is "BrokerRpcError: 0x87 NotAuthorized: <why>" (the reason code a client would get).
 // https://developers.cloudflare.com/workers/runtime-apis/bindings/service-bindings/rpc/
 import { WorkerEntrypoint } from 'cloudflare:workers';
 import { MqttError, ReasonCode, reasonCodeText, type Properties, type QoS, type UserProperty } from '../protocol/index.ts';
