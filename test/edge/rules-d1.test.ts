@@ -42,6 +42,10 @@ describe('d1 action: configuration', () => {
     expect(() => config('t', { onConflict: 'ignore', columns: { topic: 'topic' } })).toThrow(/needs a column mapped from seq/);
     expect(() => config('t', { onConflict: 'upsert' })).toThrow(/onConflict must be/);
   });
+
+  it('bounds a batch by the Free plan\'s 50 queries per invocation', () => {
+    expect(d1Action.limits(config('t'))).toEqual({ count: 50, bytes: 1_000_000 });
+  });
 });
 
 describe('d1 action: delivery', () => {
@@ -62,6 +66,14 @@ describe('d1 action: delivery', () => {
       { seq: 2, topic: 'sensors/b', device: null, temp: -3, at: batch[1].receivedAt, ok: null, raw: '{"temperature":-3}', extra: null },
       { seq: 3, topic: 'sensors/c', device: null, temp: null, at: batch[2].receivedAt, ok: null, raw: [0xff, 0xfe], extra: null },
     ]);
+  });
+
+  it('a full batch of 50 lands in order', async () => {
+    const name = table();
+    await create(name);
+    const batch = Array.from({ length: 50 }, (_, i) => ruleMessage(i + 1, 'a', `{"temperature":${i}}`));
+    await d1Action.deliver(config(name), batch, actionContext('r'));
+    expect((await rows(name)).map((r) => r.seq)).toEqual(batch.map((m) => m.seq));
   });
 
   it('a replayed batch inserts again without a key; with onConflict ignore and UNIQUE (topic, seq) it does not', async () => {

@@ -12,9 +12,10 @@ import { bindingOf, byteLength, onlyFields, parseField } from './fields.ts';
 
 /**
  * D1 limits (https://developers.cloudflare.com/d1/platform/limits/): 100 columns per table, 100
- * bound parameters per query, a row (string or BLOB) of at most 2,000,000 bytes.
+ * bound parameters per query, a row (string or BLOB) of at most 2,000,000 bytes, and 50 queries
+ * per Worker invocation on the Free plan (1,000 on Paid): a batch stays within the smaller.
  */
-export const d1Limits = { columns: 100, rowBytes: 2_000_000 } as const;
+export const d1Limits = { columns: 100, rowBytes: 2_000_000, statementsPerBatch: 50 } as const;
 
 export interface D1Config {
   binding: string;
@@ -78,7 +79,7 @@ export const d1Action: ActionKind<D1Config> = {
   },
 
   limits() {
-    return { count: 100, bytes: 1_000_000 };
+    return { count: d1Limits.statementsPerBatch, bytes: 1_000_000 };
   },
 
   /** One statement per message, all in one D1 batch: the batch lands whole or not at all. */
