@@ -78,6 +78,10 @@ describe('r2 action: delivery', () => {
     const got = await objects(c.prefix);
     expect(got.size).toBe(24);
     expect([...got.values()].reduce((sum, body) => sum + lines(body).length, 0)).toBe(batch.length);
+    for (const body of got.values()) {
+      const seqs = lines(body).map((l) => l.seq as number);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    }
   });
 
   it('a batch delivered again overwrites its objects instead of adding new ones; a longer retry keeps every line', async () => {
