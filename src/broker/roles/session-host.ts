@@ -35,8 +35,14 @@ export class SessionHost {
    * and leave with them (sharded gateways).
    */
   private readonly holding = new Set<string>();
-  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  /**
+   * Messages routed here for clients whose session is on its way here: delivered once it arrived
+   * (sharded gateways). Bounded per client by maxQueuedMessages and for the gateway by
+   * keptBytesFactor x maxQueuedBytes of payload, and in time by the claim's deadline.
+   */
   private readonly awaiting = new Map<string, Routed[]>();
+  /** Payload bytes in `awaiting`. */
+  private keptBytes = 0;
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
   /** Per client (sharded gateways): per shard, the newest stamp of the messages routed to it here. */
@@ -152,8 +158,7 @@ export class SessionHost {
       claiming.delete(conn.id);
       if (claiming.size) return; // another claim of it here may still take what was kept
       if (this.arriving.get(conn.clientId) === claiming) this.arriving.delete(conn.clientId);
-      const kept = this.awaiting.get(conn.clientId);
-      this.awaiting.delete(conn.clientId);
+      const kept = this.takeKept(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
       // start discarded the session they were routed to [MQTT-3.1.2-4]
         if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
@@ -163,8 +168,7 @@ export class SessionHost {
 
   /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in stamp order. */
   private queueKept(clientId: string): void {
-    const kept = this.awaiting.get(clientId);
-    this.awaiting.delete(clientId);
+    const kept = this.takeKept(clientId);
     if (!kept) return;
     const entries: Array<Omit<OutboundMessage, 'seq'>> = [];
     for (const { message, deliveries } of kept) {
@@ -206,8 +210,26 @@ export class SessionHost {
     // for a claim here: the one its session object lent the session to, or the one that took it in
     const meant = routed.deliveries[0].connectionId ?? this.store.get(clientId)?.connectionId;
     if (meant === undefined || !claiming.has(meant)) return false;
+    const d = routed.deliveries[0];
+    if (Math.min(routed.message.qos, d.qos) === 0) return true; // not queued for a client not connected
+    // bounded as its queue will be, and in bytes for the gateway (memory): beyond, dropped and counted
+    const { maxQueuedMessages, maxQueuedBytes } = this.broker.config;
+    const size = routed.message.payload.length;
+    if ((this.awaiting.get(clientId)?.length ?? 0) >= maxQueuedMessages || this.keptBytes + size > keptBytesFactor * maxQueuedBytes) {
+      this.broker.dropped(clientId, 'queue-full');
+      return true;
+    }
+    this.keptBytes += size;
     pushTo(this.awaiting, clientId, routed);
     return true;
+  }
+
+  /** Takes what was kept for a client. */
+  private takeKept(clientId: string): Routed[] | undefined {
+    const kept = this.awaiting.get(clientId);
+    this.awaiting.delete(clientId);
+    for (const { message } of kept ?? []) this.keptBytes -= message.payload.length;
+    return kept;
   }
 
   /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
@@ -534,6 +556,9 @@ function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
 }
+
+/** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
+export const keptBytesFactor = 2;
 
 /** A queued message's shard stamp (Message.stamp); one without comes last. */
 function stampOf(entry: Pick<OutboundMessage, 'message'>): number {
