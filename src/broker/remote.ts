@@ -62,6 +62,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** The shard's stamp on the message (Message.stamp). */
+  stamp?: number;
   /** Set when the shard's retained quota refused to keep the message (it was routed all the same). */
   notRetained?: true;
 }
@@ -77,6 +79,14 @@ export interface ShardLink {
    */
   subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+  /**
+   * Gateways: a client's connection here ended and its session is about to leave. Its messages
+   * go to its session object from now on, on every shard its subscriptions touch; resolves, per
+   * shard, with the stamp of the last message that shard routed to it here (0: none).
+   */
+  leave(clientId: string, topicFilters: string[]): Promise<Map<number, number>>;
+  /** The shard owning a topic. */
+  shardOf(topic: string): number;
 }
 
 export interface SessionLink {
@@ -100,4 +110,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }

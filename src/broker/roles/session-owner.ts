@@ -36,6 +36,8 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** Hand-overs that came again after they were taken (their first answer missed its deadline). */
+  repeated = 0;
   /**
    * Sessions on their way here in pages: the connection each client id's staged pages are of.
    * The pages themselves are in the store (stagedKey), never in memory.
@@ -112,6 +114,14 @@ export class SessionOwner {
     if (staged && this.staging.get(clientId) !== connectionId) throw new Error(`pages of ${clientId} lost; send them again`);
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
     if (!session) return this.broker.sessions.ended(clientId, connectionId);
+    const held = this.broker.sessions.store.get(clientId);
+    if (held && held.connectionId !== connectionId) {
+      // the session here is newer: this hand-over was taken already (its answer missed its
+      // deadline, and the gateway sent it again) or the session moved on since
+      if (staged) this.unstage(clientId);
+      this.repeated++;
+      return this.broker.log('info', `hand-over of ${clientId} from ${connectionId} came again after it was taken; ignored (${this.repeated} so far)`);
+    }
     this.broker.sessions.adopt({ ...session, state: { ...session.state, connectionId: undefined } });
     if (staged) {
       // staged rows were given their seqs first, so they go ahead of the last page and of what adopt rejoined
@@ -122,10 +132,19 @@ export class SessionOwner {
     if (subscriptions.length) await this.broker.remote!.shards.subscribe(clientId, subscriptions, subscriptions.map(() => false));
   }
 
+  /** Drops the pages staged for a client id's hand-over. */
+  private unstage(clientId: string): void {
+    this.broker.sessions.store.delete(stagedKey(clientId));
+    this.staging.delete(clientId);
+  }
+
   /**
    * Messages the shards routed to sessions that are away, or that a gateway (`from`) found gone:
    * queued here, or passed on to the gateway a session went back to meanwhile (never back to
    * `from`). Nobody's (the session ended) are dropped.
+   *
+   * What a gateway passes back for the connection still attached here (`Delivery.connectionId`)
+   * stays here, held apart until that connection's session comes back (SessionHost.rejoin).
    */
   async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
     const here: Routed[] = [];
@@ -134,9 +153,13 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        // the gateway that found its client gone (its claim failed) has no copy: the one lent from here is the session
-        if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
-        else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
+        // on to the connection the session is lent to; unless that connection's gateway passed it
+        // back (the claim failed or the client left): the copy lent from here is the session then
+        const back = attached && attached.gateway === from && attached.connectionId === d.connectionId;
+        if (attached && !back) pushTo(live, attached.gateway, { message, deliveries: [{ ...d, connectionId: attached.connectionId }] });
+        // passed back for a connection still attached: kept for its session, even one that is new
+        // and not here yet (it comes with the hand-over)
+        else if (back || this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
     }
