@@ -18,7 +18,8 @@ import { costFigures, Meter } from './meter.ts';
 import type { Routed } from '../broker/remote.ts';
 import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { rpcCall } from './role-parts.ts';
+import { hold, rpcCall } from './role-parts.ts';
+import { GatewaySession } from './rpc-session.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
@@ -164,6 +165,15 @@ export class BrokerObject extends DurableObject<Env> {
   /** Sharded: a connection on another gateway claimed a client id held here. */
   takeover(clientId: string, connectionId: string): Promise<void> {
     return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
+  }
+
+  /** Sharded: an RPC session for a shard's or session object's calls (rpc-session.ts): one billed request. */
+  open(): GatewaySession {
+    const after = (start: number) => this.afterEvent(start);
+    return new GatewaySession({
+      deliver: (batch) => rpcCall(this.meter, () => this.endpoint.deliver(batch), after, false),
+      takeover: (clientId, connectionId) => rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), after, false),
+    }, hold(this.meter, () => void this.afterEvent(Date.now())));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */

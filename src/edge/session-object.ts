@@ -12,7 +12,8 @@ import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
 import type { Meter } from './meter.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { roleParts, rpcCall } from './role-parts.ts';
+import { hold, roleParts, rpcCall } from './role-parts.ts';
+import { SessionObjectSession } from './rpc-session.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
@@ -69,7 +70,18 @@ export class SessionObject extends DurableObject<Env> {
     return this.event(() => this.owner.enqueue(batch, from));
   }
 
-  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
+  /** An RPC session for a gateway's or shard's calls (rpc-session.ts): one billed request. */
+  open(): SessionObjectSession {
+    return new SessionObjectSession({
+      attach: (clientId, gateway, connectionId, owner) => this.event(() => this.owner.attach(clientId, gateway, connectionId, owner), false),
+      page: (clientId, connectionId, after) => this.event(async () => this.owner.page(clientId, connectionId, after), false),
+      abandon: (clientId, connectionId) => this.event(() => this.owner.abandon(clientId, connectionId), false),
+      stage: (clientId, connectionId, outbound, first) => this.event(async () => this.owner.stage(clientId, connectionId, outbound, first), false),
+      detach: (clientId, connectionId, session, staged = false) => this.event(() => this.owner.detach(clientId, connectionId, session, staged), false),
+      enqueue: (batch, from) => this.event(() => this.owner.enqueue(batch, from), false),
+    }, hold(this.meter, () => void this.settle(Date.now(), false)));
+  }
+
   /** A gateway authenticating a client asks #0 for a user of the store. */
   user(username: string): Promise<UserRecord | undefined> {
     return this.event(async () => this.users.get(username));
@@ -84,6 +96,7 @@ export class SessionObject extends DurableObject<Env> {
     return response;
   }
 
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor('sessions', this.meter.read(Date.now()), group, askObject(this.env));
   }
@@ -98,8 +111,8 @@ export class SessionObject extends DurableObject<Env> {
     await this.settle(start);
   }
 
-  private event<T>(work: () => Promise<T>): Promise<T> {
-    return rpcCall(this.meter, work, (start) => this.settle(start, false));
+  private event<T>(work: () => Promise<T>, billed = true): Promise<T> {
+    return rpcCall(this.meter, work, (start) => this.settle(start, false), billed);
   }
 
   /** The alarm waits for the calls it made (wills, shard updates); a call from another object must not. */

@@ -10,7 +10,9 @@ import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Meter } from './meter.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { roleParts, rpcCall } from './role-parts.ts';
+import { hold, roleParts, rpcCall } from './role-parts.ts';
+import { ShardSession } from './rpc-session.ts';
+import type { ShardCalls } from '../broker/fabric-core.ts';
 import { configFromEnv } from './config.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
@@ -51,6 +53,16 @@ export class ShardObject extends DurableObject<Env> {
     return this.event(() => this.endpoint.unsubscribe(clientId, topicFilters));
   }
 
+  /** An RPC session for a gateway's or session object's calls (rpc-session.ts): one billed request. */
+  open(): ShardSession {
+    const calls: ShardCalls = {
+      publish: (messages, from) => this.event(() => this.endpoint.publish(messages, from), false),
+      subscribe: (clientId, gateway, subscriptions, retained) => this.event(() => this.endpoint.subscribe(clientId, gateway, subscriptions, retained), false),
+      unsubscribe: (clientId, topicFilters) => this.event(() => this.endpoint.unsubscribe(clientId, topicFilters), false),
+    };
+    return new ShardSession(calls, hold(this.meter, () => void this.alarms.schedule([this.meter.settle(undefined, Date.now())])));
+  }
+
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor('shards', this.meter.read(Date.now()), group, askObject(this.env));
@@ -61,11 +73,11 @@ export class ShardObject extends DurableObject<Env> {
     await this.alarms.schedule([this.meter.settle(undefined, Date.now())]);
   }
 
-  private event<T>(work: () => Promise<T>): Promise<T> {
+  private event<T>(work: () => Promise<T>, billed = true): Promise<T> {
     return rpcCall(this.meter, work, async (start) => {
       const now = Date.now();
       this.meter.active(start, now);
       await this.alarms.schedule([this.meter.settle(undefined, now)]);
-    });
+    }, billed);
   }
 }
