@@ -40,16 +40,17 @@ export class Sessions<T extends object> {
    * fails every call after it): the next call opens another. Calls made in order reach the target
    * in order (E-order within a session), as calls on one stub do.
    */
-  call<R>(index: number, invoke: (stub: T) => Promise<R>): Promise<R> {
+  async call<R>(index: number, invoke: (stub: T) => Promise<R>): Promise<R> {
     const open = this.open.get(index) ?? this.start(index);
     open.calls++;
-    return open.target.then(({ stub }) => invoke(stub)).then(
-      (value) => (this.settled(index, open, false), value),
-      (err: unknown) => {
-        this.settled(index, open, true);
-        throw err;
-      },
-    );
+    try {
+      const value = await invoke((await open.target).stub);
+      this.settled(index, open, false);
+      return value;
+    } catch (err) {
+      this.settled(index, open, true);
+      throw err;
+    }
   }
 
   private start(index: number): Open<T> {
