@@ -2,10 +2,9 @@
 // translates RPC calls from gateways and shards, and its alarm, into SessionOwner and broker
 // calls. Its broker has no connections: it holds the persistent sessions whose client is away.
 import { DurableObject } from 'cloudflare:workers';
-import { Broker, type OutboundMessage } from '../broker/index.ts';
+import { Broker } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
 import type { UserRecord } from '../broker/auth/index.ts';
-import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
 import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
@@ -45,33 +44,9 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
-    return this.event(() => this.owner.attach(clientId, gateway, connectionId, owner));
-  }
-
-  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }> {
-    return this.event(async () => this.owner.page(clientId, connectionId, after));
-  }
-
-  abandon(clientId: string, connectionId: string): Promise<void> {
-    return this.event(() => this.owner.abandon(clientId, connectionId));
-  }
-
-  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void> {
-    return this.event(async () => this.owner.stage(clientId, connectionId, outbound, first));
-  }
-
-  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
-    return this.event(() => this.owner.detach(clientId, connectionId, session, staged));
-  }
-
-  /** `from`: the gateway that found these clients gone, if one did. */
-  enqueue(batch: Routed[], from: number | null): Promise<void> {
-    return this.event(() => this.owner.enqueue(batch, from));
-  }
-
   /** An RPC session for a gateway's or shard's calls (rpc-session.ts): one billed request. */
   open(): SessionObjectSession {
+    // SessionOwner's calls; enqueue's `from`: the gateway that found these clients gone, if one did
     return new SessionObjectSession({
       attach: (clientId, gateway, connectionId, owner) => this.event(() => this.owner.attach(clientId, gateway, connectionId, owner), false),
       page: (clientId, connectionId, after) => this.event(async () => this.owner.page(clientId, connectionId, after), false),
