@@ -86,7 +86,7 @@ export function printCost(results: Result[]): void {
   }
   const batched = rows.filter((r) => r.cost.units.rpcCalls > 0).sort((a, b) => a.cost.delivered / a.durationMs - b.cost.delivered / b.durationMs);
   if (batched.length) {
-    console.log('### Batching: RPC calls per delivered message as load rises (sharded topology)\n');
+    console.log('### Billed RPC calls (RPC sessions opened) per delivered message as load rises (sharded topology)\n');
     console.log('| broker | scenario | clients | framing | msg/s | RPC calls / msg | billed requests / msg | $ / M msgs |');
     console.log('| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
     for (const r of batched) {
