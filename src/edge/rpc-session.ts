@@ -1,11 +1,8 @@
-// RPC sessions between the objects of a sharded namespace. Each RPC method call on a Durable
-// Object stub is its own session and one billed request; calls on an RpcTarget that a call
-// returned belong to that call's session and are not billed again
-// (https://developers.cloudflare.com/durable-objects/platform/pricing/, footnote 1). So a caller
-// opens one session per target (`open`, one billed request) and makes its calls on it while it is
-// in use. The target is held in memory while a session is open, so its meter bills that whole
-// time (Meter.held); a caller closes a session idle for `idleMs`, about the time at which holding
-// an object costs what one request costs.
+// RPC sessions between a sharded namespace's objects. Every RPC method call on a stub is its own
+// session and a billed request; calls on an RpcTarget a call returned ride its session unbilled
+// (https://developers.cloudflare.com/durable-objects/platform/pricing/, footnote 1). A caller
+// opens one session per target (`open`) and keeps it while in use; the target is held in memory
+// meanwhile, its whole time billed (Meter.held), so a session idle for `idleMs` is closed.
 import { RpcTarget } from 'cloudflare:workers';
 import type { GatewayCalls, SessionCalls, ShardCalls } from '../broker/fabric-core.ts';
 import type { Message, OutboundMessage, StoredSubscription } from '../broker/index.ts';
