@@ -17,10 +17,10 @@ import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter } from './meter.ts';
-import type { Routed } from '../broker/remote.ts';
 import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { rpcCall } from './role-parts.ts';
+import { hold, rpcCall } from './role-parts.ts';
+import { GatewaySession } from './rpc-session.ts';
 import { outcome, retainedFromShards, retainedMessage, workerClient, type Outcome, type WorkerIdentity } from './worker-calls.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
@@ -163,14 +163,15 @@ export class BrokerObject extends DurableObject<Env> {
     await this.afterEvent(start);
   }
 
-  /** Sharded: messages a shard or session object routed to this gateway's sessions. */
-  deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start));
-  }
-
-  /** Sharded: a connection on another gateway claimed a client id held here. */
-  takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
+  /** Sharded: an RPC session for a shard's or session object's calls (rpc-session.ts): one billed request. */
+  open(): GatewaySession {
+    const after = (start: number) => this.afterEvent(start);
+    // GatewayEndpoint's calls: messages routed to this gateway's sessions, and a takeover of a
+    // client id held here by a connection on another gateway
+    return new GatewaySession({
+      deliver: (batch) => rpcCall(this.meter, () => this.endpoint.deliver(batch), after, false),
+      takeover: (clientId, connectionId) => rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), after, false),
+    }, hold(this.meter, () => void this.afterEvent(Date.now())));
   }
 
   /** Worker RPC (rpc.ts): a publish by another Worker, as the identity its service binding declares. */

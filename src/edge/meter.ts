@@ -32,9 +32,9 @@ export class Meter {
   private savedAt = -Infinity;
   /** When the oldest unsaved change was seen. */
   private unsavedSince?: number;
-  private streams = 0;
+  private holds = 0;
   private activeUntil = 0;
-  private streamsSince = 0;
+  private heldSince = 0;
 
   constructor(sql: Sql) {
     this.sql = sql;
@@ -63,17 +63,23 @@ export class Meter {
   /** An event handler ran from `start` to `end` (ms); time events overlap is counted once. */
   active(start: number, end: number): void {
     const from = Math.max(start, this.activeUntil);
-    if (this.streams === 0 && end > from) this.units.activeMs += end - from;
+    if (this.holds === 0 && end > from) this.units.activeMs += end - from;
     this.activeUntil = Math.max(this.activeUntil, end);
   }
 
-  /** An open event stream keeps the object from hibernating: all of its time is billed. */
-  streamOpened(now: number): void {
-    if (this.streams++ === 0) this.streamsSince = now;
+  /**
+   * Something holds the object in memory: an open event stream, or an RPC session another object
+   * holds (edge/rpc-session.ts). The object cannot hibernate meanwhile, so all of that time is billed.
+   */
+  held(now: number): void {
+    if (this.holds++ === 0) this.heldSince = now;
   }
 
-  streamClosed(now: number): void {
-    if (--this.streams === 0) this.units.activeMs += now - this.streamsSince;
+  released(now: number): void {
+    if (--this.holds > 0) return;
+    this.units.activeMs += now - this.heldSince;
+    this.activeUntil = Math.max(this.activeUntil, now);
+    this.changes++;
   }
 
   /** Everything counted, saved or not. */
@@ -82,7 +88,7 @@ export class Meter {
     return {
       requests: u.requests, rpcCalls: u.rpcCalls, websocketMessagesIn: u.websocketMessagesIn,
       rowsRead: u.rowsRead + this.sql.rowsRead, rowsWritten: u.rowsWritten + this.sql.rowsWritten,
-      activeMs: u.activeMs + (this.streams ? now - this.streamsSince : 0),
+      activeMs: u.activeMs + (this.holds ? now - this.heldSince : 0),
     };
   }
 
