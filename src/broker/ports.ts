@@ -33,6 +33,14 @@ export interface Message {
   publisher?: string;
 }
 
+/**
+ * What takes a copy of each message a topic shard accepts, in the same event (the rule engine,
+ * src/rules): returns a reason code (0x97) to refuse a `refusable` QoS 1/2 publish, recording nothing.
+ */
+export interface PublishSink {
+  accept(message: Message, from: { clientId?: string; username?: string } | undefined, refusable: boolean): number | undefined;
+}
+
 export interface StoredSubscription extends Subscription {
   /** v5 Subscription Identifier [MQTT-3.8.2.1.2]. */
   identifier?: number;

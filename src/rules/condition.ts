@@ -1,3 +1,4 @@
+/// <reference path="./json-logic-js.d.ts" />
 // A rule's condition: a JsonLogic expression (https://jsonlogic.com) over the JSON payload,
 // evaluated by json-logic-js (an interpreter: no eval, which Workers forbid). Only a small set of
 // operations is accepted, checked when the rule is: comparisons, logic, arithmetic, `var`,

@@ -11,8 +11,8 @@ import type { ActionContext, ActionKind, BatchLimits, RuleMessage } from './acti
 import { test } from './condition.ts';
 import { drainBounds, ruleBounds } from './limits.ts';
 import { loopMarker, maxHops, ruleMessage, pathOf, jsonValue } from './message.ts';
-import { backoffDelay, parseRule, RuleError, type Rule } from './rule.ts';
-import { emptyCounters, entrySize, type OutboxEntry, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
+import { backoffDelay, parseRule, RuleConflict, RuleError, type Rule } from './rule.ts';
+import { emptyCounters, entrySize, type DeadLetter, type OutboxEntry, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
 
 /** One rule's live state: its definition (undefined when it no longer parses), usage and counters. */
 interface RuleState {
@@ -302,8 +302,8 @@ export class RuleEngine {
   put(definition: unknown): { created: boolean; rule: RuleView } {
     const rule = parseRule(definition, this.options.kinds, this.options.env);
     const existing = this.states.get(rule.name);
-    if (existing?.stored.source === 'file') throw new RuleError(`rule "${rule.name}" is defined by MQTT_RULES_FILE: change the file (only enabling works here)`);
-    if (!existing && this.states.size >= ruleBounds.maxRules) throw new RuleError(`a namespace holds at most ${ruleBounds.maxRules} rules`);
+    if (existing?.stored.source === 'file') throw new RuleConflict(`rule "${rule.name}" is defined by MQTT_RULES_FILE: change the file (only enabling works here)`);
+    if (!existing && this.states.size >= ruleBounds.maxRules) throw new RuleConflict(`a namespace holds at most ${ruleBounds.maxRules} rules`);
     const stored: StoredRule = { name: rule.name, definition: rule.definition, enabled: rule.enabled, source: 'api' };
     this.options.store.putRule(stored);
     const state: RuleState = existing ?? {
@@ -337,9 +337,9 @@ export class RuleEngine {
   delete(name: string, discard: boolean): { outbox: number; deadLetters: number } | undefined {
     const s = this.states.get(name);
     if (!s) return undefined;
-    if (s.stored.source === 'file') throw new RuleError(`rule "${name}" is defined by MQTT_RULES_FILE: remove it from the file`);
+    if (s.stored.source === 'file') throw new RuleConflict(`rule "${name}" is defined by MQTT_RULES_FILE: remove it from the file`);
     if (!discard && (s.pending.count || s.dead.count)) {
-      throw new RuleError(`rule "${name}" holds ${s.pending.count} undelivered messages and ${s.dead.count} dead letters: delete with ?discard=true to drop them`);
+      throw new RuleConflict(`rule "${name}" holds ${s.pending.count} undelivered messages and ${s.dead.count} dead letters: delete with ?discard=true to drop them`);
     }
     const { store } = this.options;
     const outbox = store.clearOutbox(name);
@@ -350,8 +350,13 @@ export class RuleEngine {
     return { outbox, deadLetters };
   }
 
-  deadLetters(name: string, afterSeq: number, limit: number) {
-    return this.states.has(name) ? this.options.store.deadLetters(name, afterSeq, limit) : undefined;
+  /** A page of a rule's dead letters as its action would receive them, with their tries and last error. */
+  deadLetters(name: string, afterSeq: number, limit: number): Array<RuleMessage & Pick<DeadLetter, 'attempts' | 'failedAt' | 'error'>> | undefined {
+    const s = this.states.get(name);
+    if (!s) return undefined;
+    return this.options.store.deadLetters(name, afterSeq, limit).map((d) => ({
+      ...(s.rule ? ruleMessage(d, s.rule) : { ...d, value: jsonValue(d.payload) }), attempts: d.attempts, failedAt: d.failedAt, error: d.error,
+    }));
   }
 
   /** Deletes dead letters (all, or the given seqs); `replay` puts them back at the end of the outbox first. */
@@ -401,8 +406,8 @@ function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  return Promise.race([work, late]).finally(() => timer !== undefined && clearTimeout(timer));
 }
 
-export { loopMarker, RuleError };
+export { loopMarker, RuleConflict, RuleError };
 export type { RuleMessage };

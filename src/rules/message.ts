@@ -22,7 +22,7 @@ export function markedBy(rule: string, userProperties: ReadonlyArray<readonly [s
   return [...rest, [loopMarker, [...pathOf(userProperties), rule].join(',')]];
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** The payload's JSON value, or undefined when it is not UTF-8 JSON. */
 export function jsonValue(payload: Uint8Array): unknown {

@@ -34,6 +34,9 @@ export interface Rule {
 /** A refusal of a rule definition: `rule "<name>": <field> <problem>`. */
 export class RuleError extends Error {}
 
+/** A request that conflicts with the rule's state (a file rule changed through the API, a delete that would drop messages). */
+export class RuleConflict extends RuleError {}
+
 const fields = new Set(['name', 'topic', 'condition', 'projection', 'action', 'enabled', 'tries', 'backoff', 'outbox']);
 
 export const namePattern = /^[A-Za-z0-9_-]{1,64}$/;

@@ -2,7 +2,7 @@
 // messages, and where each subscriber is (a gateway, or its session object while away). A batch
 // of publishes is routed into one batch per target, so a gateway with many matching subscribers
 // gets one call, not one per subscriber.
-import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
+import type { Clock, Message, PublishSink, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
 import type { Routed } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
@@ -31,13 +31,17 @@ export class ShardHost {
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
+  private readonly rules?: PublishSink;
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
     sessionObjectOf: (clientId: string) => number;
     /** Limits the retained messages one subscribe call returns (every shard keeps its own). */
     config?: Partial<BrokerConfig>;
+    /** Rules whose outboxes take a copy of what this shard accepts. */
+    rules?: PublishSink;
   }) {
+    this.rules = options.rules;
     this.config = { ...defaultConfig, ...options.config };
     this.subscriptions = options.subscriptions;
     this.locations = options.locations;
@@ -59,11 +63,15 @@ export class ShardHost {
   /**
    * Accepts messages in order: retained ones are stored, each is matched. Returns how many
    * sessions each reached, and per target the messages and deliveries it must carry on with.
-   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
+   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped. A QoS 1/2
+   * message a rule's full outbox refuses goes nowhere: its reason code is in `refused`.
    */
-  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
+  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]>; refused: Array<number | undefined> } {
     const targets = new Map<Target, Routed[]>();
-    const reached = messages.map((message) => {
+    const refused: Array<number | undefined> = [];
+    const reached = messages.map((message, i) => {
+      refused[i] = this.rules?.accept(message, { clientId: message.publisher }, true);
+      if (refused[i] !== undefined) return 0;
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
       const byTarget = new Map<Target, Routed>();
@@ -80,7 +88,7 @@ export class ShardHost {
       }
       return deliveries.length;
     });
-    return { reached, targets };
+    return { reached, targets, refused };
   }
 
   /** Registers (or moves) a client's subscriptions here; per subscription, the retained messages asked for. */

@@ -15,6 +15,8 @@ import { messageToJson } from './message-json.ts';
 import { readPublish } from './publish-body.ts';
 import { prometheus, statsOf } from './stats.ts';
 import { userRoutes } from './users.ts';
+import { ruleRoutes } from './rules.ts';
+import type { RuleEngine } from '../../rules/engine.ts';
 
 export interface ApiContext {
   namespace: string;
@@ -22,6 +24,8 @@ export interface ApiContext {
   meter: Meter;
   streams: EventStreams;
   users: SqliteUsers;
+  /** The namespace's rules; none on a sharded gateway. */
+  rules?: RuleEngine;
 }
 
 function required(url: URL, name: string): string {
@@ -95,5 +99,5 @@ const routes: Route<ApiContext>[] = [
 ];
 
 export function handleApi(ctx: ApiContext, request: Request): Promise<Response> {
-  return dispatch([...routes, ...userRoutes], ctx, request);
+  return dispatch([...routes, ...userRoutes, ...ruleRoutes], ctx, request);
 }
