@@ -89,7 +89,7 @@ export class BrokerObject extends DurableObject<Env> {
       hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
       rules: this.rules,
-    }, this.meter.savedCounters, costFigures(this.meter));
+    }, this.meter.savedCounters, costFigures(this.meter), this.rules && (() => this.rules!.sysFigures()));
     this.broker = this.observed.broker;
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.endpoint = new GatewayEndpoint(this.broker);

@@ -280,6 +280,18 @@ export class RuleEngine {
     return [...this.states.values()].sort((a, b) => a.stored.name.localeCompare(b.stored.name)).map((s) => this.view(s));
   }
 
+  /** Per-rule figures for $SYS: `$SYS/broker/rules/<name>/<figure>`. */
+  sysFigures(): Array<[topic: string, value: number]> {
+    return this.list().flatMap((r) => {
+      const c = r.counters;
+      const figures: Array<[string, number]> = [
+        ['matched', c.matched], ['delivered', c.delivered], ['retried', c.retried], ['dead-lettered', c.deadLettered],
+        ['dropped', c.dropped], ['refused', c.refused], ['outbox', r.outbox.messages], ['lag-ms', r.lagMs],
+      ];
+      return figures.map(([name, value]) => [`$SYS/broker/rules/${r.name}/${name}`, value] as [string, number]);
+    });
+  }
+
   get(name: string): RuleView | undefined {
     const s = this.states.get(name);
     return s && this.view(s);

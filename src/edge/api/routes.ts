@@ -92,8 +92,8 @@ const routes: Route<ApiContext>[] = [
     return json({ disconnected: id, reasonCode: code });
   }],
   ['GET', /^\/api\/subscribe$/, ({ streams }, request, url) => streams.open(filterParam(url), request.signal)],
-  ['GET', /^\/api\/stats$/, (ctx) => json(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now()))],
-  ['GET', /^\/metrics$/, (ctx) => new Response(prometheus(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now())), {
+  ['GET', /^\/api\/stats$/, (ctx) => json(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now(), ctx.rules))],
+  ['GET', /^\/metrics$/, (ctx) => new Response(prometheus(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now(), ctx.rules)), {
     headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' },
   })],
 ];
