@@ -12,6 +12,8 @@ export interface Hook {
 
 export async function webhookServer() {
   const received: Hook[] = [];
+  /** Every request's path, answered or not. */
+  const requests: string[] = [];
   const hung: ServerResponse[] = [];
   let answer: (path: string) => number | 'hang' = () => 200;
   const server = createServer((req, res) => {
@@ -19,6 +21,7 @@ export async function webhookServer() {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
+      requests.push(req.url ?? '/');
       const how = answer(req.url ?? '/');
       if (how === 'hang') return void hung.push(res);
       if (how >= 200 && how < 300) received.push({ path: req.url ?? '/', headers: req.headers, raw, body: JSON.parse(raw.toString('utf8')) });
@@ -29,6 +32,7 @@ export async function webhookServer() {
   const { port } = server.address() as { port: number };
   return {
     received,
+    requests,
     url: (path: string) => `http://127.0.0.1:${port}${path}`,
     /** How to answer from now on: a status, or 'hang' (never answer). */
     answer(how: (path: string) => number | 'hang') {
