@@ -49,6 +49,7 @@ export interface Publisher {
 export class RuleEngine {
   private readonly states = new Map<string, RuleState>();
   private trie = new TopicTrie<RuleState>();
+  private draining?: Promise<void>;
   private readonly options: EngineOptions;
 
   constructor(options: EngineOptions, fileRules: Rule[]) {
@@ -184,7 +185,13 @@ export class RuleEngine {
    * Delivers what is ready: at most `drainBounds.callsPerDrain` batches in all, `concurrency`
    * rules at once, each rule's batches in seq order. Counters are saved for every changed rule.
    */
-  async drain(): Promise<void> {
+  drain(): Promise<void> {
+    // one drain at a time (an alarm may fire while the last one waits on its sinks): the bounds hold for the object
+    this.draining ??= this.drainOnce().finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<void> {
     const now = this.options.clock.now();
     const ready = [...this.states.values()].filter((s) => s.rule?.enabled && s.pending.count > 0 && !s.busy && s.nextAt <= now && this.hold(s, now) <= 0);
     let calls = drainBounds.callsPerDrain;
@@ -192,7 +199,8 @@ export class RuleEngine {
     const worker = async () => {
       while (next < ready.length) {
         const s = ready[next++];
-        while (calls > 0 && s.pending.count > 0 && s.rule?.enabled && this.states.get(s.stored.name) === s) {
+        // !busy: a drain still running from an earlier alarm may hold this rule's head batch
+        while (calls > 0 && s.pending.count > 0 && !s.busy && s.rule?.enabled && this.states.get(s.stored.name) === s) {
           calls--;
           if (!(await this.deliverBatch(s))) break;
         }

@@ -19,7 +19,7 @@ describe('rules across a crash', () => {
     const hooks = await webhookServer();
     closers.push(hooks.close);
     hooks.answer(() => 'hang');
-    const rules = JSON.stringify([{ name: 'keep', topic: 'keep/#', action: { kind: 'webhook', url: hooks.url('/keep'), timeoutMs: 30_000, batch: { messages: 5 } }, backoff: { initialMs: 200, maxMs: 1000 } }]);
+    const rules = JSON.stringify([{ name: 'keep', topic: 'keep/#', action: { kind: 'webhook', url: hooks.url('/keep'), timeoutMs: 15_000, batch: { messages: 5 } }, backoff: { initialMs: 200, maxMs: 1000 } }]);
     const first = await startBroker({ vars: { MQTT_RULES_FILE: rules } });
     servers.push(first);
     const pub = await connectMqtt(first.url, { protocolVersion: 5, reconnectPeriod: 0 });

@@ -13,10 +13,10 @@ import type { Message } from '../../src/broker/ports.ts';
 function sink() {
   const batches: RuleMessage[][] = [];
   const state = { failing: false, batches };
-  const kind: ActionKind<{ count: number }> = {
+  const kind: ActionKind<{ count: number; bytes: number }> = {
     kind: 'test',
-    parse: (c) => ({ count: typeof c.count === 'number' ? c.count : 10 }),
-    limits: (c) => ({ count: c.count, bytes: 1 << 20 }),
+    parse: (c) => ({ count: typeof c.count === 'number' ? c.count : 10, bytes: typeof c.bytes === 'number' ? c.bytes : 1 << 20 }),
+    limits: (c) => ({ count: c.count, bytes: c.bytes }),
     async deliver(_c, batch) {
       if (state.failing) throw new Error('sink down');
       batches.push(batch);
@@ -182,5 +182,70 @@ describe('rule engine', () => {
     await engine.drain();
     expect(sink.batches.length).toBe(30);
     expect(engine.due()).toBeDefined();
+  });
+});
+
+describe('rule engine bounds', () => {
+  it('keeps at most `concurrency` deliveries in flight, one per rule, and two drains never share a rule\'s batch', async () => {
+    const kinds = new Map<string, ActionKind>();
+    let inFlight = 0;
+    let most = 0;
+    const seen: number[] = [];
+    const release: Array<() => void> = [];
+    kinds.set('test', {
+      kind: 'test', parse: () => ({}), limits: () => ({ count: 100, bytes: 1 << 20 }),
+      async deliver(_c, batch) {
+        most = Math.max(most, ++inFlight);
+        seen.push(...batch.map((m) => m.seq));
+        await new Promise<void>((r) => release.push(r));
+        inFlight--;
+      },
+    });
+    const store = new MemoryRuleStore();
+    const rules = Array.from({ length: 10 }, (_, i) => parseRule({ name: `r${i}`, topic: 't', action: { kind: 'test' } }, kinds, {}));
+    const engine = new RuleEngine({ store, kinds, env: {}, clock: { now: () => 0 }, context: { publish: async () => {}, fetch }, log: () => {} }, rules);
+    engine.accept(msg('t', 1), undefined, true);
+    const first = engine.drain();
+    const second = engine.drain(); // an alarm that fired while the first drain waits on its sinks
+    for (let i = 0; i < 20 && (release.length || inFlight); i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      release.splice(0).forEach((r) => r());
+    }
+    await Promise.all([first, second]);
+    expect(most).toBe(4);
+    expect(seen.length).toBe(10); // each rule's one message delivered once
+    expect(engine.list().every((r) => r.counters.delivered === 1)).toBe(true);
+  });
+
+  it('cuts batches at the action\'s message and byte limits and at the engine\'s 4 MiB', async () => {
+    const s = sink();
+    const { engine } = setup([{ name: 'b', topic: 't', action: { kind: 'test', count: 3 } }], new MemoryRuleStore(), s);
+    for (let i = 0; i < 7; i++) engine.accept(msg('t', i), undefined, true);
+    await engine.drain();
+    expect(s.state.batches.map((b) => b.length)).toEqual([3, 3, 1]);
+    const store = new MemoryRuleStore();
+    const big = setup([{ name: 'big', topic: 't', outbox: { bytes: 32 * 1024 * 1024 }, action: { kind: 'test', count: 100, bytes: 64 << 20 } }], store);
+    const mib = 'x'.repeat(1024 * 1024 - 10);
+    for (let i = 0; i < 6; i++) big.engine.accept(msg('t', mib), undefined, true);
+    await big.engine.drain();
+    expect(big.sink.batches.map((b) => b.length)).toEqual([4, 2]); // the action would take 64 MiB; the engine holds 4 MiB
+  });
+
+  it('a deliver() that never settles counts as failed after the deadline', async () => {
+    const kinds = new Map<string, ActionKind>([['test', { kind: 'test', parse: () => ({}), limits: () => ({ count: 1, bytes: 1 << 20 }), deliver: () => new Promise(() => {}) }]]);
+    const store = new MemoryRuleStore();
+    const engine = new RuleEngine({ store, kinds, env: {}, clock: { now: () => 0 }, context: { publish: async () => {}, fetch }, log: () => {} },
+      [parseRule({ name: 'stuck', topic: 't', action: { kind: 'test' } }, kinds, {})]);
+    engine.accept(msg('t', 1), undefined, true);
+    const { vi } = await import('vitest');
+    vi.useFakeTimers();
+    try {
+      const drained = engine.drain();
+      await vi.advanceTimersByTimeAsync(15_000);
+      await drained;
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(engine.list()[0]).toMatchObject({ counters: { retried: 1, delivered: 0 }, outbox: { messages: 1 }, lastError: 'no answer within 15000 ms' });
   });
 });

@@ -33,7 +33,7 @@ describe('rule definitions', () => {
     [{ action: { kind: 'carrier-pigeon' } }, /rule "r1": action.kind must be one of republish, webhook/],
     [{ action: { kind: 'webhook', url: 'ftp://x' } }, /rule "r1": action: url must be an absolute http/],
     [{ action: { ...hook, secretEnv: 'MISSING' } }, /rule "r1": action: secretEnv: MISSING is not set/],
-    [{ action: { ...hook, timeoutMs: 60_000 } }, /timeoutMs must be a whole number from 100 to 30000/],
+    [{ action: { ...hook, timeoutMs: 60_000 } }, /timeoutMs must be a whole number from 100 to 15000/],
     [{ action: { ...hook, headers: { 'x-signature-256': 'forged' } } }, /is set by the broker/],
     [{ action: { kind: 'republish', topic: '$SYS/x' } }, /may not begin with \$/],
     [{ action: { kind: 'republish', topic: 'a/+' } }, /is not a valid topic name/],

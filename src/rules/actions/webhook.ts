@@ -7,6 +7,7 @@
 // engine retries with backoff. Redirects are not followed (they fail the batch).
 import { isValidUtf8 } from '../../protocol/index.ts';
 import type { ActionKind, RuleMessage } from '../action.ts';
+import { drainBounds } from '../limits.ts';
 
 export interface WebhookConfig {
   url: string;
@@ -74,7 +75,7 @@ export const webhook: ActionKind<WebhookConfig> = {
     }
     return {
       url: url.href, secretEnv: secretEnv as string | undefined, headers: headers as Record<string, string>,
-      timeoutMs: whole(config.timeoutMs, 'timeoutMs', 100, 30_000, 10_000),
+      timeoutMs: whole(config.timeoutMs, 'timeoutMs', 100, drainBounds.deliverDeadlineMs, 10_000),
       batch: { messages: whole(batch.messages, 'batch.messages', 1, 1000, 100), bytes: whole(batch.bytes, 'batch.bytes', 1024, maxBatchBytes, 1024 * 1024) },
     };
   },
