@@ -2,6 +2,7 @@
 // flight delivers every acknowledged message after its restart; with topics spread over topic
 // shards, each matching message reaches the rule's sink once, whichever shard owns it.
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { connectMqtt, inbox, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { webhookServer } from './webhook-server.ts';
@@ -37,6 +38,25 @@ describe('rules across a crash', () => {
     const rule = (await (await fetch(`http://127.0.0.1:${second.port}/api/rules/keep`)).json()) as { counters: { delivered: number; matched: number }; outbox: { messages: number } };
     expect(rule.outbox.messages).toBe(0);
     expect(rule.counters.delivered).toBe(12);
+  });
+});
+
+describe('a wrong MQTT_RULES_FILE', () => {
+  it('keeps the namespace from starting and says which rule and field', async () => {
+    const rules = JSON.stringify([{ name: 'typo', topic: 'a/#', action: { kind: 'webhook', url: 'http://127.0.0.1:9/x' }, tries: 0 }]);
+    const server = await startBroker({ vars: { MQTT_RULES_FILE: rules } });
+    servers.push(server);
+    const res = await fetch(`http://127.0.0.1:${server.port}/api/rules`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toMatch(/rule "typo": tries must be a whole number from 1 to 100/);
+    const upgrade = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(server.url, 'mqtt');
+      const timer = setTimeout(() => resolve('no answer'), 10_000);
+      ws.on('open', () => (clearTimeout(timer), ws.close(), resolve('open')));
+      ws.on('unexpected-response', (_req, r) => (clearTimeout(timer), resolve(`HTTP ${r.statusCode}`)));
+      ws.on('error', () => (clearTimeout(timer), resolve('error')));
+    });
+    expect(upgrade).toBe('HTTP 500');
   });
 });
 
@@ -80,6 +100,23 @@ describe('rules in the sharded topology', () => {
     const copies = await Promise.all(Array.from({ length: 20 }, () => box.next(20_000)));
     expect(copies.map((m) => m.payload).sort()).toEqual(sent.filter((s) => s.startsWith(levels[0])).sort());
     expect(copies.every((m) => m.topic === `${levels[1]}/copy/${levels[0]}/data/x`)).toBe(true);
+
+    // the API sums the shards' counters and changes every shard
+    const api = (path: string, init: RequestInit = {}) => fetch(`http://127.0.0.1:${server.port}${path}`, init);
+    type Listed = { rules: Array<{ name: string; counters: { matched: number; delivered: number }; outbox: { messages: number } }> };
+    const listed = (await (await api('/api/rules')).json()) as Listed;
+    expect(listed.rules.find((r) => r.name === 'all')).toMatchObject({ counters: { matched: 40, delivered: 40 }, outbox: { messages: 0 } });
+    expect(listed.rules.find((r) => r.name === 'cross')).toMatchObject({ counters: { matched: 20, delivered: 20 } });
+    const put = await api('/api/rules/late', { method: 'PUT', body: JSON.stringify({ topic: '+/late', action: { kind: 'webhook', url: hooks.url('/late') } }) });
+    expect(put.status).toBe(201);
+    for (const level of levels) await pubs[0].publishAsync(`${level}/late`, level, { qos: 1 });
+    await hooks.waitFor(() => hooks.messages('/late').length === 2);
+    expect(hooks.messages('/late').map((m) => m.payload).sort()).toEqual([...levels].sort());
+    expect((await api('/api/rules/late/disable', { method: 'POST' })).status).toBe(200);
+    expect(((await (await api('/api/rules/late')).json()) as { enabled: boolean; counters: { delivered: number } })).toMatchObject({ enabled: false, counters: { delivered: 2 } });
+    expect(((await (await api('/api/rules/late/dead-letters')).json()) as { deadLetters: unknown[] }).deadLetters).toEqual([]);
+    expect(await (await api('/api/rules/late', { method: 'DELETE' })).json()).toMatchObject({ deleted: 'late', discarded: { outbox: 0, deadLetters: 0 } });
+    expect((await api('/api/rules/late')).status).toBe(404);
     await Promise.all([sub, ...pubs].map((c) => c.endAsync()));
   });
 });
