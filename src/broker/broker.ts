@@ -141,7 +141,7 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here, refused }) => {
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused }) => {
         if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
         if (here.length) {
           await this.receive([{ message, deliveries: here }]);

@@ -31,6 +31,11 @@ export interface Message {
   expiresAt?: number;
   /** Client id of the publisher, for No Local [MQTT-3.8.3-3]. */
   publisher?: string;
+  /**
+   * Sharded topology, on the way to the owning shard: a QoS 1/2 publish that shard may refuse
+   * (a rule's outbox is full: 0x97). Wills and `$SYS` are never refused.
+   */
+  refusable?: boolean;
 }
 
 /**

@@ -35,7 +35,10 @@ export class ShardObject extends DurableObject<Env> {
     const { namespace, index } = parseObjectName(ctx.id.name);
     // a republished message goes to the shard owning its topic: this one in-process, another by RPC
     this.rules = ruleEngine(env, namespace, sql, async (topic, payload, options) => {
-      const message = { topic, payload, qos: options.qos, retain: options.retain, properties: options.userProperties?.length ? { userProperties: options.userProperties } : undefined };
+      const message = {
+        topic, payload, qos: options.qos, retain: options.retain, refusable: options.qos > 0,
+        properties: options.userProperties?.length ? { userProperties: options.userProperties } : undefined,
+      };
       const [accepted] = shardOfTopic(topic, topology.shards) === index ? await this.endpoint.publish([message], null) : [await fabric.shards.publish(message)];
       if (accepted.refused !== undefined) throw new MqttError(accepted.refused, 'a rule\'s outbox is full');
     });

@@ -117,6 +117,15 @@ describe('rules in the sharded topology', () => {
     expect(((await (await api('/api/rules/late/dead-letters')).json()) as { deadLetters: unknown[] }).deadLetters).toEqual([]);
     expect(await (await api('/api/rules/late', { method: 'DELETE' })).json()).toMatchObject({ deleted: 'late', discarded: { outbox: 0, deadLetters: 0 } });
     expect((await api('/api/rules/late')).status).toBe(404);
+
+    // a full outbox on the owning shard refuses a QoS 1 publish through any gateway with 0x97
+    hooks.answer((path) => (path === '/never' ? 500 : 200));
+    const tiny = { topic: `${levels[1]}/tiny`, outbox: { messages: 1 }, backoff: { initialMs: 600_000, maxMs: 600_000 }, action: { kind: 'webhook', url: hooks.url('/never') } };
+    expect((await api('/api/rules/tiny', { method: 'PUT', body: JSON.stringify(tiny) })).status).toBe(201);
+    await pubs[0].publishAsync(`${levels[1]}/tiny`, 'fits', { qos: 1 });
+    await expect(pubs[1].publishAsync(`${levels[1]}/tiny`, 'refused', { qos: 1 })).rejects.toThrow(/Quota exceeded|151|0x97/i);
+    const tinyView = (await (await api('/api/rules/tiny')).json()) as { counters: { refused: number }; outbox: { messages: number } };
+    expect(tinyView).toMatchObject({ counters: { refused: 1 }, outbox: { messages: 1 } });
     await Promise.all([sub, ...pubs].map((c) => c.endAsync()));
   });
 });

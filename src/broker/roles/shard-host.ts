@@ -70,7 +70,7 @@ export class ShardHost {
     const targets = new Map<Target, Routed[]>();
     const refused: Array<number | undefined> = [];
     const reached = messages.map((message, i) => {
-      refused[i] = this.rules?.accept(message, { clientId: message.publisher }, true);
+      refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
       if (refused[i] !== undefined) return 0;
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
