@@ -141,10 +141,10 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused }) => {
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused, stamp }) => {
         if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
         if (here.length) {
-          await this.receive([{ message, deliveries: here }]);
+          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }]);
           this.flush(); // the event that published may have ended: nobody else sends these
         }
         return reached;

@@ -36,6 +36,12 @@ export interface Message {
    * (a rule's outbox is full: 0x97). Wills and `$SYS` are never refused.
    */
   refusable?: boolean;
+  /**
+   * Sharded topology: the topic shard's stamp, increasing per shard (ms x 1024 + a counter). One
+   * topic's messages pass one shard in publish order, so a session whose messages came by two
+   * paths during a claim is put back in that order [MQTT-4.6.0-6].
+   */
+  stamp?: number;
 }
 
 /**

@@ -58,6 +58,8 @@ export interface Accepted {
   here: Delivery[];
   /** Set when the shard refused the message (0x97: a rule's outbox is full): it went nowhere. */
   refused?: number;
+  /** The shard's stamp on the message (Message.stamp). */
+  stamp?: number;
 }
 
 export interface ShardLink {
@@ -93,4 +95,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }

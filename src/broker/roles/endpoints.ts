@@ -27,7 +27,7 @@ export class ShardEndpoint implements ShardCalls {
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
     await this.fabric.route(targets);
-    return messages.map((m, i) => (refused[i] === undefined ? { reached: reached[i], here: here.get(m) ?? [] } : { reached: 0, here: [], refused: refused[i] }));
+    return messages.map((m, i) => (refused[i] === undefined ? { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp } : { reached: 0, here: [], refused: refused[i] }));
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {

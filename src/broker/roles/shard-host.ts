@@ -32,6 +32,8 @@ export class ShardHost {
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
   private readonly rules?: PublishSink;
+  /** The last stamp given (Message.stamp). */
+  private stamped = 0;
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -72,6 +74,7 @@ export class ShardHost {
     const reached = messages.map((message, i) => {
       refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
       if (refused[i] !== undefined) return 0;
+      message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
       const byTarget = new Map<Target, Routed>();
