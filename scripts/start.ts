@@ -5,6 +5,7 @@
 // bundled with esbuild. State goes where `wrangler dev` keeps it (<persist-to>/v3), so both serve
 // the same data. No hot reload: `npm run dev` (wrangler dev) has it, and the local dashboard.
 import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build, stop as stopEsbuild } from 'esbuild';
@@ -13,7 +14,7 @@ import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangle
 
 const usage = `usage: node scripts/start.ts [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
   [--persist-to .wrangler/state] [--inspector-port N] [--log-level debug|log|warn|error|none]
-  [--var NAME:VALUE]...`;
+  [--var NAME:VALUE]... [--rules rules.json]`;
 
 const logLevels: Record<string, LogLevel> = {
   debug: LogLevel.DEBUG, log: LogLevel.INFO, info: LogLevel.INFO, warn: LogLevel.WARN, error: LogLevel.ERROR, none: LogLevel.NONE,
@@ -30,6 +31,14 @@ interface Options {
   vars: Record<string, string>;
 }
 
+function readRulesFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`--rules ${path}: ${(err as Error).message}`);
+  }
+}
+
 /** The command line, or an Error whose message says what is wrong with it. */
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -42,6 +51,7 @@ function options(argv: string[]): Options {
       'inspector-port': { type: 'string' },
       'log-level': { type: 'string', default: 'log' },
       var: { type: 'string', multiple: true, default: [] },
+      rules: { type: 'string' },
     },
   });
   const port = (name: string, v?: string) => {
@@ -57,6 +67,8 @@ function options(argv: string[]): Options {
     if (colon < 1) throw new Error(`--var ${v}: not NAME:VALUE`);
     vars[v.slice(0, colon)] = v.slice(colon + 1);
   }
+  // the Worker has no files: the rules file's contents become MQTT_RULES_FILE, as a deploy's secret would
+  if (values.rules !== undefined) vars.MQTT_RULES_FILE = readRulesFile(values.rules);
   return {
     config: values.config, ip: values.ip, port: port('port', values.port), persistTo: values['persist-to'],
     inspectorPort: port('inspector-port', values['inspector-port']), logLevel, vars,

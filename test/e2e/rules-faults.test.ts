@@ -3,6 +3,9 @@
 // shards, each matching message reaches the rule's sink once, whichever shard owns it.
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connectMqtt, inbox, uniqueId } from './clients.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { webhookServer } from './webhook-server.ts';
@@ -21,7 +24,9 @@ describe('rules across a crash', () => {
     closers.push(hooks.close);
     hooks.answer(() => 'hang');
     const rules = JSON.stringify([{ name: 'keep', topic: 'keep/#', action: { kind: 'webhook', url: hooks.url('/keep'), timeoutMs: 15_000, batch: { messages: 5 } }, backoff: { initialMs: 200, maxMs: 1000 } }]);
-    const first = await startBroker({ vars: { MQTT_RULES_FILE: rules } });
+    const file = join(mkdtempSync(join(tmpdir(), 'rules-')), 'rules.json');
+    writeFileSync(file, rules);
+    const first = await startBroker({ args: ['--rules', file] }); // npm start reads the file into MQTT_RULES_FILE
     servers.push(first);
     const pub = await connectMqtt(first.url, { protocolVersion: 5, reconnectPeriod: 0 });
     for (let i = 0; i < 12; i++) await pub.publishAsync('keep/x', `k${i}`, { qos: 1 }); // each PUBACKed: accepted
@@ -30,7 +35,7 @@ describe('rules across a crash', () => {
     pub.end(true);
 
     hooks.answer(() => 200);
-    const second = await startBroker({ persistTo: first.persistTo, vars: { MQTT_RULES_FILE: rules } });
+    const second = await startBroker({ persistTo: first.persistTo, args: ['--rules', file] });
     servers.push(second);
     await hooks.waitFor(() => new Set(hooks.messages('/keep').map((m) => m.payload)).size === 12, 30_000);
     const firsts = [...new Set(hooks.messages('/keep').map((m) => m.payload))];
