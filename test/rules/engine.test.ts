@@ -249,3 +249,32 @@ describe('rule engine bounds', () => {
     expect(engine.list()[0]).toMatchObject({ counters: { retried: 1, delivered: 0 }, outbox: { messages: 1 }, lastError: 'no answer within 15000 ms' });
   });
 });
+
+describe('an action that holds its outbox (an archive)', () => {
+  it('waits while hold() says so, then drains', async () => {
+    const delivered: number[][] = [];
+    const kind: ActionKind = {
+      kind: 'test', parse: () => ({}), limits: () => ({ count: 100, bytes: 1 << 20 }),
+      hold: (_c, oldest, pending, now) => (pending.count >= 3 ? 0 : Math.max(0, oldest + 60_000 - now)),
+      async deliver(_c, batch) {
+        delivered.push(batch.map((m) => m.seq));
+      },
+    };
+    const kinds = new Map([['test', kind]]);
+    const clock = { t: 1_000_000, now() { return this.t; } };
+    const engine = new RuleEngine({ store: new MemoryRuleStore(), kinds, env: {}, clock, context: { publish: async () => {}, fetch }, log: () => {} },
+      [parseRule({ name: 'archive', topic: 't', action: { kind: 'test' } }, kinds, {})]);
+    engine.accept(msg('t', 1), undefined, true);
+    engine.accept(msg('t', 2), undefined, true);
+    await engine.drain();
+    expect(delivered).toEqual([]);
+    expect(engine.due()).toBe(clock.t + 60_000);
+    clock.t += 60_000; // the window closed
+    await engine.drain();
+    expect(delivered).toEqual([[1, 2]]);
+    for (const n of [3, 4, 5]) engine.accept(msg('t', n), undefined, true); // the size threshold
+    expect(engine.due()).toBe(clock.t);
+    await engine.drain();
+    expect(delivered).toEqual([[1, 2], [3, 4, 5]]);
+  });
+});
