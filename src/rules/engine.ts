@@ -3,32 +3,17 @@
 // rule's outbox in the same event, before the publish is acknowledged; later, from the object's
 // alarm, drains the outboxes in batches through the actions, retrying with backoff and moving
 // messages that used up their tries to the dead letters. Deliveries never run in a publish's event.
-import { parseSharedFilter } from '../protocol/index.ts';
-import { ReasonCode } from '../protocol/index.ts';
+import { parseSharedFilter, ReasonCode } from '../protocol/index.ts';
 import type { Clock, Message } from '../broker/ports.ts';
 import { TopicTrie } from '../broker/topic-trie.ts';
-import type { ActionContext, ActionKind, BatchLimits, RuleMessage } from './action.ts';
+import type { ActionContext, ActionKind, RuleMessage } from './action.ts';
 import { test } from './condition.ts';
+import { deliverBatch, type DeliveryParts } from './delivery.ts';
 import { drainBounds, ruleBounds } from './limits.ts';
 import { loopMarker, maxHops, ruleMessage, pathOf, jsonValue } from './message.ts';
-import { backoffDelay, parseRule, RuleConflict, RuleError, type Rule } from './rule.ts';
-import { emptyCounters, entrySize, type DeadLetter, type OutboxEntry, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
-
-/** One rule's live state: its definition (undefined when it no longer parses), usage and counters. */
-interface RuleState {
-  stored: StoredRule;
-  rule?: Rule;
-  problem?: string;
-  counters: RuleCounters;
-  pending: Usage & { oldest?: number };
-  dead: Usage;
-  /** No try before this (ms): the backoff after a failed batch. */
-  nextAt: number;
-  busy: boolean;
-  dirty: boolean;
-  lastError?: string;
-  lastErrorAt?: number;
-}
+import { parseRule, RuleConflict, RuleError, type Rule } from './rule.ts';
+import { holdFor, restoreState, viewOf, type RuleState, type RuleView } from './rule-state.ts';
+import { emptyCounters, entrySize, type DeadLetter, type OutboxEntry, type StoredRule, type RuleStore } from './store.ts';
 
 export interface EngineOptions {
   store: RuleStore;
@@ -52,8 +37,12 @@ export class RuleEngine {
   private draining?: Promise<void>;
   private readonly options: EngineOptions;
 
+  /** What deliverBatch needs: the store, the clock, the actions' context, and this engine's save. */
+  private readonly parts: DeliveryParts;
+
   constructor(options: EngineOptions, fileRules: Rule[]) {
     this.options = options;
+    this.parts = { ...options, alive: (s) => this.states.get(s.stored.name) === s, save: (s) => this.save(s) };
     const { store } = options;
     const saved = store.states();
     const stored = new Map(store.rules().map((r) => [r.name, r]));
@@ -72,25 +61,10 @@ export class RuleEngine {
         store.putRule(entry);
         options.log('warn', `rule "${entry.name}" is no longer in MQTT_RULES_FILE: kept as an API rule (delete it through /api/rules)`);
       }
-      this.states.set(entry.name, this.restore(entry, saved.get(entry.name)));
+      this.states.set(entry.name, restoreState(store, entry, saved.get(entry.name)));
       this.define(this.states.get(entry.name)!);
     }
     this.reindex();
-  }
-
-  /** A rule's state as last saved, plus what was appended to its outbox after that save. */
-  private restore(stored: StoredRule, saved: SavedState | undefined): RuleState {
-    const counters = { ...emptyCounters(), ...saved?.counters };
-    const pending = { count: 0, bytes: 0, ...saved?.pending };
-    const since = this.options.store.appendedAfter(stored.name, counters.lastSeq);
-    if (since.count) {
-      counters.matched += since.count;
-      counters.lastSeq = since.lastSeq;
-      pending.count += since.count;
-      pending.bytes += since.bytes;
-      pending.oldest ??= since.oldest;
-    }
-    return { stored, counters, pending, dead: { count: 0, bytes: 0, ...saved?.dead }, nextAt: 0, busy: false, dirty: false };
   }
 
   /** Parses a stored definition; one that no longer parses (a secret removed) is kept, inactive, with its problem. */
@@ -170,15 +144,10 @@ export class RuleEngine {
     let at: number | undefined;
     for (const s of this.states.values()) {
       let t: number | undefined = s.dirty ? now : undefined;
-      if (s.rule?.enabled && s.pending.count > 0 && !s.busy) t = Math.min(t ?? Infinity, Math.max(s.nextAt, now + this.hold(s, now)));
+      if (s.rule?.enabled && s.pending.count > 0 && !s.busy) t = Math.min(t ?? Infinity, Math.max(s.nextAt, now + holdFor(s, now)));
       if (t !== undefined) at = Math.min(at ?? Infinity, t);
     }
     return at;
-  }
-
-  private hold(s: RuleState, now: number): number {
-    const { kind, config } = s.rule!.action;
-    return kind.hold?.(config, s.pending.oldest ?? now, { count: s.pending.count, bytes: s.pending.bytes }, now) ?? 0;
   }
 
   /**
@@ -193,7 +162,7 @@ export class RuleEngine {
 
   private async drainOnce(): Promise<void> {
     const now = this.options.clock.now();
-    const ready = [...this.states.values()].filter((s) => s.rule?.enabled && s.pending.count > 0 && !s.busy && s.nextAt <= now && this.hold(s, now) <= 0);
+    const ready = [...this.states.values()].filter((s) => s.rule?.enabled && s.pending.count > 0 && !s.busy && s.nextAt <= now && holdFor(s, now) <= 0);
     let calls = drainBounds.callsPerDrain;
     let next = 0;
     const worker = async () => {
@@ -202,7 +171,7 @@ export class RuleEngine {
         // !busy: a drain still running from an earlier alarm may hold this rule's head batch
         while (calls > 0 && s.pending.count > 0 && !s.busy && s.rule?.enabled && this.states.get(s.stored.name) === s) {
           calls--;
-          if (!(await this.deliverBatch(s))) break;
+          if (!(await deliverBatch(s, this.parts))) break;
         }
       }
     };
@@ -216,76 +185,11 @@ export class RuleEngine {
     s.dirty = false;
   }
 
-  /** One batch from the head of a rule's outbox; true when it was delivered. */
-  private async deliverBatch(s: RuleState): Promise<boolean> {
-    const rule = s.rule!;
-    const { store, clock } = this.options;
-    const own = rule.action.kind.limits(rule.action.config);
-    const limits: BatchLimits = { count: Math.min(own.count, drainBounds.batchMessages), bytes: Math.min(own.bytes, drainBounds.batchBytes) };
-    const batch = store.head(rule.name, limits);
-    if (!batch.length) return void (s.pending = { count: 0, bytes: 0 }), false;
-    const last = batch[batch.length - 1].seq;
-    s.busy = true;
-    let error: unknown;
-    try {
-      const context: ActionContext = { ...this.options.context, env: this.options.env, rule: rule.name };
-      await deadline(rule.action.kind.deliver(rule.action.config, batch.map((e) => ruleMessage(e, rule)), context), drainBounds.deliverDeadlineMs);
-    } catch (err) {
-      error = err;
-    } finally {
-      s.busy = false;
-    }
-    if (this.states.get(rule.name) !== s) return false; // deleted meanwhile
-    const now = clock.now();
-    s.dirty = true;
-    if (error === undefined) {
-      store.remove(rule.name, last);
-      s.counters.delivered += batch.length;
-      this.shrink(s, batch);
-      s.nextAt = 0;
-      this.save(s); // with the removal, in the same event: a restart counts from here
-      return true;
-    }
-    s.counters.retried++;
-    s.lastError = error instanceof Error ? error.message : String(error);
-    s.lastErrorAt = now;
-    const spent = store.failed(rule.name, last, rule.tries);
-    const attempts = batch[0].attempts + 1;
-    s.nextAt = now + backoffDelay(rule.backoff, attempts);
-    if (spent.length) this.bury(s, spent, now);
-    this.save(s);
-    this.options.log('warn', `rule "${rule.name}": ${batch.length} messages not delivered (try ${attempts} of ${rule.tries}): ${s.lastError}`);
-    return false;
-  }
-
-  /** Moves spent messages to the dead letters, unless those are full: then the rule stalls at its longest backoff. */
-  private bury(s: RuleState, spent: OutboxEntry[], now: number): void {
-    const rule = s.rule!;
-    const bytes = spent.reduce((n, e) => n + entrySize(e), 0);
-    if (s.dead.count + spent.length > rule.outbox.messages || s.dead.bytes + bytes > rule.outbox.bytes) {
-      s.nextAt = now + rule.backoff.maxMs;
-      this.options.log('error', `rule "${rule.name}": its dead letters are full (${s.dead.count}); delivery stalls until some are deleted or replayed`);
-      return;
-    }
-    this.options.store.bury(rule.name, spent, s.lastError ?? 'failed', now);
-    s.counters.deadLettered += spent.length;
-    s.dead.count += spent.length;
-    s.dead.bytes += bytes;
-    this.shrink(s, spent);
-    s.nextAt = now; // the next batch has had no tries yet
-  }
-
-  private shrink(s: RuleState, gone: OutboxEntry[]): void {
-    s.pending.count = Math.max(0, s.pending.count - gone.length);
-    s.pending.bytes = Math.max(0, s.pending.bytes - gone.reduce((n, e) => n + entrySize(e), 0));
-    s.pending.oldest = s.pending.count ? this.options.store.head(s.stored.name, { count: 1, bytes: 0 })[0]?.receivedAt : undefined;
-  }
-
   // ---- administration (the HTTP API) ----
 
   /** Every rule with its counters, in name order. */
   list(): RuleView[] {
-    return [...this.states.values()].sort((a, b) => a.stored.name.localeCompare(b.stored.name)).map((s) => this.view(s));
+    return [...this.states.values()].sort((a, b) => a.stored.name.localeCompare(b.stored.name)).map((s) => viewOf(s, this.options.clock.now()));
   }
 
   /** Per-rule figures for $SYS: `$SYS/broker/rules/<name>/<figure>`. */
@@ -302,20 +206,7 @@ export class RuleEngine {
 
   get(name: string): RuleView | undefined {
     const s = this.states.get(name);
-    return s && this.view(s);
-  }
-
-  private view(s: RuleState): RuleView {
-    const now = this.options.clock.now();
-    return {
-      name: s.stored.name, source: s.stored.source, enabled: s.stored.enabled, topic: String(s.stored.definition.topic),
-      action: String((s.stored.definition.action as { kind?: unknown } | undefined)?.kind), definition: s.stored.definition,
-      ...(s.problem ? { problem: s.problem } : {}),
-      counters: { ...s.counters }, outbox: { messages: s.pending.count, bytes: s.pending.bytes },
-      deadLetters: { messages: s.dead.count, bytes: s.dead.bytes },
-      lagMs: s.pending.oldest === undefined ? 0 : Math.max(0, now - s.pending.oldest),
-      nextTryAt: s.nextAt > now ? s.nextAt : undefined, lastError: s.lastError, lastErrorAt: s.lastErrorAt,
-    };
+    return s && viewOf(s, this.options.clock.now());
   }
 
   /** Adds or replaces an API rule; throws RuleError for a bad definition or a file rule. */
@@ -335,7 +226,7 @@ export class RuleEngine {
     this.states.set(rule.name, state);
     this.save(state);
     this.reindex();
-    return { created: !existing, rule: this.view(state) };
+    return { created: !existing, rule: viewOf(state, this.options.clock.now()) };
   }
 
   /** Enables or disables a rule (a disabled rule neither matches nor delivers); false when unknown. */
@@ -401,33 +292,5 @@ export class RuleEngine {
   }
 }
 
-export interface RuleView {
-  name: string;
-  source: 'file' | 'api';
-  enabled: boolean;
-  topic: string;
-  action: string;
-  definition: Record<string, unknown>;
-  /** Set when the stored definition no longer parses (the rule is inactive). */
-  problem?: string;
-  counters: RuleCounters;
-  outbox: { messages: number; bytes: number };
-  deadLetters: { messages: number; bytes: number };
-  /** Age of the oldest undelivered message (ms): how far the sink is behind. */
-  lagMs: number;
-  nextTryAt?: number;
-  lastError?: string;
-  lastErrorAt?: number;
-}
-
-/** Rejects once `ms` passed; the call itself keeps its own timeout (a webhook's fetch aborts). */
-function deadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, late]).finally(() => timer !== undefined && clearTimeout(timer));
-}
-
 export { loopMarker, RuleConflict, RuleError };
-export type { RuleMessage };
+export type { RuleMessage, RuleView };
