@@ -6,6 +6,7 @@
 import { parseSharedFilter, ReasonCode } from '../protocol/index.ts';
 import type { Clock, Message } from '../broker/ports.ts';
 import { TopicTrie } from '../broker/topic-trie.ts';
+import { platformLimits, storedRowBound } from '../broker/platform.ts';
 import type { ActionContext, ActionKind, RuleMessage } from './action.ts';
 import { test } from './condition.ts';
 import { deliverBatch, type DeliveryParts } from './delivery.ts';
@@ -111,7 +112,9 @@ export class RuleEngine {
     });
     if (!matched.length) return undefined;
     const size = entrySize(message);
-    const full = matched.filter((s) => s.pending.count >= s.rule!.outbox.messages || s.pending.bytes + size > s.rule!.outbox.bytes);
+    // a message that could not be one outbox row (its properties as JSON) counts as not fitting
+    const fits = (message.payload.length < 64 * 1024 && !message.properties) || storedRowBound(message.topic, message.payload, message.properties) <= platformLimits.row.value;
+    const full = matched.filter((s) => !fits || s.pending.count >= s.rule!.outbox.messages || s.pending.bytes + size > s.rule!.outbox.bytes);
     if (full.length && refusable && message.qos > 0) {
       for (const s of full) [s.counters.refused, s.dirty] = [s.counters.refused + 1, true];
       return ReasonCode.QuotaExceeded;

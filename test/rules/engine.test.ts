@@ -69,6 +69,13 @@ describe('rule engine', () => {
     expect(r.counters).toMatchObject({ matched: 4, refused: 1, dropped: 2 });
   });
 
+  it('does not record a message that could not be one SQLite row (2 MB), whatever the outbox holds', () => {
+    const { engine } = setup([{ name: 'row', topic: 't' }]);
+    const properties = { userProperties: [['k', '\u0001'.repeat(400_000)]] as [string, string][] }; // 2.4 MB as JSON
+    expect(engine.accept(msg('t', 'x', 0, { properties }), undefined, true)).toBeUndefined();
+    expect(engine.list()[0]).toMatchObject({ counters: { matched: 1, dropped: 1 }, outbox: { messages: 0 } });
+  });
+
   it('bounds the outbox in bytes', () => {
     const { engine } = setup([{ name: 'bytes', topic: 't', outbox: { bytes: 1024 } }]);
     expect(engine.accept(msg('t', 'x'.repeat(1000)), undefined, true)).toBeUndefined();
