@@ -117,7 +117,7 @@ const url = await mf.ready;
 if (opts.inspectorPort === undefined) await reportUncaught(mf, config.name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
-if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge`);
+if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge    rules: ${url.origin}/rules`);
 const bindings = { ...(workerOptions.bindings as Record<string, unknown>), ...opts.vars };
 console.log(`  HTTP API:            ${url.origin}/api/stats${bindings.MQTT_ADMIN_TOKEN ? '' : '   (open: no MQTT_ADMIN_TOKEN set)'}`);
 console.log(`  plain TCP devices:   device-agent tunnel -L ws://${url.host}/mqtt   (device-agent/README.md)`);
