@@ -69,6 +69,16 @@ export class ShardObject extends DurableObject<Env> {
     return this.event(() => this.endpoint.unsubscribe(clientId, topicFilters));
   }
 
+  /** See ShardHost.leave. */
+  async leave(clientId: string, gateway: number): Promise<number> {
+    return this.event(() => this.endpoint.leave(clientId, gateway));
+  }
+
+  /** Worker RPC's retained look-up, asked by a gateway (see ShardEndpoint.retained). */
+  async retained(filter: string, maxBytes: number): Promise<{ messages: Message[]; more: boolean }> {
+    return this.event(async () => this.endpoint.retained(filter, maxBytes));
+  }
+
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor('shards', this.meter.read(Date.now()), group, askObject(this.env));

@@ -37,6 +37,21 @@ export class ShardEndpoint implements ShardCalls {
   async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
     this.host.unsubscribe(clientId, topicFilters);
   }
+
+  async leave(clientId: string, gateway: number): Promise<number> {
+    return this.host.leave(clientId, gateway);
+  }
+
+  /**
+   * The retained messages here matching a (checked) filter, by topic, until `maxBytes` of payload;
+   * `more` when some were left out. A gateway answering a Worker's look-up asks every shard.
+   */
+  retained(filter: string, maxBytes: number): { messages: Message[]; more: boolean } {
+    const all = this.host.retained.match(filter).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+    let bytes = 0;
+    const messages = all.filter((m) => (bytes += m.payload.length + m.topic.length) <= maxBytes);
+    return { messages, more: messages.length < all.length };
+  }
 }
 
 export class GatewayEndpoint implements GatewayCalls {

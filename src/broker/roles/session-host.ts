@@ -35,10 +35,20 @@ export class SessionHost {
    * and leave with them (sharded gateways).
    */
   private readonly holding = new Set<string>();
-  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  /**
+   * Messages routed here for clients whose session is on its way here: delivered once it arrived
+   * (sharded gateways). Bounded per client by maxQueuedMessages and for the gateway by
+   * keptBytesFactor x maxQueuedBytes of payload, and in time by the claim's deadline.
+   */
   private readonly awaiting = new Map<string, Routed[]>();
+  /** Payload bytes in `awaiting`. */
+  private keptBytes = 0;
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
+  /** Per client (sharded gateways): per shard, the newest stamp of the messages routed to it here. */
+  private readonly seenBy = new Map<string, Map<number, number>>();
+  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamp owed. */
+  private readonly owed = new Map<string, { stamps: Map<number, number>; settled: () => void }>();
   /** Connections claiming each client id's session here (sharded gateways). */
   private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
@@ -148,8 +158,7 @@ export class SessionHost {
       claiming.delete(conn.id);
       if (claiming.size) return; // another claim of it here may still take what was kept
       if (this.arriving.get(conn.clientId) === claiming) this.arriving.delete(conn.clientId);
-      const kept = this.awaiting.get(conn.clientId);
-      this.awaiting.delete(conn.clientId);
+      const kept = this.takeKept(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
       // start discarded the session they were routed to [MQTT-3.1.2-4]
         if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
@@ -159,8 +168,7 @@ export class SessionHost {
 
   /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in stamp order. */
   private queueKept(clientId: string): void {
-    const kept = this.awaiting.get(clientId);
-    this.awaiting.delete(clientId);
+    const kept = this.takeKept(clientId);
     if (!kept) return;
     const entries: Array<Omit<OutboundMessage, 'seq'>> = [];
     for (const { message, deliveries } of kept) {
@@ -202,8 +210,26 @@ export class SessionHost {
     // for a claim here: the one its session object lent the session to, or the one that took it in
     const meant = routed.deliveries[0].connectionId ?? this.store.get(clientId)?.connectionId;
     if (meant === undefined || !claiming.has(meant)) return false;
+    const d = routed.deliveries[0];
+    if (Math.min(routed.message.qos, d.qos) === 0) return true; // not queued for a client not connected
+    // bounded as its queue will be, and in bytes for the gateway (memory): beyond, dropped and counted
+    const { maxQueuedMessages, maxQueuedBytes } = this.broker.config;
+    const size = routed.message.payload.length;
+    if ((this.awaiting.get(clientId)?.length ?? 0) >= maxQueuedMessages || this.keptBytes + size > keptBytesFactor * maxQueuedBytes) {
+      this.broker.dropped(clientId, 'queue-full');
+      return true;
+    }
+    this.keptBytes += size;
     pushTo(this.awaiting, clientId, routed);
     return true;
+  }
+
+  /** Takes what was kept for a client. */
+  private takeKept(clientId: string): Routed[] | undefined {
+    const kept = this.awaiting.get(clientId);
+    this.awaiting.delete(clientId);
+    for (const { message } of kept ?? []) this.keptBytes -= message.payload.length;
+    return kept;
   }
 
   /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
@@ -262,8 +288,10 @@ export class SessionHost {
     let session: SessionExport | undefined;
     if (state) this.holding.add(clientId);
     const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => state && this.settle(clientId))
       .then(() => {
         session = state && this.exported(clientId, state);
+        this.seenBy.delete(clientId);
         this.holding.delete(clientId);
         this.flows.end(clientId);
         return sessions.detach(clientId, connectionId, session);
@@ -281,6 +309,49 @@ export class SessionHost {
         if (this.leaving.get(clientId) === done) this.leaving.delete(clientId);
       });
     this.leaving.set(clientId, done);
+  }
+
+  /**
+   * Before a session leaves: its shards route its messages to its session object from now on, and
+   * it waits (one call timeout at most) until every message they routed here before has arrived
+   * and joined it. So none of them reaches the client after what was routed to its new place
+   * [MQTT-4.6.0-6]. Waits on calls to shards (that wait on nothing) and on messages already on
+   * their way here, never on a claim or a hand-over.
+   */
+  private async settle(clientId: string): Promise<void> {
+    const filters = this.store.subscriptions(clientId).map((s) => s.topicFilter);
+    if (!filters.length) return;
+    const last = await this.broker.remote!.shards.leave(clientId, filters).catch(() => undefined);
+    const seen = this.seenBy.get(clientId) ?? new Map<number, number>();
+    const stamps = new Map([...last ?? []].filter(([shard, stamp]) => stamp > (seen.get(shard) ?? 0)));
+    if (!stamps.size) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.broker.log('info', `messages routed to ${clientId} here had not all arrived after ${this.broker.config.callTimeout} ms; its session leaves all the same`);
+        settled();
+      }, this.broker.config.callTimeout);
+      const settled = () => {
+        clearTimeout(timer);
+        this.owed.delete(clientId);
+        resolve();
+      };
+      this.owed.set(clientId, { stamps, settled });
+    });
+  }
+
+  /** A message a shard routed here for a client (sharded gateways): see settle. */
+  saw(clientId: string, shard: number, stamp: number): void {
+    let seen = this.seenBy.get(clientId);
+    if (!seen) {
+      // only for a session here: connected, arriving, or leaving and not taken yet
+      if (!(this.broker.gateway.byClientId.has(clientId) || this.arriving.has(clientId) || this.holding.has(clientId))) return;
+      this.seenBy.set(clientId, (seen = new Map()));
+    }
+    seen.set(shard, Math.max(stamp, seen.get(shard) ?? 0));
+    const owed = this.owed.get(clientId);
+    if (!owed || (owed.stamps.get(shard) ?? 0) > stamp) return;
+    owed.stamps.delete(shard);
+    if (!owed.stamps.size) owed.settled();
   }
 
   /**
@@ -379,6 +450,7 @@ export class SessionHost {
   }
 
   private forget(clientId: string): void {
+    this.seenBy.delete(clientId);
     this.store.delete(clientId);
     if (this.lends) this.store.delete(lentKey(clientId));
     this.due.delete(clientId);
@@ -414,8 +486,12 @@ export class SessionHost {
 
   /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */
   enqueue(clientId: string, message: Message, identifiers: number[]): void {
-    // a session object does not queue into a copy it lent: the gateway may hand back one without it
-    if (this.lends && this.store.get(clientId)?.connectionId) clientId = lentKey(clientId);
+    // a session object does not queue into a copy it lent (the gateway may hand back one without
+    // it), nor into one it has none of yet (a new session on its way here)
+    if (this.lends) {
+      const state = this.store.get(clientId);
+      if (!state || state.connectionId) clientId = lentKey(clientId);
+    }
     const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
     if (count >= this.broker.config.maxQueuedMessages) {
       this.queued.set(clientId, count);
@@ -480,6 +556,9 @@ function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
 }
+
+/** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
+export const keptBytesFactor = 2;
 
 /** A queued message's shard stamp (Message.stamp); one without comes last. */
 function stampOf(entry: Pick<OutboundMessage, 'message'>): number {

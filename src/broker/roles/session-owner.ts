@@ -130,6 +130,9 @@ export class SessionOwner {
    * Messages the shards routed to sessions that are away, or that a gateway (`from`) found gone:
    * queued here, or passed on to the gateway a session went back to meanwhile (never back to
    * `from`). Nobody's (the session ended) are dropped.
+   *
+   * What a gateway passes back for the connection still attached here (`Delivery.connectionId`)
+   * stays here, held apart until that connection's session comes back (SessionHost.rejoin).
    */
   async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
     const here: Routed[] = [];
@@ -142,7 +145,9 @@ export class SessionOwner {
         // back (the claim failed or the client left): the copy lent from here is the session then
         const back = attached && attached.gateway === from && attached.connectionId === d.connectionId;
         if (attached && !back) pushTo(live, attached.gateway, { message, deliveries: [{ ...d, connectionId: attached.connectionId }] });
-        else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
+        // passed back for a connection still attached: kept for its session, even one that is new
+        // and not here yet (it comes with the hand-over)
+        else if (back || this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
     }

@@ -1,7 +1,7 @@
 // The rules' routes (/api/rules): list with counters, read, add or replace (PUT, API rules only),
 // delete, enable and disable, and each rule's dead letters: read, delete, replay. Served by the
 // namespace's object (default topology).
-import { messageJson } from '../../rules/actions/webhook.ts';
+import { messageRecord } from '../../rules/actions/fields.ts';
 import type { RuleEngine } from '../../rules/engine.ts';
 import { RuleConflict, RuleError } from '../../rules/rule.ts';
 import { bad, dispatch, limit, notFound, readJsonObject, type Route } from './dispatch.ts';
@@ -75,7 +75,7 @@ export const ruleRoutes: Route<Ctx>[] = [
     let bytes = 0;
     for (const d of found) {
       if (page.length && bytes + d.payload.length > maxAnswerBytes) break;
-      page.push({ ...messageJson(d), attempts: d.attempts, failedAt: new Date(d.failedAt).toISOString(), error: d.error });
+      page.push({ ...messageRecord(d), attempts: d.attempts, failedAt: new Date(d.failedAt).toISOString(), error: d.error });
       bytes += d.payload.length;
     }
     const full = page.length < found.length || found.length === n;

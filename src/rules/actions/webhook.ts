@@ -5,8 +5,8 @@
 // sha256=<hex>` is the HMAC-SHA256 of the body under that env var's value (a secret). A 2xx
 // answer is delivered; anything else, a timeout or a network error fails the batch, which the
 // engine retries with backoff. Redirects are not followed (they fail the batch).
-import { isValidUtf8 } from '../../protocol/index.ts';
-import type { ActionKind, RuleMessage } from '../action.ts';
+import type { ActionKind } from '../action.ts';
+import { messageRecord } from './fields.ts';
 import { drainBounds } from '../limits.ts';
 
 export interface WebhookConfig {
@@ -28,19 +28,7 @@ function whole(v: unknown, name: string, min: number, max: number, fallback: num
   return v;
 }
 
-const text = new TextDecoder();
 const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, '0')).join('');
-const base64 = (bytes: Uint8Array) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(''));
-
-/** One message in a webhook body: the payload as text when it is UTF-8, else base64. */
-export function messageJson(m: RuleMessage): Record<string, unknown> {
-  const utf8 = isValidUtf8(m.payload);
-  return {
-    seq: m.seq, topic: m.topic, payload: utf8 ? text.decode(m.payload) : base64(m.payload), encoding: utf8 ? 'utf8' : 'base64',
-    value: m.value, qos: m.qos, retain: m.retain, clientId: m.clientId, username: m.username,
-    receivedAt: new Date(m.receivedAt).toISOString(), contentType: m.contentType, userProperties: m.userProperties,
-  };
-}
 
 export async function sign(secret: string, body: Uint8Array): Promise<string> {
   const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
@@ -83,7 +71,7 @@ export const webhook: ActionKind<WebhookConfig> = {
   limits: (config) => ({ count: config.batch.messages, bytes: config.batch.bytes }),
 
   async deliver(config, batch, context) {
-    const body = new TextEncoder().encode(JSON.stringify({ rule: context.rule, messages: batch.map(messageJson) }));
+    const body = new TextEncoder().encode(JSON.stringify({ rule: context.rule, messages: batch.map(messageRecord) }));
     const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', 'x-rule': context.rule };
     if (config.secretEnv) headers[signatureHeader] = await sign(String(context.env[config.secretEnv]), body);
     const response = await context.fetch(config.url, {
