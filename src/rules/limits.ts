@@ -32,7 +32,7 @@ export const drainBounds = {
   /** Payload bytes of one batch, whatever an action allows: a batch is held in memory (128 MB per isolate). */
   batchBytes: 4 * 1024 * 1024,
   /** Messages read for one batch. */
-  batchMessages: 1_000,
+  batchMessages: 10_000,
   /** deliver() calls per alarm: each may be one subrequest, and an alarm is one invocation. */
   callsPerDrain: Math.floor(platformLimits.subrequests.value * 0.6),
   /** deliver() calls in flight at once (one per rule: a rule's batches go in order). */
