@@ -5,7 +5,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Message, StoredSubscription } from '../broker/index.ts';
 import type { Accepted } from '../broker/remote.ts';
 import { ShardEndpoint } from '../broker/roles/endpoints.ts';
-import { ShardHost } from '../broker/roles/shard-host.ts';
+import { ShardHost, type Routes } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic } from '../broker/shard-key.ts';
 import { MqttError } from '../protocol/index.ts';
 import type { RuleEngine } from '../rules/engine.ts';
@@ -70,7 +70,7 @@ export class ShardObject extends DurableObject<Env> {
   }
 
   /** See ShardHost.leave. */
-  async leave(clientId: string, gateway: number): Promise<number> {
+  async leave(clientId: string, gateway: number): Promise<Routes> {
     return this.event(() => this.endpoint.leave(clientId, gateway));
   }
 

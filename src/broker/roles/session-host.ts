@@ -10,6 +10,7 @@ import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
 import { paged, type Routed, type SessionExport } from '../remote.ts';
+import type { Routes } from './shard-host.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -45,10 +46,10 @@ export class SessionHost {
   private keptBytes = 0;
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
-  /** Per client (sharded gateways): per shard, the newest stamp of the messages routed to it here. */
-  private readonly seenBy = new Map<string, Map<number, number>>();
-  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamp owed. */
-  private readonly owed = new Map<string, { stamps: Map<number, number>; settled: () => void }>();
+  /** Per client (sharded gateways): per shard, the newest stamps of the messages routed to it here, each way. */
+  private readonly seenBy = new Map<string, Map<number, Routes>>();
+  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamps owed. */
+  private readonly owed = new Map<string, { stamps: Map<number, Routes>; settled: () => void }>();
   /** Connections claiming each client id's session here (sharded gateways). */
   private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
@@ -322,8 +323,8 @@ export class SessionHost {
     const filters = this.store.subscriptions(clientId).map((s) => s.topicFilter);
     if (!filters.length) return;
     const last = await this.broker.remote!.shards.leave(clientId, filters).catch(() => undefined);
-    const seen = this.seenBy.get(clientId) ?? new Map<number, number>();
-    const stamps = new Map([...last ?? []].filter(([shard, stamp]) => stamp > (seen.get(shard) ?? 0)));
+    const seen = this.seenBy.get(clientId) ?? new Map<number, Routes>();
+    const stamps = new Map([...last ?? []].filter(([shard, routes]) => owes(routes, seen.get(shard))));
     if (!stamps.size) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -339,17 +340,23 @@ export class SessionHost {
     });
   }
 
-  /** A message a shard routed here for a client (sharded gateways): see settle. */
-  saw(clientId: string, shard: number, stamp: number): void {
+  /**
+   * A message a shard routed here for a client (sharded gateways), on its publish's answer (way 0)
+   * or in a deliver call (way 1): see settle.
+   */
+  saw(clientId: string, shard: number, way: 0 | 1, stamp: number): void {
     let seen = this.seenBy.get(clientId);
     if (!seen) {
       // only for a session here: connected, arriving, or leaving and not taken yet
       if (!(this.broker.gateway.byClientId.has(clientId) || this.arriving.has(clientId) || this.holding.has(clientId))) return;
       this.seenBy.set(clientId, (seen = new Map()));
     }
-    seen.set(shard, Math.max(stamp, seen.get(shard) ?? 0));
+    const routes = seen.get(shard) ?? [0, 0];
+    routes[way] = Math.max(stamp, routes[way]);
+    seen.set(shard, routes);
     const owed = this.owed.get(clientId);
-    if (!owed || (owed.stamps.get(shard) ?? 0) > stamp) return;
+    const due = owed?.stamps.get(shard);
+    if (!owed || !due || owes(due, routes)) return;
     owed.stamps.delete(shard);
     if (!owed.stamps.size) owed.settled();
   }
@@ -559,6 +566,11 @@ function expiresAt(state: SessionState): number {
 
 /** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
 export const keptBytesFactor = 2;
+
+/** Whether a message routed on either way has not arrived yet (each way arrives in order). */
+function owes(routed: Routes, seen: Routes = [0, 0]): boolean {
+  return routed[0] > seen[0] || routed[1] > seen[1];
+}
 
 /** A queued message's shard stamp (Message.stamp); one without comes last. */
 function stampOf(entry: Pick<OutboundMessage, 'message'>): number {
