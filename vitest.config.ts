@@ -8,7 +8,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
-          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/architecture.test.ts', 'test/docs.test.ts'],
+          include: ['test/protocol/**/*.test.ts', 'test/broker/**/*.test.ts', 'test/rules/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/architecture.test.ts', 'test/docs.test.ts'],
         },
       },
       {

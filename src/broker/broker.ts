@@ -6,7 +6,8 @@ import { PublishTemplate, type ProtocolVersion } from '../protocol/index.ts';
 import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
-import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
+import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
+import { MqttError } from '../protocol/index.ts';
 import type { Remote, Routed } from './remote.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   remote?: Remote;
   /** Where the flows of clean sessions are copied so a hibernation keeps them; none: memory only. */
   flows?: FlowSnapshots;
+  /** Takes a copy of what this object's topic shard accepts (rules); sharded gateways have none. */
+  rules?: PublishSink;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -50,6 +53,7 @@ export class Broker {
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
+  readonly rules?: PublishSink;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
   readonly stats = { dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number> };
   /** Earliest deadline created since the transport last asked (see takeDue). */
@@ -64,6 +68,7 @@ export class Broker {
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
+    this.rules = options.rules;
     this.gateway = new Gateway(this);
     this.shard = new TopicShard(options.retained, options.sessions.allSubscriptions(), retainedQuota(this.config));
     this.sessions = new SessionHost(this, options.sessions, options.flows);
@@ -121,9 +126,14 @@ export class Broker {
 
   /**
    * Routes a message to every matching session; returns how many it reached. With a Remote the
-   * owning shard routes it, and the promise resolves once that shard accepted it.
+   * owning shard routes it, and the promise resolves once that shard accepted it. A `refusable`
+   * QoS 1/2 message that a rule's full outbox refuses throws (rejects) MqttError 0x97, routed nowhere.
    */
-  publish(message: Message, from?: ClientInfo): number | Promise<number> {
+  publish(message: Message, from?: ClientInfo, refusable = false): number | Promise<number> {
+    if (this.rules && this.local(message.topic)) {
+      const refused = this.rules.accept(message, from && { clientId: from.clientId, username: from.principal?.username }, refusable);
+      if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
+    }
     if (this.hooks.has('onPublish')) {
       this.hooks.emit('onPublish', from, {
         type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
@@ -131,7 +141,8 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here, stamp }) => {
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused, stamp }) => {
+        if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
         if (here.length) {
           await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
           this.flush(); // the event that published may have ended: nobody else sends these

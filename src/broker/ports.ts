@@ -32,11 +32,24 @@ export interface Message {
   /** Client id of the publisher, for No Local [MQTT-3.8.3-3]. */
   publisher?: string;
   /**
+   * Sharded topology, on the way to the owning shard: a QoS 1/2 publish that shard may refuse
+   * (a rule's outbox is full: 0x97). Wills and `$SYS` are never refused.
+   */
+  refusable?: boolean;
+  /**
    * Sharded topology: the topic shard's stamp, increasing per shard (ms x 1024 + a counter). One
    * topic's messages pass one shard in publish order, so a session whose messages came by two
    * paths during a claim is put back in that order [MQTT-4.6.0-6].
    */
   stamp?: number;
+}
+
+/**
+ * What takes a copy of each message a topic shard accepts, in the same event (the rule engine,
+ * src/rules): returns a reason code (0x97) to refuse a `refusable` QoS 1/2 publish, recording nothing.
+ */
+export interface PublishSink {
+  accept(message: Message, from: { clientId?: string; username?: string } | undefined, refusable: boolean): number | undefined;
 }
 
 export interface StoredSubscription extends Subscription {

@@ -57,6 +57,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** Set when the shard refused the message (0x97: a rule's outbox is full): it went nowhere. */
+  refused?: number;
   /** The shard's stamp on the message (Message.stamp). */
   stamp?: number;
 }

@@ -31,6 +31,8 @@ import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
 import { SqliteFlowSnapshots } from './sqlite/flow-snapshots.ts';
+import type { RuleEngine } from '../rules/engine.ts';
+import { ruleEngine } from './rules.ts';
 
 /**
  * How long after a change the flows of clean sessions are copied to SQLite (ms). Their timer
@@ -58,6 +60,8 @@ export class BrokerObject extends DurableObject<Env> {
   private flowSave?: ReturnType<typeof setTimeout>;
   /** What this gateway answers to shards and session objects (sharded topology). */
   private readonly endpoint: GatewayEndpoint;
+  /** The namespace's rules (default topology; a sharded namespace runs them on its topic shards). */
+  private readonly rules?: RuleEngine;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -78,6 +82,7 @@ export class BrokerObject extends DurableObject<Env> {
     const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
     this.meter = new Meter(sql);
     this.users = new SqliteUsers(sql);
+    if (!gateway) this.rules = ruleEngine(env, namespace, sql, (topic, payload, options) => this.republish(topic, payload, options));
     // a gateway asks session object #0, which holds a sharded namespace's user store
     const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
     const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
@@ -90,7 +95,8 @@ export class BrokerObject extends DurableObject<Env> {
       clock,
       hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
-    }, this.meter.savedCounters, costFigures(this.meter));
+      rules: this.rules,
+    }, this.meter.savedCounters, costFigures(this.meter), this.rules && (() => this.rules!.sysFigures()));
     this.broker = this.observed.broker;
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.endpoint = new GatewayEndpoint(this.broker);
@@ -160,6 +166,8 @@ export class BrokerObject extends DurableObject<Env> {
     this.alarms.fired();
     const next = this.broker.tick();
     if (next !== undefined) this.broker.due(next);
+    // rules' deliveries run here, never in a publish's event: a slow sink cannot slow MQTT
+    if (this.rules) await this.rules.drain();
     await this.afterEvent(start);
   }
 
@@ -197,6 +205,13 @@ export class BrokerObject extends DurableObject<Env> {
     return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
+  /** A rule's republish: a publish like the HTTP API's (0x97 when a rule's outbox is full). */
+  private async republish(topic: string, payload: Uint8Array, options: { qos: 0 | 1 | 2; retain: boolean; userProperties?: [string, string][] }): Promise<void> {
+    const properties = options.userProperties?.length ? { userProperties: options.userProperties } : undefined;
+    await this.broker.publish({ topic, payload, qos: options.qos, retain: options.retain, properties }, undefined, options.qos > 0);
+    this.broker.flush();
+  }
+
   /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
   private saveFlowsSoon(): void {
     if (this.flowSave) return;
@@ -211,7 +226,7 @@ export class BrokerObject extends DurableObject<Env> {
   /** The Worker checked the admin token and the ?ns= it routed by. */
   private api(request: Request): ApiContext {
     const namespace = new URL(request.url).searchParams.get('ns') ?? 'default';
-    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users };
+    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users, rules: this.rules };
   }
 
   private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {
@@ -237,6 +252,6 @@ export class BrokerObject extends DurableObject<Env> {
     // sent by whoever resumes on them (Broker.publish, Broker.receive, Connection.receive).
     const now = Date.now();
     this.meter.active(start, now);
-    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)]);
+    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now), this.rules?.due()]);
   }
 }

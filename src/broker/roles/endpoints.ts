@@ -22,12 +22,12 @@ export class ShardEndpoint implements ShardCalls {
    * caller's own gateway ride the answer.
    */
   async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
-    const { reached, targets } = this.host.publish(messages, from);
+    const { reached, targets, refused } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
     await this.fabric.route(targets);
-    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp }));
+    return messages.map((m, i) => (refused[i] === undefined ? { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp } : { reached: 0, here: [], refused: refused[i] }));
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {

@@ -2,7 +2,7 @@
 // messages, and where each subscriber is (a gateway, or its session object while away). A batch
 // of publishes is routed into one batch per target, so a gateway with many matching subscribers
 // gets one call, not one per subscriber.
-import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
+import type { Clock, Message, PublishSink, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
 import type { Routed } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
@@ -34,6 +34,7 @@ export class ShardHost {
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
+  private readonly rules?: PublishSink;
   /** The last stamp given (Message.stamp). */
   private stamped = 0;
   /**
@@ -47,7 +48,10 @@ export class ShardHost {
     sessionObjectOf: (clientId: string) => number;
     /** Limits the retained messages one subscribe call returns (every shard keeps its own). */
     config?: Partial<BrokerConfig>;
+    /** Rules whose outboxes take a copy of what this shard accepts. */
+    rules?: PublishSink;
   }) {
+    this.rules = options.rules;
     this.config = { ...defaultConfig, ...options.config };
     this.subscriptions = options.subscriptions;
     this.locations = options.locations;
@@ -69,11 +73,15 @@ export class ShardHost {
   /**
    * Accepts messages in order: retained ones are stored, each is matched. Returns how many
    * sessions each reached, and per target the messages and deliveries it must carry on with.
-   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
+   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped. A QoS 1/2
+   * message a rule's full outbox refuses goes nowhere: its reason code is in `refused`.
    */
-  publish(messages: Message[], from: number | null = null): { reached: number[]; targets: Map<Target, Routed[]> } {
+  publish(messages: Message[], from: number | null = null): { reached: number[]; targets: Map<Target, Routed[]>; refused: Array<number | undefined> } {
     const targets = new Map<Target, Routed[]>();
-    const reached = messages.map((message) => {
+    const refused: Array<number | undefined> = [];
+    const reached = messages.map((message, i) => {
+      refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
+      if (refused[i] !== undefined) return 0;
       message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
@@ -96,7 +104,7 @@ export class ShardHost {
       }
       return deliveries.length;
     });
-    return { reached, targets };
+    return { reached, targets, refused };
   }
 
   /** Registers (or moves) a client's subscriptions here; per subscription, the retained messages asked for. */
