@@ -3,7 +3,8 @@
 // broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
 // the broker is started changes its rate (lib/start-modes.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
-// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3).
+// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name> runs only
+// one of `focused` below on every broker picked.
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -28,6 +29,12 @@ const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
 ];
 
+/** Scenarios one can run alone, on every broker that has them (the echo object has no queue). */
+const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined> = {
+  'offline-queue': (b) => (b.echo ? undefined : offlineQueue(b, n(10_000))),
+  'fanout-qos1': (b) => fanout(b, 1, 'coalesce', n(200)),
+};
+
 async function scenarios(b: RunningBroker): Promise<Result[]> {
   const out: Result[] = [];
   const run = async (r: Promise<Result>) => {
@@ -35,6 +42,12 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
+  const focus = process.env.BENCH_SCENARIO;
+  if (focus) {
+    const r = focused[focus]?.(b);
+    if (r) await run(r);
+    return out;
+  }
   if (b.name === 'edge-sharded') {
     await run(latency(b, 'packet', n(300)));
     await run(devices(b, n(100)));
