@@ -130,13 +130,17 @@ export class SqliteSessionStore implements SessionStore {
     return total;
   }
 
-  /** One UPDATE, the changes bound as one JSON array of [seq, packetId, state]. */
+  /**
+   * One UPDATE, the changes bound as one JSON object { seq: [packetId, state] }: the rows are
+   * found by key and each looks its change up in the object (a join with json_each would scan
+   * the client's rows once per change).
+   */
   updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
     if (!changes.length) return;
     this.sql.run(
-      `UPDATE outbound SET packet_id = c.value ->> 1, state = c.value ->> 2 FROM json_each(?) AS c
-       WHERE outbound.client_id = ? AND outbound.seq = c.value ->> 0`,
-      JSON.stringify(changes.map((c) => [c.seq, c.packetId, c.state])), clientId,
+      `UPDATE outbound SET packet_id = json_extract(?1, '$."' || seq || '"[0]'), state = json_extract(?1, '$."' || seq || '"[1]')
+       WHERE client_id = ?2 AND seq IN (SELECT key FROM json_each(?1))`,
+      JSON.stringify(Object.fromEntries(changes.map((c) => [c.seq, [c.packetId, c.state]]))), clientId,
     );
   }
 
