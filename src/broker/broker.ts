@@ -131,9 +131,9 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
+      return this.remote!.shards.publish(message).then(async ({ reached, here, stamp }) => {
         if (here.length) {
-          await this.receive([{ message, deliveries: here }]);
+          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }]);
           this.flush(); // the event that published may have ended: nobody else sends these
         }
         return reached;

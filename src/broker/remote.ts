@@ -56,6 +56,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** The shard's stamp on the message (Message.stamp). */
+  stamp?: number;
 }
 
 export interface ShardLink {

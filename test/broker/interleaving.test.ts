@@ -23,6 +23,7 @@ async function sweep(seeds: number[], actions: number, maxFailures: number): Pro
     }
   }
   if (failures.length) console.error(failures[0]);
+  if (process.env.ALL_KNOWN) console.log(known.map((k) => k.split("\n")[0]).join("\n"));
   if (known.length) console.log(`${known.length} of ${seeds.length} seeds end in a known failure (STRICT=1 fails them), e.g. ${known[0]}`);
   return failures.map((f) => f.split('\n').slice(0, 2).join(' | '));
 }

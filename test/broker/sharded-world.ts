@@ -78,7 +78,8 @@ export class Scheduler {
     const [{ label, run }] = this.queue.splice(i, 1);
     this.steps++;
     this.trace.push(label);
-    if (this.trace.length > 400) this.trace.splice(0, 200);
+    const keep = Math.max(400, Number(process.env.TRACE ?? 0));
+    if (this.trace.length > keep) this.trace.splice(0, this.trace.length - keep / 2);
     run();
     this.afterStep();
     return true;

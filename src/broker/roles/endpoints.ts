@@ -27,7 +27,7 @@ export class ShardEndpoint implements ShardCalls {
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
     await this.fabric.route(targets);
-    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [] }));
+    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp }));
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {

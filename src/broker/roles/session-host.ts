@@ -21,6 +21,8 @@ export class SessionHost {
   private readonly due = new Map<string, number>();
   /** Offline queue sizes, counted once per session. */
   private readonly queued = new Map<string, number>();
+  /** The newest stamp (Message.stamp) in each offline queue of a session object, once known. */
+  private readonly newest = new Map<string, number>();
 
   private readonly broker: Broker;
   readonly store: SessionStore;
@@ -69,7 +71,7 @@ export class SessionHost {
     if (owner !== undefined) state.owner = owner;
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
-    this.queued.delete(conn.clientId);
+    this.recount(conn.clientId);
     const durable = expiryInterval > 0 || present;
     const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
     const session = new Session(conn.clientId, durable ? this.store : this.flows.store, { messages, bytes: durable ? Infinity : maxQueuedBytes });
@@ -150,21 +152,43 @@ export class SessionHost {
       this.awaiting.delete(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
       // start discarded the session they were routed to [MQTT-3.1.2-4]
-      if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
+        if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
     });
     return claimed;
   }
 
-  /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in order. */
+  /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in stamp order. */
   private queueKept(clientId: string): void {
     const kept = this.awaiting.get(clientId);
     this.awaiting.delete(clientId);
-    for (const { message, deliveries } of kept ?? []) {
+    if (!kept) return;
+    const entries: Array<Omit<OutboundMessage, 'seq'>> = [];
+    for (const { message, deliveries } of kept) {
       for (const d of deliveries) {
         const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
-        if (qos > 0) this.enqueue(clientId, { ...message, qos, retain: d.retainAsPublished && message.retain }, d.identifiers);
+        const subscriptionIdentifiers = d.identifiers.length ? d.identifiers : undefined;
+        if (qos > 0) entries.push({ message: { ...message, qos, retain: d.retainAsPublished && message.retain }, subscriptionIdentifiers, state: 'queued' });
       }
     }
+    const room = Math.max(0, this.broker.config.maxQueuedMessages - this.store.outboundCount(clientId));
+    for (let i = room; i < entries.length; i++) this.broker.dropped(clientId, 'queue-full');
+    this.requeue(clientId, entries.slice(0, room));
+  }
+
+  /**
+   * Adds messages to a session's queue. Some may be older than messages queued already: they came
+   * by another path (kept on a gateway, or held for a lent session). Then the queued (unsent)
+   * messages are written again in the order their topic shards stamped them, so one topic's
+   * messages keep their publisher's order [MQTT-4.6.0-6].
+   */
+  private requeue(clientId: string, entries: Array<Omit<OutboundMessage, 'seq'>>): void {
+    const queued = this.store.outbound(clientId).filter((e) => e.state === 'queued');
+    const newest = queued.reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
+    const inOrder = entries.every((e, i) => stampOf(e) >= (i ? stampOf(entries[i - 1]) : newest));
+    if (!inOrder) for (const { seq } of queued) this.store.deleteOutbound(clientId, seq);
+    const all = inOrder ? entries : [...queued, ...entries].sort((a, b) => stampOf(a) - stampOf(b));
+    for (const { message, subscriptionIdentifiers } of all) this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    this.recount(clientId);
   }
 
   /**
@@ -173,7 +197,11 @@ export class SessionHost {
    * a takeover that waits on the publish this delivery belongs to.
    */
   keepFor(clientId: string, routed: Routed): boolean {
-    if (!this.arriving.get(clientId)?.size) return false;
+    const claiming = this.arriving.get(clientId);
+    if (!claiming?.size) return false;
+    // for a claim here: the one its session object lent the session to, or the one that took it in
+    const meant = routed.deliveries[0].connectionId ?? this.store.get(clientId)?.connectionId;
+    if (meant === undefined || !claiming.has(meant)) return false;
     pushTo(this.awaiting, clientId, routed);
     return true;
   }
@@ -292,7 +320,7 @@ export class SessionHost {
     const [first, ...rest] = paged(session.outbound);
     this.store.put({ ...state, connectionId });
     this.due.delete(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
     return { ...session, outbound: first, more: rest.length > 0 };
   }
 
@@ -334,16 +362,22 @@ export class SessionHost {
     const key = lentKey(clientId);
     const held = this.store.outbound(key);
     if (!held.length) return;
-    for (const { seq: _seq, ...entry } of held) this.store.enqueue(clientId, entry);
+    this.requeue(clientId, held.map(({ seq: _seq, ...entry }) => entry));
     this.store.delete(key);
-    this.queued.delete(key);
+    this.recount(key);
+  }
+
+  /** Forgets what is known of a queue: it is counted (and its newest stamp read) again when needed. */
+  private recount(clientId: string): void {
+    this.queued.delete(clientId);
+    this.newest.delete(clientId);
   }
 
   private forget(clientId: string): void {
     this.store.delete(clientId);
     if (this.lends) this.store.delete(lentKey(clientId));
     this.due.delete(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
   }
 
   /** Takes in a session from another object; one that is away is timed from here on. */
@@ -352,10 +386,12 @@ export class SessionHost {
     this.store.delete(clientId);
     this.store.put(state);
     for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
-    for (const { seq: _seq, ...entry } of outbound) this.store.enqueue(clientId, entry);
+    // what was sent first, in its order; then the queue in stamp order (see requeue)
+    const queued = outbound.filter((e) => e.state === 'queued').sort((a, b) => stampOf(a) - stampOf(b));
+    for (const { seq: _seq, ...entry } of [...outbound.filter((e) => e.state !== 'queued'), ...queued]) this.store.enqueue(clientId, entry);
     for (const id of incoming) this.store.addIncoming(clientId, id);
     this.rejoin(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
     if (!state.connectionId) this.track(state);
   }
 
@@ -367,7 +403,7 @@ export class SessionHost {
     if (this.lends) this.store.delete(lentKey(state.clientId));
     this.flows.end(state.clientId);
     this.due.delete(state.clientId);
-    this.queued.delete(state.clientId);
+    this.recount(state.clientId);
     return gone;
   }
 
@@ -381,7 +417,14 @@ export class SessionHost {
       return this.broker.dropped(clientId, 'queue-full');
     }
     const subscriptionIdentifiers = identifiers.length ? identifiers : undefined;
-    this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    const entry = { message, subscriptionIdentifiers, state: 'queued' as const };
+    if (this.lends && message.stamp !== undefined) {
+      // a session object gets one topic's messages by two paths (from its shard, passed back by a gateway)
+      const newest = this.newest.get(clientId) ?? this.store.outbound(clientId).reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
+      if (message.stamp < newest) return this.requeue(clientId, [entry]);
+      this.newest.set(clientId, message.stamp);
+    }
+    this.store.enqueue(clientId, entry);
     this.queued.set(clientId, count + 1);
   }
 
@@ -431,6 +474,11 @@ export class SessionHost {
 function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
+}
+
+/** A queued message's shard stamp (Message.stamp); one without comes last. */
+function stampOf(entry: Pick<OutboundMessage, 'message'>): number {
+  return entry.message.stamp ?? Number.MAX_SAFE_INTEGER;
 }
 
 /** Where a session object keeps messages for a session it lent (they are not part of the copy). */

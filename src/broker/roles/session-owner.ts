@@ -128,8 +128,10 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        // the gateway that found its client gone (its claim failed) has no copy: the one lent from here is the session
-        if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
+        // on to the connection the session is lent to; unless that connection's gateway passed it
+        // back (the claim failed or the client left): the copy lent from here is the session then
+        const back = attached && attached.gateway === from && attached.connectionId === d.connectionId;
+        if (attached && !back) pushTo(live, attached.gateway, { message, deliveries: [{ ...d, connectionId: attached.connectionId }] });
         else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });

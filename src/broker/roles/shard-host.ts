@@ -31,6 +31,8 @@ export class ShardHost {
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
+  /** The last stamp given (Message.stamp). */
+  private stamped = 0;
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -64,6 +66,7 @@ export class ShardHost {
   publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
     const targets = new Map<Target, Routed[]>();
     const reached = messages.map((message) => {
+      message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
       const byTarget = new Map<Target, Routed>();
