@@ -90,12 +90,9 @@ export class SqliteSessionStore implements SessionStore {
   enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[] {
     let seq = (this.seq ??= this.sql.first<{ seq: number | null }>('SELECT max(seq) AS seq FROM outbound')!.seq ?? 0);
     const seqs = entries.map(() => ++seq);
-    for (let i = 0; i < entries.length; i += rowsPerInsert) {
-      const rows = entries.slice(i, i + rowsPerInsert);
-      this.sql.run(`INSERT INTO outbound ${outboundRows(rows.length)}`, ...rows.flatMap((e, j) => outboundValues(clientId, seqs[i + j], e)));
-      this.seq = seqs[i + rows.length - 1];
-      this.outboundChange += rows.length;
-    }
+    insertOutbound(this.sql, 'outbound', clientId, entries.map((e, i) => ({ ...e, seq: seqs[i] })));
+    this.seq = seq;
+    this.outboundChange += entries.length;
     return seqs;
   }
 
@@ -178,18 +175,22 @@ function toState(r: SessionRow): SessionState {
 }
 
 /** The columns of an outbound row (the `outbound` table, and the clean sessions' snapshots). */
-export const outboundColumns = '(client_id, seq, state, packet_id, topic, payload, qos, retain, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const outboundColumns = '(client_id, seq, state, packet_id, topic, payload, qos, retain, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
 /** Rows of one INSERT: 9 bindings a row, and a Durable Object binds at most 100 per statement (Cloudflare: Durable Objects limits). */
-export const rowsPerInsert = 11;
+const rowsPerInsert = 11;
 const inserts: string[] = [];
 
-/** `outboundColumns` with `rows` rows of values. */
-function outboundRows(rows: number): string {
-  return (inserts[rows] ??= outboundColumns + ', (?, ?, ?, ?, ?, ?, ?, ?, ?)'.repeat(rows - 1));
+/** Writes outbound rows to `table` (`outbound`, or the clean sessions' snapshots), `rowsPerInsert` per statement. */
+export function insertOutbound(sql: Sql, table: string, clientId: string, entries: readonly OutboundMessage[]): void {
+  for (let i = 0; i < entries.length; i += rowsPerInsert) {
+    const rows = entries.slice(i, i + rowsPerInsert);
+    inserts[rows.length] ??= outboundColumns + ', (?, ?, ?, ?, ?, ?, ?, ?, ?)'.repeat(rows.length - 1);
+    sql.run(`INSERT INTO ${table} ${inserts[rows.length]}`, ...rows.flatMap((e) => outboundValues(clientId, e.seq, e)));
+  }
 }
 
-export function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
+function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
   const { message: m } = entry;
   const meta: OutboundMeta = {
     properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, stamp: m.stamp, subscriptionIdentifiers: entry.subscriptionIdentifiers,
