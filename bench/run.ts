@@ -3,8 +3,8 @@
 // broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
 // the broker is started changes its rate (lib/start-modes.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
-// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name> runs only
-// one of `focused` below on every broker picked.
+// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
+// those of `focused` below on every broker picked.
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -42,10 +42,12 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  const focus = process.env.BENCH_SCENARIO;
+  const focus = process.env.BENCH_SCENARIO?.split(',');
   if (focus) {
-    const r = focused[focus]?.(b);
-    if (r) await run(r);
+    for (const name of focus) {
+      const r = focused[name]?.(b);
+      if (r) await run(r);
+    }
     return out;
   }
   if (b.name === 'edge-sharded') {
