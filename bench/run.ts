@@ -33,6 +33,7 @@ const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
 const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined> = {
   'offline-queue': (b) => (b.echo ? undefined : offlineQueue(b, n(10_000))),
   'fanout-qos1': (b) => fanout(b, 1, 'coalesce', n(200)),
+  'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
 };
 
 async function scenarios(b: RunningBroker): Promise<Result[]> {
