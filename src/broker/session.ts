@@ -101,6 +101,7 @@ export class Session {
         }
       }
     }
+    if (this.finished.length) out.settleLater();
     this.pump(out);
   }
 
