@@ -174,18 +174,25 @@ export class Broker {
    * them once their session settled; those gone, through their session objects.
    */
   async receive(batch: Routed[]): Promise<void> {
+    for (const routed of batch) this.saw(routed);
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
-      // clients arriving here get theirs once their session is here; the rest wait for hand-overs
-      const rest = deliveries.filter((d) => !this.sessions.keepFor(d.clientId, { message, deliveries: [d] }));
-      if (rest.length) missed.push({ message, deliveries: rest });
+      // clients arriving here get theirs once their session is here; the rest go to their session
+      // objects, named by the connection they left (its session object keeps them for that copy)
+      for (const d of deliveries) {
+        if (this.sessions.keepFor(d.clientId, { message, deliveries: [d] })) continue;
+        const left = d.connectionId ?? this.sessions.store.get(d.clientId)?.connectionId;
+        missed.push({ message, deliveries: [left === undefined ? d : { ...d, connectionId: left }] });
+      }
     }
-    if (!missed.length) return;
-    const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
-    await Promise.all([...clients].map((id) => this.sessions.left(id)));
-    const gone = this.deliverRouted(missed);
-    this.flush(); // after the event that brought them
-    if (gone.length) await this.remote!.sessions!.forward(gone);
+    if (missed.length) await this.remote!.sessions!.forward(missed);
+  }
+
+  /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
+  private saw({ message, deliveries }: Routed): void {
+    if (message.stamp === undefined) return;
+    const shard = this.remote!.shards.shardOf(message.topic);
+    for (const { clientId } of deliveries) this.sessions.saw(clientId, shard, message.stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */

@@ -70,6 +70,14 @@ export interface ShardLink {
    */
   subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+  /**
+   * Gateways: a client's connection here ended and its session is about to leave. Its messages
+   * go to its session object from now on, on every shard its subscriptions touch; resolves, per
+   * shard, with the stamp of the last message that shard routed to it here (0: none).
+   */
+  leave(clientId: string, topicFilters: string[]): Promise<Map<number, number>>;
+  /** The shard owning a topic. */
+  shardOf(topic: string): number;
 }
 
 export interface SessionLink {
@@ -93,4 +101,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }

@@ -51,6 +51,11 @@ export class ShardObject extends DurableObject<Env> {
     return this.event(() => this.endpoint.unsubscribe(clientId, topicFilters));
   }
 
+  /** See ShardHost.leave. */
+  async leave(clientId: string, gateway: number): Promise<number> {
+    return this.event(() => this.endpoint.leave(clientId, gateway));
+  }
+
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor('shards', this.meter.read(Date.now()), group, askObject(this.env));

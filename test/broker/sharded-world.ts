@@ -238,6 +238,7 @@ export class ShardedNamespace {
         publish: (messages, where) => call(`shard${i}.publish ${messages.map(describe).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
         subscribe: (clientId, where, subs, retained) => call(`shard${i}.subscribe ${clientId}@${where}`, () => this.shardEndpoints[i].subscribe(clientId, where, clone(subs), retained)),
         unsubscribe: (clientId, filters) => call(`shard${i}.unsubscribe ${clientId}`, () => this.shardEndpoints[i].unsubscribe(clientId, filters)),
+        leave: (clientId, gateway) => call(`shard${i}.leave ${clientId}@${gateway}`, () => this.shardEndpoints[i].leave(clientId, gateway)),
       }),
       gateway: (i) => ({
         deliver: (batch) => call(`gateway${i}.deliver ${routed(batch)}`, () => this.gatewayEndpoints[i].deliver(clone(batch))),

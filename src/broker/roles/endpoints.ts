@@ -37,6 +37,10 @@ export class ShardEndpoint implements ShardCalls {
   async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
     this.host.unsubscribe(clientId, topicFilters);
   }
+
+  async leave(clientId: string, gateway: number): Promise<number> {
+    return this.host.leave(clientId, gateway);
+  }
 }
 
 export class GatewayEndpoint implements GatewayCalls {

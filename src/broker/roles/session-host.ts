@@ -41,6 +41,10 @@ export class SessionHost {
   private readonly awaiting = new Map<string, Routed[]>();
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
+  /** Per client (sharded gateways): per shard, the newest stamp of the messages routed to it here. */
+  private readonly seenBy = new Map<string, Map<number, number>>();
+  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamp owed. */
+  private readonly owed = new Map<string, { stamps: Map<number, number>; settled: () => void }>();
   /** Connections claiming each client id's session here (sharded gateways). */
   private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
@@ -264,8 +268,10 @@ export class SessionHost {
     let session: SessionExport | undefined;
     if (state) this.holding.add(clientId);
     const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => state && this.settle(clientId))
       .then(() => {
         session = state && this.exported(clientId, state);
+        this.seenBy.delete(clientId);
         this.holding.delete(clientId);
         this.flows.end(clientId);
         return sessions.detach(clientId, connectionId, session);
@@ -285,9 +291,57 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  /**
+   * Before a session leaves: its shards route its messages to its session object from now on, and
+   * it waits (one call timeout at most) until every message they routed here before has arrived
+   * and joined it. So none of them reaches the client after what was routed to its new place
+   * [MQTT-4.6.0-6]. Waits on calls to shards (that wait on nothing) and on messages already on
+   * their way here, never on a claim or a hand-over.
+   */
+  private async settle(clientId: string): Promise<void> {
+    const filters = this.store.subscriptions(clientId).map((s) => s.topicFilter);
+    if (!filters.length) return;
+    const last = await this.broker.remote!.shards.leave(clientId, filters).catch(() => undefined);
+    const seen = this.seenBy.get(clientId) ?? new Map<number, number>();
+    const stamps = new Map([...last ?? []].filter(([shard, stamp]) => stamp > (seen.get(shard) ?? 0)));
+    if (!stamps.size) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.broker.log('info', `messages routed to ${clientId} here had not all arrived after ${this.broker.config.callTimeout} ms; its session leaves all the same`);
+        settled();
+      }, this.broker.config.callTimeout);
+      const settled = () => {
+        clearTimeout(timer);
+        this.owed.delete(clientId);
+        resolve();
+      };
+      this.owed.set(clientId, { stamps, settled });
+    });
+  }
+
+  /** A message a shard routed here for a client (sharded gateways): see settle. */
+  saw(clientId: string, shard: number, stamp: number): void {
+    let seen = this.seenBy.get(clientId);
+    if (!seen) {
+      // only for a session here: connected, arriving, or leaving and not taken yet
+      if (!(this.broker.gateway.byClientId.has(clientId) || this.arriving.has(clientId) || this.holding.has(clientId))) return;
+      this.seenBy.set(clientId, (seen = new Map()));
+    }
+    seen.set(shard, Math.max(stamp, seen.get(shard) ?? 0));
+    const owed = this.owed.get(clientId);
+    if (!owed || (owed.stamps.get(shard) ?? 0) > stamp) return;
+    owed.stamps.delete(shard);
+    if (!owed.stamps.size) owed.settled();
+  }
+
+  /**
+   * Whether messages for a client that is not connected here can still be queued in its session
+   * here (sharded gateways): only until its hand-over took it. One whose hand-over failed may be
+   * with its session object all the same (the answer, not the call, missed its deadline), so
+   * messages for it go there: the session object keeps them for the copy it lent.
+   */
   holds(clientId: string): boolean {
-    return this.holding.has(clientId) || this.unsent.has(clientId);
+    return this.holding.has(clientId);
   }
 
   /** Resolves once a session on its way out is with its session object (sharded gateways). */
@@ -376,6 +430,7 @@ export class SessionHost {
   }
 
   private forget(clientId: string): void {
+    this.seenBy.delete(clientId);
     this.store.delete(clientId);
     if (this.lends) this.store.delete(lentKey(clientId));
     this.due.delete(clientId);
@@ -411,8 +466,12 @@ export class SessionHost {
 
   /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */
   enqueue(clientId: string, message: Message, identifiers: number[]): void {
-    // a session object does not queue into a copy it lent: the gateway may hand back one without it
-    if (this.lends && this.store.get(clientId)?.connectionId) clientId = lentKey(clientId);
+    // a session object does not queue into a copy it lent (the gateway may hand back one without
+    // it), nor into one it has none of yet (a new session on its way here)
+    if (this.lends) {
+      const state = this.store.get(clientId);
+      if (!state || state.connectionId) clientId = lentKey(clientId);
+    }
     const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
     if (count >= this.broker.config.maxQueuedMessages) {
       this.queued.set(clientId, count);

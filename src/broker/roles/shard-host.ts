@@ -33,6 +33,8 @@ export class ShardHost {
   private readonly config: BrokerConfig;
   /** The last stamp given (Message.stamp). */
   private stamped = 0;
+  /** Per subscriber on a gateway: the stamp of the last message routed to it there. */
+  private readonly lastRouted = new Map<string, number>();
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -74,6 +76,7 @@ export class ShardHost {
         const where = this.where.get(d.clientId);
         if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
         const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
+        if (where !== 'away') this.lastRouted.set(d.clientId, message.stamp);
         let routed = byTarget.get(target);
         if (!routed) {
           byTarget.set(target, (routed = { message, deliveries: [] }));
@@ -98,18 +101,33 @@ export class ShardHost {
     });
   }
 
+  /**
+   * A client's connection on `gateway` ended: its messages go to its session object from now on
+   * (unless a later connection placed it elsewhere already). Returns the stamp of the last message
+   * routed to it on that gateway (0: none), which the gateway waits to have seen before its session
+   * leaves: so nothing routed to the old place arrives after what is routed to the new one.
+   */
+  leave(clientId: string, gateway: number): number {
+    if (this.where.get(clientId) !== gateway) return 0;
+    const last = this.lastRouted.get(clientId) ?? 0;
+    this.place(clientId, 'away');
+    return last;
+  }
+
   unsubscribe(clientId: string, topicFilters: string[]): void {
     for (const filter of topicFilters) {
       if (this.subscriptions.deleteSubscription(clientId, filter)) this.shard.remove(clientId, filter);
     }
     if (this.where.has(clientId) && this.subscriptions.subscriptions(clientId).length === 0) {
       this.where.delete(clientId);
+      this.lastRouted.delete(clientId);
       this.locations.delete(clientId);
     }
   }
 
   private place(clientId: string, where: Location): void {
     if (this.where.get(clientId) === where) return;
+    this.lastRouted.delete(clientId);
     this.where.set(clientId, where);
     this.locations.set(clientId, where);
   }
