@@ -42,6 +42,12 @@ const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, 
 
 /** Most messages, and payload bytes (the last one may pass them), read from the store at once. */
 const page = { messages: 128, bytes: 1 << 20 };
+/**
+ * Most payload bytes one refill sends from the queue (the last message may pass them): a client's
+ * Receive Maximum of 65,535 would otherwise put a whole queue in one event's output, over the
+ * 128 MB an isolate has. The rest goes as acknowledgements come back.
+ */
+export const refillBytes = 8 << 20;
 
 export class Session {
   readonly clientId: string;
@@ -154,9 +160,10 @@ export class Session {
     return true;
   }
 
-  /** Sends queued messages while the window allows, read from the store a page at a time. */
+  /** Sends queued messages while the window allows, up to `refillBytes`, read from the store a page at a time. */
   private pump(out: Outlet): void {
-    while (this.queue.length && this.inflight.size < out.window) {
+    let bytes = 0; // sent: dropped messages do not count, or a refill of them all would leave nothing in flight to bring the next
+    while (this.queue.length && this.inflight.size < out.window && bytes < refillBytes) {
       const batch = take(this.queue, out.window - this.inflight.size);
       const entries = this.read(batch);
       const sent: OutboundChange[] = [];
@@ -174,6 +181,7 @@ export class Session {
           continue;
         }
         sent.push({ seq: f.seq, packetId: e.packetId, state: 'sent' });
+        bytes += f.bytes;
         [f.packetId, f.state] = [e.packetId, 'sent'];
         this.inflight.set(f.packetId, f);
       }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import type { OutboundChange, OutboundMessage } from '../../src/broker/index.ts';
-import { Session, type Outlet } from '../../src/broker/session.ts';
+import { Session, refillBytes, type Outlet } from '../../src/broker/session.ts';
 
 /** The memory store, counting the calls that stand for one statement each on SQLite. */
 class CountingStore extends MemorySessionStore {
@@ -88,6 +88,37 @@ describe('a session\'s store work per event', () => {
     const again = outlet(5);
     back.resume(again);
     expect(again.sent.map((e) => e.message.topic)).toEqual(['t/5', 't/6', 't/7', 't/8', 't/9']);
+  });
+
+  it('sends at most refillBytes of a queue per refill, whatever the window; the rest as acknowledgements come', () => {
+    const store = new CountingStore();
+    store.enqueueAll('c', queued(40, 1024 * 1024)); // 40 MiB
+    const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
+    const out = outlet(65_535); // MQTT.js 5's Receive Maximum
+    session.resume(out);
+    const perRefill = refillBytes / (1024 * 1024);
+    expect(out.sent).toHaveLength(perRefill);
+    for (const e of out.sent) session.puback(e.packetId!, out);
+    session.settle(out);
+    expect(out.sent).toHaveLength(2 * perRefill);
+    while (out.sent.length < 40) {
+      const before = out.sent.length;
+      for (const e of out.sent.slice(before - perRefill)) session.puback(e.packetId!, out);
+      session.settle(out);
+      expect(out.sent.length).toBeGreaterThan(before);
+    }
+    expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 40 }, (_, i) => `t/${i}`));
+  });
+
+  it('expired messages do not count against a refill: the next ones still go out', () => {
+    const store = new CountingStore();
+    const expired = queued(20, 1024 * 1024).map((e) => ({ ...e, message: { ...e.message, expiresAt: 1 } }));
+    store.enqueueAll('c', [...expired, ...queued(3)]);
+    const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
+    const out = { ...outlet(65_535), now: () => 10 };
+    session.resume(out);
+    expect(out.sent.map((e) => e.message.topic)).toEqual(['t/0', 't/1', 't/2']);
+    expect(store.outboundCount('c')).toBe(3); // the expired are gone
   });
 
   it('reads a page of at most 1 MiB of payload (the message that passes it last)', () => {
