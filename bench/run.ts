@@ -1,7 +1,8 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
 // scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
 // broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
-// the broker is started changes its rate (lib/start-modes.ts).
+// the broker is started changes its rate (lib/start-modes.ts); and what rule actions' sinks cost per
+// million messages, from list prices (lib/sink-cost.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
 // those of `focused` below on every broker picked.
@@ -12,6 +13,7 @@ import { devices, fanout, latency, throughput, type Result } from './lib/scenari
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
 import { printCost, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
+import { printSinkCost } from './lib/sink-cost.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -99,4 +101,5 @@ console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `n
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
 printCost(results);
+printSinkCost();
 printStartModes(starts);

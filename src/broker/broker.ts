@@ -133,7 +133,7 @@ export class Broker {
     if (!this.local(message.topic)) {
       return this.remote!.shards.publish(message).then(async ({ reached, here, stamp }) => {
         if (here.length) {
-          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }]);
+          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
           this.flush(); // the event that published may have ended: nobody else sends these
         }
         return reached;
@@ -170,11 +170,12 @@ export class Broker {
   }
 
   /**
-   * Sharded gateway: messages routed to its sessions. Clients that are arriving or leaving get
-   * them once their session settled; those gone, through their session objects.
+   * Sharded gateway: messages routed to its sessions, on a publish's answer (`way` 0) or in a
+   * deliver call (1). Clients arriving here get them once their session is here; those gone, through
+   * their session objects.
    */
-  async receive(batch: Routed[]): Promise<void> {
-    for (const routed of batch) this.saw(routed);
+  async receive(batch: Routed[], way: 0 | 1 = 1): Promise<void> {
+    for (const routed of batch) this.saw(routed, way);
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
       // clients arriving here get theirs once their session is here; the rest go to their session
@@ -189,10 +190,11 @@ export class Broker {
   }
 
   /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
-  private saw({ message, deliveries }: Routed): void {
+  private saw({ message, deliveries }: Routed, way: 0 | 1): void {
     if (message.stamp === undefined) return;
     const shard = this.remote!.shards.shardOf(message.topic);
-    for (const { clientId } of deliveries) this.sessions.saw(clientId, shard, message.stamp);
+    // a session object's (it names the connection) came another way, in no order with these
+    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, message.stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */

@@ -4,6 +4,7 @@
 // objects, and a persistent session that is away belongs to its session object.
 import type { Message, OutboundMessage, SessionState, StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
+import type { Routes } from './roles/shard-host.ts';
 
 /** One message and who, among one target's sessions, gets it. */
 export interface Routed {
@@ -75,7 +76,7 @@ export interface ShardLink {
    * go to its session object from now on, on every shard its subscriptions touch; resolves, per
    * shard, with the stamp of the last message that shard routed to it here (0: none).
    */
-  leave(clientId: string, topicFilters: string[]): Promise<Map<number, number>>;
+  leave(clientId: string, topicFilters: string[]): Promise<Map<number, Routes>>;
   /** The shard owning a topic. */
   shardOf(topic: string): number;
 }

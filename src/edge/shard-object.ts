@@ -5,7 +5,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Message, StoredSubscription } from '../broker/index.ts';
 import type { Accepted } from '../broker/remote.ts';
 import { ShardEndpoint } from '../broker/roles/endpoints.ts';
-import { ShardHost } from '../broker/roles/shard-host.ts';
+import { ShardHost, type Routes } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Meter } from './meter.ts';
@@ -52,8 +52,13 @@ export class ShardObject extends DurableObject<Env> {
   }
 
   /** See ShardHost.leave. */
-  async leave(clientId: string, gateway: number): Promise<number> {
+  async leave(clientId: string, gateway: number): Promise<Routes> {
     return this.event(() => this.endpoint.leave(clientId, gateway));
+  }
+
+  /** Worker RPC's retained look-up, asked by a gateway (see ShardEndpoint.retained). */
+  async retained(filter: string, maxBytes: number): Promise<{ messages: Message[]; more: boolean }> {
+    return this.event(async () => this.endpoint.retained(filter, maxBytes));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */

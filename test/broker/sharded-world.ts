@@ -85,6 +85,11 @@ export class Scheduler {
     return true;
   }
 
+  /** A crash of the whole namespace: the calls and answers on their way are lost; returns their labels. */
+  lose(): string[] {
+    return this.queue.splice(0).map((s) => s.label);
+  }
+
   /** Manual mode: runs the first pending step whose label has `match`, then lets its object's microtasks run. */
   async deliver(match: string): Promise<void> {
     await macrotask();

@@ -10,6 +10,7 @@ import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
 import { paged, type Routed, type SessionExport } from '../remote.ts';
+import type { Routes } from './shard-host.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -37,14 +38,20 @@ export class SessionHost {
    * and leave with them (sharded gateways).
    */
   private readonly holding = new Set<string>();
-  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  /**
+   * Messages routed here for clients whose session is on its way here: delivered once it arrived
+   * (sharded gateways). Bounded per client by maxQueuedMessages and for the gateway by
+   * keptBytesFactor x maxQueuedBytes of payload, and in time by the claim's deadline.
+   */
   private readonly awaiting = new Map<string, Routed[]>();
+  /** Payload bytes in `awaiting`. */
+  private keptBytes = 0;
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
-  /** Per client (sharded gateways): per shard, the newest stamp of the messages routed to it here. */
-  private readonly seenBy = new Map<string, Map<number, number>>();
-  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamp owed. */
-  private readonly owed = new Map<string, { stamps: Map<number, number>; settled: () => void }>();
+  /** Per client (sharded gateways): per shard, the newest stamps of the messages routed to it here, each way. */
+  private readonly seenBy = new Map<string, Map<number, Routes>>();
+  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamps owed. */
+  private readonly owed = new Map<string, { stamps: Map<number, Routes>; settled: () => void }>();
   /** Connections claiming each client id's session here (sharded gateways). */
   private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
@@ -154,8 +161,7 @@ export class SessionHost {
       claiming.delete(conn.id);
       if (claiming.size) return; // another claim of it here may still take what was kept
       if (this.arriving.get(conn.clientId) === claiming) this.arriving.delete(conn.clientId);
-      const kept = this.awaiting.get(conn.clientId);
-      this.awaiting.delete(conn.clientId);
+      const kept = this.takeKept(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
       // start discarded the session they were routed to [MQTT-3.1.2-4]
         if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
@@ -165,8 +171,7 @@ export class SessionHost {
 
   /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in stamp order. */
   private queueKept(clientId: string): void {
-    const kept = this.awaiting.get(clientId);
-    this.awaiting.delete(clientId);
+    const kept = this.takeKept(clientId);
     if (!kept) return;
     const entries: Array<Omit<OutboundMessage, 'seq'>> = [];
     for (const { message, deliveries } of kept) {
@@ -208,8 +213,26 @@ export class SessionHost {
     // for a claim here: the one its session object lent the session to, or the one that took it in
     const meant = routed.deliveries[0].connectionId ?? this.store.get(clientId)?.connectionId;
     if (meant === undefined || !claiming.has(meant)) return false;
+    const d = routed.deliveries[0];
+    if (Math.min(routed.message.qos, d.qos) === 0) return true; // not queued for a client not connected
+    // bounded as its queue will be, and in bytes for the gateway (memory): beyond, dropped and counted
+    const { maxQueuedMessages, maxQueuedBytes } = this.broker.config;
+    const size = routed.message.payload.length;
+    if ((this.awaiting.get(clientId)?.length ?? 0) >= maxQueuedMessages || this.keptBytes + size > keptBytesFactor * maxQueuedBytes) {
+      this.broker.dropped(clientId, 'queue-full');
+      return true;
+    }
+    this.keptBytes += size;
     pushTo(this.awaiting, clientId, routed);
     return true;
+  }
+
+  /** Takes what was kept for a client. */
+  private takeKept(clientId: string): Routed[] | undefined {
+    const kept = this.awaiting.get(clientId);
+    this.awaiting.delete(clientId);
+    for (const { message } of kept ?? []) this.keptBytes -= message.payload.length;
+    return kept;
   }
 
   /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
@@ -302,8 +325,8 @@ export class SessionHost {
     const filters = this.store.subscriptions(clientId).map((s) => s.topicFilter);
     if (!filters.length) return;
     const last = await this.broker.remote!.shards.leave(clientId, filters).catch(() => undefined);
-    const seen = this.seenBy.get(clientId) ?? new Map<number, number>();
-    const stamps = new Map([...last ?? []].filter(([shard, stamp]) => stamp > (seen.get(shard) ?? 0)));
+    const seen = this.seenBy.get(clientId) ?? new Map<number, Routes>();
+    const stamps = new Map([...last ?? []].filter(([shard, routes]) => owes(routes, seen.get(shard))));
     if (!stamps.size) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -319,17 +342,23 @@ export class SessionHost {
     });
   }
 
-  /** A message a shard routed here for a client (sharded gateways): see settle. */
-  saw(clientId: string, shard: number, stamp: number): void {
+  /**
+   * A message a shard routed here for a client (sharded gateways), on its publish's answer (way 0)
+   * or in a deliver call (way 1): see settle.
+   */
+  saw(clientId: string, shard: number, way: 0 | 1, stamp: number): void {
     let seen = this.seenBy.get(clientId);
     if (!seen) {
       // only for a session here: connected, arriving, or leaving and not taken yet
       if (!(this.broker.gateway.byClientId.has(clientId) || this.arriving.has(clientId) || this.holding.has(clientId))) return;
       this.seenBy.set(clientId, (seen = new Map()));
     }
-    seen.set(shard, Math.max(stamp, seen.get(shard) ?? 0));
+    const routes = seen.get(shard) ?? [0, 0];
+    routes[way] = Math.max(stamp, routes[way]);
+    seen.set(shard, routes);
     const owed = this.owed.get(clientId);
-    if (!owed || (owed.stamps.get(shard) ?? 0) > stamp) return;
+    const due = owed?.stamps.get(shard);
+    if (!owed || !due || owes(due, routes)) return;
     owed.stamps.delete(shard);
     if (!owed.stamps.size) owed.settled();
   }
@@ -560,6 +589,14 @@ export class SessionHost {
 function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
+}
+
+/** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
+export const keptBytesFactor = 2;
+
+/** Whether a message routed on either way has not arrived yet (each way arrives in order). */
+function owes(routed: Routes, seen: Routes = [0, 0]): boolean {
+  return routed[0] > seen[0] || routed[1] > seen[1];
 }
 
 /** A queued message's shard stamp (Message.stamp); one without comes last. */

@@ -19,6 +19,9 @@ export interface LocationStore {
   delete(clientId: string): void;
 }
 
+/** Stamps of the last messages routed to a client on a gateway: [on publish answers, in deliver calls]; 0: none. */
+export type Routes = [answers: number, calls: number];
+
 /** `gateway:<i>` or `session:<i>`: one call each. */
 export type Target = `gateway:${number}` | `session:${number}`;
 
@@ -33,8 +36,11 @@ export class ShardHost {
   private readonly config: BrokerConfig;
   /** The last stamp given (Message.stamp). */
   private stamped = 0;
-  /** Per subscriber on a gateway: the stamp of the last message routed to it there. */
-  private readonly lastRouted = new Map<string, number>();
+  /**
+   * Per subscriber on a gateway: the stamps of the last messages routed to it there, on each way
+   * they travel: [on a publish's answer to that gateway, in a deliver call]. Each way keeps its order.
+   */
+  private readonly lastRouted = new Map<string, Routes>();
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -65,7 +71,7 @@ export class ShardHost {
    * sessions each reached, and per target the messages and deliveries it must carry on with.
    * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
    */
-  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
+  publish(messages: Message[], from: number | null = null): { reached: number[]; targets: Map<Target, Routed[]> } {
     const targets = new Map<Target, Routed[]>();
     const reached = messages.map((message) => {
       message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
@@ -76,7 +82,11 @@ export class ShardHost {
         const where = this.where.get(d.clientId);
         if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
         const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
-        if (where !== 'away') this.lastRouted.set(d.clientId, message.stamp);
+        if (where !== 'away') {
+          const last = this.lastRouted.get(d.clientId) ?? [0, 0];
+          last[where === from ? 0 : 1] = message.stamp;
+          this.lastRouted.set(d.clientId, last);
+        }
         let routed = byTarget.get(target);
         if (!routed) {
           byTarget.set(target, (routed = { message, deliveries: [] }));
@@ -107,9 +117,9 @@ export class ShardHost {
    * routed to it on that gateway (0: none), which the gateway waits to have seen before its session
    * leaves: so nothing routed to the old place arrives after what is routed to the new one.
    */
-  leave(clientId: string, gateway: number): number {
-    if (this.where.get(clientId) !== gateway) return 0;
-    const last = this.lastRouted.get(clientId) ?? 0;
+  leave(clientId: string, gateway: number): Routes {
+    if (this.where.get(clientId) !== gateway) return [0, 0];
+    const last = this.lastRouted.get(clientId) ?? [0, 0];
     this.place(clientId, 'away');
     return last;
   }
