@@ -8,6 +8,7 @@ import { freePort, startBroker } from '../test/e2e/server.ts';
 import type { RunningBroker } from './lib/brokers.ts';
 import { usage } from './lib/proc.ts';
 import { fanout, latency, throughput } from './lib/scenarios.ts';
+import { offlineQueue } from './lib/state-scenarios.ts';
 import { benchVars, shardedVars } from './lib/topologies.ts';
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
@@ -20,6 +21,8 @@ const scenarios: Record<string, (b: RunningBroker) => Promise<unknown>> = {
   'qos1-coalesce': (b) => throughput(b, 1, 'coalesce', 20_000),
   'fanout-coalesce': (b) => fanout(b, 0, 'coalesce', 300),
   'latency': (b) => latency(b, 'packet', 300),
+  'fanout-qos1': (b) => fanout(b, 1, 'coalesce', 200),
+  'offline-queue': (b) => offlineQueue(b, 10_000),
 };
 
 const name = process.argv[2] ?? 'qos0-coalesce';

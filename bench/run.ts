@@ -5,7 +5,8 @@
 // topologies, how the way the broker is started changes its rate (lib/start-modes.ts), and what
 // rule actions' sinks cost per million messages, from list prices (lib/sink-cost.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
-// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3).
+// ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
+// those of `focused` below on every broker picked.
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -34,6 +35,13 @@ const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   })),
 ];
 
+/** Scenarios one can run alone, on every broker that has them (the echo object has no queue). */
+const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined> = {
+  'offline-queue': (b) => (b.echo ? undefined : offlineQueue(b, n(10_000))),
+  'fanout-qos1': (b) => fanout(b, 1, 'coalesce', n(200)),
+  'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
+};
+
 async function scenarios(b: RunningBroker): Promise<Result[]> {
   const out: Result[] = [];
   const run = async (r: Promise<Result>) => {
@@ -41,6 +49,14 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
+  const focus = process.env.BENCH_SCENARIO?.split(',');
+  if (focus) {
+    for (const name of focus) {
+      const r = focused[name]?.(b);
+      if (r) await run(r);
+    }
+    return out;
+  }
   if (b.spread) {
     for (const qos of [0, 1] as const) await run(fanout(b, qos, 'coalesce', n(200)));
     return out;

@@ -102,12 +102,33 @@ function rawSender(sources: WebSocket[], framing: Framing, topic: string): Rig['
   return (source, seq) => send(source, encode({ type: 'publish', topic, payload: payload(source, seq), qos: 0, retain: false, dup: false }, 4));
 }
 
-/** The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. */
-async function echoRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
+/**
+ * The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. At QoS 1
+ * each sink answers what one frame brought with one frame of as many PUBACKs, as MQTT.js does, so
+ * the object receives the frames a broker's fan-out receives.
+ */
+async function echoRig(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
   const sinks = await Promise.all(Array.from({ length: receivers }, () => openRaw(b.url, 'sink')));
   rawReceivers(sinks.map(packetsOf), tracker);
+  if (qos > 0) for (const sink of sinks) sink.on('message', (data: Buffer) => sink.send(pubacks(data)));
   const srcs = await Promise.all(Array.from({ length: sources }, () => openRaw(b.url, 'source')));
   return { publish: rawSender(srcs, framing, 'bench/echo'), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
+}
+
+/** One PUBACK per PUBLISH packet in `frame` (their packet ids do not matter to the echo object). */
+function pubacks(frame: Buffer): Buffer {
+  let count = 0;
+  for (let at = 0, size = 0; at < frame.length; at += size) {
+    let length = 0;
+    let i = 1;
+    for (let shift = 0; i < 5 && at + i < frame.length; i++, shift += 7) {
+      length += (frame[at + i] & 0x7f) << shift;
+      if (!(frame[at + i] & 0x80)) break;
+    }
+    size = 1 + i + length;
+    if (frame[at] >> 4 === 3) count++;
+  }
+  return Buffer.concat(Array.from({ length: count }, () => Buffer.from([0x40, 0x02, 0x00, 0x01])));
 }
 
 /** A raw socket speaking MQTT 3.1.1 through this codec, connected, and subscribed at QoS 0 to `topic` if given. */
@@ -173,7 +194,7 @@ function summary(scenario: string, b: RunningBroker, framing: Framing | undefine
 
 /** The echo object always gets raw sockets; an MQTT broker MQTT.js unless `clients` says raw (QoS 0 only). */
 function rig(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, tracker: Tracker, clients: Clients) {
-  if (b.echo) return echoRig(b, framing, sources, receivers, tracker);
+  if (b.echo) return echoRig(b, framing, qos, sources, receivers, tracker);
   if (clients === 'raw') return rawMqttRig(b, framing, sources, receivers, tracker);
   return mqttRig(b, framing, qos, sources, receivers, tracker);
 }

@@ -163,10 +163,12 @@ export class Broker {
    */
   deliverRouted(batch: Routed[]): Routed[] {
     const missed: Routed[] = [];
-    for (const { message, deliveries } of batch) {
-      const away = this.deliverEach(message, deliveries);
-      if (away) missed.push({ message, deliveries: away });
-    }
+    this.sessions.batched(() => {
+      for (const { message, deliveries } of batch) {
+        const away = this.deliverEach(message, deliveries);
+        if (away) missed.push({ message, deliveries: away });
+      }
+    });
     return missed;
   }
 

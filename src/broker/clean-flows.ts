@@ -7,7 +7,7 @@
 // (Cloudflare: Durable Object lifecycle), so a wake finds every flow as it was (`restore`). A
 // restart ends these sessions (their sockets are gone) and their snapshots with them.
 import { MemorySessionStore } from './memory/memory-session-store.ts';
-import type { OutboundMessage } from './ports.ts';
+import type { OutboundChange, OutboundMessage } from './ports.ts';
 
 /** Where the flows of live clean sessions are copied, one whole snapshot per client id. */
 export interface FlowSnapshots {
@@ -34,14 +34,14 @@ class NotingStore extends MemorySessionStore {
     return super.enqueue(clientId, entry);
   }
 
-  override updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
+  override updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
     this.note(clientId);
-    super.updateOutbound(clientId, seq, change);
+    super.updateOutbound(clientId, changes);
   }
 
-  override deleteOutbound(clientId: string, seq: number): void {
+  override deleteOutbound(clientId: string, seqs: readonly number[]): void {
     this.note(clientId);
-    super.deleteOutbound(clientId, seq);
+    super.deleteOutbound(clientId, seqs);
   }
 
   override addIncoming(clientId: string, packetId: number): void {

@@ -89,6 +89,15 @@ export interface OutboundMessage {
   state: 'queued' | 'sent' | 'released';
 }
 
+/** An outbound message's place in its session's flow: what a session holds of it in memory. */
+export interface OutboundPlace extends Pick<OutboundMessage, 'seq' | 'packetId' | 'state'> {
+  qos: QoS;
+  /** Payload bytes. */
+  bytes: number;
+}
+
+export type OutboundChange = Required<Pick<OutboundMessage, 'seq' | 'packetId' | 'state'>>;
+
 export interface SessionStore {
   get(clientId: string): SessionState | undefined;
   put(state: SessionState): void;
@@ -109,15 +118,21 @@ export interface SessionStore {
 
   /** Appends; returns the seq given to the entry. */
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
+  /** Appends many, in order, in as few writes as the store allows; returns their seqs. */
+  enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[];
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
-  /** One outbound message, or undefined when it is gone. */
-  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
+  /** Where each outbound message is, without the message: in seq order, one light read. */
+  outboundPlaces(clientId: string): OutboundPlace[];
+  /** The outbound messages of `seqs` still stored, in seq order: one read for a page of them. */
+  outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[];
   outboundCount(clientId: string): number;
   /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
-  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
-  deleteOutbound(clientId: string, seq: number): void;
+  /** Sets packet id and state of many outbound messages at once (one write on SQLite). */
+  updateOutbound(clientId: string, changes: readonly OutboundChange[]): void;
+  /** Deletes many outbound messages at once (one write on SQLite); seqs not stored are ignored. */
+  deleteOutbound(clientId: string, seqs: readonly number[]): void;
 
   /** Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. */
   addIncoming(clientId: string, packetId: number): void;

@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import type { OutboundMessage, SessionState, SessionStore, StoredSubscription } from '../ports.ts';
+import type { OutboundChange, OutboundMessage, OutboundPlace, SessionState, SessionStore, StoredSubscription } from '../ports.ts';
 
 interface Record {
   /** Unset until put(): subscriptions and messages may be stored first. */
@@ -78,13 +78,26 @@ export class MemorySessionStore implements SessionStore {
     return seq;
   }
 
-  outbound(clientId: string): OutboundMessage[] {
-    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
+  enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[] {
+    return entries.map((entry) => this.enqueue(clientId, entry));
   }
 
-  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
-    const entry = this.records.get(clientId)?.outbound.get(seq);
-    return entry && this.copy(entry);
+  outbound(clientId: string): OutboundMessage[] {
+    return this.sorted(clientId).map((v) => this.copy(v));
+  }
+
+  outboundPlaces(clientId: string): OutboundPlace[] {
+    return this.sorted(clientId).map((e) => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length }));
+  }
+
+  outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[] {
+    const held = this.records.get(clientId)?.outbound;
+    const found = seqs.flatMap((seq) => held?.get(seq) ?? []);
+    return found.sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
+  }
+
+  private sorted(clientId: string): OutboundMessage[] {
+    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq);
   }
 
   outboundCount(clientId: string): number {
@@ -95,13 +108,17 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].reduce((n, r) => n + r.outbound.size, 0);
   }
 
-  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
-    const entry = this.records.get(clientId)?.outbound.get(seq);
-    if (entry) Object.assign(entry, change);
+  updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
+    const held = this.records.get(clientId)?.outbound;
+    for (const { seq, packetId, state } of changes) {
+      const entry = held?.get(seq);
+      if (entry) Object.assign(entry, { packetId, state });
+    }
   }
 
-  deleteOutbound(clientId: string, seq: number): void {
-    this.records.get(clientId)?.outbound.delete(seq);
+  deleteOutbound(clientId: string, seqs: readonly number[]): void {
+    const held = this.records.get(clientId)?.outbound;
+    for (const seq of seqs) held?.delete(seq);
   }
 
   addIncoming(clientId: string, packetId: number): void {

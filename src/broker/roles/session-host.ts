@@ -24,6 +24,8 @@ export class SessionHost {
   private readonly queued = new Map<string, number>();
   /** The newest stamp (Message.stamp) in each offline queue of a session object, once known. */
   private readonly newest = new Map<string, number>();
+  /** Inside `batched`: messages queued for sessions away, written per session at its end. */
+  private pending?: Map<string, Array<Omit<OutboundMessage, 'seq'>>>;
 
   private readonly broker: Broker;
   readonly store: SessionStore;
@@ -194,9 +196,9 @@ export class SessionHost {
     const queued = this.store.outbound(clientId).filter((e) => e.state === 'queued');
     const newest = queued.reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
     const inOrder = entries.every((e, i) => stampOf(e) >= (i ? stampOf(entries[i - 1]) : newest));
-    if (!inOrder) for (const { seq } of queued) this.store.deleteOutbound(clientId, seq);
+    if (!inOrder) this.store.deleteOutbound(clientId, queued.map((e) => e.seq));
     const all = inOrder ? entries : [...queued, ...entries].sort((a, b) => stampOf(a) - stampOf(b));
-    for (const { message, subscriptionIdentifiers } of all) this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    this.store.enqueueAll(clientId, all.map(({ message, subscriptionIdentifiers }) => ({ message, subscriptionIdentifiers, state: 'queued' })));
     this.recount(clientId);
   }
 
@@ -472,7 +474,7 @@ export class SessionHost {
     for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
     // what was sent first, in its order; then the queue in stamp order (see requeue)
     const queued = outbound.filter((e) => e.state === 'queued').sort((a, b) => stampOf(a) - stampOf(b));
-    for (const { seq: _seq, ...entry } of [...outbound.filter((e) => e.state !== 'queued'), ...queued]) this.store.enqueue(clientId, entry);
+    this.store.enqueueAll(clientId, [...outbound.filter((e) => e.state !== 'queued'), ...queued].map(({ seq: _seq, ...entry }) => entry));
     for (const id of incoming) this.store.addIncoming(clientId, id);
     this.rejoin(clientId);
     this.recount(clientId);
@@ -509,11 +511,36 @@ export class SessionHost {
     if (this.lends && message.stamp !== undefined) {
       // a session object gets one topic's messages by two paths (from its shard, passed back by a gateway)
       const newest = this.newest.get(clientId) ?? this.store.outbound(clientId).reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
-      if (message.stamp < newest) return this.requeue(clientId, [entry]);
+      if (message.stamp < newest) return void (this.write(clientId), this.requeue(clientId, [entry]));
       this.newest.set(clientId, message.stamp);
     }
-    this.store.enqueue(clientId, entry);
+    if (this.pending) pushTo(this.pending, clientId, entry);
+    else this.store.enqueue(clientId, entry);
     this.queued.set(clientId, count + 1);
+  }
+
+  /**
+   * Runs `deliver`, a synchronous batch of deliveries, and writes what it queued for each session
+   * away at its end, one `enqueueAll` per session (SQLite: an INSERT per 11 messages instead of
+   * one per message). Nothing reads those queues before the end but `enqueue` itself.
+   */
+  batched<T>(deliver: () => T): T {
+    if (this.pending) return deliver();
+    this.pending = new Map();
+    try {
+      return deliver();
+    } finally {
+      for (const clientId of this.pending.keys()) this.write(clientId);
+      this.pending = undefined;
+    }
+  }
+
+  /** Writes what `batched` holds for one session. */
+  private write(clientId: string): void {
+    const entries = this.pending?.get(clientId);
+    if (!entries) return;
+    this.pending!.delete(clientId);
+    this.store.enqueueAll(clientId, entries);
   }
 
   /** Publishes due wills, ends expired sessions; returns the next deadline. */
