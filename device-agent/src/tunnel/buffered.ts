@@ -38,6 +38,7 @@ export class BufferedSession {
   private readonly agentIds = new Set<number>();
   private name: string;
   private keepaliveTimer?: ReturnType<typeof setInterval>;
+  private deviceKeepalive = 0;
 
   constructor(socket: Socket, private readonly opts: BufferedOptions, private readonly onEnd: () => void) {
     this.name = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -59,7 +60,9 @@ export class BufferedSession {
     this.state = 'connecting';
     this.device.version = p.protocolVersion;
     this.name = clientLabel(p.clientId, this.name);
-    this.connect = injectCredentials(p, this.opts.credentials);
+    // the device's keepalive is watched here; the edge's is --edge-keepalive when given
+    this.deviceKeepalive = p.keepalive;
+    this.connect = { ...injectCredentials(p, this.opts.credentials), keepalive: this.opts.edgeKeepalive ?? p.keepalive };
     const log = this.opts.log.child(this.name);
     this.uplink = new Uplink(this.connect, { ...this.opts, log, backoff: new Backoff(this.opts.backoff) });
     const wait = setTimeout(() => this.accept(connack(0), 'the edge is away: accepted locally'), this.opts.connackWaitMs);
@@ -92,8 +95,10 @@ export class BufferedSession {
       this.connect!.clientId = `agent-${Math.random().toString(36).slice(2, 12)}`;
       reply.properties = { ...c.properties, assignedClientIdentifier: this.connect!.clientId };
     }
+    // the edge's Server Keep Alive answers --edge-keepalive, not the device's own [MQTT-3.2.2-21]
+    if (this.opts.edgeKeepalive !== undefined && reply.properties?.serverKeepAlive !== undefined) reply.properties = { ...reply.properties, serverKeepAlive: undefined };
     this.device.send(reply);
-    this.watchKeepalive(this.connect!.keepalive);
+    this.watchKeepalive(this.deviceKeepalive);
     for (const p of this.held.splice(0)) this.handle(p);
   }
 
