@@ -55,14 +55,14 @@ async function device(url: string, keepalive: number, seen: { pingresps: number;
 }
 
 /**
- * Every `interval` ms of fleet time, one event per device, the fleet's events spread evenly over
- * the sockets and over time; `send(socket)` sends one. Returns how many were sent.
+ * Sends `send(socket)` every `perSocketMs` on each socket from `t0` until `endMs` after it, the
+ * sockets' phases spread evenly; returns how many were sent from `fromMs` on.
  */
-async function cadence(sockets: WebSocket[], perSocketMs: number, periodMs: number, t0: number, send: (ws: WebSocket) => void): Promise<number> {
+async function cadence(sockets: WebSocket[], perSocketMs: number, t0: number, fromMs: number, endMs: number, send: (ws: WebSocket) => void): Promise<number> {
   if (!Number.isFinite(perSocketMs)) return 0;
   const events: Array<{ at: number; ws: WebSocket }> = [];
   sockets.forEach((ws, i) => {
-    for (let at = ((i + 0.5) * perSocketMs) / sockets.length; at < periodMs; at += perSocketMs) events.push({ at, ws });
+    for (let at = ((i + 0.5) * perSocketMs) / sockets.length; at < endMs; at += perSocketMs) events.push({ at, ws });
   });
   events.sort((a, b) => a.at - b.at);
   for (const e of events) {
@@ -70,7 +70,7 @@ async function cadence(sockets: WebSocket[], perSocketMs: number, periodMs: numb
     if (wait > 0) await sleep(wait);
     if (e.ws.readyState === e.ws.OPEN) send(e.ws);
   }
-  return events.length;
+  return events.filter((e) => e.at >= fromMs).length;
 }
 
 /** Holds the fleet for the period and reads what its namespace was billed meanwhile. */
@@ -84,21 +84,27 @@ export async function idleFleet(b: RunningBroker, namespace: string, profile: Id
     sockets.push(...(await Promise.all(batch)));
   }
   // the first reading creates the objects nobody called yet (a sharded namespace's shards); their
-  // tables' and the connects' meter saves land within 1 to 5 s, before the period's first reading
+  // tables' and the connects' meter saves land within 1 to 5 s
   await b.units!(namespace);
   await sleep(7_000);
-  const before = await b.units!(namespace);
+  // the pings run from here; the keepalive checks reach their steady rhythm (an alarm at 1.5x the
+  // keepalive after a connection's last packet) before the period starts, for keepalives up to 60 s
+  const warmMs = keepalive <= 60 ? (1.5 * keepalive + 3) * 1000 : 0;
   const t0 = Date.now();
   // each socket carries fleet / count devices: its events come that much more often
   const every = (seconds: number) => (seconds > 0 ? (seconds * 1000 * count) / fleet : Infinity);
-  const [pingreqs, wsPings] = await Promise.all([
-    cadence(sockets, every(keepalive), periodMs, t0, (ws) => ws.send(encode({ type: 'pingreq' }, 4))),
-    cadence(sockets, every(wsPing), periodMs, t0, (ws) => ws.ping()),
+  const sent = Promise.all([
+    cadence(sockets, every(keepalive), t0, warmMs, warmMs + periodMs, (ws) => ws.send(encode({ type: 'pingreq' }, 4))),
+    cadence(sockets, every(wsPing), t0, warmMs, warmMs + periodMs, (ws) => ws.ping()),
   ]);
-  await sleep(Math.max(0, t0 + periodMs - Date.now()));
+  await sleep(warmMs);
+  const before = await b.units!(namespace);
+  const counted = { ...seen };
+  const [pingreqs, wsPings] = await sent;
+  await sleep(Math.max(0, t0 + warmMs + periodMs - Date.now()));
   const units = minus(await b.units!(namespace), before);
   sockets.forEach((ws) => ws.close());
-  return { profile, units, pingreqs, wsPings, ...seen };
+  return { profile, units, pingreqs, wsPings, pingresps: seen.pingresps - counted.pingresps, pongs: seen.pongs - counted.pongs };
 }
 
 /** The bench's idle rows: `fleet` and `alone` (one device in its namespace), before and after. */
