@@ -22,11 +22,11 @@ interface Saved {
  * Units and traffic counted since save number `save`, kept in a WebSocket's attachment (Cloudflare:
  * serializeAttachment keeps it in memory across hibernation, unbilled). A wake reads the stash with
  * the most WebSocket messages among those naming the row's save. Lost only if the runtime restarts
- * the object with its WebSockets (a deploy): at most `stashMaxMessages` messages' worth. Twelve
+ * the object with its WebSockets (a deploy): at most `stashMaxMessages` messages' worth. Thirteen
  * numbers, within the attachment room src/broker/snapshot.ts keeps for it (transportBytes).
  */
-export type Stash = [save: number, websocketMessagesIn: number, requests: number, rowsRead: number, rowsWritten: number, activeMs: number,
-  inPackets: number, inPublishes: number, inBytes: number, outPackets: number, outPublishes: number, outBytes: number];
+export type Stash = [save: number, since: number, websocketMessagesIn: number, requests: number, rowsRead: number, rowsWritten: number,
+  activeMs: number, inPackets: number, inPublishes: number, inBytes: number, outPackets: number, outPublishes: number, outBytes: number];
 
 /** Least time between saves while busy (ms). */
 export const saveInterval = 5_000;
@@ -70,16 +70,17 @@ export class Meter {
     this.units = { ...zero(), ...saved?.units };
     this.saves = saved?.saves ?? 0;
     this.base = { units: { ...this.units }, received: flowOf(saved?.counters?.received), sent: flowOf(saved?.counters?.sent) };
-    const s = stashes.filter((x) => x?.[0] === this.saves).sort((a, b) => b![1] - a![1])[0];
+    const s = stashes.filter((x) => x?.[0] === this.saves).sort((a, b) => b![2] - a![2])[0];
     if (!s) {
       this.savedCounters = saved?.counters;
       return;
     }
     const u = this.units;
-    [u.websocketMessagesIn, u.requests, u.rowsRead, u.rowsWritten, u.activeMs] = [u.websocketMessagesIn + s[1], u.requests + s[2], u.rowsRead + s[3], u.rowsWritten + s[4], u.activeMs + s[5]];
+    [u.websocketMessagesIn, u.requests, u.rowsRead, u.rowsWritten, u.activeMs] = [u.websocketMessagesIn + s[2], u.requests + s[3], u.rowsRead + s[4], u.rowsWritten + s[5], u.activeMs + s[6]];
     if (saved?.counters) {
-      this.savedCounters = { ...saved.counters, received: flowPlus(this.base.received, s[6], s[7], s[8]), sent: flowPlus(this.base.sent, s[9], s[10], s[11]) };
+      this.savedCounters = { ...saved.counters, received: flowPlus(this.base.received, s[7], s[8], s[9]), sent: flowPlus(this.base.sent, s[10], s[11], s[12]) };
     }
+    this.unsavedSince = s[1]; // the stash's age carries on across wakes
   }
 
   /** A request reached the object (fetch); `alarm` ones change nothing worth a save by themselves. */
@@ -168,7 +169,7 @@ export class Meter {
   stash(metrics: Metrics, now: number): Stash | undefined {
     if (this.total(metrics) === this.savedChanges || !this.light(metrics, now)) return undefined;
     const [u, b, c] = [this.read(now), this.base, metrics.counters];
-    return [this.saves, u.websocketMessagesIn - b.units.websocketMessagesIn, u.requests - b.units.requests, u.rowsRead - b.units.rowsRead,
+    return [this.saves, this.unsavedSince ?? now, u.websocketMessagesIn - b.units.websocketMessagesIn, u.requests - b.units.requests, u.rowsRead - b.units.rowsRead,
       u.rowsWritten - b.units.rowsWritten, u.activeMs - b.units.activeMs,
       c.received.packets - b.received.packets, c.received.publishes - b.received.publishes, c.received.bytes - b.received.bytes,
       c.sent.packets - b.sent.packets, c.sent.publishes - b.sent.publishes, c.sent.bytes - b.sent.bytes];

@@ -43,7 +43,7 @@ describe('the hibernation attachment', () => {
     c.expectNothing();
     const snapshot = c.conn.snapshot();
     // with the edge meter's stash beside it (src/edge/meter.ts Stash), its numbers as wide as doubles get
-    const stash = [2 ** 40, ...Array.from({ length: 11 }, (_, i) => 2 ** 52 + i + 0.5)]; // its twelve numbers
+    const stash = [2 ** 40, ...Array.from({ length: 12 }, (_, i) => 2 ** 52 + i + 0.5)]; // its thirteen numbers
     const size = serialize({ ...snapshot, meter: stash }).length;
     expect(size).toBeLessThanOrEqual(snapshotBound(config));
     expect(snapshotBound(config)).toBeLessThanOrEqual(platformLimits.attachment.value);
