@@ -220,7 +220,11 @@ export class BrokerObject extends DurableObject<Env> {
     const now = Date.now();
     this.meter.active(start, now);
     const carrier = ws && this.open(ws) ? ws : undefined;
-    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now, !!carrier)]);
-    if (carrier) writeSnapshot(carrier, this.connections.get(carrier)!, this.meter.stash(this.observed.metrics, now));
+    try {
+      await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now, !!carrier)]);
+    } finally {
+      // after the alarm, so that the stash holds its setAlarm row; written even if setting it failed
+      if (carrier) writeSnapshot(carrier, this.connections.get(carrier)!, this.meter.stash(this.observed.metrics, now));
+    }
   }
 }
