@@ -1,7 +1,9 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
-// scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
-// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), and last how the way
-// the broker is started changes its rate (lib/start-modes.ts).
+// scenario with ratios to Aedes, to the echo object (the runtime's ceiling) and to this broker's
+// default topology (edge-mqtt; edge-sharded runs every scenario too), fan-out as gateways are
+// added (edge-sharded-1gw, -2gw, -4gw), then what the edge broker's traffic costs in both of its
+// topologies, how the way the broker is started changes its rate (lib/start-modes.ts), and what
+// rule actions' sinks cost per million messages, from list prices (lib/sink-cost.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_IDLE_ONLY=1 runs only
 // the idle-device scenarios (on edge-mqtt and edge-sharded).
@@ -13,6 +15,8 @@ import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
 import { idleDevices, type IdleProfile } from './lib/idle-scenarios.ts';
 import { printCost, printIdle, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
+import { printSinkCost } from './lib/sink-cost.ts';
+import { benchVars, shardedVars } from './lib/topologies.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -20,15 +24,17 @@ const idleOnly = process.env.BENCH_IDLE_ONLY === '1';
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
-const edgeVars = { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' };
-const sharded = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
 const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   { name: 'echo', start: startEcho },
-  { name: 'edge-mqtt', start: () => startEdge(edgeVars) },
-  // the sharded topology, for its cost figures: a few scenarios only
-  { name: 'edge-sharded', start: () => startEdge({ ...edgeVars, ...sharded }, 'edge-sharded') },
+  { name: 'edge-mqtt', start: () => startEdge(benchVars) },
+  { name: 'edge-sharded', start: () => startEdge({ ...benchVars, ...shardedVars }, 'edge-sharded') },
   { name: 'aedes', start: startAedes },
   ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
+  // fan-out as gateways are added: subscribers spread over them, the publisher on the first
+  ...[1, 2, 4].map((gateways) => ({
+    name: `edge-sharded-${gateways}gw`,
+    start: async () => ({ ...(await startEdge({ ...benchVars, ...shardedVars, MQTT_GATEWAYS: String(gateways) }, `edge-sharded, ${gateways} gateway${gateways > 1 ? 's' : ''}`)), spread: gateways }),
+  })),
 ];
 
 // Idle devices, every profile at once in a namespace of its own: MQTT.js's default keepalive, and
@@ -50,15 +56,10 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  if (b.units) for (const r of await Promise.all(idleProfiles(n(100)).map(([name, p]) => idleDevices(b, name, p)))) await run(Promise.resolve(r));
+  if (b.units && !b.spread) for (const r of await Promise.all(idleProfiles(n(100)).map(([name, p]) => idleDevices(b, name, p)))) await run(Promise.resolve(r));
   if (idleOnly) return out;
-  if (b.name === 'edge-sharded') {
-    await run(latency(b, 'packet', n(300)));
-    await run(devices(b, n(100)));
-    await run(throughput(b, 0, 'packet', n(4_000)));
-    for (const clients of ['MQTT.js', 'raw'] as const) await run(throughput(b, 0, 'coalesce', n(20_000), clients));
-    await run(throughput(b, 1, 'coalesce', n(10_000)));
-    await run(fanout(b, 0, 'coalesce', n(200)));
+  if (b.spread) {
+    for (const qos of [0, 1] as const) await run(fanout(b, qos, 'coalesce', n(200)));
     return out;
   }
   for (const framing of framings) {
@@ -92,7 +93,7 @@ for (const { name, start } of brokers) {
 }
 if (!only || only.includes('start-modes')) console.error('start-modes:');
 const starts = only && !only.includes('start-modes') ? [] : await startModes({
-  bench: edgeVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
+  bench: benchVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
 });
 console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `npm start` runs them: scripts/start.ts, Miniflare\n' +
   'with no per-event tracing and no dev proxy. The last tables also start them with wrangler dev 4.156.2, tracing off\n' +
@@ -101,4 +102,5 @@ console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.versio
 printTables(results);
 printCost(results);
 printIdle(results);
+printSinkCost();
 printStartModes(starts);

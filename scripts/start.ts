@@ -1,15 +1,13 @@
 // `npm start`: serves a Worker locally on workerd through Miniflare's API, with no per-event
 // tracing and no dev proxy in front of it (docs/BENCHMARKS.md, "How the broker is started").
 // Bindings, Durable Objects (SQLite), assets and the [build] command come from wrangler.toml, read
-// by wrangler itself (unstable_readConfig, unstable_getMiniflareWorkerOptions); the Worker is
-// bundled with esbuild. State goes where `wrangler dev` keeps it (<persist-to>/v3), so both serve
+// by wrangler itself, the Worker bundled with esbuild (scripts/local-worker.ts), with local
+// stand-ins for the rule actions' Queue, R2, D1 and Analytics Engine bindings. State goes where `wrangler dev` keeps it (<persist-to>/v3), so both serve
 // the same data. No hot reload: `npm run dev` (wrangler dev) has it, and the local dashboard.
-import { execSync } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, stop as stopEsbuild } from 'esbuild';
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler';
+import { localWorker } from './local-worker.ts';
 
 const usage = `usage: node scripts/start.ts [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
   [--persist-to .wrangler/state] [--inspector-port N] [--log-level debug|log|warn|error|none]
@@ -71,19 +69,7 @@ try {
   process.exit(2);
 }
 
-const config = unstable_readConfig({ config: resolve(opts.config) });
-const root = dirname(config.configPath!);
-if (config.build.command) execSync(config.build.command, { cwd: config.build.cwd ?? root, stdio: 'inherit' });
-
-const { workerOptions, main, define } = unstable_getMiniflareWorkerOptions(config);
-if (!main) throw new Error(`${config.configPath}: no main`);
-// as wrangler bundles a Worker: ES modules, the runtime's own modules left to it
-const bundle = await build({
-  entryPoints: [main], bundle: true, format: 'esm', platform: 'neutral', target: 'es2024', write: false,
-  conditions: ['workerd', 'worker', 'browser'], mainFields: ['module', 'main'], external: ['cloudflare:*', 'node:*'],
-  define, sourcemap: 'inline', logLevel: 'warning',
-});
-await stopEsbuild(); // its service process has nothing more to do
+const { name, config, worker, bindings, sinks } = await localWorker(opts.config, opts.vars);
 
 const mf = new Miniflare(convertV4MiniflareOptions({
   host: opts.ip ?? config.dev.ip ?? '127.0.0.1',
@@ -92,26 +78,21 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   resourcePersistencePath: join(resolve(opts.persistTo), 'v3'),
   cf: false, // the placeholder request.cf: nothing to fetch
   log: new Log(opts.logLevel),
-  workers: [{
-    ...workerOptions,
-    name: config.name,
-    modules: [{ type: 'ESModule', path: join(root, 'worker.js'), contents: bundle.outputFiles[0].text }],
-    bindings: { ...(workerOptions.bindings as Record<string, string>), ...opts.vars },
-  }],
+  workers: [worker],
 }));
 const url = await mf.ready;
 // workerd takes one inspector session per Worker: a debugger or profiler given --inspector-port
 // gets it, and shows the uncaught exceptions itself
-if (opts.inspectorPort === undefined) await reportUncaught(mf, config.name);
+if (opts.inspectorPort === undefined) await reportUncaught(mf, name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
 if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge`);
-const bindings = { ...(workerOptions.bindings as Record<string, unknown>), ...opts.vars };
 console.log(`  HTTP API:            ${url.origin}/api/stats${bindings.MQTT_ADMIN_TOKEN ? '' : '   (open: no MQTT_ADMIN_TOKEN set)'}`);
 console.log(`  plain TCP devices:   device-agent tunnel -L ws://${url.host}/mqtt   (device-agent/README.md)`);
 if (String(bindings.MQTT_ALLOW_ANONYMOUS) === 'true') console.log('  anonymous clients are allowed (MQTT_ALLOW_ANONYMOUS=true): local use only');
+if (sinks.length) console.log(`  rule action sinks:   ${sinks.join(', ')} (local Queue, R2, D1, Analytics Engine; README "Rule actions")`);
 if (opts.inspectorPort !== undefined) {
-  console.log(`  inspector:           ws://127.0.0.1:${opts.inspectorPort}/core:user:${config.name} (uncaught exceptions show there)`);
+  console.log(`  inspector:           ws://127.0.0.1:${opts.inspectorPort}/core:user:${name} (uncaught exceptions show there)`);
 }
 // Ctrl-C, SIGTERM, SIGHUP: Miniflare's own exit hook stops workerd, then exits (test/e2e/start.test.ts)
 

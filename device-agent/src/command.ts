@@ -12,7 +12,16 @@ export function processIo(): Io {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, signal: controller.signal };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    // On first use only (pub -l, -s, -f -): opening stdin loads stream code a tunnel never needs.
+    get stdin() {
+      return process.stdin;
+    },
+    env: process.env,
+    signal: controller.signal,
+  };
 }
 
 export async function runCommand(command: Command, argv: string[], io: Io): Promise<number> {

@@ -191,6 +191,67 @@ describe('spool', () => {
     await again.close();
   });
 
+  test('senders\' held QoS 2 ids survive a reopen per session, and outlive the segments that recorded them', async () => {
+    const dir = tempDir('spool');
+    const open = () => new Spool({ dir, maxMessages: 10_000, maxBytes: 1 << 24, whenFull: 'drop-new', fsync: 'never', segmentBytes: 4096 });
+    const s = open();
+    s.open();
+    const payload = new Uint8Array(500);
+    await s.append({ topic: 'q2', payload, qos: 2, retain: false }, { session: 'dev-a', id: 7 });
+    await s.append({ topic: 'q2', payload, qos: 2, retain: false }, { session: 'dev-b', id: 7 });
+    await s.append({ topic: 'q2', payload, qos: 2, retain: false }, { session: 'dev-b', id: 8 });
+    await s.append({ topic: 'q2', payload, qos: 2, retain: false }, { session: '', id: 9 });
+    await s.free('dev-b', 8);
+    for (let i = 0; i < 40; i++) await s.append({ topic: 'q1', payload, qos: 1, retain: false });
+    for (const m of s.after(0, 100)) s.ack(m.seq); // every segment that recorded the ids goes
+    await s.close();
+    assert.equal(segmentFiles(dir).length, 1);
+    const again = open();
+    again.open();
+    assert.deepEqual([...again.heldIds('dev-a')], [7]);
+    assert.deepEqual([...again.heldIds('dev-b')], [7], 'id 8 was released');
+    assert.deepEqual([...again.heldIds('')], [9]);
+    assert.equal(again.isHeld('dev-c', 7), false);
+    await again.endSession('dev-b');
+    await again.free('dev-a', 7);
+    await again.close();
+    const third = open();
+    third.open();
+    assert.deepEqual([third.heldCountOf('dev-a'), third.heldCountOf('dev-b'), third.heldCountOf('')], [0, 0, 1]);
+    await third.close();
+  });
+
+  test('held QoS 2 ids are bounded: past maxHeld the session heard of least recently ends, and says so', async () => {
+    const dir = tempDir('spool');
+    const expired = [];
+    const s = new Spool({ dir, maxMessages: 10_000, maxBytes: 1 << 24, whenFull: 'drop-new', fsync: 'never', maxHeld: 4, onSessionExpired: (session, n) => expired.push([session, n]) });
+    s.open();
+    const m = { topic: 'q2', payload: utf8('x'), qos: 2, retain: false };
+    await s.append(m, { session: 'old', id: 1 });
+    await s.append(m, { session: 'old', id: 2 });
+    await s.append(m, { session: 'new', id: 1 });
+    await s.append(m, { session: 'new', id: 2 });
+    await s.append(m, { session: 'new', id: 3 });
+    assert.deepEqual(expired, [['old', 2]]);
+    assert.deepEqual([s.heldCountOf('old'), s.heldCountOf('new')], [0, 3]);
+    assert.equal(s.depth, 5, 'no message is dropped, only the ids');
+    await s.close();
+    const again = new Spool({ dir, maxMessages: 10_000, maxBytes: 1 << 24, whenFull: 'drop-new', fsync: 'never' });
+    again.open();
+    assert.deepEqual([again.heldCountOf('old'), again.heldCountOf('new')], [0, 3]);
+    await again.close();
+  });
+
+  test('a held id whose message could not be stored is the sender\'s again', async () => {
+    const dir = tempDir('spool');
+    const s = new Spool({ dir, maxMessages: 10_000, maxBytes: 1 << 24, whenFull: 'drop-new', fsync: 'always' });
+    s.open();
+    rmSync(dir, { recursive: true });
+    await assert.rejects(s.append({ topic: 'q2', payload: utf8('x'), qos: 2, retain: false }, { session: 'dev', id: 5 }));
+    assert.equal(s.isHeld('dev', 5), false);
+    await s.close().catch(() => {});
+  });
+
   test('disk full: the append is refused (never acknowledged), and the spool takes messages again once it can write', async () => {
     const dir = tempDir('spool');
     symlinkSync('/dev/full', join(dir, '0000000000000001.seg'));

@@ -131,9 +131,9 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here }) => {
+      return this.remote!.shards.publish(message).then(async ({ reached, here, stamp }) => {
         if (here.length) {
-          await this.receive([{ message, deliveries: here }]);
+          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
           this.flush(); // the event that published may have ended: nobody else sends these
         }
         return reached;
@@ -168,22 +168,31 @@ export class Broker {
   }
 
   /**
-   * Sharded gateway: messages routed to its sessions. Clients that are arriving or leaving get
-   * them once their session settled; those gone, through their session objects.
+   * Sharded gateway: messages routed to its sessions, on a publish's answer (`way` 0) or in a
+   * deliver call (1). Clients arriving here get them once their session is here; those gone, through
+   * their session objects.
    */
-  async receive(batch: Routed[]): Promise<void> {
+  async receive(batch: Routed[], way: 0 | 1 = 1): Promise<void> {
+    for (const routed of batch) this.saw(routed, way);
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
-      // clients arriving here get theirs once their session is here; the rest wait for hand-overs
-      const rest = deliveries.filter((d) => !this.sessions.keepFor(d.clientId, { message, deliveries: [d] }));
-      if (rest.length) missed.push({ message, deliveries: rest });
+      // clients arriving here get theirs once their session is here; the rest go to their session
+      // objects, named by the connection they left (its session object keeps them for that copy)
+      for (const d of deliveries) {
+        if (this.sessions.keepFor(d.clientId, { message, deliveries: [d] })) continue;
+        const left = d.connectionId ?? this.sessions.store.get(d.clientId)?.connectionId;
+        missed.push({ message, deliveries: [left === undefined ? d : { ...d, connectionId: left }] });
+      }
     }
-    if (!missed.length) return;
-    const clients = new Set(missed.flatMap((r) => r.deliveries.map((d) => d.clientId)));
-    await Promise.all([...clients].map((id) => this.sessions.left(id)));
-    const gone = this.deliverRouted(missed);
-    this.flush(); // after the event that brought them
-    if (gone.length) await this.remote!.sessions!.forward(gone);
+    if (missed.length) await this.remote!.sessions!.forward(missed);
+  }
+
+  /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
+  private saw({ message, deliveries }: Routed, way: 0 | 1): void {
+    if (message.stamp === undefined) return;
+    const shard = this.remote!.shards.shardOf(message.topic);
+    // a session object's (it names the connection) came another way, in no order with these
+    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, message.stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */

@@ -116,9 +116,13 @@ export class Connection implements Outlet {
     this.acks = done;
   }
 
-  /** Resolves once every acknowledgement waiting on a shard went out, or failed (sharded topology). */
-  pending(): Promise<void> | undefined {
-    return this.acks?.catch(() => undefined);
+  /**
+   * Resolves once the packets received are handled (a SUBSCRIBE's calls to its shards among them)
+   * and every acknowledgement waiting on a shard went out, or failed (sharded topology): what a
+   * session that leaves waits for, so no call of its connection lands after it left.
+   */
+  pending(): Promise<void> {
+    return this.chain.then(() => this.acks).catch(() => undefined);
   }
 
   private async process(bytes: Uint8Array): Promise<void> {

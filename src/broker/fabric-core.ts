@@ -8,7 +8,7 @@ import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
 import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink } from './remote.ts';
-import type { Target } from './roles/shard-host.ts';
+import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
 
 /** How many objects of each role a sharded namespace has. */
@@ -31,6 +31,8 @@ export interface ShardCalls {
   /** `gateway`: where the client is; null: its session is away, with its session object. */
   subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+  /** A client's connection on `gateway` ended; answers the stamp of the last message routed to it there. */
+  leave(clientId: string, gateway: number): Promise<Routes>;
 }
 
 /** What a gateway answers (roles/endpoints.ts). */
@@ -61,7 +63,7 @@ export interface SessionCalls {
  * on to a session object; a publish waits on its deliveries.
  */
 const levels = {
-  subscribe: 1, unsubscribe: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
+  subscribe: 1, unsubscribe: 1, leave: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
 } as const;
 
 export type CallKind = keyof typeof levels;
@@ -85,6 +87,8 @@ export class FabricCore implements Remote {
   readonly sessions?: SessionLink;
   readonly topology: Topology;
   private readonly directory: Directory;
+  /** The caller's gateway; null for a shard or session object. */
+  private readonly where: number | null;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly publishes: Batcher<number, Message, Accepted>;
   private readonly routes: Batcher<Target, Routed, undefined>;
@@ -99,7 +103,7 @@ export class FabricCore implements Remote {
     this.topology = topology;
     this.timeout = options.timeout ?? 5_000;
     this.log = options.log ?? ((message) => console.error(message));
-    const where = caller.role === 'gateway' ? caller.index : null;
+    const where = (this.where = caller.role === 'gateway' ? caller.index : null);
     this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)));
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
@@ -118,6 +122,14 @@ export class FabricCore implements Remote {
         }));
         return found;
       })()),
+      leave: (clientId, topicFilters) => this.track((async () => {
+        const last = new Map<number, Routes>();
+        await Promise.all([...this.byShard(topicFilters)].map(async ([shard]) => {
+          last.set(shard, await this.deadline('leave', this.directory.shard(shard).leave(clientId, where!)));
+        }));
+        return last;
+      })()),
+      shardOf: (topic) => shardOfTopic(topic, topology.shards),
       unsubscribe: (clientId, topicFilters) => this.track((async () => {
         await Promise.all([...this.byShard(topicFilters)].map(([shard, picked]) =>
           this.deadline('unsubscribe', this.directory.shard(shard).unsubscribe(clientId, picked.map((i) => topicFilters[i])))));
@@ -198,13 +210,17 @@ export class FabricCore implements Remote {
     return this.track(Promise.all(sent));
   }
 
-  /** Routed messages for sessions that are not on this gateway: to their clients' session objects. */
+  /**
+   * Routed messages for sessions that are not on this gateway: to their clients' session objects,
+   * one call each, not batched. A delivery passed back is often one a session object is waiting
+   * on (it passed it here); behind a batcher's call in flight to that object it would wait for it.
+   */
   toSessionObjects(batch: Routed[]): Promise<unknown> {
-    const targets = new Map<Target, Routed[]>();
+    const bySession = new Map<number, Routed[]>();
     for (const { message, deliveries } of batch) {
-      for (const d of deliveries) pushTo(targets, `session:${sessionObjectOf(d.clientId, this.topology.sessions)}`, { message, deliveries: [d] });
+      for (const d of deliveries) pushTo(bySession, sessionObjectOf(d.clientId, this.topology.sessions), { message, deliveries: [d] });
     }
-    return this.route(targets);
+    return this.track(Promise.all([...bySession].map(([i, routed]) => this.deadline('enqueue', this.directory.session(i).enqueue(routed, this.where)))));
   }
 
   /** A session object passing messages to the gateway its client went back to. */

@@ -5,7 +5,8 @@ import type { AclRule } from './auth/acl.ts';
 
 /** Who a client proved to be; kept with its connection (and across hibernation). */
 export interface Principal {
-  method: 'anonymous' | 'password' | 'jwt' | 'scram';
+  /** 'worker': another Worker calling over RPC, as the identity its service binding declares (edge/rpc.ts). */
+  method: 'anonymous' | 'password' | 'jwt' | 'scram' | 'worker';
   /** The name ACLs know the client by (%u): its verified user name, or its token's subject. */
   username?: string;
   /** ACL rules its token or its user store entry carried; they replace the ACL file's rules for this client. */

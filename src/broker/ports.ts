@@ -31,6 +31,12 @@ export interface Message {
   expiresAt?: number;
   /** Client id of the publisher, for No Local [MQTT-3.8.3-3]. */
   publisher?: string;
+  /**
+   * Sharded topology: the topic shard's stamp, increasing per shard (ms x 1024 + a counter). One
+   * topic's messages pass one shard in publish order, so a session whose messages came by two
+   * paths during a claim is put back in that order [MQTT-4.6.0-6].
+   */
+  stamp?: number;
 }
 
 export interface StoredSubscription extends Subscription {

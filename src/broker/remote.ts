@@ -4,6 +4,7 @@
 // objects, and a persistent session that is away belongs to its session object.
 import type { Message, OutboundMessage, SessionState, StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
+import type { Routes } from './roles/shard-host.ts';
 
 /** One message and who, among one target's sessions, gets it. */
 export interface Routed {
@@ -56,6 +57,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** The shard's stamp on the message (Message.stamp). */
+  stamp?: number;
 }
 
 export interface ShardLink {
@@ -68,6 +71,14 @@ export interface ShardLink {
    */
   subscribe(clientId: string, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
+  /**
+   * Gateways: a client's connection here ended and its session is about to leave. Its messages
+   * go to its session object from now on, on every shard its subscriptions touch; resolves, per
+   * shard, with the stamp of the last message that shard routed to it here (0: none).
+   */
+  leave(clientId: string, topicFilters: string[]): Promise<Map<number, Routes>>;
+  /** The shard owning a topic. */
+  shardOf(topic: string): number;
 }
 
 export interface SessionLink {
@@ -91,4 +102,6 @@ export interface Remote {
   shards: ShardLink;
   /** Only gateways have it: a session object is where sessions go. */
   sessions?: SessionLink;
+  /** Calls from this object that missed their deadline, by kind (fabric-core.ts). */
+  readonly timeouts?: Readonly<Record<string, number>>;
 }

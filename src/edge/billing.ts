@@ -36,3 +36,24 @@ export function billing(u: Units) {
   return { ...u, billedRequests, gbSeconds, estimatedUsd: Number(usd.toFixed(6)) };
 }
 
+
+/**
+ * The rule actions' sinks, US dollars per unit beyond what a plan includes:
+ * - Queues: an operation is 64 KB written, read or deleted; a delivered message of at most 64 KB
+ *   is three (https://developers.cloudflare.com/queues/platform/pricing/)
+ * - R2 Standard: a Class A operation (PutObject) and a GB-month stored (https://developers.cloudflare.com/r2/pricing/)
+ * - D1: a row written (each index on the table writes one more) and a GB-month stored
+ *   (https://developers.cloudflare.com/d1/platform/pricing/)
+ * - Analytics Engine: a data point written (https://developers.cloudflare.com/analytics/analytics-engine/pricing/)
+ */
+export const sinkPrices = {
+  queueOperation: 0.4 / 1e6,
+  r2ClassA: 4.5 / 1e6,
+  r2GbMonth: 0.015,
+  d1RowWritten: 1 / 1e6,
+  d1GbMonth: 0.75,
+  analyticsDataPoint: 0.25 / 1e6,
+} as const;
+
+/** AWS IoT Core rules engine: per rule triggered and per action run (https://aws.amazon.com/iot-core/pricing/). */
+export const awsIotRulesPrices = { ruleTriggered: 0.15 / 1e6, action: 0.15 / 1e6 } as const;

@@ -1,12 +1,14 @@
 // One namespace's broker (named after the namespace), or one gateway of a sharded namespace
 // (named `<namespace>#<index>`): holds client WebSockets with the Hibernation API and translates
-// runtime events (message, close, error, alarm, HTTP API request, RPC calls from shards and
-// session objects) into broker calls, metering each. No MQTT rule lives here.
+// runtime events (message, close, error, alarm, HTTP API request, RPC calls from shards, session
+// objects and other Workers) into broker calls, metering each. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
 import type { Broker, Connection } from '../broker/index.ts';
 import { observedBroker, type Observed } from '../broker/observe/observed.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
-import { CachedDirectory, createAuth } from '../broker/auth/index.ts';
+import { CachedDirectory, createAuth, type UserDirectory } from '../broker/auth/index.ts';
+import { adminPublish, type AdminPublish } from '../broker/admin/publish.ts';
+import { checkRetainedFilter, readableRetained } from '../broker/admin/retained.ts';
 import { EventStreams } from './api/event-stream.ts';
 import { handleApi, type ApiContext } from './api/routes.ts';
 import { authConfigFromEnv, startupNotice } from './auth/config.ts';
@@ -15,10 +17,11 @@ import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter } from './meter.ts';
-import type { Routed } from '../broker/remote.ts';
 import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { rpcCall } from './role-parts.ts';
+import { hold, rpcCall } from './role-parts.ts';
+import { GatewaySession } from './rpc-session.ts';
+import { outcome, retainedFromShards, retainedMessage, workerClient, type Outcome, type WorkerIdentity } from './worker-calls.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
 import { readSnapshot, readStash, socketLink, writeSnapshot } from './socket.ts';
@@ -44,6 +47,9 @@ export class BrokerObject extends DurableObject<Env> {
   private readonly streams: EventStreams;
   /** The namespace's user store (default topology; a sharded namespace keeps it in session object #0). */
   private readonly users: SqliteUsers;
+  /** Where user names are looked up: this object's store, or (sharded gateway) session object #0's. */
+  private readonly directory: UserDirectory;
+  private readonly namespace: string;
   private readonly connections = new Map<WebSocket, Connection>();
   private readonly alarms: Alarm;
   /** The sharded topology's calls to shards and session objects; none in the default topology. */
@@ -76,6 +82,7 @@ export class BrokerObject extends DurableObject<Env> {
     // a gateway asks session object #0, which holds a sharded namespace's user store
     const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
     const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
+    [this.directory, this.namespace] = [users, namespace];
     this.observed = observedBroker({
       sessions: new SqliteSessionStore(sql),
       flows: new SqliteFlowSnapshots(sql),
@@ -155,17 +162,36 @@ export class BrokerObject extends DurableObject<Env> {
     const next = this.broker.tick();
     if (next !== undefined) this.broker.due(next);
     // any open socket may carry the meter's stash of what the alarm cost
-    await this.afterEvent(start, [...this.connections.keys()].find((ws) => this.open(ws)));
+    await this.afterEvent(start, [...this.connections.keys()].find((ws) => this.isOpen(ws)));
   }
 
-  /** Sharded: messages a shard or session object routed to this gateway's sessions. */
-  deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start));
+  /** Sharded: an RPC session for a shard's or session object's calls (rpc-session.ts): one billed request. */
+  open(): GatewaySession {
+    const after = (start: number) => this.afterEvent(start);
+    // GatewayEndpoint's calls: messages routed to this gateway's sessions, and a takeover of a
+    // client id held here by a connection on another gateway
+    return new GatewaySession({
+      deliver: (batch) => rpcCall(this.meter, () => this.endpoint.deliver(batch), after, false),
+      takeover: (clientId, connectionId) => rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), after, false),
+    }, hold(this.meter, () => void this.afterEvent(Date.now())));
   }
 
-  /** Sharded: a connection on another gateway claimed a client id held here. */
-  takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
+  /** Worker RPC (rpc.ts): a publish by another Worker, as the identity its service binding declares. */
+  workerPublish(input: AdminPublish, identity: WorkerIdentity): Promise<Outcome<number>> {
+    return rpcCall(this.meter, () => outcome(async () => adminPublish(this.broker, input, await workerClient(this.directory, identity))), (start) => this.afterEvent(start));
+  }
+
+  /** Worker RPC (rpc.ts): the retained messages the identity may read; sharded, from every shard. */
+  workerRetained(filter: string, limit: number, identity: WorkerIdentity): Promise<Outcome<{ total: number; messages: ReturnType<typeof retainedMessage>[]; more: boolean }>> {
+    return rpcCall(this.meter, () => outcome(async () => {
+      const client = await workerClient(this.directory, identity);
+      checkRetainedFilter(this.broker, filter, client);
+      const found = this.fabric
+        ? await retainedFromShards(this.env, this.namespace, this.fabric.topology, filter)
+        : { messages: this.broker.shard.retained.match(filter), more: false };
+      const { messages, total } = readableRetained(this.broker, found.messages, limit, client);
+      return { total, messages: messages.map(retainedMessage), more: found.more };
+    }), (start) => this.afterEvent(start));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
@@ -201,7 +227,7 @@ export class BrokerObject extends DurableObject<Env> {
     return this.connections.get(ws) ?? this.attach(ws, readSnapshot(ws));
   }
 
-  private open(ws: WebSocket): boolean {
+  private isOpen(ws: WebSocket): boolean {
     const state = this.connections.get(ws)?.state;
     return state === 'active' || state === 'awaiting-connect';
   }
@@ -219,7 +245,7 @@ export class BrokerObject extends DurableObject<Env> {
     // sent by whoever resumes on them (Broker.publish, Broker.receive, Connection.receive).
     const now = Date.now();
     this.meter.active(start, now);
-    const carrier = ws && this.open(ws) ? ws : undefined;
+    const carrier = ws && this.isOpen(ws) ? ws : undefined;
     try {
       await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now, !!carrier)]);
     } finally {

@@ -53,15 +53,15 @@ export class Meter {
   private base: { units: Units; received: Flow; sent: Flow };
   private changes = 0;
   private savedChanges = 0;
-  /** Changes other than traffic (requests, RPC calls, streams; the broker's non-traffic counters) as of the last save. */
+  /** Changes other than traffic (requests, RPC calls, holds; the broker's non-traffic counters) as of the last save. */
   private heavy = 0;
   private savedHeavy = 0;
   private savedAt = -Infinity;
   /** When the oldest unsaved change was seen. */
   private unsavedSince?: number;
-  private streams = 0;
+  private holds = 0;
   private activeUntil = 0;
-  private streamsSince = 0;
+  private heldSince = 0;
 
   /** `stashes`: what the object's WebSockets' attachments hold (readStash), after a wake. */
   constructor(sql: Sql, stashes: Array<Stash | undefined> = []) {
@@ -116,18 +116,24 @@ export class Meter {
   /** An event handler ran from `start` to `end` (ms); time events overlap is counted once. */
   active(start: number, end: number): void {
     const from = Math.max(start, this.activeUntil);
-    if (this.streams === 0 && end > from) this.units.activeMs += end - from;
+    if (this.holds === 0 && end > from) this.units.activeMs += end - from;
     this.activeUntil = Math.max(this.activeUntil, end);
   }
 
-  /** An open event stream keeps the object from hibernating: all of its time is billed. */
-  streamOpened(now: number): void {
-    if (this.streams++ === 0) this.streamsSince = now;
+  /**
+   * Something holds the object in memory: an open event stream, or an RPC session another object
+   * holds (edge/rpc-session.ts). The object cannot hibernate meanwhile, so all of that time is billed.
+   */
+  held(now: number): void {
+    if (this.holds++ === 0) this.heldSince = now;
     this.heavy++;
   }
 
-  streamClosed(now: number): void {
-    if (--this.streams === 0) this.units.activeMs += now - this.streamsSince;
+  released(now: number): void {
+    if (--this.holds > 0) return;
+    this.units.activeMs += now - this.heldSince;
+    this.activeUntil = Math.max(this.activeUntil, now);
+    this.changes++;
   }
 
   /** Everything counted, saved or not. */
@@ -136,7 +142,7 @@ export class Meter {
     return {
       requests: u.requests, rpcCalls: u.rpcCalls, websocketMessagesIn: u.websocketMessagesIn,
       rowsRead: u.rowsRead + this.sql.rowsRead, rowsWritten: u.rowsWritten + this.sql.rowsWritten,
-      activeMs: u.activeMs + (this.streams ? now - this.streamsSince : 0),
+      activeMs: u.activeMs + (this.holds ? now - this.heldSince : 0),
     };
   }
 
@@ -186,7 +192,7 @@ export class Meter {
   /** Only traffic changed since the last save, and not too much of it for too long. */
   private light(metrics: Metrics | undefined, now: number): boolean {
     const u = this.units;
-    return this.heavyOf(metrics) === this.savedHeavy && this.streams === 0 && u.rpcCalls === this.base.units.rpcCalls
+    return this.heavyOf(metrics) === this.savedHeavy && this.holds === 0 && u.rpcCalls === this.base.units.rpcCalls
       && u.websocketMessagesIn - this.base.units.websocketMessagesIn <= stashMaxMessages && now - (this.unsavedSince ?? now) < stashMaxAge;
   }
 }

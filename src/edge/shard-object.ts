@@ -2,15 +2,16 @@
 // from gateways and session objects into ShardHost calls, then sends what they routed on, one
 // batched call per gateway or session object. No MQTT rule lives here.
 import { DurableObject } from 'cloudflare:workers';
-import type { Message, StoredSubscription } from '../broker/index.ts';
-import type { Accepted } from '../broker/remote.ts';
 import { ShardEndpoint } from '../broker/roles/endpoints.ts';
 import { ShardHost } from '../broker/roles/shard-host.ts';
 import { sessionObjectOf } from '../broker/shard-key.ts';
 import type { Alarm } from './alarm.ts';
 import type { Meter } from './meter.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { roleParts, rpcCall } from './role-parts.ts';
+import { hold, roleParts, rpcCall } from './role-parts.ts';
+import { ShardSession } from './rpc-session.ts';
+import type { ShardCalls } from '../broker/fabric-core.ts';
+import type { Message } from '../broker/index.ts';
 import { configFromEnv } from './config.ts';
 import { SqliteLocations } from './sqlite/placement.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
@@ -37,18 +38,22 @@ export class ShardObject extends DurableObject<Env> {
     });
   }
 
-  /** See ShardEndpoint.publish. */
-  async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
-    return this.event(() => this.endpoint.publish(messages, from));
+  /** An RPC session for a gateway's or session object's calls (rpc-session.ts): one billed request. */
+  open(): ShardSession {
+    // ShardEndpoint's calls: publish, subscribe (`gateway`: where the client is; null: its session
+    // is away, with its session object), unsubscribe, leave (ShardHost.leave)
+    const calls: ShardCalls = {
+      leave: (clientId, gateway) => this.event(async () => this.endpoint.leave(clientId, gateway)),
+      publish: (messages, from) => this.event(() => this.endpoint.publish(messages, from)),
+      subscribe: (clientId, gateway, subscriptions, retained) => this.event(() => this.endpoint.subscribe(clientId, gateway, subscriptions, retained)),
+      unsubscribe: (clientId, topicFilters) => this.event(() => this.endpoint.unsubscribe(clientId, topicFilters)),
+    };
+    return new ShardSession(calls, hold(this.meter, () => void this.alarms.schedule([this.meter.settle(undefined, Date.now())])));
   }
 
-  /** `gateway` is where the client is; null: its session is away, with its session object. */
-  async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
-    return this.event(() => this.endpoint.subscribe(clientId, gateway, subscriptions, retained));
-  }
-
-  async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
-    return this.event(() => this.endpoint.unsubscribe(clientId, topicFilters));
+  /** Worker RPC's retained look-up, asked by a gateway (see ShardEndpoint.retained). */
+  async retained(filter: string, maxBytes: number): Promise<{ messages: Message[]; more: boolean }> {
+    return this.event(async () => this.endpoint.retained(filter, maxBytes));
   }
 
   /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
@@ -61,11 +66,12 @@ export class ShardObject extends DurableObject<Env> {
     await this.alarms.schedule([this.meter.settle(undefined, Date.now())]);
   }
 
+  /** A call on an RPC session: its opening was the billed request. */
   private event<T>(work: () => Promise<T>): Promise<T> {
     return rpcCall(this.meter, work, async (start) => {
       const now = Date.now();
       this.meter.active(start, now);
       await this.alarms.schedule([this.meter.settle(undefined, now)]);
-    });
+    }, false);
   }
 }

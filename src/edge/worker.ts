@@ -13,6 +13,7 @@ import { isSharded, objectName, topologyFromEnv } from './topology.ts';
 export { BrokerObject } from './broker-object.ts';
 export { ShardObject } from './shard-object.ts';
 export { SessionObject } from './session-object.ts';
+export { BrokerRpc } from './rpc.ts';
 
 /** A secret (wrangler secret put MQTT_ADMIN_TOKEN), so not in the generated Env. */
 type Secrets = { MQTT_ADMIN_TOKEN?: string };

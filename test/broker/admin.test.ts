@@ -4,6 +4,8 @@ import { errorCode } from '../protocol/helpers.ts';
 import { adminPublish } from '../../src/broker/admin/publish.ts';
 import { describeClient, kick, listClients } from '../../src/broker/admin/clients.ts';
 import { deleteRetained, listRetained } from '../../src/broker/admin/retained.ts';
+import { AccessControl, parseAclFile } from '../../src/broker/auth/index.ts';
+import type { ClientInfo } from '../../src/broker/hooks.ts';
 import { sharded, str, text, World } from './harness.ts';
 
 const input = (topic: string, payload = 'x', extra = {}) => ({ topic, payload: text(payload), qos: 0 as const, retain: false, ...extra });
@@ -124,5 +126,31 @@ describe('admin retained', () => {
     expect(deleteRetained(w.broker, 't')).toBe(true);
     expect(deleteRetained(w.broker, 't')).toBe(false);
     expect(errorCode(() => deleteRetained(w.broker, 'a/#'))).toBe(ReasonCode.TopicNameInvalid);
+  });
+});
+
+describe('publish and retained look-up as a Worker (a declared identity the ACL judges)', () => {
+  const acl = new AccessControl(parseAclFile('user backend\ntopic readwrite billing/#\n\npattern write devices/%c/#'));
+  const worker = (username?: string, clientId = 'w1'): ClientInfo => ({ clientId, username, protocolVersion: 5, principal: { method: 'worker', username } });
+
+  it('publishes where the ACL lets the identity write, and refuses elsewhere with 0x87, applying nothing', async () => {
+    const w = new World({ hooks: [acl] });
+    expect(await adminPublish(w.broker, input('billing/a', 'x', { retain: true }), worker('backend'))).toBe(0);
+    expect(await adminPublish(w.broker, input('devices/w1/state', 'x', { retain: true }), worker(undefined))).toBe(0);
+    expect(errorCode(() => adminPublish(w.broker, input('devices/x/state', 'x', { retain: true }), worker('backend')))).toBe(ReasonCode.NotAuthorized);
+    expect(errorCode(() => adminPublish(w.broker, input('billing/b', 'x', { retain: true }), worker('mallory')))).toBe(ReasonCode.NotAuthorized);
+    expect(w.retained.count()).toBe(2);
+    // the admin API (no identity) is not judged by the ACL
+    expect(await adminPublish(w.broker, input('elsewhere', 'x'))).toBe(0);
+  });
+
+  // sharded: a gateway asks every topic shard (edge/worker-calls.ts; test/e2e/worker-rpc.test.ts)
+  it.skipIf(sharded)('reads retained messages under a filter the identity may subscribe to, only those it may read', async () => {
+    const w = new World({ hooks: [acl] });
+    for (const t of ['billing/a', 'billing/b', 'other/c']) await adminPublish(w.broker, input(t, t, { retain: true }));
+    expect(listRetained(w.broker, 'billing/#', 10, worker('backend')).messages.map((m) => m.topic)).toEqual(['billing/a', 'billing/b']);
+    expect(errorCode(() => listRetained(w.broker, '#', 10, worker('backend')))).toBe(ReasonCode.NotAuthorized);
+    expect(errorCode(() => listRetained(w.broker, 'billing/#', 10, worker('mallory')))).toBe(ReasonCode.NotAuthorized);
+    expect(listRetained(w.broker, '#', 10).total).toBe(3);
   });
 });

@@ -1,11 +1,11 @@
 // Seeded random interleavings of the sharded topology (interleaving.ts): a sweep of seeds, and
 // known failing seeds as short replays. SEEDS=<n> runs more seeds (npm run test:interleave),
-// SEED=<n> replays one (ACTIONS=<n> for a shorter run, TRACE=<n> for a longer trace).
+// FIRST_SEED=<n> SEEDS=1 replays one (ACTIONS=<n> for a shorter run, TRACE=<n> for a longer trace).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defaultActions, Failure, Known, replay, run } from './interleaving.ts';
 
 /** Runs seeds; returns the first few failures, each with its replay line and last steps. */
-async function sweep(seeds: number[], actions: number, maxFailures: number): Promise<string[]> {
+async function sweep(seeds: number[], actions: number, maxFailures: number, strict = false): Promise<string[]> {
   const failures: string[] = [];
   const known: string[] = [];
   for (const seed of seeds) {
@@ -13,16 +13,17 @@ async function sweep(seeds: number[], actions: number, maxFailures: number): Pro
     try {
       await run(seed, actions);
     } catch (err) {
-      if (err instanceof Known) {
+      if (err instanceof Known && !strict) {
         known.push(err.message);
         continue;
       }
-      if (!(err instanceof Failure)) throw new Error(`seed ${seed}: ${String(err)}\nreplay: ${replay(seed, actions)}`, { cause: err });
+      if (!(err instanceof Failure || err instanceof Known)) throw new Error(`seed ${seed}: ${String(err)}\nreplay: ${replay(seed, actions)}`, { cause: err });
       failures.push(err.message);
       if (failures.length >= maxFailures) break;
     }
   }
   if (failures.length) console.error(failures[0]);
+  if (process.env.ALL_KNOWN) console.log(known.join("\n")); // every known failure, one a line
   if (known.length) console.log(`${known.length} of ${seeds.length} seeds end in a known failure (STRICT=1 fails them), e.g. ${known[0]}`);
   return failures.map((f) => f.split('\n').slice(0, 2).join(' | '));
 }
@@ -61,7 +62,21 @@ describe('sharded interleavings', () => {
     // the session object queued meanwhile (fixed: what was kept for an arriving client joins its
     // queue as its session is adopted, before any other event)
     [21, 45, 'order'],
+    // p0:1 kept on gateway 1 for an arriving claim that the session object served after another
+    // claim on gateway 0, which got p0:3..p0:9 first (fixed: a gateway keeps a message only for the
+    // claim it is meant for, and a queue joined by another path is put in shard-stamp order)
+    [22, 120, 'order'],
+    // p0:1 passed back by gateway 1 reached the session object after p0:2..p0:5 were queued there
+    // (fixed: a session object puts a message older than its queue's newest in stamp order)
+    [528, 120, 'order'],
+    // a hand-over whose answer missed its deadline was sent again and replaced the session the
+    // session object had taken in, with p0:3 queued since (fixed: a repeated hand-over is ignored)
+    [804, 120, 'lost message'],
+    // found once repeated hand-overs were ignored: p0:1 queued into a session on gateway 0 whose
+    // hand-over answer missed its deadline, while the session object had the session already
+    // (fixed: such messages go to the session object)
+    [1307, 120, 'lost message'],
   ])('seed %i with %i actions (%s)', async (seed, n) => {
-    expect(await sweep([seed], n, 1)).toEqual([]);
+    expect(await sweep([seed], n, 1, true)).toEqual([]); // a replay fails on a known failure too
   });
 });

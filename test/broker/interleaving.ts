@@ -9,6 +9,10 @@ import { vi } from 'vitest';
 import { encode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type QoS } from '../../src/protocol/index.ts';
 import { connectPacket, text, World, type VirtualClient } from './harness.ts';
 import { prng, type ShardedNamespace } from './sharded-world.ts';
+import { defaultConfig } from '../../src/broker/config.ts';
+
+/** A call's deadline unit in these runs (ms): the default. */
+const timeout = defaultConfig.callTimeout;
 
 const topology = { gateways: 3, shards: 2, sessions: 2 };
 const gateways = Array.from({ length: topology.gateways }, (_, i) => i);
@@ -18,15 +22,15 @@ const connectBound = 4000;
 export const defaultActions = 120;
 
 export const replay = (seed: number, actions: number): string =>
-  `SEED=${seed}${actions === defaultActions ? '' : ` ACTIONS=${actions}`} npx vitest run --project unit test/broker/interleaving.test.ts`;
+  `FIRST_SEED=${seed} SEEDS=1${actions === defaultActions ? '' : ` ACTIONS=${actions}`} npx vitest run --project unit test/broker/interleaving.test.ts`;
 
 /** A broken invariant: the message names it, the replay line and the last steps. */
 export class Failure extends Error {}
 
 /**
- * A known way the protocol still fails (docs/ARCHITECTURE.md, "What the interleavings still
- * find"): per-publisher order when a client's messages reach it by two paths during a claim, and a
- * message lost once calls missed their deadlines. Counted, not failed, unless STRICT=1.
+ * The known way the protocol still fails (docs/ARCHITECTURE.md, "What the interleavings still
+ * find"): a publisher's message delivered after a later one once calls missed their deadlines (a
+ * session left before what was routed to it arrived). Counted, not failed, unless STRICT=1.
  */
 export class Known extends Error {}
 
@@ -110,7 +114,7 @@ class Simulation {
 
   private fail(why: string): never {
     const late = this.w.logs.filter((l) => l.includes('timed out')).length;
-    if (!strict && (why.includes(' after ') || (late && why.includes(' never got ')))) {
+    if (!strict && late && why.includes(' after ')) {
       throw new Known(`seed ${this.seed}: ${why}${late ? ` (${late} calls missed their deadline)` : ''}`);
     }
     const steps = this.trace.slice(-Number(process.env.TRACE ?? 60)).join('\n  ');
@@ -316,10 +320,14 @@ class Simulation {
 
   /** Runs every call to its end (random order), then: every CONNECT still open must have its answer. */
   private async drain(): Promise<void> {
-    for (let i = 0; i < 50_000; i++) {
+    // once a call missed its deadline, what waits for its messages waits out one timeout (a
+    // session leaving its gateway): time passes then, a timeout at a time; never before
+    const waited = () => this.w.logs.some((l) => l.includes('timed out')) && (vi.advanceTimersByTime(timeout), true);
+    for (let i = 0, idle = 0; i < 50_000; i++) {
       await settle();
       this.check();
-      if (!this.ns.scheduler.step()) break;
+      if (this.ns.scheduler.step()) idle = 0;
+      else if (idle++ >= 3 || !waited()) break;
     }
     if (this.ns.scheduler.pending) this.fail('calls between objects never drained');
     for (const d of this.devices) {

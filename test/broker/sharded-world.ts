@@ -78,10 +78,16 @@ export class Scheduler {
     const [{ label, run }] = this.queue.splice(i, 1);
     this.steps++;
     this.trace.push(label);
-    if (this.trace.length > 400) this.trace.splice(0, 200);
+    const keep = Math.max(400, Number(process.env.TRACE ?? 0));
+    if (this.trace.length > keep) this.trace.splice(0, this.trace.length - keep / 2);
     run();
     this.afterStep();
     return true;
+  }
+
+  /** A crash of the whole namespace: the calls and answers on their way are lost; returns their labels. */
+  lose(): string[] {
+    return this.queue.splice(0).map((s) => s.label);
   }
 
   /** Manual mode: runs the first pending step whose label has `match`, then lets its object's microtasks run. */
@@ -237,6 +243,7 @@ export class ShardedNamespace {
         publish: (messages, where) => call(`shard${i}.publish ${messages.map(describe).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
         subscribe: (clientId, where, subs, retained) => call(`shard${i}.subscribe ${clientId}@${where}`, () => this.shardEndpoints[i].subscribe(clientId, where, clone(subs), retained)),
         unsubscribe: (clientId, filters) => call(`shard${i}.unsubscribe ${clientId}`, () => this.shardEndpoints[i].unsubscribe(clientId, filters)),
+        leave: (clientId, gateway) => call(`shard${i}.leave ${clientId}@${gateway}`, () => this.shardEndpoints[i].leave(clientId, gateway)),
       }),
       gateway: (i) => ({
         deliver: (batch) => call(`gateway${i}.deliver ${routed(batch)}`, () => this.gatewayEndpoints[i].deliver(clone(batch))),

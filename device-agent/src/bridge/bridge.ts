@@ -47,7 +47,7 @@ export class Bridge {
       endpoint: parseEndpoint(`mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`), log: log.child('board'), reconnect: backoff(),
       connect: this.connectPacket(5, c.localClientId ?? `local.${remoteId}`.slice(0, 65535), c.localCleanSession ?? c.cleanSession, c.localUsername, c.localPassword, false),
       subscriptions: this.subscriptions('local', 5), fallbackVersion: 4,
-      heldQoS2: { restored: new Set(spool.held), onPubrel: (id) => spool.free(id) },
+      heldQoS2: { restored: spool.heldIds(''), onPubrel: (id) => spool.free('', id) },
     });
     this.forwarder = new Forwarder(spool, this.edge, log.child('queue'));
     this.wire();
@@ -93,7 +93,7 @@ export class Bridge {
     if (this.guard.isEcho('local', p.topic, p.payload)) return;
     const topic = this.translate('local', p.topic);
     if (topic === undefined) return;
-    if (p.qos > 0) return this.spool.append({ topic, payload: p.payload, qos: p.qos, retain: p.retain }, p.qos === 2 ? p.packetId : undefined);
+    if (p.qos > 0) return this.spool.append({ topic, payload: p.payload, qos: p.qos, retain: p.retain }, p.qos === 2 ? { session: '', id: p.packetId! } : undefined);
     this.edge.publish({ topic, payload: p.payload, qos: 0, retain: p.retain }).catch(() => this.drop(topic, 'QoS 0 while the edge is away'));
   }
 

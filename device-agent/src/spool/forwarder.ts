@@ -41,6 +41,8 @@ export class Forwarder {
     };
     spool.onStored = () => this.pump();
     spool.opts.onDrop = (m, why) => this.dropped(m, why);
+    spool.opts.onSessionExpired = (session, ids) =>
+      log.warn(`held QoS 2 ids full: ${count(ids, 'id')} of the session of "${session}", heard of least recently, dropped (a resend of those is stored again)`);
     spool.onBroken = (err) => log.error(`spool cannot store (${err.message}): QoS 1/2 messages are refused until it can`);
     spool.onRepaired = (n) => log.warn(`spool writable again${n ? `; ${n} queued messages written to it again` : ''}`);
   }

@@ -5,7 +5,7 @@
 //   always  one fdatasync per batch of appends, before any of them is acknowledged (group commit)
 //   <ms>    appends are acknowledged once written; fdatasync at most every <ms> milliseconds
 //   never   written to the OS at once, synced when the OS decides (survives a crash, not a power cut)
-import { closeSync, fdatasync, fstat, fsyncSync, ftruncateSync, openSync, write } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstat, fsyncSync, ftruncateSync, openSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat } from '../frame.ts';
 
@@ -22,6 +22,7 @@ export class Journal {
   name = '';
   private fd = -1;
   private size = 0;
+  private preambleBytes = 0;
   private batch: Uint8Array[] = [];
   private waiters: Waiter[] = [];
   private flushing?: Promise<void>;
@@ -29,7 +30,8 @@ export class Journal {
 
   /**
    * `nextName` names a new segment when the current one passes `segmentBytes`; `onOpen` hears of
-   * every segment started.
+   * every segment started; `preamble` gives the records every new segment starts with (state that
+   * must outlive the segments holding its history), written and synced before anything else.
    */
   constructor(
     private readonly dir: string,
@@ -37,6 +39,7 @@ export class Journal {
     private readonly segmentBytes: number,
     private readonly nextName: () => string,
     private readonly onOpen: (name: string) => void,
+    private readonly preamble: () => Uint8Array = () => new Uint8Array(0),
   ) {}
 
   get bytes(): number {
@@ -46,9 +49,19 @@ export class Journal {
   /** Starts segment `name` (closing the current one); throws if it cannot be created. */
   open(name: string): void {
     this.closeFile();
-    this.fd = openSync(join(this.dir, name), 'a');
+    const fd = openSync(join(this.dir, name), 'a');
+    const first = this.preamble();
+    try {
+      for (let at = 0; at < first.length; ) at += writeSync(fd, first, at);
+      if (this.policy === 'always' && first.length > 0) fdatasyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    this.fd = fd;
     this.name = name;
-    this.size = 0;
+    this.size = first.length;
+    this.preambleBytes = first.length;
     this.broken = undefined;
     if (this.policy === 'always') syncDir(this.dir); // the new file's name survives a power cut
     this.onOpen(name);
@@ -76,7 +89,7 @@ export class Journal {
       try {
         if (this.broken) throw this.broken;
         await this.store(bytes);
-        if (this.size > this.segmentBytes) this.open(this.nextName());
+        if (this.size - this.preambleBytes > this.segmentBytes) this.open(this.nextName());
         for (const w of waiters) w.resolve();
       } catch (err) {
         this.fail(err as Error);

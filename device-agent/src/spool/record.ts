@@ -4,8 +4,11 @@
 //   ack body:      u8 2 | f64 seq   (every message up to seq is done)
 //   released body: u8 3 | f64 seq   (the edge sent PUBREC for QoS 2 message seq: only PUBREL is owed)
 //   done body:     u8 4 | f64 seq   (message seq alone is done, ahead of older ones)
-//   held body:     u8 5 | f64 id    (the message before it came as QoS 2 with packet id `id` from the board)
-//   freed body:    u8 6 | f64 id    (the board sent PUBREL for `id`)
+//   held body:     u8 5 | f64 id [| session]  (the message before it came as QoS 2 with packet id `id`
+//                                              from the sender `session`, UTF-8: a device's client id;
+//                                              none: the bridge's board); also carried into each new segment
+//   freed body:    u8 6 | f64 id [| session]  (the sender released `id`: PUBREL)
+//   ended body:    u8 7 | f64 0  | session    (the sender's session ended: every id it held is free)
 import type { QoS } from '../codec.ts';
 
 export interface SpooledMessage {
@@ -16,10 +19,14 @@ export interface SpooledMessage {
   retain: boolean;
 }
 
-export type SpoolRecord = { kind: 'message'; message: SpooledMessage } | { kind: 'ack' | 'released' | 'done' | 'held' | 'freed'; seq: number };
+export type SpoolRecord =
+  | { kind: 'message'; message: SpooledMessage }
+  | { kind: 'ack' | 'released' | 'done'; seq: number }
+  /** `seq` is the sender's packet id; `session` its client id ('' for the bridge's board). */
+  | { kind: 'held' | 'freed' | 'ended'; seq: number; session: string };
 
-const markKinds = { ack: 2, released: 3, done: 4, held: 5, freed: 6 } as const;
-const markNames = ['', '', 'ack', 'released', 'done', 'held', 'freed'] as const;
+const markKinds = { ack: 2, released: 3, done: 4, held: 5, freed: 6, ended: 7 } as const;
+const markNames = ['', '', 'ack', 'released', 'done', 'held', 'freed', 'ended'] as const;
 
 const crcTable = (() => {
   const t = new Uint32Array(256);
@@ -40,7 +47,8 @@ export function crc32(b: Uint8Array): number {
 
 export function encodeRecord(r: SpoolRecord): Uint8Array {
   const topic = r.kind === 'message' ? Buffer.from(r.message.topic, 'utf8') : undefined;
-  const bodySize = r.kind === 'message' ? 1 + 8 + 1 + 1 + 2 + topic!.length + r.message.payload.length : 1 + 8;
+  const session = 'session' in r && r.session !== '' ? Buffer.from(r.session, 'utf8') : undefined;
+  const bodySize = r.kind === 'message' ? 1 + 8 + 1 + 1 + 2 + topic!.length + r.message.payload.length : 1 + 8 + (session?.length ?? 0);
   const out = new Uint8Array(8 + bodySize);
   const view = new DataView(out.buffer);
   const body = out.subarray(8);
@@ -56,6 +64,7 @@ export function encodeRecord(r: SpoolRecord): Uint8Array {
   } else {
     body[0] = markKinds[r.kind];
     view.setFloat64(9, r.seq);
+    if (session) body.set(session, 9);
   }
   view.setUint32(0, bodySize);
   view.setUint32(4, crc32(body));
@@ -96,7 +105,7 @@ function recordAt(buf: Uint8Array, at: number): { record: SpoolRecord; end: numb
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const size = view.getUint32(at);
   const kind = buf[at + 8];
-  if (size < 9 || kind < 1 || kind > 6 || at + 8 + size > buf.length) return undefined;
+  if (size < 9 || kind < 1 || kind > 7 || at + 8 + size > buf.length) return undefined;
   const body = buf.subarray(at + 8, at + 8 + size);
   if (crc32(body) !== view.getUint32(at + 4)) return undefined;
   const record = decodeBody(body);
@@ -119,7 +128,11 @@ function decodeBody(body: Uint8Array): SpoolRecord | undefined {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const seq = view.getFloat64(1);
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
-  if (body[0] !== 1) return body.length === 9 && body[0] <= 6 ? { kind: markNames[body[0] as 2 | 3 | 4 | 5 | 6], seq } : undefined;
+  if (body[0] >= 5 && body[0] <= 7) {
+    const session = Buffer.from(body.subarray(9)).toString('utf8');
+    return { kind: markNames[body[0] as 5 | 6 | 7], seq, session };
+  }
+  if (body[0] !== 1) return body.length === 9 && body[0] <= 4 ? { kind: markNames[body[0] as 2 | 3 | 4], seq } : undefined;
   if (body.length < 13) return undefined;
   const topicLength = view.getUint16(11);
   if (13 + topicLength > body.length) return undefined;

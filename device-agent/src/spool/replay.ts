@@ -20,8 +20,8 @@ export interface Recovery {
 export interface Replayed {
   queue: SpooledMessage[];
   released: Set<number>;
-  /** QoS 2 packet ids from the board not yet released by its PUBREL. */
-  held: Set<number>;
+  /** QoS 2 packet ids not yet released by their sender's PUBREL, per sender session (in the order last heard of). */
+  held: Map<string, Set<number>>;
   ackedSeq: number;
   nextSeq: number;
   segments: Array<{ name: string; lastSeq: number }>;
@@ -32,7 +32,7 @@ export function replayDir(dir: string): Replayed {
   const messages = new Map<number, SpooledMessage>();
   const done = new Set<number>();
   const releasedSeqs = new Set<number>();
-  const held = new Set<number>();
+  const held = new Map<string, Set<number>>();
   const segments: Replayed['segments'] = [];
   const topics = new Map<string, string>();
   let ackedSeq = 0;
@@ -53,8 +53,9 @@ export function replayDir(dir: string): Replayed {
         messages.set(r.message.seq, r.message); // a copy written again by a repair has the same seq
         lastSeq = Math.max(lastSeq, r.message.seq);
       } else if (r.kind === 'ack') ackedSeq = Math.max(ackedSeq, r.seq);
-      else if (r.kind === 'held') held.add(r.seq);
-      else if (r.kind === 'freed') held.delete(r.seq);
+      else if (r.kind === 'held') holdId(held, r.session, r.seq);
+      else if (r.kind === 'freed') freeId(held, r.session, r.seq);
+      else if (r.kind === 'ended') held.delete(r.session);
       else (r.kind === 'done' ? done : releasedSeqs).add(r.seq);
     }
     for (const d of damaged) {
@@ -82,4 +83,18 @@ function intern(topics: Map<string, string>, topic: string): string {
   if (known !== undefined) return known;
   if (topics.size < 10_000) topics.set(topic, topic);
   return topic;
+}
+
+/** Adds `id` to `session`'s held ids and makes `session` the most recently heard of. */
+export function holdId(held: Map<string, Set<number>>, session: string, id: number): void {
+  const ids = held.get(session) ?? new Set<number>();
+  held.delete(session);
+  held.set(session, ids.add(id));
+}
+
+export function freeId(held: Map<string, Set<number>>, session: string, id: number): boolean {
+  const ids = held.get(session);
+  if (!ids?.delete(id)) return false;
+  if (ids.size === 0) held.delete(session);
+  return true;
 }

@@ -10,7 +10,8 @@ import { getHeapStatistics } from 'node:v8';
 import { syncDir, Journal, type FsyncPolicy } from './journal.ts';
 import { lockDir, relockDir, unlockDir } from './lock.ts';
 import { encodeRecord, type SpooledMessage, type SpoolRecord } from './record.ts';
-import { replayDir, type Recovery } from './replay.ts';
+import { concat } from '../frame.ts';
+import { freeId, holdId, replayDir, type Recovery } from './replay.ts';
 
 export type { FsyncPolicy } from './journal.ts';
 export type { Recovery } from './replay.ts';
@@ -24,6 +25,15 @@ export interface SpoolOptions {
   fsync: FsyncPolicy;
   segmentBytes?: number;
   onDrop?: (m: SpooledMessage, why: string) => void;
+  /** Held QoS 2 ids kept in all (default 65,535); past it the session heard of least recently ends. */
+  maxHeld?: number;
+  onSessionExpired?: (session: string, ids: number) => void;
+}
+
+/** A QoS 2 packet id as its sender numbered it: `session` is a device's client id, '' for the bridge's board. */
+export interface HeldId {
+  session: string;
+  id: number;
 }
 
 interface Segment {
@@ -49,8 +59,13 @@ export class Spool {
   private queue: SpooledMessage[] = [];
   private done = new Set<number>();
   private released = new Set<number>();
-  /** QoS 2 packet ids from the board stored and not yet released (PUBREL): a resend of one is a duplicate. */
-  held = new Set<number>();
+  /**
+   * QoS 2 packet ids stored and not yet released (PUBREL) per sender session (a device's client id;
+   * '' for the bridge's board), least recently heard of first: a resend of one is a duplicate
+   * [MQTT-4.3.3]. At most `maxHeld` in all (a session holds at most 65,535, one per packet id).
+   */
+  private held = new Map<string, Set<number>>();
+  private heldCount = 0;
   private bytes = 0;
   private nextSeq = 1;
   private ackedSeq = 0;
@@ -76,7 +91,7 @@ export class Spool {
       opts.maxMessages = limit;
     }
     const name = () => segmentName(this.nextSeq);
-    this.journal = new Journal(opts.dir, opts.fsync, opts.segmentBytes ?? 1 << 20, name, (n) => this.segmentOpened(n));
+    this.journal = new Journal(opts.dir, opts.fsync, opts.segmentBytes ?? 1 << 20, name, (n) => this.segmentOpened(n), () => this.heldRecords());
   }
 
   /** Reads what a previous run left (skipping damaged records), then opens a fresh segment. */
@@ -85,6 +100,8 @@ export class Spool {
     lockDir(this.opts.dir);
     const r = replayDir(this.opts.dir);
     Object.assign(this, { queue: r.queue, ackedSeq: r.ackedSeq, nextSeq: r.nextSeq, segments: r.segments, released: r.released, held: r.held });
+    this.heldCount = 0;
+    for (const ids of this.held.values()) this.heldCount += ids.size;
     this.bytes = this.queue.reduce((n, m) => n + size(m), 0);
     this.sessionOwner = readSession(this.opts.dir);
     this.journal.open(segmentName(this.nextSeq));
@@ -107,9 +124,10 @@ export class Spool {
 
   /**
    * Resolves true once stored per the fsync policy, false if dropped (full); rejects if it cannot be
-   * stored. `heldId`: the QoS 2 packet id it came with, stored in the same write.
+   * stored. `held`: the QoS 2 packet id it came with and its sender's session, stored in the same
+   * write, so that a resend of that id is known for a duplicate until `free`, also after a restart.
    */
-  async append(m: Omit<SpooledMessage, 'seq'>, heldId?: number): Promise<boolean> {
+  async append(m: Omit<SpooledMessage, 'seq'>, held?: HeldId): Promise<boolean> {
     if (this.journal.broken) throw this.journal.broken;
     if (!this.makeRoom(m)) return false;
     // Spelled out: `{ ...m, seq }` makes a dictionary-mode object, 240 bytes more per queued message.
@@ -118,12 +136,13 @@ export class Spool {
     this.bytes += size(msg);
     try {
       const stored = this.journal.write(encodeRecord({ kind: 'message', message: msg }));
-      if (heldId !== undefined) {
-        this.held.add(heldId);
-        await Promise.all([stored, this.journal.write(encodeRecord({ kind: 'held', seq: heldId }))]);
+      if (held) {
+        this.hold(held);
+        await Promise.all([stored, this.journal.write(encodeRecord({ kind: 'held', seq: held.id, session: held.session }))]);
       } else await stored;
     } catch (err) {
       this.unqueue(msg);
+      if (held && freeId(this.held, held.session, held.id)) this.heldCount--; // not acknowledged: the id is the sender's again
       if (msg.seq === this.nextSeq - 1) this.nextSeq--; // no gap that a replay would report as lost
       this.broke();
       throw err;
@@ -148,10 +167,55 @@ export class Spool {
     return this.record({ kind: 'released', seq });
   }
 
-  /** The board released QoS 2 packet id `id` (PUBREL): resolves once that is stored. */
-  free(id: number): Promise<void> {
-    this.held.delete(id);
-    return this.record({ kind: 'freed', seq: id });
+  /** Whether `session` sent QoS 2 packet id `id`, stored and not yet released. */
+  isHeld(session: string, id: number): boolean {
+    return this.held.get(session)?.has(id) === true;
+  }
+
+  /** How many QoS 2 packet ids `session` holds. */
+  heldCountOf(session: string): number {
+    return this.held.get(session)?.size ?? 0;
+  }
+
+  /** The QoS 2 packet ids `session` holds (a copy). */
+  heldIds(session: string): Set<number> {
+    return new Set(this.held.get(session));
+  }
+
+  /** `session` released QoS 2 packet id `id` (PUBREL): resolves once that is stored. */
+  free(session: string, id: number): Promise<void> {
+    if (!freeId(this.held, session, id)) return Promise.resolve();
+    this.heldCount--;
+    return this.record({ kind: 'freed', seq: id, session });
+  }
+
+  /** `session` ended (a clean connect, or a session that ends with its connection): its ids are free. */
+  endSession(session: string): Promise<void> {
+    const ids = this.held.get(session);
+    if (!ids) return Promise.resolve();
+    this.held.delete(session);
+    this.heldCount -= ids.size;
+    return this.record({ kind: 'ended', seq: 0, session });
+  }
+
+  private hold(h: HeldId): void {
+    if (this.isHeld(h.session, h.id)) return holdId(this.held, h.session, h.id);
+    // Full: the session heard of least recently ends (its resends would be stored again: at least once).
+    for (const [session, ids] of this.held) {
+      if (this.heldCount < (this.opts.maxHeld ?? 65_535)) break;
+      if (session === h.session) continue;
+      this.opts.onSessionExpired?.(session, ids.size);
+      void this.endSession(session).catch(() => {});
+    }
+    holdId(this.held, h.session, h.id);
+    this.heldCount++;
+  }
+
+  /** Every held id, as the records a new segment starts with (older segments may then go). */
+  private heldRecords(): Uint8Array {
+    const records: Uint8Array[] = [];
+    for (const [session, ids] of this.held) for (const id of ids) records.push(encodeRecord({ kind: 'held', seq: id, session }));
+    return concat(records);
   }
 
   isReleased(seq: number): boolean {

@@ -33,7 +33,8 @@ export class BufferedSession {
   private uplink?: Uplink;
   private held: Packet[] = [];
   private readonly subs = new Map<string, Subscription>();
-  private readonly received = new Set<number>();
+  /** QoS 2 ids whose PUBLISH is being stored: a resend waits for that, then gets its PUBREC. */
+  private readonly storing = new Map<number, Promise<unknown>>();
   private readonly aliases = new Map<number, string>();
   private readonly agentIds = new Set<number>();
   private name: string;
@@ -63,9 +64,11 @@ export class BufferedSession {
     // the device's keepalive is watched here; the edge's is --edge-keepalive when given
     this.deviceKeepalive = p.keepalive;
     this.connect = { ...injectCredentials(p, this.opts.credentials), keepalive: this.opts.edgeKeepalive ?? p.keepalive };
+    // A clean session starts without the QoS 2 ids an earlier one held [MQTT-3.1.2-6].
+    if (p.clean) void this.opts.spool.endSession(p.clientId).catch(() => {});
     const log = this.opts.log.child(this.name);
     this.uplink = new Uplink(this.connect, { ...this.opts, log, backoff: new Backoff(this.opts.backoff) });
-    const wait = setTimeout(() => this.accept(connack(0), 'the edge is away: accepted locally'), this.opts.connackWaitMs);
+    const wait = setTimeout(() => this.accept(connack(0), 'the edge is away: accepted locally', true), this.opts.connackWaitMs);
     this.uplink.onUp = (c, first) => {
       clearTimeout(wait);
       if (first && this.state === 'connecting') this.accept(c, 'connected to the edge');
@@ -79,24 +82,30 @@ export class BufferedSession {
     };
     this.uplink.onUnreachable = () => {
       clearTimeout(wait);
-      this.accept(connack(0), 'the edge is away: accepted locally');
+      this.accept(connack(0), 'the edge is away: accepted locally', true);
     };
     this.uplink.onPacket = (q) => this.fromEdge(q);
     this.uplink.start();
   }
 
-  /** CONNACK to the device (the edge's, or the agent's own), then what it sent meanwhile. */
-  private accept(c: ConnackPacket, why: string): void {
+  /** CONNACK to the device (the edge's, or the agent's own when `local`), then what it sent meanwhile. */
+  private accept(c: ConnackPacket, why: string, local = false): void {
     if (this.state !== 'connecting') return;
     this.state = 'active';
     this.opts.log.info(`${this.name}: ${why}`);
     const reply: ConnackPacket = { ...c };
-    if (this.connect!.protocolVersion === 5 && this.connect!.clientId === '' && !c.properties?.assignedClientIdentifier) {
-      this.connect!.clientId = `agent-${Math.random().toString(36).slice(2, 12)}`;
-      reply.properties = { ...c.properties, assignedClientIdentifier: this.connect!.clientId };
+    const connect = this.connect!;
+    if (connect.protocolVersion === 5 && connect.clientId === '' && !c.properties?.assignedClientIdentifier) {
+      connect.clientId = `agent-${Math.random().toString(36).slice(2, 12)}`;
+      reply.properties = { ...c.properties, assignedClientIdentifier: connect.clientId };
     }
     // the edge's Server Keep Alive answers --edge-keepalive, not the device's own [MQTT-3.2.2-21]
     if (this.opts.edgeKeepalive !== undefined && reply.properties?.serverKeepAlive !== undefined) reply.properties = { ...reply.properties, serverKeepAlive: undefined };
+    // The agent is the receiver of the device's QoS 2 publishes: their ids are session state it keeps.
+    const holds = this.opts.spool.heldCountOf(connect.clientId) > 0;
+    if (local && !connect.clean && holds) reply.sessionPresent = true;
+    // A device told its session is gone discards its ids and may reuse them for new messages [MQTT-3.2.2-4].
+    if (!reply.sessionPresent && connect.protocolVersion > 3 && holds) void this.opts.spool.endSession(connect.clientId).catch(() => {});
     this.device.send(reply);
     this.watchKeepalive(this.deviceKeepalive);
     for (const p of this.held.splice(0)) this.handle(p);
@@ -118,8 +127,7 @@ export class BufferedSession {
       case 'publish':
         return this.publish(p);
       case 'pubrel':
-        this.received.delete(p.packetId);
-        return this.device.send(ack('pubcomp', p.packetId));
+        return this.pubrel(p.packetId);
       case 'pingreq':
         return this.device.send({ type: 'pingresp' });
       case 'subscribe':
@@ -154,20 +162,33 @@ export class BufferedSession {
       return;
     }
     const id = p.packetId!;
-    if (p.qos === 2 && this.received.has(id)) return this.device.send(ack('pubrec', id)); // a resend: stored already
+    const session = this.connect!.clientId;
+    if (p.qos === 2 && this.storing.has(id)) return void this.storing.get(id)!.then(() => this.device.send(ack('pubrec', id)), () => {});
+    // A resend (DUP or not: MQTT.js resends with DUP 0) of an id stored and not yet released [MQTT-4.3.3-2].
+    if (p.qos === 2 && this.opts.spool.isHeld(session, id)) return this.device.send(ack('pubrec', id));
     const limit = this.opts.edgeLimit();
     const size = publishSize(topic, p.payload, 5);
     // Refused before it is acknowledged, as a broker refuses it: the edge would never take it.
     if (limit && size > limit) return this.refuse(ReasonCode.PacketTooLarge, `a ${size}-byte message on ${topic}: the edge takes at most ${limit} bytes`);
-    if (p.qos === 2) this.received.add(id);
-    this.opts.spool.append(msg).then(
-      (stored) => this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, stored || this.device.version < 5 ? 0 : ReasonCode.QuotaExceeded)),
+    const stored = this.opts.spool.append(msg, p.qos === 2 ? { session, id } : undefined);
+    if (p.qos === 2) this.storing.set(id, stored);
+    stored.finally(() => this.storing.get(id) === stored && this.storing.delete(id)).then(
+      (kept) => {
+        this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, kept || this.device.version < 5 ? 0 : ReasonCode.QuotaExceeded));
+      },
       (err: Error) => {
-        this.received.delete(id);
         // Not stored, so not acknowledged: MQTT 5 hears why, 3.x devices send it again after reconnecting.
         if (this.device.version === 5) return this.device.send(ack(p.qos === 1 ? 'puback' : 'pubrec', id, ReasonCode.UnspecifiedError));
         this.refuse(undefined, `message on ${topic} not stored: ${err.message}`);
       },
+    );
+  }
+
+  /** PUBCOMP once the release is stored: after a restart the id must not swallow a new message. */
+  private pubrel(id: number): void {
+    this.opts.spool.free(this.connect!.clientId, id).then(
+      () => this.device.send(ack('pubcomp', id)),
+      (err: Error) => this.refuse(undefined, `PUBREL ${id} not stored: ${err.message}`), // it comes again after a reconnect
     );
   }
 
@@ -220,8 +241,17 @@ export class BufferedSession {
     this.close();
   }
 
+  /** A clean session (3.x), or an MQTT 5 one with Session Expiry Interval 0, ends with its connection [MQTT-3.1.2-23]. */
+  private endUnlessPersistent(): void {
+    const c = this.connect;
+    if (!c || this.state === 'awaiting-connect') return;
+    const persistent = c.protocolVersion === 5 ? (c.properties?.sessionExpiryInterval ?? 0) > 0 : !c.clean;
+    if (!persistent) void this.opts.spool.endSession(c.clientId).catch(() => {});
+  }
+
   private close(): void {
     if (this.state === 'closed') return;
+    this.endUnlessPersistent();
     this.state = 'closed';
     clearInterval(this.keepaliveTimer);
     this.uplink?.stop();

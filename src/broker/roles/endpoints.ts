@@ -5,7 +5,7 @@ import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
 import type { Accepted, Routed } from '../remote.ts';
-import type { ShardHost, Target } from './shard-host.ts';
+import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
   private readonly host: ShardHost;
@@ -22,12 +22,12 @@ export class ShardEndpoint implements ShardCalls {
    * caller's own gateway ride the answer.
    */
   async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
-    const { reached, targets } = this.host.publish(messages);
+    const { reached, targets } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
     await this.fabric.route(targets);
-    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [] }));
+    return messages.map((m, i) => ({ reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp }));
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Message[][]> {
@@ -36,6 +36,21 @@ export class ShardEndpoint implements ShardCalls {
 
   async unsubscribe(clientId: string, topicFilters: string[]): Promise<void> {
     this.host.unsubscribe(clientId, topicFilters);
+  }
+
+  async leave(clientId: string, gateway: number): Promise<Routes> {
+    return this.host.leave(clientId, gateway);
+  }
+
+  /**
+   * The retained messages here matching a (checked) filter, by topic, until `maxBytes` of payload;
+   * `more` when some were left out. A gateway answering a Worker's look-up asks every shard.
+   */
+  retained(filter: string, maxBytes: number): { messages: Message[]; more: boolean } {
+    const all = this.host.retained.match(filter).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+    let bytes = 0;
+    const messages = all.filter((m) => (bytes += m.payload.length + m.topic.length) <= maxBytes);
+    return { messages, more: messages.length < all.length };
   }
 }
 

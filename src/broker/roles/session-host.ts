@@ -10,6 +10,7 @@ import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
 import type { Message, OutboundMessage, SessionState, SessionStore } from '../ports.ts';
 import { paged, type Routed, type SessionExport } from '../remote.ts';
+import type { Routes } from './shard-host.ts';
 import { pushTo } from '../multimap.ts';
 import { Session } from '../session.ts';
 import { NeverExpires } from '../config.ts';
@@ -21,6 +22,8 @@ export class SessionHost {
   private readonly due = new Map<string, number>();
   /** Offline queue sizes, counted once per session. */
   private readonly queued = new Map<string, number>();
+  /** The newest stamp (Message.stamp) in each offline queue of a session object, once known. */
+  private readonly newest = new Map<string, number>();
 
   private readonly broker: Broker;
   readonly store: SessionStore;
@@ -33,10 +36,20 @@ export class SessionHost {
    * and leave with them (sharded gateways).
    */
   private readonly holding = new Set<string>();
-  /** Messages routed here for clients whose session is on its way here: delivered once it arrived (sharded gateways). */
+  /**
+   * Messages routed here for clients whose session is on its way here: delivered once it arrived
+   * (sharded gateways). Bounded per client by maxQueuedMessages and for the gateway by
+   * keptBytesFactor x maxQueuedBytes of payload, and in time by the claim's deadline.
+   */
   private readonly awaiting = new Map<string, Routed[]>();
+  /** Payload bytes in `awaiting`. */
+  private keptBytes = 0;
   /** Sessions whose hand-over failed, kept here until it is tried again (sharded gateways). */
   private readonly unsent = new Map<string, { connectionId: string; state: SessionState }>();
+  /** Per client (sharded gateways): per shard, the newest stamps of the messages routed to it here, each way. */
+  private readonly seenBy = new Map<string, Map<number, Routes>>();
+  /** Leaving sessions waiting to have seen what their shards routed here: per shard, the stamps owed. */
+  private readonly owed = new Map<string, { stamps: Map<number, Routes>; settled: () => void }>();
   /** Connections claiming each client id's session here (sharded gateways). */
   private readonly arriving = new Map<string, Set<string>>();
   /** The same claims by connection id: a takeover waits for the one it ends, never for a later one. */
@@ -69,7 +82,7 @@ export class SessionHost {
     if (owner !== undefined) state.owner = owner;
     this.store.put(state); // a returning client cancels a delayed will [MQTT-3.1.3-9]
     this.due.delete(conn.clientId);
-    this.queued.delete(conn.clientId);
+    this.recount(conn.clientId);
     const durable = expiryInterval > 0 || present;
     const { maxQueuedMessages: messages, maxQueuedBytes } = this.broker.config;
     const session = new Session(conn.clientId, durable ? this.store : this.flows.store, { messages, bytes: durable ? Infinity : maxQueuedBytes });
@@ -146,25 +159,45 @@ export class SessionHost {
       claiming.delete(conn.id);
       if (claiming.size) return; // another claim of it here may still take what was kept
       if (this.arriving.get(conn.clientId) === claiming) this.arriving.delete(conn.clientId);
-      const kept = this.awaiting.get(conn.clientId);
-      this.awaiting.delete(conn.clientId);
+      const kept = this.takeKept(conn.clientId);
       // to the session now here (its CONNACK went out first), or on to wherever it went; a clean
       // start discarded the session they were routed to [MQTT-3.1.2-4]
-      if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
+        if (kept && !clean) void this.broker.receive(kept).catch((err: unknown) => this.broker.log('error', `messages for ${conn.clientId} not passed on: ${String(err)}`));
     });
     return claimed;
   }
 
-  /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in order. */
+  /** QoS 1/2 messages kept for a client while its session travelled here: into its queue, in stamp order. */
   private queueKept(clientId: string): void {
-    const kept = this.awaiting.get(clientId);
-    this.awaiting.delete(clientId);
-    for (const { message, deliveries } of kept ?? []) {
+    const kept = this.takeKept(clientId);
+    if (!kept) return;
+    const entries: Array<Omit<OutboundMessage, 'seq'>> = [];
+    for (const { message, deliveries } of kept) {
       for (const d of deliveries) {
         const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
-        if (qos > 0) this.enqueue(clientId, { ...message, qos, retain: d.retainAsPublished && message.retain }, d.identifiers);
+        const subscriptionIdentifiers = d.identifiers.length ? d.identifiers : undefined;
+        if (qos > 0) entries.push({ message: { ...message, qos, retain: d.retainAsPublished && message.retain }, subscriptionIdentifiers, state: 'queued' });
       }
     }
+    const room = Math.max(0, this.broker.config.maxQueuedMessages - this.store.outboundCount(clientId));
+    for (let i = room; i < entries.length; i++) this.broker.dropped(clientId, 'queue-full');
+    this.requeue(clientId, entries.slice(0, room));
+  }
+
+  /**
+   * Adds messages to a session's queue. Some may be older than messages queued already: they came
+   * by another path (kept on a gateway, or held for a lent session). Then the queued (unsent)
+   * messages are written again in the order their topic shards stamped them, so one topic's
+   * messages keep their publisher's order [MQTT-4.6.0-6].
+   */
+  private requeue(clientId: string, entries: Array<Omit<OutboundMessage, 'seq'>>): void {
+    const queued = this.store.outbound(clientId).filter((e) => e.state === 'queued');
+    const newest = queued.reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
+    const inOrder = entries.every((e, i) => stampOf(e) >= (i ? stampOf(entries[i - 1]) : newest));
+    if (!inOrder) for (const { seq } of queued) this.store.deleteOutbound(clientId, seq);
+    const all = inOrder ? entries : [...queued, ...entries].sort((a, b) => stampOf(a) - stampOf(b));
+    for (const { message, subscriptionIdentifiers } of all) this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    this.recount(clientId);
   }
 
   /**
@@ -173,9 +206,31 @@ export class SessionHost {
    * a takeover that waits on the publish this delivery belongs to.
    */
   keepFor(clientId: string, routed: Routed): boolean {
-    if (!this.arriving.get(clientId)?.size) return false;
+    const claiming = this.arriving.get(clientId);
+    if (!claiming?.size) return false;
+    // for a claim here: the one its session object lent the session to, or the one that took it in
+    const meant = routed.deliveries[0].connectionId ?? this.store.get(clientId)?.connectionId;
+    if (meant === undefined || !claiming.has(meant)) return false;
+    const d = routed.deliveries[0];
+    if (Math.min(routed.message.qos, d.qos) === 0) return true; // not queued for a client not connected
+    // bounded as its queue will be, and in bytes for the gateway (memory): beyond, dropped and counted
+    const { maxQueuedMessages, maxQueuedBytes } = this.broker.config;
+    const size = routed.message.payload.length;
+    if ((this.awaiting.get(clientId)?.length ?? 0) >= maxQueuedMessages || this.keptBytes + size > keptBytesFactor * maxQueuedBytes) {
+      this.broker.dropped(clientId, 'queue-full');
+      return true;
+    }
+    this.keptBytes += size;
     pushTo(this.awaiting, clientId, routed);
     return true;
+  }
+
+  /** Takes what was kept for a client. */
+  private takeKept(clientId: string): Routed[] | undefined {
+    const kept = this.awaiting.get(clientId);
+    this.awaiting.delete(clientId);
+    for (const { message } of kept ?? []) this.keptBytes -= message.payload.length;
+    return kept;
   }
 
   /** Whether a connection's CONNECT is claiming its session (its connect deadline is the claim's). */
@@ -234,8 +289,10 @@ export class SessionHost {
     let session: SessionExport | undefined;
     if (state) this.holding.add(clientId);
     const done: Promise<void> = Promise.resolve(after).catch(() => undefined)
+      .then(() => state && this.settle(clientId))
       .then(() => {
         session = state && this.exported(clientId, state);
+        this.seenBy.delete(clientId);
         this.holding.delete(clientId);
         this.flows.end(clientId);
         return sessions.detach(clientId, connectionId, session);
@@ -255,9 +312,63 @@ export class SessionHost {
     this.leaving.set(clientId, done);
   }
 
-  /** Whether messages for a client that is not connected here can still be queued in its session here (sharded gateways). */
+  /**
+   * Before a session leaves: its shards route its messages to its session object from now on, and
+   * it waits (one call timeout at most) until every message they routed here before has arrived
+   * and joined it. So none of them reaches the client after what was routed to its new place
+   * [MQTT-4.6.0-6]. Waits on calls to shards (that wait on nothing) and on messages already on
+   * their way here, never on a claim or a hand-over.
+   */
+  private async settle(clientId: string): Promise<void> {
+    const filters = this.store.subscriptions(clientId).map((s) => s.topicFilter);
+    if (!filters.length) return;
+    const last = await this.broker.remote!.shards.leave(clientId, filters).catch(() => undefined);
+    const seen = this.seenBy.get(clientId) ?? new Map<number, Routes>();
+    const stamps = new Map([...last ?? []].filter(([shard, routes]) => owes(routes, seen.get(shard))));
+    if (!stamps.size) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.broker.log('info', `messages routed to ${clientId} here had not all arrived after ${this.broker.config.callTimeout} ms; its session leaves all the same`);
+        settled();
+      }, this.broker.config.callTimeout);
+      const settled = () => {
+        clearTimeout(timer);
+        this.owed.delete(clientId);
+        resolve();
+      };
+      this.owed.set(clientId, { stamps, settled });
+    });
+  }
+
+  /**
+   * A message a shard routed here for a client (sharded gateways), on its publish's answer (way 0)
+   * or in a deliver call (way 1): see settle.
+   */
+  saw(clientId: string, shard: number, way: 0 | 1, stamp: number): void {
+    let seen = this.seenBy.get(clientId);
+    if (!seen) {
+      // only for a session here: connected, arriving, or leaving and not taken yet
+      if (!(this.broker.gateway.byClientId.has(clientId) || this.arriving.has(clientId) || this.holding.has(clientId))) return;
+      this.seenBy.set(clientId, (seen = new Map()));
+    }
+    const routes = seen.get(shard) ?? [0, 0];
+    routes[way] = Math.max(stamp, routes[way]);
+    seen.set(shard, routes);
+    const owed = this.owed.get(clientId);
+    const due = owed?.stamps.get(shard);
+    if (!owed || !due || owes(due, routes)) return;
+    owed.stamps.delete(shard);
+    if (!owed.stamps.size) owed.settled();
+  }
+
+  /**
+   * Whether messages for a client that is not connected here can still be queued in its session
+   * here (sharded gateways): only until its hand-over took it. One whose hand-over failed may be
+   * with its session object all the same (the answer, not the call, missed its deadline), so
+   * messages for it go there: the session object keeps them for the copy it lent.
+   */
   holds(clientId: string): boolean {
-    return this.holding.has(clientId) || this.unsent.has(clientId);
+    return this.holding.has(clientId);
   }
 
   /** Resolves once a session on its way out is with its session object (sharded gateways). */
@@ -292,7 +403,7 @@ export class SessionHost {
     const [first, ...rest] = paged(session.outbound);
     this.store.put({ ...state, connectionId });
     this.due.delete(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
     return { ...session, outbound: first, more: rest.length > 0 };
   }
 
@@ -334,16 +445,23 @@ export class SessionHost {
     const key = lentKey(clientId);
     const held = this.store.outbound(key);
     if (!held.length) return;
-    for (const { seq: _seq, ...entry } of held) this.store.enqueue(clientId, entry);
+    this.requeue(clientId, held.map(({ seq: _seq, ...entry }) => entry));
     this.store.delete(key);
-    this.queued.delete(key);
+    this.recount(key);
+  }
+
+  /** Forgets what is known of a queue: it is counted (and its newest stamp read) again when needed. */
+  private recount(clientId: string): void {
+    this.queued.delete(clientId);
+    this.newest.delete(clientId);
   }
 
   private forget(clientId: string): void {
+    this.seenBy.delete(clientId);
     this.store.delete(clientId);
     if (this.lends) this.store.delete(lentKey(clientId));
     this.due.delete(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
   }
 
   /** Takes in a session from another object; one that is away is timed from here on. */
@@ -352,10 +470,12 @@ export class SessionHost {
     this.store.delete(clientId);
     this.store.put(state);
     for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
-    for (const { seq: _seq, ...entry } of outbound) this.store.enqueue(clientId, entry);
+    // what was sent first, in its order; then the queue in stamp order (see requeue)
+    const queued = outbound.filter((e) => e.state === 'queued').sort((a, b) => stampOf(a) - stampOf(b));
+    for (const { seq: _seq, ...entry } of [...outbound.filter((e) => e.state !== 'queued'), ...queued]) this.store.enqueue(clientId, entry);
     for (const id of incoming) this.store.addIncoming(clientId, id);
     this.rejoin(clientId);
-    this.queued.delete(clientId);
+    this.recount(clientId);
     if (!state.connectionId) this.track(state);
   }
 
@@ -367,21 +487,32 @@ export class SessionHost {
     if (this.lends) this.store.delete(lentKey(state.clientId));
     this.flows.end(state.clientId);
     this.due.delete(state.clientId);
-    this.queued.delete(state.clientId);
+    this.recount(state.clientId);
     return gone;
   }
 
   /** Queues a QoS 1/2 message for a session that is away, within the configured bound. */
   enqueue(clientId: string, message: Message, identifiers: number[]): void {
-    // a session object does not queue into a copy it lent: the gateway may hand back one without it
-    if (this.lends && this.store.get(clientId)?.connectionId) clientId = lentKey(clientId);
+    // a session object does not queue into a copy it lent (the gateway may hand back one without
+    // it), nor into one it has none of yet (a new session on its way here)
+    if (this.lends) {
+      const state = this.store.get(clientId);
+      if (!state || state.connectionId) clientId = lentKey(clientId);
+    }
     const count = this.queued.get(clientId) ?? this.store.outboundCount(clientId);
     if (count >= this.broker.config.maxQueuedMessages) {
       this.queued.set(clientId, count);
       return this.broker.dropped(clientId, 'queue-full');
     }
     const subscriptionIdentifiers = identifiers.length ? identifiers : undefined;
-    this.store.enqueue(clientId, { message, subscriptionIdentifiers, state: 'queued' });
+    const entry = { message, subscriptionIdentifiers, state: 'queued' as const };
+    if (this.lends && message.stamp !== undefined) {
+      // a session object gets one topic's messages by two paths (from its shard, passed back by a gateway)
+      const newest = this.newest.get(clientId) ?? this.store.outbound(clientId).reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
+      if (message.stamp < newest) return this.requeue(clientId, [entry]);
+      this.newest.set(clientId, message.stamp);
+    }
+    this.store.enqueue(clientId, entry);
     this.queued.set(clientId, count + 1);
   }
 
@@ -431,6 +562,19 @@ export class SessionHost {
 function expiresAt(state: SessionState): number {
   if (state.expiryInterval === NeverExpires || state.disconnectedAt === undefined) return Infinity;
   return state.disconnectedAt + state.expiryInterval * 1000;
+}
+
+/** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
+export const keptBytesFactor = 2;
+
+/** Whether a message routed on either way has not arrived yet (each way arrives in order). */
+function owes(routed: Routes, seen: Routes = [0, 0]): boolean {
+  return routed[0] > seen[0] || routed[1] > seen[1];
+}
+
+/** A queued message's shard stamp (Message.stamp); one without comes last. */
+function stampOf(entry: Pick<OutboundMessage, 'message'>): number {
+  return entry.message.stamp ?? Number.MAX_SAFE_INTEGER;
 }
 
 /** Where a session object keeps messages for a session it lent (they are not part of the copy). */

@@ -36,6 +36,8 @@ export class SessionOwner {
   private readonly gateways: GatewayLink;
   /** Claims of one client id run one after the other. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  /** Hand-overs that came again after they were taken (their first answer missed its deadline). */
+  repeated = 0;
   /** Pages of sessions on their way here, by client id and connection id. */
   private readonly staged = new Map<string, OutboundMessage[]>();
 
@@ -104,8 +106,16 @@ export class SessionOwner {
   async detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
     if (this.attachments.get(clientId)?.connectionId === connectionId) this.attachments.delete(clientId);
     if (!session) return this.broker.sessions.ended(clientId, connectionId);
+    const key = `${clientId}\n${connectionId}`;
+    const held = this.broker.sessions.store.get(clientId);
+    if (held && held.connectionId !== connectionId) {
+      // the session here is newer: this hand-over was taken already (its answer missed its
+      // deadline, and the gateway sent it again) or the session moved on since
+      this.staged.delete(key);
+      this.repeated++;
+      return this.broker.log('info', `hand-over of ${clientId} from ${connectionId} came again after it was taken; ignored (${this.repeated} so far)`);
+    }
     if (staged) {
-      const key = `${clientId}\n${connectionId}`;
       const pages = this.staged.get(key);
       this.staged.delete(key);
       if (!pages) throw new Error(`pages of ${clientId} lost; send them again`);
@@ -120,6 +130,9 @@ export class SessionOwner {
    * Messages the shards routed to sessions that are away, or that a gateway (`from`) found gone:
    * queued here, or passed on to the gateway a session went back to meanwhile (never back to
    * `from`). Nobody's (the session ended) are dropped.
+   *
+   * What a gateway passes back for the connection still attached here (`Delivery.connectionId`)
+   * stays here, held apart until that connection's session comes back (SessionHost.rejoin).
    */
   async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
     const here: Routed[] = [];
@@ -128,9 +141,13 @@ export class SessionOwner {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);
-        // the gateway that found its client gone (its claim failed) has no copy: the one lent from here is the session
-        if (attached && attached.gateway !== from) pushTo(live, attached.gateway, { message, deliveries: [d] });
-        else if (this.broker.sessions.store.get(d.clientId)) kept.push(d);
+        // on to the connection the session is lent to; unless that connection's gateway passed it
+        // back (the claim failed or the client left): the copy lent from here is the session then
+        const back = attached && attached.gateway === from && attached.connectionId === d.connectionId;
+        if (attached && !back) pushTo(live, attached.gateway, { message, deliveries: [{ ...d, connectionId: attached.connectionId }] });
+        // passed back for a connection still attached: kept for its session, even one that is new
+        // and not here yet (it comes with the hand-over)
+        else if (back || this.broker.sessions.store.get(d.clientId)) kept.push(d);
       }
       if (kept.length) here.push({ message, deliveries: kept });
     }

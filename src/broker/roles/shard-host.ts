@@ -19,6 +19,9 @@ export interface LocationStore {
   delete(clientId: string): void;
 }
 
+/** Stamps of the last messages routed to a client on a gateway: [on publish answers, in deliver calls]; 0: none. */
+export type Routes = [answers: number, calls: number];
+
 /** `gateway:<i>` or `session:<i>`: one call each. */
 export type Target = `gateway:${number}` | `session:${number}`;
 
@@ -31,6 +34,13 @@ export class ShardHost {
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
+  /** The last stamp given (Message.stamp). */
+  private stamped = 0;
+  /**
+   * Per subscriber on a gateway: the stamps of the last messages routed to it there, on each way
+   * they travel: [on a publish's answer to that gateway, in a deliver call]. Each way keeps its order.
+   */
+  private readonly lastRouted = new Map<string, Routes>();
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -61,9 +71,10 @@ export class ShardHost {
    * sessions each reached, and per target the messages and deliveries it must carry on with.
    * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
    */
-  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]> } {
+  publish(messages: Message[], from: number | null = null): { reached: number[]; targets: Map<Target, Routed[]> } {
     const targets = new Map<Target, Routed[]>();
     const reached = messages.map((message) => {
+      message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
       if (message.retain) this.shard.retain(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
       const byTarget = new Map<Target, Routed>();
@@ -71,6 +82,11 @@ export class ShardHost {
         const where = this.where.get(d.clientId);
         if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
         const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
+        if (where !== 'away') {
+          const last = this.lastRouted.get(d.clientId) ?? [0, 0];
+          last[where === from ? 0 : 1] = message.stamp;
+          this.lastRouted.set(d.clientId, last);
+        }
         let routed = byTarget.get(target);
         if (!routed) {
           byTarget.set(target, (routed = { message, deliveries: [] }));
@@ -95,18 +111,33 @@ export class ShardHost {
     });
   }
 
+  /**
+   * A client's connection on `gateway` ended: its messages go to its session object from now on
+   * (unless a later connection placed it elsewhere already). Returns the stamp of the last message
+   * routed to it on that gateway (0: none), which the gateway waits to have seen before its session
+   * leaves: so nothing routed to the old place arrives after what is routed to the new one.
+   */
+  leave(clientId: string, gateway: number): Routes {
+    if (this.where.get(clientId) !== gateway) return [0, 0];
+    const last = this.lastRouted.get(clientId) ?? [0, 0];
+    this.place(clientId, 'away');
+    return last;
+  }
+
   unsubscribe(clientId: string, topicFilters: string[]): void {
     for (const filter of topicFilters) {
       if (this.subscriptions.deleteSubscription(clientId, filter)) this.shard.remove(clientId, filter);
     }
     if (this.where.has(clientId) && this.subscriptions.subscriptions(clientId).length === 0) {
       this.where.delete(clientId);
+      this.lastRouted.delete(clientId);
       this.locations.delete(clientId);
     }
   }
 
   private place(clientId: string, where: Location): void {
     if (this.where.get(clientId) === where) return;
+    this.lastRouted.delete(clientId);
     this.where.set(clientId, where);
     this.locations.set(clientId, where);
   }

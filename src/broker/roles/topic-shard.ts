@@ -22,6 +22,11 @@ export interface Delivery {
   qos: number;
   retainAsPublished: boolean;
   identifiers: number[];
+  /**
+   * Sharded topology: the connection a session object passed this delivery on for (the claim it
+   * lent the session to); a gateway keeps it for that claim only, or passes it back.
+   */
+  connectionId?: string;
 }
 
 /** Topics whose matches are remembered; publishers mostly repeat their topics. */

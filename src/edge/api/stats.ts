@@ -18,6 +18,8 @@ export function statsOf(namespace: string, { broker, metrics }: Observed, meter:
     received: c.received, sent: c.sent,
     retained: g.retained, subscriptions: g.subscriptions, queued: g.queued, dropped: c.dropped, jwksFetches: c.jwksFetches,
     eventStreams: streams,
+    /** Sharded topology: this gateway's calls to other objects that missed their deadline, by kind. */
+    callsTimedOut: { ...broker.remote?.timeouts },
     billing: billing(meter.read(now)),
   };
 }
@@ -43,6 +45,7 @@ const metricTable: Metric[] = [
   ['mqtt_messages_dropped_total', 'counter', 'Messages not delivered, by reason.', (s) => s.dropped],
   ['mqtt_connects_refused_total', 'counter', 'Connections refused before CONNACK success (failed logins among them), by reason.', (s) => s.clients.refused],
   ['mqtt_jwks_fetches_total', 'counter', 'Fetches of MQTT_JWT_JWKS_URL (one subrequest each), by outcome: ok or failed.', (s) => s.jwksFetches],
+  ['mqtt_calls_timed_out_total', 'counter', 'Calls to other objects (sharded topology) that missed their deadline, by kind.', (s) => s.callsTimedOut],
   ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
   ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
   ['cloudflare_do_rpc_calls_total', 'counter', 'RPC calls between the namespace\'s objects (billed as requests).', (s) => s.billing.rpcCalls],

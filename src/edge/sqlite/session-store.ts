@@ -11,7 +11,7 @@ export type OutboundRow = {
   seq: number; state: string; packet_id: number | null; topic: string; payload: ArrayBuffer; qos: number; retain: number; meta: string | null;
 };
 /** The parts of an outbound message that have no column of their own. */
-type OutboundMeta = Pick<Message, 'properties' | 'expiresAt' | 'publisher'> & { subscriptionIdentifiers?: number[] };
+type OutboundMeta = Pick<Message, 'properties' | 'expiresAt' | 'publisher' | 'stamp'> & { subscriptionIdentifiers?: number[] };
 
 export class SqliteSessionStore implements SessionStore {
   private readonly sql: Sql;
@@ -153,7 +153,7 @@ export const outboundColumns = '(client_id, seq, state, packet_id, topic, payloa
 export function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
   const { message: m } = entry;
   const meta: OutboundMeta = {
-    properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, subscriptionIdentifiers: entry.subscriptionIdentifiers,
+    properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, stamp: m.stamp, subscriptionIdentifiers: entry.subscriptionIdentifiers,
   };
   return [clientId, seq, entry.state, entry.packetId ?? null, m.topic, blob(m.payload), m.qos, m.retain ? 1 : 0, toJson(meta)];
 }
@@ -164,6 +164,7 @@ export function toOutbound(r: OutboundRow): OutboundMessage {
   if (meta.properties) message.properties = meta.properties;
   if (meta.expiresAt !== undefined) message.expiresAt = meta.expiresAt;
   if (meta.publisher !== undefined) message.publisher = meta.publisher;
+  if (meta.stamp !== undefined) message.stamp = meta.stamp;
   const entry: OutboundMessage = { seq: r.seq, message, state: r.state as OutboundMessage['state'] };
   if (r.packet_id !== null) entry.packetId = r.packet_id;
   if (meta.subscriptionIdentifiers) entry.subscriptionIdentifiers = meta.subscriptionIdentifiers;
