@@ -6,19 +6,22 @@
 // rule actions' sinks cost per million messages, from list prices (lib/sink-cost.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
-// those of `focused` below on every broker picked.
+// those of `focused` below on every broker picked; BENCH_IDLE_ONLY=1 runs only the idle-device
+// scenarios (on edge-mqtt and edge-sharded).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
 import { devices, fanout, latency, throughput, type Result } from './lib/scenarios.ts';
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
-import { printCost, printStartModes, printTables } from './lib/report.ts';
+import { idleDevices, type IdleProfile } from './lib/idle-scenarios.ts';
+import { printCost, printIdle, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
 import { printSinkCost } from './lib/sink-cost.ts';
 import { benchVars, shardedVars } from './lib/topologies.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const idleOnly = process.env.BENCH_IDLE_ONLY === '1';
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
@@ -42,6 +45,18 @@ const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined>
   'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
 };
 
+// Idle devices, every profile at once in a namespace of its own: MQTT.js's default keepalive, and
+// the device-agent's long one with WebSocket pings (every third of --stall-timeout 20); a fleet of
+// devices sharing the namespace, and a device alone in one.
+const idlePeriodMs = 120_000;
+const idleProfiles = (sockets: number): Array<[string, IdleProfile]> => [
+  ['fleet, keepalive 60', { fleet: 10 * sockets, sockets, keepalive: 60, wsPing: 0, periodMs: idlePeriodMs }],
+  ['fleet, keepalive 3600 + WebSocket pings', { fleet: 10 * sockets, sockets, keepalive: 3600, wsPing: 20 / 3, periodMs: idlePeriodMs }],
+  ['alone, keepalive 60', { fleet: 1, sockets: 1, keepalive: 60, wsPing: 0, periodMs: idlePeriodMs }],
+  ['alone, keepalive 60 + WebSocket pings', { fleet: 1, sockets: 1, keepalive: 60, wsPing: 20 / 3, periodMs: idlePeriodMs }],
+  ['alone, WebSocket pings only', { fleet: 1, sockets: 1, keepalive: 3600, wsPing: 20 / 3, periodMs: idlePeriodMs }],
+];
+
 async function scenarios(b: RunningBroker): Promise<Result[]> {
   const out: Result[] = [];
   const run = async (r: Promise<Result>) => {
@@ -57,6 +72,8 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     }
     return out;
   }
+  if (b.units && !b.spread) for (const r of await Promise.all(idleProfiles(n(100)).map(([name, p]) => idleDevices(b, name, p)))) await run(Promise.resolve(r));
+  if (idleOnly) return out;
   if (b.spread) {
     for (const qos of [0, 1] as const) await run(fanout(b, qos, 'coalesce', n(200)));
     return out;
@@ -77,7 +94,7 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
   return out;
 }
 
-const only = process.env.BENCH_BROKERS?.split(',');
+const only = process.env.BENCH_BROKERS?.split(',') ?? (idleOnly ? ['edge-mqtt', 'edge-sharded'] : undefined);
 const results: Result[] = [];
 const started = Date.now();
 for (const { name, start } of brokers) {
@@ -100,5 +117,6 @@ console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `n
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
 printCost(results);
+printIdle(results);
 printSinkCost();
 printStartModes(starts);

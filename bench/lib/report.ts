@@ -1,6 +1,7 @@
 // Markdown tables from scenario results: one per scenario, brokers as rows, ratios to Aedes (same
 // clients and framing) and to the echo object (same framing; it always gets raw sockets).
 import { aws, cpuDollars, dollars, minutesPerMonth, times } from './cost.ts';
+import type { IdleCost } from './idle-scenarios.ts';
 import type { Cost, Result } from './scenarios.ts';
 
 const fmt = (v: number | undefined, digits = 0): string =>
@@ -10,7 +11,7 @@ const ratio = (v: number | undefined, base: number | undefined): string =>
 const bytes = (v: number | undefined): string => (v === undefined ? '–' : `${(v / 1024).toFixed(1)} KiB`);
 
 export function printTables(results: Result[]): void {
-  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+  for (const scenario of [...new Set(results.filter((r) => !r.idle).map((r) => r.scenario))]) {
     const rows = results.filter((r) => r.scenario === scenario);
     console.log(`### ${scenario}\n`);
     if (rows.some((r) => r.connectRate !== undefined)) printState(rows);
@@ -120,5 +121,25 @@ export function printStartModes(results: Result[]): void {
   if (!state.length) return;
   console.log(`### ${state[0].scenario}, under wrangler dev\n`);
   printState(state);
+  console.log('');
+}
+
+/**
+ * What one idle device costs a month: the units its namespace was billed over the period, times
+ * the months in it, over the devices. PINGREQ/PINGRESP and ping/pong count what was sent and answered.
+ */
+export function printIdle(results: Result[]): void {
+  const rows = results.filter((r): r is Result & { idle: IdleCost } => r.idle !== undefined);
+  if (!rows.length) return;
+  console.log('### Cost per idle device-month\n');
+  console.log('| broker | profile | devices (connections) | keepalive s | WebSocket ping s | period s | PINGREQ sent / answered | pings sent / pongs | WebSocket msgs in | requests | rows written | rows read | active ms | $ / device-month | requests | duration | rows |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const { profile: p, units: u } = r.idle;
+    const d = dollars(times(u, (minutesPerMonth * 60_000) / p.periodMs / p.fleet));
+    console.log(`| ${r.broker} | ${r.scenario.replace(/^idle devices: /, '')} | ${p.fleet} (${p.sockets}) | ${p.keepalive} | ${p.wsPing ? sig(p.wsPing) : '–'} | ${p.periodMs / 1000} | ` +
+      `${r.idle.pingreqs} / ${r.idle.pingresps} | ${r.idle.wsPings} / ${r.idle.pongs} | ${u.websocketMessagesIn} | ${u.requests + u.rpcCalls} | ${u.rowsWritten} | ${u.rowsRead} | ${u.activeMs} | ` +
+      `**${usd(d.total)}** | ${usd(d.requests)} | ${usd(d.duration)} | ${usd(d.rows)} |`);
+  }
   console.log('');
 }

@@ -7,6 +7,7 @@ import { Decoder, encode, type Packet } from '../../src/protocol/index.ts';
 import type { RunningBroker } from './brokers.ts';
 import { connect, endAll, openRaw, type Framing } from './clients.ts';
 import { awsMessages, minus, type Units } from './cost.ts';
+import type { IdleCost } from './idle-scenarios.ts';
 import { clock, payload, percentile, Tracker } from './tracker.ts';
 
 export type Clients = 'MQTT.js' | 'raw';
@@ -31,6 +32,8 @@ export interface Result {
   reordered: number;
   /** The edge broker's billed units while messages flowed (setup and teardown left out). */
   cost?: Cost;
+  /** An idle fleet's billed units over its period (idle-scenarios.ts). */
+  idle?: IdleCost;
 }
 
 export interface Cost {

@@ -24,7 +24,7 @@ import { GatewaySession } from './rpc-session.ts';
 import { outcome, retainedFromShards, retainedMessage, workerClient, type Outcome, type WorkerIdentity } from './worker-calls.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
-import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
+import { readSnapshot, readStash, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
 import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
@@ -73,14 +73,15 @@ export class BrokerObject extends DurableObject<Env> {
     if (gateway) {
       this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index }, configFromEnv(env).callTimeout);
     }
-    this.alarms = new Alarm(ctx.storage);
+    this.alarms = new Alarm(ctx.storage, () => this.meter.alarmSet());
     const auth = authConfigFromEnv(env, namespace);
     const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
     const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);
     const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
-    this.meter = new Meter(sql);
+    const sockets = ctx.getWebSockets();
+    this.meter = new Meter(sql, sockets.map(readStash));
     this.users = new SqliteUsers(sql);
     if (!gateway) this.rules = ruleEngine(env, namespace, sql, (topic, payload, options) => this.republish(topic, payload, options));
     // a gateway asks session object #0, which holds a sharded namespace's user store
@@ -101,7 +102,6 @@ export class BrokerObject extends DurableObject<Env> {
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.endpoint = new GatewayEndpoint(this.broker);
     this.streams = new EventStreams(this.observed.taps, this.meter);
-    const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
     if (sockets.length) console.log(`broker woke from hibernation with ${sockets.length} connections`);
     this.broker.start();
@@ -135,12 +135,12 @@ export class BrokerObject extends DurableObject<Env> {
     const conn = this.connection(ws);
     if (typeof message === 'string') conn.fail(new MqttError(ReasonCode.ProtocolError, 'text frame')); // [MQTT-6.0.0-1]
     else await conn.receive(new Uint8Array(message));
-    if (conn.state === 'active' || conn.state === 'awaiting-connect') writeSnapshot(ws, conn);
-    await this.afterEvent(start);
+    await this.afterEvent(start, ws);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     try {
+      this.meter.socketGone();
       this.connection(ws).lost();
       await this.afterEvent(Date.now());
     } finally {
@@ -155,6 +155,7 @@ export class BrokerObject extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.meter.socketGone();
     this.connection(ws).lost();
     this.connections.delete(ws);
     await this.afterEvent(Date.now());
@@ -168,7 +169,8 @@ export class BrokerObject extends DurableObject<Env> {
     if (next !== undefined) this.broker.due(next);
     // rules' deliveries run here, never in a publish's event: a slow sink cannot slow MQTT
     if (this.rules) await this.rules.drain();
-    await this.afterEvent(start);
+    // any open socket may carry the meter's stash of what the alarm cost
+    await this.afterEvent(start, [...this.connections.keys()].find((ws) => this.isOpen(ws)));
   }
 
   /** Sharded: an RPC session for a shard's or session object's calls (rpc-session.ts): one billed request. */
@@ -240,11 +242,17 @@ export class BrokerObject extends DurableObject<Env> {
     return this.connections.get(ws) ?? this.attach(ws, readSnapshot(ws));
   }
 
+  private isOpen(ws: WebSocket): boolean {
+    const state = this.connections.get(ws)?.state;
+    return state === 'active' || state === 'awaiting-connect';
+  }
+
   /**
    * Refreshes $SYS (at most once per interval), sends what the event produced, meters it, and
-   * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save.
+   * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save. `ws`, an
+   * open socket, gets its snapshot written and carries the meter's stash when traffic alone changed.
    */
-  private async afterEvent(start: number): Promise<void> {
+  private async afterEvent(start: number, ws?: WebSocket): Promise<void> {
     this.observed.sys.refresh();
     this.broker.flush();
     // No event waits for calls other events left running (a claim, a hand-over, a QoS 0 publish):
@@ -252,6 +260,12 @@ export class BrokerObject extends DurableObject<Env> {
     // sent by whoever resumes on them (Broker.publish, Broker.receive, Connection.receive).
     const now = Date.now();
     this.meter.active(start, now);
-    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now), this.rules?.due()]);
+    const carrier = ws && this.isOpen(ws) ? ws : undefined;
+    try {
+      await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now, !!carrier), this.rules?.due()]);
+    } finally {
+      // after the alarm, so that the stash holds its setAlarm row; written even if setting it failed
+      if (carrier) writeSnapshot(carrier, this.connections.get(carrier)!, this.meter.stash(this.observed.metrics, now));
+    }
   }
 }

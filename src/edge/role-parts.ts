@@ -29,7 +29,8 @@ export function roleParts(ctx: DurableObjectState, env: Env, role: 'shard' | 'se
   migrate(sql);
   const { namespace, index } = parseObjectName(ctx.id.name);
   const topology = topologyFromEnv(env, namespace);
-  return { sql, topology, meter: new Meter(sql), alarms: new Alarm(ctx.storage), fabric: new Fabric(env, namespace, topology, { role, index }, configFromEnv(env).callTimeout) };
+  const meter = new Meter(sql);
+  return { sql, topology, meter, alarms: new Alarm(ctx.storage, () => meter.alarmSet()), fabric: new Fabric(env, namespace, topology, { role, index }, configFromEnv(env).callTimeout) };
 }
 
 /**
