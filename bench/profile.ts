@@ -1,12 +1,15 @@
-// `npm run bench:profile -- <scenario>`: runs one scenario against this broker on workerd while
-// workerd's inspector records a CPU profile, then prints the functions with the most self time
-// and writes the profile (open it in Chrome DevTools) to test-results/.
+// `npm run bench:profile -- <scenario> [sharded]`: runs one scenario against this broker on workerd
+// (its default topology, or `sharded`: the bench's 3 gateways, 4 topic shards, 2 session objects)
+// while workerd's inspector records a CPU profile, then prints the functions with the most self
+// time and writes the profile (open it in Chrome DevTools) to test-results/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { freePort, startBroker } from '../test/e2e/server.ts';
 import type { RunningBroker } from './lib/brokers.ts';
 import { usage } from './lib/proc.ts';
-import { fanout, throughput } from './lib/scenarios.ts';
+import { fanout, latency, throughput } from './lib/scenarios.ts';
+import { offlineQueue } from './lib/state-scenarios.ts';
+import { benchVars, shardedVars } from './lib/topologies.ts';
 
 interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
 interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
@@ -17,11 +20,15 @@ const scenarios: Record<string, (b: RunningBroker) => Promise<unknown>> = {
   'qos1-packet': (b) => throughput(b, 1, 'packet', 10_000),
   'qos1-coalesce': (b) => throughput(b, 1, 'coalesce', 20_000),
   'fanout-coalesce': (b) => fanout(b, 0, 'coalesce', 300),
+  'latency': (b) => latency(b, 'packet', 300),
+  'fanout-qos1': (b) => fanout(b, 1, 'coalesce', 200),
+  'offline-queue': (b) => offlineQueue(b, 10_000),
 };
 
 const name = process.argv[2] ?? 'qos0-coalesce';
+const sharded = process.argv[3] === 'sharded';
 const inspectorPort = await freePort();
-const server = await startBroker({ logLevel: 'warn', vars: { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' }, inspectorPort });
+const server = await startBroker({ logLevel: 'warn', vars: sharded ? { ...benchVars, ...shardedVars } : benchVars, inspectorPort });
 const broker: RunningBroker = { name: 'edge-mqtt', url: server.url, echo: false, usage: () => usage(server.pgid, true), stop: server.stop };
 try {
   // Miniflare's inspector has one target per worker; the broker's is core:user:<name in wrangler.toml>
@@ -44,7 +51,7 @@ try {
   const { profile } = (await call('Profiler.stop')) as { profile: Profile };
   inspector.close();
   mkdirSync('test-results', { recursive: true });
-  writeFileSync(`test-results/workerd-${name}.cpuprofile`, JSON.stringify(profile));
+  writeFileSync(`test-results/workerd-${name}${sharded ? '-sharded' : ''}.cpuprofile`, JSON.stringify(profile));
   console.log(JSON.stringify(result));
   printTop(profile);
 } finally {

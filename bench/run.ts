@@ -1,34 +1,62 @@
 // `npm run bench`: every broker on 127.0.0.1 driven by the same clients, one markdown table per
-// scenario with ratios to Aedes and to the echo object (the runtime's ceiling), then what the edge
-// broker's traffic costs in both of its topologies (edge-mqtt, edge-sharded), how the way the broker
-// is started changes its rate (lib/start-modes.ts), what rule actions' sinks cost per million
-// messages, from list prices (lib/sink-cost.ts), and last what a wake costs as state grows (lib/state-size.ts).
+// scenario with ratios to Aedes, to the echo object (the runtime's ceiling) and to this broker's
+// default topology (edge-mqtt; edge-sharded runs every scenario too), fan-out as gateways are
+// added (edge-sharded-1gw, -2gw, -4gw), then what the edge broker's traffic costs in both of its
+// topologies, how the way the broker is started changes its rate (lib/start-modes.ts), what rule
+// actions' sinks cost per million messages, from list prices (lib/sink-cost.ts), and last what a
+// wake costs as state grows (lib/state-size.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
-// ("start-modes" and "state-size" are those last two); BENCH_ROUNDS the start modes' rounds (3).
+// ("start-modes" and "state-size" are those last two); BENCH_ROUNDS the start modes' rounds (3);
+// BENCH_SCENARIO=<name>,… runs only those of `focused` below on every broker picked; BENCH_IDLE_ONLY=1
+// runs only the idle-device scenarios (on edge-mqtt and edge-sharded).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
 import { devices, fanout, latency, throughput, type Result } from './lib/scenarios.ts';
 import { idle, offlineQueue, retained } from './lib/state-scenarios.ts';
-import { printCost, printStartModes, printTables } from './lib/report.ts';
+import { idleDevices, type IdleProfile } from './lib/idle-scenarios.ts';
+import { printCost, printIdle, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
 import { printWakes, wakeAtSize, type StateKind, type WakeResult } from './lib/state-size.ts';
 import { printSinkCost } from './lib/sink-cost.ts';
+import { benchVars, shardedVars } from './lib/topologies.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const idleOnly = process.env.BENCH_IDLE_ONLY === '1';
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
-const edgeVars = { MQTT_MAX_QUEUED_MESSAGES: '20000', MQTT_MAX_INFLIGHT: '100' };
-const sharded = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
 const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
   { name: 'echo', start: startEcho },
-  { name: 'edge-mqtt', start: () => startEdge(edgeVars) },
-  // the sharded topology, for its cost figures: a few scenarios only
-  { name: 'edge-sharded', start: () => startEdge({ ...edgeVars, ...sharded }, 'edge-sharded') },
+  { name: 'edge-mqtt', start: () => startEdge(benchVars) },
+  { name: 'edge-sharded', start: () => startEdge({ ...benchVars, ...shardedVars }, 'edge-sharded') },
   { name: 'aedes', start: startAedes },
   ...(mosquittoInstalled() ? [{ name: 'mosquitto', start: startMosquitto }] : []),
+  // fan-out as gateways are added: subscribers spread over them, the publisher on the first
+  ...[1, 2, 4].map((gateways) => ({
+    name: `edge-sharded-${gateways}gw`,
+    start: async () => ({ ...(await startEdge({ ...benchVars, ...shardedVars, MQTT_GATEWAYS: String(gateways) }, `edge-sharded, ${gateways} gateway${gateways > 1 ? 's' : ''}`)), spread: gateways }),
+  })),
+];
+
+/** Scenarios one can run alone, on every broker that has them (the echo object has no queue). */
+const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined> = {
+  'offline-queue': (b) => (b.echo ? undefined : offlineQueue(b, n(10_000))),
+  'fanout-qos1': (b) => fanout(b, 1, 'coalesce', n(200)),
+  'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
+};
+
+// Idle devices, every profile at once in a namespace of its own: MQTT.js's default keepalive, and
+// the device-agent's long one with WebSocket pings (every third of --stall-timeout 20); a fleet of
+// devices sharing the namespace, and a device alone in one.
+const idlePeriodMs = 120_000;
+const idleProfiles = (sockets: number): Array<[string, IdleProfile]> => [
+  ['fleet, keepalive 60', { fleet: 10 * sockets, sockets, keepalive: 60, wsPing: 0, periodMs: idlePeriodMs }],
+  ['fleet, keepalive 3600 + WebSocket pings', { fleet: 10 * sockets, sockets, keepalive: 3600, wsPing: 20 / 3, periodMs: idlePeriodMs }],
+  ['alone, keepalive 60', { fleet: 1, sockets: 1, keepalive: 60, wsPing: 0, periodMs: idlePeriodMs }],
+  ['alone, keepalive 60 + WebSocket pings', { fleet: 1, sockets: 1, keepalive: 60, wsPing: 20 / 3, periodMs: idlePeriodMs }],
+  ['alone, WebSocket pings only', { fleet: 1, sockets: 1, keepalive: 3600, wsPing: 20 / 3, periodMs: idlePeriodMs }],
 ];
 
 async function scenarios(b: RunningBroker): Promise<Result[]> {
@@ -38,13 +66,18 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  if (b.name === 'edge-sharded') {
-    await run(latency(b, 'packet', n(300)));
-    await run(devices(b, n(100)));
-    await run(throughput(b, 0, 'packet', n(4_000)));
-    for (const clients of ['MQTT.js', 'raw'] as const) await run(throughput(b, 0, 'coalesce', n(20_000), clients));
-    await run(throughput(b, 1, 'coalesce', n(10_000)));
-    await run(fanout(b, 0, 'coalesce', n(200)));
+  const focus = process.env.BENCH_SCENARIO?.split(',');
+  if (focus) {
+    for (const name of focus) {
+      const r = focused[name]?.(b);
+      if (r) await run(r);
+    }
+    return out;
+  }
+  if (b.units && !b.spread) for (const r of await Promise.all(idleProfiles(n(100)).map(([name, p]) => idleDevices(b, name, p)))) await run(Promise.resolve(r));
+  if (idleOnly) return out;
+  if (b.spread) {
+    for (const qos of [0, 1] as const) await run(fanout(b, qos, 'coalesce', n(200)));
     return out;
   }
   for (const framing of framings) {
@@ -63,7 +96,7 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
   return out;
 }
 
-const only = process.env.BENCH_BROKERS?.split(',');
+const only = process.env.BENCH_BROKERS?.split(',') ?? (idleOnly ? ['edge-mqtt', 'edge-sharded'] : undefined);
 const results: Result[] = [];
 const started = Date.now();
 for (const { name, start } of brokers) {
@@ -78,13 +111,13 @@ for (const { name, start } of brokers) {
 }
 if (!only || only.includes('start-modes')) console.error('start-modes:');
 const starts = only && !only.includes('start-modes') ? [] : await startModes({
-  bench: edgeVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
+  bench: benchVars, rounds, count: (qos) => n([20_000, 10_000][qos]), idleConnections: n(2_000), log: (line) => console.error(line),
 });
 const wakes: WakeResult[] = [];
 if (!only || only.includes('state-size')) {
   console.error('state-size:');
   const sizes: Record<StateKind, number[]> = { subscriptions: [1_000, 10_000], retained: [1_000, 10_000, 100_000], sessions: [1_000, 10_000] };
-  for (const [topology, vars] of [['default', {}], ['sharded', sharded]] as const) {
+  for (const [topology, vars] of [['default', {}], ['sharded', shardedVars]] as const) {
     for (const kind of ['subscriptions', 'retained', 'sessions'] as const) {
       for (const size of sizes[kind].map(n)) {
         const r = await wakeAtSize(topology, vars, kind, size);
@@ -100,6 +133,7 @@ console.log('This broker (edge-mqtt, edge-sharded) and the echo object run as `n
 console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), scale ${scale}, ${Math.round((Date.now() - started) / 1000)} s.\n`);
 printTables(results);
 printCost(results);
+printIdle(results);
 printSinkCost();
 printStartModes(starts);
 printWakes(wakes);

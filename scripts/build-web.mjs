@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const src = join(root, 'src/web');
 const out = join(root, 'dist/web');
-const pages = ['console', 'gauge'];
+const pages = ['console', 'gauge', 'rules'];
 
 /** Readers (wrangler dev, the workers tests) may be serving dist/web: never show a half-written file. */
 function put(path, write) {

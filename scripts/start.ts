@@ -4,6 +4,7 @@
 // by wrangler itself, the Worker bundled with esbuild (scripts/local-worker.ts), with local
 // stand-ins for the rule actions' Queue, R2, D1 and Analytics Engine bindings. State goes where `wrangler dev` keeps it (<persist-to>/v3), so both serve
 // the same data. No hot reload: `npm run dev` (wrangler dev) has it, and the local dashboard.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from 'miniflare';
@@ -11,7 +12,7 @@ import { localWorker } from './local-worker.ts';
 
 const usage = `usage: node scripts/start.ts [--config wrangler.toml] [--ip 127.0.0.1] [--port 8787]
   [--persist-to .wrangler/state] [--inspector-port N] [--log-level debug|log|warn|error|none]
-  [--var NAME:VALUE]...`;
+  [--var NAME:VALUE]... [--rules rules.json]`;
 
 const logLevels: Record<string, LogLevel> = {
   debug: LogLevel.DEBUG, log: LogLevel.INFO, info: LogLevel.INFO, warn: LogLevel.WARN, error: LogLevel.ERROR, none: LogLevel.NONE,
@@ -28,6 +29,14 @@ interface Options {
   vars: Record<string, string>;
 }
 
+function readRulesFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`--rules ${path}: ${(err as Error).message}`);
+  }
+}
+
 /** The command line, or an Error whose message says what is wrong with it. */
 function options(argv: string[]): Options {
   const { values } = parseArgs({
@@ -40,6 +49,7 @@ function options(argv: string[]): Options {
       'inspector-port': { type: 'string' },
       'log-level': { type: 'string', default: 'log' },
       var: { type: 'string', multiple: true, default: [] },
+      rules: { type: 'string' },
     },
   });
   const port = (name: string, v?: string) => {
@@ -55,6 +65,8 @@ function options(argv: string[]): Options {
     if (colon < 1) throw new Error(`--var ${v}: not NAME:VALUE`);
     vars[v.slice(0, colon)] = v.slice(colon + 1);
   }
+  // the Worker has no files: the rules file's contents become MQTT_RULES_FILE, as a deploy's secret would
+  if (values.rules !== undefined) vars.MQTT_RULES_FILE = readRulesFile(values.rules);
   return {
     config: values.config, ip: values.ip, port: port('port', values.port), persistTo: values['persist-to'],
     inspectorPort: port('inspector-port', values['inspector-port']), logLevel, vars,
@@ -86,7 +98,7 @@ const url = await mf.ready;
 if (opts.inspectorPort === undefined) await reportUncaught(mf, name);
 console.log(`${config.name} on workerd (Miniflare: no per-event tracing; \`npm run dev\` for wrangler's dashboard)`);
 console.log(`  MQTT over WebSocket: ws://${url.host}/mqtt`);
-if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge`);
+if (config.assets) console.log(`  console:             ${url.origin}/    gauge: ${url.origin}/gauge    rules: ${url.origin}/rules`);
 console.log(`  HTTP API:            ${url.origin}/api/stats${bindings.MQTT_ADMIN_TOKEN ? '' : '   (open: no MQTT_ADMIN_TOKEN set)'}`);
 console.log(`  plain TCP devices:   device-agent tunnel -L ws://${url.host}/mqtt   (device-agent/README.md)`);
 if (String(bindings.MQTT_ALLOW_ANONYMOUS) === 'true') console.log('  anonymous clients are allowed (MQTT_ALLOW_ANONYMOUS=true): local use only');

@@ -22,6 +22,8 @@ describe('architecture', () => {
   for (const [layer, forbidden] of [
     ['src/protocol', [/^node:/, /^cloudflare:/, /\/broker\//, /\/edge\//, /^[^.]/]],
     ['src/broker', [/^node:/, /^cloudflare:/, /\/edge\//, /^(?!\.|jose$)/]],
+    // the rule engine: pure like the broker; its one package is json-logic-js (an interpreter, no eval)
+    ['src/rules', [/^node:/, /^cloudflare:/, /\/edge\//, /^(?!\.|json-logic-js$)/]],
   ] as const) {
     it(`${layer} imports nothing from the platform or from layers above`, () => {
       const offences = files(join(root, layer)).flatMap((file) =>

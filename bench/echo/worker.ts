@@ -1,6 +1,7 @@
 // The runtime's ceiling for the benchmark: a Durable Object that relays WebSocket frames and does
-// nothing else. Sockets opened with ?role=sink receive every frame the sources send; a socket
-// opened with ?role=peer gets its own frames back (one frame in, one out, like CONNECT/CONNACK).
+// nothing else. Sockets opened with ?role=sink receive every frame the sources send (what they
+// send is received and dropped); a socket opened with ?role=peer gets its own frames back (one
+// frame in, one out, like CONNECT/CONNACK).
 import { DurableObject } from 'cloudflare:workers';
 
 interface EchoEnv {
@@ -25,6 +26,7 @@ export class EchoObject extends DurableObject<EchoEnv> {
     let role = this.roles.get(ws);
     if (role === undefined) this.roles.set(ws, (role = this.ctx.getTags(ws)[0]));
     if (role === 'peer') return ws.send(message);
+    if (role === 'sink') return; // a sink's acknowledgements (QoS 1 fan-out) end here, as a broker's PUBACKs do
     this.sinks ??= this.ctx.getWebSockets('sink');
     for (const sink of this.sinks) sink.send(message);
   }

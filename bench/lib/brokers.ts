@@ -18,8 +18,10 @@ export interface RunningBroker {
   /** The echo object relays frames; it speaks no MQTT. */
   echo: boolean;
   usage(): Usage;
-  /** This broker's billed units so far in the namespace `url` names (GET /api/cost). */
-  units?(): Promise<Units>;
+  /** This broker's billed units so far in the namespace `url` names, or in `namespace` (GET /api/cost). */
+  units?(namespace?: string): Promise<Units>;
+  /** Sharded: fan-out subscribers go round the first `spread` gateways, the publisher to the first. */
+  spread?: number;
   stop(): Promise<void>;
 }
 
@@ -29,7 +31,7 @@ export async function startEdge(vars: Record<string, string> = {}, name = 'edge-
   const server = await startBroker({ logLevel: 'warn', vars, launcher });
   await warmUp(server.url, Number(vars.MQTT_GATEWAYS ?? 1));
   return {
-    name, url: server.url, echo: false, usage: () => usage(server.pgid, true), units: () => readUnits(server.port), stop: server.stop,
+    name, url: server.url, echo: false, usage: () => usage(server.pgid, true), units: (namespace) => readUnits(server.port, namespace), stop: server.stop,
   };
 }
 

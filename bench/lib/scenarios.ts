@@ -7,6 +7,7 @@ import { Decoder, encode, type Packet } from '../../src/protocol/index.ts';
 import type { RunningBroker } from './brokers.ts';
 import { connect, endAll, openRaw, type Framing } from './clients.ts';
 import { awsMessages, minus, type Units } from './cost.ts';
+import type { IdleCost } from './idle-scenarios.ts';
 import { clock, payload, percentile, Tracker } from './tracker.ts';
 
 export type Clients = 'MQTT.js' | 'raw';
@@ -31,6 +32,8 @@ export interface Result {
   reordered: number;
   /** The edge broker's billed units while messages flowed (setup and teardown left out). */
   cost?: Cost;
+  /** An idle fleet's billed units over its period (idle-scenarios.ts). */
+  idle?: IdleCost;
 }
 
 export interface Cost {
@@ -60,15 +63,20 @@ async function mqttRig(b: RunningBroker, framing: Framing, qos: QoS, sources: nu
   const topic = unique('bench/t');
   const subs: MqttClient[] = [];
   for (let r = 0; r < receivers; r++) {
-    const sub = await connect(b.url, framing, {}, (_t, data) => tracker.record(r, data));
+    const sub = await connect(gatewayUrl(b, r), framing, {}, (_t, data) => tracker.record(r, data));
     await sub.subscribeAsync(topic, { qos });
     subs.push(sub);
   }
-  const pubs = await Promise.all(Array.from({ length: sources }, () => connect(b.url, framing)));
+  const pubs = await Promise.all(Array.from({ length: sources }, () => connect(gatewayUrl(b, 0), framing)));
   return {
     publish: (source, seq) => void pubs[source].publish(topic, payload(source, seq), { qos }),
     close: () => endAll([...subs, ...pubs]),
   };
+}
+
+/** Where client `i` connects: round the broker's first `spread` gateways, or anywhere. */
+function gatewayUrl(b: RunningBroker, i: number): string {
+  return b.spread ? `${b.url}?gateway=${i % b.spread}` : b.url;
 }
 
 /** A raw socket's packets, read with this codec: `on` says where they go (it may change). */
@@ -97,12 +105,33 @@ function rawSender(sources: WebSocket[], framing: Framing, topic: string): Rig['
   return (source, seq) => send(source, encode({ type: 'publish', topic, payload: payload(source, seq), qos: 0, retain: false, dup: false }, 4));
 }
 
-/** The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. */
-async function echoRig(b: RunningBroker, framing: Framing, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
+/**
+ * The echo object's version: raw frames of the same PUBLISH bytes, relayed to every sink. At QoS 1
+ * each sink answers what one frame brought with one frame of as many PUBACKs, as MQTT.js does, so
+ * the object receives the frames a broker's fan-out receives.
+ */
+async function echoRig(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, tracker: Tracker): Promise<Rig> {
   const sinks = await Promise.all(Array.from({ length: receivers }, () => openRaw(b.url, 'sink')));
   rawReceivers(sinks.map(packetsOf), tracker);
+  if (qos > 0) for (const sink of sinks) sink.on('message', (data: Buffer) => sink.send(pubacks(data)));
   const srcs = await Promise.all(Array.from({ length: sources }, () => openRaw(b.url, 'source')));
   return { publish: rawSender(srcs, framing, 'bench/echo'), close: async () => [...sinks, ...srcs].forEach((ws) => ws.close()) };
+}
+
+/** One PUBACK per PUBLISH packet in `frame` (their packet ids do not matter to the echo object). */
+function pubacks(frame: Buffer): Buffer {
+  let count = 0;
+  for (let at = 0, size = 0; at < frame.length; at += size) {
+    let length = 0;
+    let i = 1;
+    for (let shift = 0; i < 5 && at + i < frame.length; i++, shift += 7) {
+      length += (frame[at + i] & 0x7f) << shift;
+      if (!(frame[at + i] & 0x80)) break;
+    }
+    size = 1 + i + length;
+    if (frame[at] >> 4 === 3) count++;
+  }
+  return Buffer.concat(Array.from({ length: count }, () => Buffer.from([0x40, 0x02, 0x00, 0x01])));
 }
 
 /** A raw socket speaking MQTT 3.1.1 through this codec, connected, and subscribed at QoS 0 to `topic` if given. */
@@ -168,7 +197,7 @@ function summary(scenario: string, b: RunningBroker, framing: Framing | undefine
 
 /** The echo object always gets raw sockets; an MQTT broker MQTT.js unless `clients` says raw (QoS 0 only). */
 function rig(b: RunningBroker, framing: Framing, qos: QoS, sources: number, receivers: number, tracker: Tracker, clients: Clients) {
-  if (b.echo) return echoRig(b, framing, sources, receivers, tracker);
+  if (b.echo) return echoRig(b, framing, qos, sources, receivers, tracker);
   if (clients === 'raw') return rawMqttRig(b, framing, sources, receivers, tracker);
   return mqttRig(b, framing, qos, sources, receivers, tracker);
 }

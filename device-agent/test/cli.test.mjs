@@ -67,6 +67,11 @@ describe('device-agent command line', () => {
     assert.match(taken.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
     assert.equal((await agent(['tunnel', '--listen', '127.0.0.1:0'])).code, 2);
     assert.equal((await agent(['tunnel', '-L', 'ws://h/mqtt', '--buffer', '--fsync', 'sometimes'])).code, 2);
+    const noBuffer = await agent(['tunnel', '-L', 'ws://h/mqtt', '--edge-keepalive', '3600']);
+    assert.deepEqual([noBuffer.code, /--edge-keepalive needs --buffer/.test(noBuffer.stderr)], [2, true], noBuffer.stderr);
+    const noPings = await agent(['tunnel', '-L', 'ws://h/mqtt', '--buffer', '--edge-keepalive', '3600', '--stall-timeout', '0']);
+    assert.deepEqual([noPings.code, /--edge-keepalive 3600 needs --stall-timeout/.test(noPings.stderr)], [2, true], noPings.stderr);
+    assert.equal((await agent(['tunnel', '-L', 'ws://h/mqtt', '--buffer', '--edge-keepalive', '65536'])).code, 2);
     const file = join(tempDir('conf'), 'a-file');
     writeFileSync(file, '');
     const unwritable = await agent(['tunnel', '-L', 'ws://127.0.0.1:1/mqtt', '--buffer', '--spool', file, '--listen', '127.0.0.1:0']);

@@ -48,7 +48,7 @@ async function timeToNotice(agent, re) {
   }
 }
 
-describe(`a stalled uplink is noticed within --stall-timeout ${stallS} s while data flows`, () => {
+describe(`a stalled uplink is noticed within --stall-timeout ${stallS} s, idle or while data flows`, () => {
   const url = () => `ws://127.0.0.1:${proxy.port}/mqtt/stall-${process.pid}`;
 
   test('tunnel: the device connection is closed', async () => {
@@ -79,6 +79,31 @@ describe(`a stalled uplink is noticed within --stall-timeout ${stallS} s while d
       await agent.waitFor(/forwarding client .* connected to the edge[^]*forwarding client .* connected to the edge/, 10_000);
     } finally {
       device.stop();
+      await agent.stop('SIGKILL');
+    }
+  });
+
+  test('tunnel --buffer --edge-keepalive 3600, idle: the edge holds keepalive 3600 and a stall is noticed by WebSocket pings alone', async () => {
+    const port = await freePort();
+    const id = `idle-fwd-${process.pid}`;
+    const agent = startAgent(['tunnel', '--buffer', '-L', url(), '--listen', `127.0.0.1:${port}`, '--spool', tempDir('spool'), '-i', id,
+      '--edge-keepalive', '3600', '--stall-timeout', String(stallS), '--reconnect-min', '1', '--reconnect-max', '1']);
+    await agent.waitFor(/listening on/);
+    const device = mqtt.connect(`mqtt://127.0.0.1:${port}`, { clientId: `idle-dev-${process.pid}`, reconnectPeriod: 0, keepalive: 60 });
+    device.on('error', () => {});
+    try {
+      await agent.waitFor(/forwarding client .* connected to the edge/);
+      await agent.waitFor(/idle-dev-\d+.*connected to the edge/);
+      const ns = `stall-${process.pid}`;
+      for (const client of [id, `idle-dev-${process.pid}`]) {
+        const res = await fetch(`http://127.0.0.1:${edge.port}/api/clients/${client}?ns=${ns}`);
+        assert.equal((await res.json()).keepalive, 3600, client);
+      }
+      const s = await timeToNotice(agent, /forwarding client lost the edge: stalled[^]*idle-dev-\d+.*edge connection lost: stalled|idle-dev-\d+.*edge connection lost: stalled[^]*forwarding client lost the edge: stalled/);
+      assert.ok(s <= stallS + 1.5, `noticed after ${s} s`);
+      assert.ok(device.connected, 'the device stays connected to the agent meanwhile');
+    } finally {
+      device.end(true);
       await agent.stop('SIGKILL');
     }
   });

@@ -6,7 +6,8 @@ import { PublishTemplate, type ProtocolVersion } from '../protocol/index.ts';
 import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
-import type { Clock, Message, OutboundMessage, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
+import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
+import { MqttError } from '../protocol/index.ts';
 import type { Remote, Routed, Subscribed } from './remote.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
@@ -38,6 +39,8 @@ export interface BrokerOptions {
   remote?: Remote;
   /** Where the flows of clean sessions are copied so a hibernation keeps them; none: memory only. */
   flows?: FlowSnapshots;
+  /** Takes a copy of what this object's topic shard accepts (rules); sharded gateways have none. */
+  rules?: PublishSink;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -50,6 +53,7 @@ export class Broker {
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
   readonly remote?: Remote;
+  readonly rules?: PublishSink;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
   readonly stats = {
     dropped: { 'queue-full': 0, expired: 0, 'too-large': 0, 'not-authorized': 0, 'retained-limit': 0, 'retained-quota': 0 } satisfies Record<DropReason, number>,
@@ -68,6 +72,7 @@ export class Broker {
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
+    this.rules = options.rules;
     this.gateway = new Gateway(this);
     // sharded, only $SYS routes here: the rest of what is stored is routed by the shards
     const routed = filter(options.sessions.allSubscriptions(), ([, s]) => this.local(s.topicFilter));
@@ -137,9 +142,14 @@ export class Broker {
 
   /**
    * Routes a message to every matching session; returns how many it reached. With a Remote the
-   * owning shard routes it, and the promise resolves once that shard accepted it.
+   * owning shard routes it, and the promise resolves once that shard accepted it. A `refusable`
+   * QoS 1/2 message that a rule's full outbox refuses throws (rejects) MqttError 0x97, routed nowhere.
    */
-  publish(message: Message, from?: ClientInfo): number | Promise<number> {
+  publish(message: Message, from?: ClientInfo, refusable = false): number | Promise<number> {
+    if (this.rules && this.local(message.topic)) {
+      const refused = this.rules.accept(message, from && { clientId: from.clientId, username: from.principal?.username }, refusable);
+      if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
+    }
     if (this.hooks.has('onPublish')) {
       this.hooks.emit('onPublish', from, {
         type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
@@ -147,10 +157,11 @@ export class Broker {
       });
     }
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(message).then(async ({ reached, here, stamp, notRetained }) => {
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused, stamp, notRetained }) => {
+        if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
         if (notRetained) this.dropped(from?.clientId ?? '', 'retained-quota');
         if (here.length) {
-          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }]);
+          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
           this.flush(); // the event that published may have ended: nobody else sends these
         }
         return reached;
@@ -169,10 +180,12 @@ export class Broker {
    */
   deliverRouted(batch: Routed[]): Routed[] {
     const missed: Routed[] = [];
-    for (const { message, deliveries } of batch) {
-      const away = this.deliverEach(message, deliveries);
-      if (away) missed.push({ message, deliveries: away });
-    }
+    this.sessions.batched(() => {
+      for (const { message, deliveries } of batch) {
+        const away = this.deliverEach(message, deliveries);
+        if (away) missed.push({ message, deliveries: away });
+      }
+    });
     return missed;
   }
 
@@ -185,11 +198,12 @@ export class Broker {
   }
 
   /**
-   * Sharded gateway: messages routed to its sessions. Clients that are arriving or leaving get
-   * them once their session settled; those gone, through their session objects.
+   * Sharded gateway: messages routed to its sessions, on a publish's answer (`way` 0) or in a
+   * deliver call (1). Clients arriving here get them once their session is here; those gone, through
+   * their session objects.
    */
-  async receive(batch: Routed[]): Promise<void> {
-    for (const routed of batch) this.saw(routed);
+  async receive(batch: Routed[], way: 0 | 1 = 1): Promise<void> {
+    for (const routed of batch) this.saw(routed, way);
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
       // clients arriving here get theirs once their session is here; the rest go to their session
@@ -204,10 +218,11 @@ export class Broker {
   }
 
   /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
-  private saw({ message, deliveries }: Routed): void {
+  private saw({ message, deliveries }: Routed, way: 0 | 1): void {
     if (message.stamp === undefined) return;
     const shard = this.remote!.shards.shardOf(message.topic);
-    for (const { clientId } of deliveries) this.sessions.saw(clientId, shard, message.stamp);
+    // a session object's (it names the connection) came another way, in no order with these
+    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, message.stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */

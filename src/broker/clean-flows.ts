@@ -7,7 +7,7 @@
 // (Cloudflare: Durable Object lifecycle), so a wake finds every flow as it was (`restore`). A
 // restart ends these sessions (their sockets are gone) and their snapshots with them.
 import { MemorySessionStore } from './memory/memory-session-store.ts';
-import type { OutboundMessage } from './ports.ts';
+import type { OutboundChange, OutboundMessage } from './ports.ts';
 
 /** Where the flows of live clean sessions are copied, one whole snapshot per client id. */
 export interface FlowSnapshots {
@@ -37,15 +37,15 @@ class NotingStore extends MemorySessionStore {
     return super.enqueue(clientId, entry);
   }
 
-  override updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
+  override updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
     this.note(clientId);
-    super.updateOutbound(clientId, seq, change);
+    super.updateOutbound(clientId, changes);
   }
 
-  override deleteOutbound(clientId: string, seq: number): void {
+  override deleteOutbound(clientId: string, seqs: readonly number[]): void {
     this.note(clientId);
-    this.bytes -= this.outboundEntry(clientId, seq)?.message.payload.length ?? 0;
-    super.deleteOutbound(clientId, seq);
+    for (const { message } of this.outboundEntries(clientId, seqs)) this.bytes -= message.payload.length;
+    super.deleteOutbound(clientId, seqs);
   }
 
   override delete(clientId: string): void {

@@ -225,6 +225,10 @@ export class Connection implements Outlet {
     return this.broker.clock.now();
   }
 
+  settleLater(): void {
+    this.broker.gateway.markDirty(this);
+  }
+
   send(packet: Packet): void {
     this.sendBytes(encode(packet, this.version));
   }
@@ -235,8 +239,13 @@ export class Connection implements Outlet {
     this.broker.gateway.markDirty(this);
   }
 
-  /** Writes what this event produced as few messages as maxFrameBytes allows, cut between packets. */
+  /**
+   * The end of an event: the session deletes what was acknowledged and refills its window (a
+   * closing connection's only deletes), then what this event produced is written as few
+   * messages as maxFrameBytes allows, cut between packets.
+   */
   flush(): void {
+    this.session?.settle(this.state === 'active' ? this : undefined);
     if (!this.outbox.length) return;
     const parts = this.outbox;
     this.outbox = [];

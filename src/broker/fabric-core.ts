@@ -8,7 +8,7 @@ import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
 import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
-import type { Target } from './roles/shard-host.ts';
+import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
 
 /** How many objects of each role a sharded namespace has. */
@@ -32,7 +32,7 @@ export interface ShardCalls {
   subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
   /** A client's connection on `gateway` ended; answers the stamp of the last message routed to it there. */
-  leave(clientId: string, gateway: number): Promise<number>;
+  leave(clientId: string, gateway: number): Promise<Routes>;
 }
 
 /** What a gateway answers (roles/endpoints.ts). */
@@ -127,7 +127,7 @@ export class FabricCore implements Remote {
         return found.map((messages, i) => (refused.has(i) ? null : messages));
       })()),
       leave: (clientId, topicFilters) => this.track((async () => {
-        const last = new Map<number, number>();
+        const last = new Map<number, Routes>();
         await Promise.all([...this.byShard(topicFilters)].map(async ([shard]) => {
           last.set(shard, await this.deadline('leave', this.directory.shard(shard).leave(clientId, where!)));
         }));

@@ -7,7 +7,7 @@ import { snapshotBound } from './snapshot.ts';
 
 export interface PlatformLimit {
   value: number;
-  unit: 'bytes' | 'ms';
+  unit: 'bytes' | 'ms' | 'count';
   /** The Cloudflare documentation page stating it. */
   source: string;
 }
@@ -27,6 +27,10 @@ export const platformLimits = {
   cpuPerEvent: { value: 30_000, unit: 'ms', source: doLimits },
   /** Memory per isolate, shared by the objects it runs. */
   memory: { value: 128 * 1024 * 1024, unit: 'bytes', source: 'https://developers.cloudflare.com/workers/platform/limits/#memory' },
+  /** "Subrequests: 50/request" on the Free plan (1,000 on Paid); an alarm is one invocation. */
+  subrequests: { value: 50, unit: 'count', source: 'https://developers.cloudflare.com/workers/platform/limits/#subrequests' },
+  /** "Maximum RPC payload size: 32 MiB". */
+  rpcPayload: { value: 32 * 1024 * 1024, unit: 'bytes', source: 'https://developers.cloudflare.com/workers/platform/limits/' },
 } as const satisfies Record<string, PlatformLimit>;
 
 /** Bytes a stored message's row holds beyond its packet: ids, sequence, expiry, column overhead. */

@@ -32,11 +32,24 @@ export interface Message {
   /** Client id of the publisher, for No Local [MQTT-3.8.3-3]. */
   publisher?: string;
   /**
+   * Sharded topology, on the way to the owning shard: a QoS 1/2 publish that shard may refuse
+   * (a rule's outbox is full: 0x97). Wills and `$SYS` are never refused.
+   */
+  refusable?: boolean;
+  /**
    * Sharded topology: the topic shard's stamp, increasing per shard (ms x 1024 + a counter). One
    * topic's messages pass one shard in publish order, so a session whose messages came by two
    * paths during a claim is put back in that order [MQTT-4.6.0-6].
    */
   stamp?: number;
+}
+
+/**
+ * What takes a copy of each message a topic shard accepts, in the same event (the rule engine,
+ * src/rules): returns a reason code (0x97) to refuse a `refusable` QoS 1/2 publish, recording nothing.
+ */
+export interface PublishSink {
+  accept(message: Message, from: { clientId?: string; username?: string } | undefined, refusable: boolean): number | undefined;
 }
 
 export interface StoredSubscription extends Subscription {
@@ -82,15 +95,14 @@ export type SessionTimes = Pick<SessionState, 'clientId' | 'expiryInterval' | 'c
   willAt?: number;
 };
 
-/** An outbound message's place in its session's flow, without the message: what a session holds. */
-export interface OutboundPlace {
-  seq: number;
-  packetId?: number;
-  state: OutboundMessage['state'];
-  qos: Message['qos'];
+/** An outbound message's place in its session's flow: what a session holds of it in memory. */
+export interface OutboundPlace extends Pick<OutboundMessage, 'seq' | 'packetId' | 'state'> {
+  qos: QoS;
   /** Payload bytes. */
   bytes: number;
 }
+
+export type OutboundChange = Required<Pick<OutboundMessage, 'seq' | 'packetId' | 'state'>>;
 
 export interface SessionStore {
   get(clientId: string): SessionState | undefined;
@@ -115,6 +127,8 @@ export interface SessionStore {
 
   /** Appends; returns the seq given to the entry. */
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number;
+  /** Appends many, in order, in as few writes as the store allows; returns their seqs. */
+  enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[];
   /** In seq order. */
   outbound(clientId: string): OutboundMessage[];
   /**
@@ -122,15 +136,17 @@ export interface SessionStore {
    * (one at least); `more` tells whether any are left after them. Reads no more than it returns.
    */
   outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean };
-  /** Places of the outbound messages, in seq order, without reading their payloads. */
+  /** Where each outbound message is, without the message: in seq order, one light read. */
   outboundPlaces(clientId: string): OutboundPlace[];
-  /** One outbound message, or undefined when it is gone. */
-  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined;
+  /** The outbound messages of `seqs` still stored, in seq order: one read for a page of them. */
+  outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[];
   outboundCount(clientId: string): number;
   /** Outbound messages of every session, queued or in flight; a stored count, not a scan. */
   outboundTotal(): number;
-  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void;
-  deleteOutbound(clientId: string, seq: number): void;
+  /** Sets packet id and state of many outbound messages at once (one write on SQLite). */
+  updateOutbound(clientId: string, changes: readonly OutboundChange[]): void;
+  /** Deletes many outbound messages at once (one write on SQLite); seqs not stored are ignored. */
+  deleteOutbound(clientId: string, seqs: readonly number[]): void;
   /** Moves every outbound message of `from` to `to`, seqs kept (so in order among `to`'s); returns how many moved. */
   moveOutbound(from: string, to: string): number;
 

@@ -4,6 +4,7 @@
 // objects, and a persistent session that is away belongs to its session object.
 import { outboundBytes, type Message, type OutboundMessage, type SessionState, type StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
+import type { Routes } from './roles/shard-host.ts';
 
 /** One message and who, among one target's sessions, gets it. */
 export interface Routed {
@@ -62,6 +63,8 @@ export interface Accepted {
   reached: number;
   /** Deliveries to sessions on the caller's own gateway: they ride the answer instead of a call. */
   here: Delivery[];
+  /** Set when the shard refused the message (0x97: a rule's outbox is full): it went nowhere. */
+  refused?: number;
   /** The shard's stamp on the message (Message.stamp). */
   stamp?: number;
   /** Set when the shard's retained quota refused to keep the message (it was routed all the same). */
@@ -84,7 +87,7 @@ export interface ShardLink {
    * go to its session object from now on, on every shard its subscriptions touch; resolves, per
    * shard, with the stamp of the last message that shard routed to it here (0: none).
    */
-  leave(clientId: string, topicFilters: string[]): Promise<Map<number, number>>;
+  leave(clientId: string, topicFilters: string[]): Promise<Map<number, Routes>>;
   /** The shard owning a topic. */
   shardOf(topic: string): number;
 }

@@ -7,7 +7,7 @@
 // queue stays in SQLite.
 import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
-import type { Message, OutboundMessage, OutboundPlace, SessionStore } from './ports.ts';
+import type { Message, OutboundChange, OutboundMessage, OutboundPlace, SessionStore } from './ports.ts';
 
 /** What a session needs from the connection it is delivering over. */
 export interface Outlet {
@@ -18,6 +18,8 @@ export interface Outlet {
   sendPubrel(packetId: number, reasonCode?: number): void;
   dropped(reason: DropReason): void;
   now(): number;
+  /** Asks for `Session.settle` before this event's output leaves (Connection.flush). */
+  settleLater(): void;
 }
 
 export interface SessionLimits {
@@ -34,6 +36,15 @@ type Flow = OutboundPlace;
 
 const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
 
+/** Most messages, and payload bytes (the last one may pass them), read from the store at once. */
+const page = { messages: 128, bytes: 1 << 20 };
+/**
+ * Most payload bytes one refill sends from the queue (the last message may pass them): a client's
+ * Receive Maximum of 65,535 would otherwise put a whole queue in one event's output, over the
+ * 128 MB an isolate has. The rest goes as acknowledgements come back.
+ */
+export const refillBytes = 8 << 20;
+
 export class Session {
   readonly clientId: string;
   private readonly inflight = new Map<number, Flow>();
@@ -44,12 +55,15 @@ export class Session {
   private readonly limits: SessionLimits;
   /** Payload bytes of the messages queued and in flight. */
   private bytes = 0;
+  /** Seqs of messages done with (acknowledged, or gone) whose rows `settle` deletes. */
+  private finished: number[] = [];
 
   constructor(clientId: string, store: SessionStore, limits: SessionLimits) {
     this.clientId = clientId;
     this.store = store;
     this.limits = limits;
-    for (const f of store.outboundPlaces(clientId)) { // places only: a long queue stays in the store
+    for (const place of store.outboundPlaces(clientId)) { // places only: a long queue stays in the store
+      const f: Flow = { ...place };
       this.bytes += f.bytes;
       if (f.state === 'queued' || f.packetId === undefined) this.queue.push(f);
       else this.inflight.set(f.packetId, f);
@@ -80,30 +94,35 @@ export class Session {
   /** Resends what was in flight, in order, from the store, then fills the window [MQTT-4.4.0-1]. */
   resume(out: Outlet): void {
     const flows = [...this.inflight.values()].sort((a, b) => a.seq - b.seq);
-    for (const f of flows) {
-      if (f.state === 'released') {
-        out.sendPubrel(f.packetId!);
-        continue;
+    while (flows.length) {
+      const batch = take(flows);
+      const entries = this.read(batch.filter((f) => f.state !== 'released'));
+      for (const f of batch) {
+        if (f.state === 'released') out.sendPubrel(f.packetId!);
+        else {
+          const e = entries.get(f.seq);
+          if (!e || !out.sendPublish(e, true)) this.finish(f);
+        }
       }
-      const e = this.store.outboundEntry(this.clientId, f.seq);
-      if (!e || !out.sendPublish(e, true)) this.finish(f);
     }
+    if (this.finished.length) out.settleLater();
     this.pump(out);
   }
 
+  /** Acknowledged: its row goes, and the window refills, at `settle` (once for every PUBACK of an event). */
   puback(packetId: number, out: Outlet): void {
     const f = this.inflight.get(packetId);
     if (f?.qos !== 1) return;
     this.finish(f);
-    this.pump(out);
+    out.settleLater();
   }
 
   pubrec(packetId: number, reasonCode: number, out: Outlet): void {
     const f = this.inflight.get(packetId);
     if (!f || f.qos !== 2) return out.sendPubrel(packetId, 0x92); // [MQTT-3.6.2.1] not found
-    if (reasonCode >= 0x80) return void (this.finish(f), this.pump(out)); // [MQTT-4.3.3-4] ends the flow
+    if (reasonCode >= 0x80) return void (this.finish(f), out.settleLater()); // [MQTT-4.3.3-4] ends the flow
     f.state = 'released';
-    this.store.updateOutbound(this.clientId, f.seq, { packetId, state: 'released' });
+    this.store.updateOutbound(this.clientId, [{ seq: f.seq, packetId, state: 'released' }]);
     out.sendPubrel(packetId);
   }
 
@@ -111,7 +130,16 @@ export class Session {
     const f = this.inflight.get(packetId);
     if (f?.state !== 'released') return;
     this.finish(f);
-    this.pump(out);
+    out.settleLater();
+  }
+
+  /**
+   * The end of an event: deletes the rows of the messages finished in it, in one write, then
+   * fills the window (with `out`; without, the connection is closing and nothing more is sent).
+   */
+  settle(out?: Outlet): void {
+    if (this.finished.length) this.store.deleteOutbound(this.clientId, this.finished.splice(0));
+    if (out) this.pump(out);
   }
 
   /** A QoS 2 PUBLISH from the client was accepted: its id is held until PUBREL [MQTT-4.3.3-9]. */
@@ -130,25 +158,39 @@ export class Session {
     return true;
   }
 
-  /** Sends queued messages while the window allows, each read from the store as it goes. */
+  /** Sends queued messages while the window allows, up to `refillBytes`, read from the store a page at a time. */
   private pump(out: Outlet): void {
-    while (this.queue.length && this.inflight.size < out.window) {
-      const f = this.queue.shift()!;
-      const e = this.store.outboundEntry(this.clientId, f.seq);
-      if (!e) {
-        this.bytes -= f.bytes;
-        continue;
+    let bytes = 0; // sent: dropped messages do not count, or a refill of them all would leave nothing in flight to bring the next
+    while (this.queue.length && this.inflight.size < out.window && bytes < refillBytes) {
+      const batch = take(this.queue, out.window - this.inflight.size);
+      const entries = this.read(batch);
+      const sent: OutboundChange[] = [];
+      const dropped: number[] = [];
+      for (const f of batch) {
+        const e = entries.get(f.seq);
+        if (!e) {
+          this.bytes -= f.bytes;
+          continue;
+        }
+        [e.packetId, e.state] = [this.allocate(), 'sent'];
+        if (!this.send(e, out)) {
+          dropped.push(f.seq);
+          this.bytes -= f.bytes;
+          continue;
+        }
+        sent.push({ seq: f.seq, packetId: e.packetId, state: 'sent' });
+        bytes += f.bytes;
+        [f.packetId, f.state] = [e.packetId, 'sent'];
+        this.inflight.set(f.packetId, f);
       }
-      [e.packetId, e.state] = [this.allocate(), 'sent'];
-      if (!this.send(e, out)) {
-        this.store.deleteOutbound(this.clientId, f.seq);
-        this.bytes -= f.bytes;
-        continue;
-      }
-      this.store.updateOutbound(this.clientId, f.seq, { packetId: e.packetId, state: 'sent' });
-      [f.packetId, f.state] = [e.packetId, 'sent'];
-      this.inflight.set(f.packetId, f);
+      this.store.deleteOutbound(this.clientId, dropped);
+      this.store.updateOutbound(this.clientId, sent);
     }
+  }
+
+  /** The stored messages of `flows`, by seq: one read. */
+  private read(flows: Flow[]): Map<number, OutboundMessage> {
+    return new Map(this.store.outboundEntries(this.clientId, flows.map((f) => f.seq)).map((e) => [e.seq, e]));
   }
 
   /** Sends unless expired [MQTT-3.3.2-5] or too large for the client; false when dropped. */
@@ -163,7 +205,7 @@ export class Session {
   private finish(f: Flow): void {
     this.inflight.delete(f.packetId!);
     this.bytes -= f.bytes;
-    this.store.deleteOutbound(this.clientId, f.seq);
+    this.finished.push(f.seq);
   }
 
   /** Next free packet id, 1..65535 [MQTT-2.3.1-2]. */
@@ -172,4 +214,15 @@ export class Session {
     while (this.inflight.has(this.lastPacketId));
     return this.lastPacketId;
   }
+}
+
+/** Takes the first flows of `from`: up to `most`, a page's messages, and a page's bytes (passed by the last one at most). */
+function take(from: { length: number; shift(): Flow | undefined }, most = Infinity): Flow[] {
+  const batch: Flow[] = [];
+  for (let bytes = 0; from.length && batch.length < Math.min(most, page.messages) && bytes < page.bytes;) {
+    const f = from.shift()!;
+    bytes += f.bytes;
+    batch.push(f);
+  }
+  return batch;
 }

@@ -68,12 +68,15 @@ const fixedBytes = 1_024;
 /** Most bytes V8's serializer gives a string of `units` UTF-16 units: two-byte form, tag, length, padding. */
 const stringBytes = (units: number): number => 2 * units + 8;
 
-/** The most bytes a connection's snapshot takes serialized under this configuration. */
+/** What the transport keeps in the attachment beside the snapshot: the edge's meter stash (src/edge/meter.ts). */
+export const transportBytes = 256;
+
+/** The most bytes a connection's attachment takes serialized under this configuration. */
 export function snapshotBound(config: BrokerConfig): number {
   const clientId = Math.max(config.maxClientIdLength, assignedClientIdLength);
   const alias = config.maxTopicLength + 16; // one-byte string of the UTF-8 bytes, in a [number, string] pair
   return fixedBytes + stringBytes(clientId) + stringBytes(config.maxUsernameLength) + principalAclBytes
-    + config.topicAliasMaximum * alias;
+    + config.topicAliasMaximum * alias + transportBytes;
 }
 
 /**

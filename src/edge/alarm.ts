@@ -5,9 +5,12 @@ const alarmResolution = 1_000;
 export class Alarm {
   private at?: number;
   private readonly storage: DurableObjectStorage;
+  /** Each setAlarm is billed as one row written (Durable Objects pricing): the meter counts it. */
+  private readonly onSet: () => void;
 
-  constructor(storage: DurableObjectStorage) {
+  constructor(storage: DurableObjectStorage, onSet: () => void = () => {}) {
     this.storage = storage;
+    this.onSet = onSet;
   }
 
   /** Reads the alarm left by an earlier run of the object. */
@@ -26,6 +29,7 @@ export class Alarm {
     const at = Math.max(due, Date.now() + alarmResolution);
     if (this.at !== undefined && this.at <= at) return;
     this.at = at;
+    this.onSet();
     await this.storage.setAlarm(at);
   }
 }

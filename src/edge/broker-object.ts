@@ -17,20 +17,22 @@ import { configFromEnv } from './config.ts';
 import { Alarm } from './alarm.ts';
 import { Fabric } from './fabric.ts';
 import { costFigures, Meter } from './meter.ts';
-import type { Routed } from '../broker/remote.ts';
 import { GatewayEndpoint } from '../broker/roles/endpoints.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { rpcCall } from './role-parts.ts';
+import { hold, rpcCall } from './role-parts.ts';
+import { GatewaySession } from './rpc-session.ts';
 import { outcome, retainedFromShards, retainedMessage, workerClient, type Outcome, type WorkerIdentity } from './worker-calls.ts';
 import { objectName, parseObjectName, topologyFromEnv } from './topology.ts';
 import { chooseSubprotocol } from './route.ts';
-import { readSnapshot, socketLink, writeSnapshot } from './socket.ts';
+import { readSnapshot, readStash, socketLink, writeSnapshot } from './socket.ts';
 import { migrate } from './sqlite/schema.ts';
 import { SqliteJwksStore } from './sqlite/jwks-store.ts';
 import { SqliteRetainedStore } from './sqlite/retained-store.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
 import { SqliteFlowSnapshots } from './sqlite/flow-snapshots.ts';
+import type { RuleEngine } from '../rules/engine.ts';
+import { ruleEngine } from './rules.ts';
 
 /**
  * How long after a change the flows of clean sessions are copied to SQLite (ms). Their timer
@@ -58,6 +60,8 @@ export class BrokerObject extends DurableObject<Env> {
   private flowSave?: ReturnType<typeof setTimeout>;
   /** What this gateway answers to shards and session objects (sharded topology). */
   private readonly endpoint: GatewayEndpoint;
+  /** The namespace's rules (default topology; a sharded namespace runs them on its topic shards). */
+  private readonly rules?: RuleEngine;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -69,15 +73,17 @@ export class BrokerObject extends DurableObject<Env> {
     if (gateway) {
       this.fabric = new Fabric(env, namespace, topologyFromEnv(env, namespace), { role: 'gateway', index: gateway.index }, configFromEnv(env).callTimeout);
     }
-    this.alarms = new Alarm(ctx.storage);
+    this.alarms = new Alarm(ctx.storage, () => this.meter.alarmSet());
     const auth = authConfigFromEnv(env, namespace);
     const notice = startupNotice(env, auth);
     if (notice) console.warn(notice);
     const clock = { now: () => Date.now() };
     const log = (level: 'info' | 'warn' | 'error', message: string) => console[level](message);
     const jwks = { fetch: jwksFetcher(), store: new SqliteJwksStore(sql), onFetch: (ok: boolean) => this.observed.metrics.jwksFetched(ok) };
-    this.meter = new Meter(sql);
+    const sockets = ctx.getWebSockets();
+    this.meter = new Meter(sql, sockets.map(readStash));
     this.users = new SqliteUsers(sql);
+    if (!gateway) this.rules = ruleEngine(env, namespace, sql, (topic, payload, options) => this.republish(topic, payload, options));
     // a gateway asks session object #0, which holds a sharded namespace's user store
     const storeObject = () => env.SESSION.getByName(objectName(namespace, 0));
     const users = gateway ? new CachedDirectory((name) => storeObject().user(name), clock.now) : this.users;
@@ -90,12 +96,12 @@ export class BrokerObject extends DurableObject<Env> {
       clock,
       hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
-    }, this.meter.savedCounters, costFigures(this.meter));
+      rules: this.rules,
+    }, this.meter.savedCounters, costFigures(this.meter), this.rules && (() => this.rules!.sysFigures()));
     this.broker = this.observed.broker;
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();
     this.endpoint = new GatewayEndpoint(this.broker);
     this.streams = new EventStreams(this.observed.taps, this.meter);
-    const sockets = ctx.getWebSockets();
     for (const ws of sockets) this.attach(ws, readSnapshot(ws));
     if (sockets.length) console.log(`broker woke from hibernation with ${sockets.length} connections`);
     this.broker.start();
@@ -129,12 +135,12 @@ export class BrokerObject extends DurableObject<Env> {
     const conn = this.connection(ws);
     if (typeof message === 'string') conn.fail(new MqttError(ReasonCode.ProtocolError, 'text frame')); // [MQTT-6.0.0-1]
     else await conn.receive(new Uint8Array(message));
-    if (conn.state === 'active' || conn.state === 'awaiting-connect') writeSnapshot(ws, conn);
-    await this.afterEvent(start);
+    await this.afterEvent(start, ws);
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     try {
+      this.meter.socketGone();
       this.connection(ws).lost();
       await this.afterEvent(Date.now());
     } finally {
@@ -149,6 +155,7 @@ export class BrokerObject extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    this.meter.socketGone();
     this.connection(ws).lost();
     this.connections.delete(ws);
     await this.afterEvent(Date.now());
@@ -160,17 +167,21 @@ export class BrokerObject extends DurableObject<Env> {
     this.alarms.fired();
     const next = this.broker.tick();
     if (next !== undefined) this.broker.due(next);
-    await this.afterEvent(start);
+    // rules' deliveries run here, never in a publish's event: a slow sink cannot slow MQTT
+    if (this.rules) await this.rules.drain();
+    // any open socket may carry the meter's stash of what the alarm cost
+    await this.afterEvent(start, [...this.connections.keys()].find((ws) => this.isOpen(ws)));
   }
 
-  /** Sharded: messages a shard or session object routed to this gateway's sessions. */
-  deliver(batch: Routed[]): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.deliver(batch), (start) => this.afterEvent(start));
-  }
-
-  /** Sharded: a connection on another gateway claimed a client id held here. */
-  takeover(clientId: string, connectionId: string): Promise<void> {
-    return rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), (start) => this.afterEvent(start));
+  /** Sharded: an RPC session for a shard's or session object's calls (rpc-session.ts): one billed request. */
+  open(): GatewaySession {
+    const after = (start: number) => this.afterEvent(start);
+    // GatewayEndpoint's calls: messages routed to this gateway's sessions, and a takeover of a
+    // client id held here by a connection on another gateway
+    return new GatewaySession({
+      deliver: (batch) => rpcCall(this.meter, () => this.endpoint.deliver(batch), after, false),
+      takeover: (clientId, connectionId) => rpcCall(this.meter, () => this.endpoint.takeover(clientId, connectionId), after, false),
+    }, hold(this.meter, () => void this.afterEvent(Date.now())));
   }
 
   /** Worker RPC (rpc.ts): a publish by another Worker, as the identity its service binding declares. */
@@ -196,6 +207,13 @@ export class BrokerObject extends DurableObject<Env> {
     return answerFor(this.fabric ? 'gateways' : 'broker', this.meter.read(Date.now()), group, askObject(this.env));
   }
 
+  /** A rule's republish: a publish like the HTTP API's (0x97 when a rule's outbox is full). */
+  private async republish(topic: string, payload: Uint8Array, options: { qos: 0 | 1 | 2; retain: boolean; userProperties?: [string, string][] }): Promise<void> {
+    const properties = options.userProperties?.length ? { userProperties: options.userProperties } : undefined;
+    await this.broker.publish({ topic, payload, qos: options.qos, retain: options.retain, properties }, undefined, options.qos > 0);
+    this.broker.flush();
+  }
+
   /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
   private saveFlowsSoon(): void {
     if (this.flowSave) return;
@@ -210,7 +228,7 @@ export class BrokerObject extends DurableObject<Env> {
   /** The Worker checked the admin token and the ?ns= it routed by. */
   private api(request: Request): ApiContext {
     const namespace = new URL(request.url).searchParams.get('ns') ?? 'default';
-    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users };
+    return { namespace, observed: this.observed, meter: this.meter, streams: this.streams, users: this.users, rules: this.rules };
   }
 
   private attach(ws: WebSocket, snapshot?: ReturnType<typeof readSnapshot>, peer?: string): Connection {
@@ -224,11 +242,17 @@ export class BrokerObject extends DurableObject<Env> {
     return this.connections.get(ws) ?? this.attach(ws, readSnapshot(ws));
   }
 
+  private isOpen(ws: WebSocket): boolean {
+    const state = this.connections.get(ws)?.state;
+    return state === 'active' || state === 'awaiting-connect';
+  }
+
   /**
    * Refreshes $SYS (at most once per interval), sends what the event produced, meters it, and
-   * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save.
+   * keeps the one alarm at the earliest deadline: the broker's, or the meter's next save. `ws`, an
+   * open socket, gets its snapshot written and carries the meter's stash when traffic alone changed.
    */
-  private async afterEvent(start: number): Promise<void> {
+  private async afterEvent(start: number, ws?: WebSocket): Promise<void> {
     this.observed.sys.refresh();
     this.broker.flush();
     // No event waits for calls other events left running (a claim, a hand-over, a QoS 0 publish):
@@ -236,6 +260,12 @@ export class BrokerObject extends DurableObject<Env> {
     // sent by whoever resumes on them (Broker.publish, Broker.receive, Connection.receive).
     const now = Date.now();
     this.meter.active(start, now);
-    await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now)]);
+    const carrier = ws && this.isOpen(ws) ? ws : undefined;
+    try {
+      await this.alarms.schedule([this.broker.takeDue(), this.meter.settle(this.observed.metrics, now, !!carrier), this.rules?.due()]);
+    } finally {
+      // after the alarm, so that the stash holds its setAlarm row; written even if setting it failed
+      if (carrier) writeSnapshot(carrier, this.connections.get(carrier)!, this.meter.stash(this.observed.metrics, now));
+    }
   }
 }

@@ -2,17 +2,17 @@
 // translates RPC calls from gateways and shards, and its alarm, into SessionOwner and broker
 // calls. Its broker has no connections: it holds the persistent sessions whose client is away.
 import { DurableObject } from 'cloudflare:workers';
-import { Broker, type OutboundMessage } from '../broker/index.ts';
+import { Broker } from '../broker/index.ts';
 import { MemoryRetainedStore } from '../broker/memory/memory-retained-store.ts';
 import type { UserRecord } from '../broker/auth/index.ts';
-import type { Routed, SessionExport } from '../broker/remote.ts';
 import { SessionOwner } from '../broker/roles/session-owner.ts';
 import type { Alarm } from './alarm.ts';
 import { configFromEnv } from './config.ts';
 import type { Fabric } from './fabric.ts';
 import type { Meter } from './meter.ts';
 import { answerFor, askObject, type Member, type UnitsByRole } from './cost.ts';
-import { roleParts, rpcCall } from './role-parts.ts';
+import { hold, roleParts, rpcCall } from './role-parts.ts';
+import { SessionObjectSession } from './rpc-session.ts';
 import { SqliteAttachments } from './sqlite/placement.ts';
 import { SqliteSessionStore } from './sqlite/session-store.ts';
 import { SqliteUsers } from './sqlite/user-store.ts';
@@ -44,32 +44,19 @@ export class SessionObject extends DurableObject<Env> {
     });
   }
 
-  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
-    return this.event(() => this.owner.attach(clientId, gateway, connectionId, owner));
+  /** An RPC session for a gateway's or shard's calls (rpc-session.ts): one billed request. */
+  open(): SessionObjectSession {
+    // SessionOwner's calls; enqueue's `from`: the gateway that found these clients gone, if one did
+    return new SessionObjectSession({
+      attach: (clientId, gateway, connectionId, owner) => this.event(() => this.owner.attach(clientId, gateway, connectionId, owner), false),
+      page: (clientId, connectionId, after) => this.event(async () => this.owner.page(clientId, connectionId, after), false),
+      abandon: (clientId, connectionId) => this.event(() => this.owner.abandon(clientId, connectionId), false),
+      stage: (clientId, connectionId, outbound, first) => this.event(async () => this.owner.stage(clientId, connectionId, outbound, first), false),
+      detach: (clientId, connectionId, session, staged = false) => this.event(() => this.owner.detach(clientId, connectionId, session, staged), false),
+      enqueue: (batch, from) => this.event(() => this.owner.enqueue(batch, from), false),
+    }, hold(this.meter, () => void this.settle(Date.now(), false)));
   }
 
-  page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }> {
-    return this.event(async () => this.owner.page(clientId, connectionId, after));
-  }
-
-  abandon(clientId: string, connectionId: string): Promise<void> {
-    return this.event(() => this.owner.abandon(clientId, connectionId));
-  }
-
-  stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void> {
-    return this.event(async () => this.owner.stage(clientId, connectionId, outbound, first));
-  }
-
-  detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged = false): Promise<void> {
-    return this.event(() => this.owner.detach(clientId, connectionId, session, staged));
-  }
-
-  /** `from`: the gateway that found these clients gone, if one did. */
-  enqueue(batch: Routed[], from: number | null): Promise<void> {
-    return this.event(() => this.owner.enqueue(batch, from));
-  }
-
-  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   /** A gateway authenticating a client asks #0 for a user of the store. */
   user(username: string): Promise<UserRecord | undefined> {
     return this.event(async () => this.users.get(username));
@@ -84,6 +71,7 @@ export class SessionObject extends DurableObject<Env> {
     return response;
   }
 
+  /** GET /api/cost: billed units of this object and of the group it answers for (these calls are not counted). */
   unitsOf(group: Member[]): Promise<UnitsByRole> {
     return answerFor('sessions', this.meter.read(Date.now()), group, askObject(this.env));
   }
@@ -98,8 +86,8 @@ export class SessionObject extends DurableObject<Env> {
     await this.settle(start);
   }
 
-  private event<T>(work: () => Promise<T>): Promise<T> {
-    return rpcCall(this.meter, work, (start) => this.settle(start, false));
+  private event<T>(work: () => Promise<T>, billed = true): Promise<T> {
+    return rpcCall(this.meter, work, (start) => this.settle(start, false), billed);
   }
 
   /** The alarm waits for the calls it made (wills, shard updates); a call from another object must not. */

@@ -8,6 +8,7 @@ import { route } from './route.ts';
 import { authConfigFromEnv, securityNotice } from './auth/config.ts';
 import { ApiError, errorResponse, json } from './api/json.ts';
 import { costOf } from './cost.ts';
+import { rulesOnShards } from './api/rules-shards.ts';
 import { isSharded, objectName, topologyFromEnv } from './topology.ts';
 
 export { BrokerObject } from './broker-object.ts';
@@ -37,9 +38,11 @@ export default {
       if (/^\/api\/users(\/|$)/.test(url.pathname)) {
         return env.SESSION.getByName(objectName(admitted.namespace, 0)).fetch(request);
       }
+      // each topic shard runs the rules for its topics
+      if (/^\/api\/rules(\/|$)/.test(url.pathname)) return rulesOnShards(env, admitted.namespace, topology, request);
       // any gateway publishes through the namespace's shards; the other routes read one object's state
       if (url.pathname === '/api/publish') return env.BROKER.getByName(objectName(admitted.namespace, gatewayFor(url, topology.gateways))).fetch(request);
-      return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost, /api/publish and /api/users only; its other admin routes need the default topology'));
+      return errorResponse(new ApiError(501, 'not-implemented', 'a sharded namespace serves /api/cost, /api/publish, /api/users and /api/rules only; its other admin routes need the default topology'));
     }
     const target = route(url);
     if (target && request.headers.get('Upgrade')?.toLowerCase() === 'websocket') {

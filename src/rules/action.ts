@@ -37,8 +37,12 @@ export interface ActionContext {
   env: Record<string, unknown>;
   /** The rule's name, for headers, keys and log lines. */
   rule: string;
-  /** Publishes into this broker's namespace (for the republish action): resolves once accepted. */
-  publish(topic: string, payload: Uint8Array, options: { qos: 0 | 1 | 2; retain: boolean }): Promise<void>;
+  /**
+   * Publishes into this broker's namespace (for the republish action): resolves once accepted;
+   * rejects (0x97) while a matching rule's outbox is full. `userProperties` (optional, added for
+   * the republish action's loop marker) travel as v5 user properties.
+   */
+  publish(topic: string, payload: Uint8Array, options: { qos: 0 | 1 | 2; retain: boolean; userProperties?: [string, string][] }): Promise<void>;
   /** fetch, for actions that call out (a test may give its own). */
   fetch: typeof fetch;
 }

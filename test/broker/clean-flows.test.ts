@@ -34,7 +34,7 @@ describe('CleanFlows', () => {
     flows.save();
     expect([snapshots.writes, flows.unsaved()]).toEqual([2, false]);
     expect(snapshots.saved.get('a')!.outbound.map((e) => e.message.topic)).toEqual(['1', '2']);
-    flows.store.deleteOutbound('a', a);
+    flows.store.deleteOutbound('a', [a]);
     expect(calls).toBe(2);
     flows.save();
     expect(snapshots.saved.get('a')!.outbound.map((e) => e.message.topic)).toEqual(['2']);

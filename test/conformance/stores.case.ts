@@ -76,14 +76,14 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       const [first, second] = sessions.outbound('c');
       expect(first).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], state: 'queued' } satisfies OutboundMessage);
       expect(second).toEqual({ seq: b, message: { topic: 't', payload: new Uint8Array(), qos: 1, retain: true }, state: 'queued' });
-      sessions.updateOutbound('c', a, { packetId: 42, state: 'sent' });
+      sessions.updateOutbound('c', [{ seq: a, packetId: 42, state: 'sent' }]);
       expect(sessions.outbound('c')[0]).toMatchObject({ packetId: 42, state: 'sent' });
-      sessions.updateOutbound('c', a, { packetId: 42, state: 'released' });
+      sessions.updateOutbound('c', [{ seq: a, packetId: 42, state: 'released' }]);
       expect(sessions.outbound('c')[0].state).toBe('released');
-      expect(sessions.outboundEntry('c', a)).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [1, 5], packetId: 42, state: 'released' });
-      sessions.deleteOutbound('c', a);
+      expect(sessions.outboundEntries('c', [a])).toEqual([{ seq: a, message: rich, subscriptionIdentifiers: [1, 5], packetId: 42, state: 'released' }]);
+      sessions.deleteOutbound('c', [a]);
       expect(sessions.outbound('c').map((e) => e.seq)).toEqual([b]);
-      expect([sessions.outboundEntry('c', a), sessions.outboundEntry('other', b)]).toEqual([undefined, undefined]);
+      expect([sessions.outboundEntries('c', [a]), sessions.outboundEntries('other', [b])]).toEqual([[], []]);
       expect(sessions.outboundTotal()).toBe(2);
     }));
 
@@ -93,7 +93,7 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       const c = sessions.enqueue('from', { message: rich, state: 'queued' });
       expect(sessions.moveOutbound('from', 'to')).toBe(2);
       expect(sessions.outbound('to').map((e) => e.seq)).toEqual([a, b, c]);
-      expect(sessions.outboundEntry('to', a)).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [3], packetId: 9, state: 'sent' });
+      expect(sessions.outboundEntries('to', [a])[0]).toEqual({ seq: a, message: rich, subscriptionIdentifiers: [3], packetId: 9, state: 'sent' });
       expect([sessions.outboundCount('from'), sessions.moveOutbound('from', 'to'), sessions.outboundTotal()]).toEqual([0, 0, 3]);
     }));
 
@@ -127,6 +127,40 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
         { seq: b, state: 'queued', qos: 1, bytes: 10 },
       ]);
       expect(sessions.outboundPlaces('none')).toEqual([]);
+    }));
+
+    it('writes, reads, updates and deletes many outbound messages at once, each to its own client', () => withStores(({ sessions }) => {
+      // 25 rows: more than one INSERT of the SQLite store (11 rows each), and a last one part full
+      const entries = Array.from({ length: 25 }, (_, i): Omit<OutboundMessage, 'seq'> => ({
+        message: { ...rich, topic: `t/${i}`, payload: bytes('x'.repeat(i)) }, subscriptionIdentifiers: i % 2 ? [i] : undefined, state: 'queued',
+      }));
+      const seqs = sessions.enqueueAll('c', entries);
+      sessions.enqueue('other', { message: rich, state: 'queued' });
+      expect(seqs).toHaveLength(25);
+      expect(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1])).toBe(true);
+      expect(sessions.enqueueAll('c', [])).toEqual([]);
+      expect([sessions.outboundCount('c'), sessions.outboundTotal()]).toEqual([25, 26]);
+      expect(sessions.outbound('c')).toEqual(entries.map((e, i) => (e.subscriptionIdentifiers ? { ...e, seq: seqs[i] } : { message: e.message, state: 'queued', seq: seqs[i] })));
+      expect(sessions.outboundPlaces('c')).toEqual(seqs.map((seq, i) => ({ seq, state: 'queued', packetId: undefined, qos: 2, bytes: i })));
+
+      // a page in seq order whatever the order asked; seqs of other clients and unknown ones are left out
+      const other = sessions.outbound('other')[0].seq;
+      const page = sessions.outboundEntries('c', [seqs[9], seqs[2], other, 999_999, seqs[24]]);
+      expect(page.map((e) => e.message.topic)).toEqual(['t/2', 't/9', 't/24']);
+      expect(sessions.outboundEntries('c', [])).toEqual([]);
+
+      sessions.updateOutbound('c', [{ seq: seqs[0], packetId: 1, state: 'sent' }, { seq: seqs[1], packetId: 65535, state: 'released' }, { seq: other, packetId: 9, state: 'sent' }]);
+      sessions.updateOutbound('c', []);
+      expect(sessions.outboundPlaces('c').slice(0, 3)).toEqual([
+        { seq: seqs[0], state: 'sent', packetId: 1, qos: 2, bytes: 0 }, { seq: seqs[1], state: 'released', packetId: 65535, qos: 2, bytes: 1 },
+        { seq: seqs[2], state: 'queued', packetId: undefined, qos: 2, bytes: 2 },
+      ]);
+      expect(sessions.outbound('other')[0]).toMatchObject({ state: 'queued' }); // another client's seq is not touched
+
+      sessions.deleteOutbound('c', [...seqs.slice(0, 20), other, 999_999]);
+      sessions.deleteOutbound('c', []);
+      expect(sessions.outbound('c').map((e) => e.seq)).toEqual(seqs.slice(20));
+      expect([sessions.outboundCount('c'), sessions.outboundCount('other'), sessions.outboundTotal()]).toEqual([5, 1, 6]);
     }));
 
     it('counts sessions whose client is away as they connect, leave and go', () => withStores(({ sessions }) => {

@@ -6,6 +6,7 @@ import { connectMqtt, inbox, uniqueId } from './clients.ts';
 import { openBrowser, screenshot, type Browser } from './browser.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { hashPassword } from '../../src/broker/auth/password.ts';
+import { webhookServer } from './webhook-server.ts';
 
 let server: BrokerServer;
 let browser: Browser;
@@ -296,5 +297,50 @@ describe('gauge', () => {
     expect(await page.locator('#sign-in').isHidden()).toBe(true);
     await node.endAsync();
     await page.close();
+  });
+});
+
+describe('rules page', () => {
+  it('lists the rules with their counters, shows and replays dead letters, disables a rule', async () => {
+    const hooks = await webhookServer();
+    let failing = true;
+    hooks.answer((path) => (path === '/fail' && failing ? 500 : 200));
+    const put = (name: string, body: unknown) => fetch(`${base()}/api/rules/${name}`, { method: 'PUT', body: JSON.stringify(body) });
+    expect((await put('page-ok', { topic: 'page/ok', action: { kind: 'webhook', url: hooks.url('/ok') } })).status).toBe(201);
+    expect((await put('page-fail', { topic: 'page/fail', action: { kind: 'webhook', url: hooks.url('/fail') }, tries: 1 })).status).toBe(201);
+    const node = await connectMqtt(server.url, { protocolVersion: 5 });
+    for (const n of [1, 2, 3]) await node.publishAsync('page/ok', JSON.stringify({ n }), { qos: 1 });
+    for (const n of [1, 2]) await node.publishAsync('page/fail', `lost ${n}?`, { qos: 1 });
+    await hooks.waitFor(() => hooks.messages('/ok').length === 3);
+
+    const page = await browser.page();
+    await page.setViewportSize({ width: 1280, height: 700 });
+    await page.goto(`${base()}/rules`);
+    const deadButton = page.locator('button[data-dead="page-fail"]', { hasText: /^2$/ });
+    await deadButton.waitFor({ timeout: 20_000 });
+    const okRow = page.locator('tr[data-rule="page-ok"]');
+    expect(await okRow.locator('td').nth(4).textContent()).toBe('3'); // delivered
+    await deadButton.click();
+    await page.locator('#dead-list li').nth(1).waitFor();
+    expect(await page.locator('#dead-list .preview').allTextContents()).toEqual(['lost 1?', 'lost 2?']);
+    expect(await text(page, '#dead-list .meta .muted')).toMatch(/1 try .* HTTP 500/);
+    await screenshot(page, 'rules');
+
+    await page.click('button[data-toggle="page-ok"]');
+    await page.locator('tr[data-rule="page-ok"][data-enabled="false"]').waitFor();
+    const rule = (await (await fetch(`${base()}/api/rules/page-ok`)).json()) as { enabled: boolean };
+    expect(rule.enabled).toBe(false);
+
+    failing = false;
+    await page.click('#dead-replay');
+    await hooks.waitFor(() => hooks.messages('/fail').length === 2);
+    expect(hooks.messages('/fail').map((m) => m.payload)).toEqual(['lost 1?', 'lost 2?']);
+    await page.locator('#dead-empty:not([hidden])').waitFor({ timeout: 10_000 });
+    await page.setViewportSize({ width: 390, height: 800 });
+    await screenshot(page, 'rules-phone');
+    for (const name of ['page-ok', 'page-fail']) await fetch(`${base()}/api/rules/${name}?discard=true`, { method: 'DELETE' });
+    await node.endAsync();
+    await page.close();
+    await hooks.close();
   });
 });

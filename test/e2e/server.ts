@@ -49,6 +49,8 @@ export interface StartOptions {
   logLevel?: 'log' | 'warn';
   inspectorPort?: number;
   launcher?: Launcher;
+  /** More arguments for `npm start` (e.g. `--rules <file>`). */
+  args?: string[];
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<BrokerServer> {
@@ -72,7 +74,7 @@ async function startOnce(opts: StartOptions): Promise<BrokerServer> {
   // wrangler dev always opens an inspector (9229 unless told): a free port, so that servers can run side by side
   const inspectorPort = opts.inspectorPort ?? (launcher === 'npm start' ? undefined : await freePort());
   const common = [...config, '--ip', '127.0.0.1', '--port', String(port), ...(inspectorPort ? ['--inspector-port', String(inspectorPort)] : []),
-    '--persist-to', persistTo, '--log-level', opts.logLevel ?? 'log', ...vars];
+    '--persist-to', persistTo, '--log-level', opts.logLevel ?? 'log', ...vars, ...(opts.args ?? [])];
   // npm runs package.json's start script with these arguments after its own
   const [command, args] = launcher === 'npm start' ? ['npm', ['start', '--silent', '--', ...common]] : [process.execPath, [wrangler, 'dev', ...common]];
   const child = spawn(command, args, {

@@ -94,6 +94,7 @@ describe('npm start refuses a command line it cannot use', () => {
     [['--port', '70000'], /--port 70000: not a port number/],
     [['--log-level', 'loud'], /--log-level loud: not one of/],
     [['--hot-reload'], /Unknown option '--hot-reload'/],
+    [['--rules', '/nonexistent/rules.json'], /--rules \/nonexistent\/rules.json: ENOENT/],
   ];
   for (const [args, message] of cases) {
     it(`${args.join(' ')}: exit code 2 and the usage`, () => {

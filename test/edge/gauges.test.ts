@@ -69,7 +69,7 @@ describe('gauges', () => {
       const start = written();
       for (let i = 0; i < 50; i++) {
         const seq = sessions.enqueue('cost', { message: { topic: 'q', payload: bytes('m'), qos: 1, retain: false }, state: 'queued' });
-        sessions.deleteOutbound('cost', seq);
+        sessions.deleteOutbound('cost', [seq]);
       }
       sessions.enqueue('cost', { message: { topic: 'q', payload: bytes('m'), qos: 1, retain: false }, state: 'queued' });
       expect(written() - start).toBe(101);

@@ -53,5 +53,10 @@ describe('SqliteFlowSnapshots', () => {
       snapshots.delete('c');
       expect(snapshots.load('c')).toEqual({ outbound: [], incoming: [] });
       expect(snapshots.load('other').outbound).toHaveLength(1);
+      // more rows than one INSERT takes (11), and many QoS 2 ids
+      const many = Array.from({ length: 30 }, (_, i) => ({ ...second, seq: 100 + i, message: { ...second.message, topic: `m/${i}` } }));
+      const ids = Array.from({ length: 30 }, (_, i) => i + 1);
+      snapshots.save('c', many, ids);
+      expect(snapshots.load('c')).toEqual({ outbound: many, incoming: ids });
     }));
 });

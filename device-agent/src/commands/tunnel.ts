@@ -33,6 +33,7 @@ const options = {
   'max-clients': { type: 'string' },
   'connect-timeout': { type: 'string' },
   'stall-timeout': { type: 'string' },
+  'edge-keepalive': { type: 'string' },
   'reconnect-min': { type: 'string' },
   'reconnect-max': { type: 'string' },
 } as const;
@@ -90,7 +91,23 @@ function pipeOptions(v: Values, io: Io, log: Logger): PipeOptions {
     log,
     connectTimeoutMs: int(v, 'connect-timeout', 10, 1, 600) * 1000,
     stallMs: stallTimeout(v),
+    edgeKeepalive: edgeKeepalive(v),
   };
+}
+
+/**
+ * --edge-keepalive <seconds> (--buffer only): the MQTT keepalive of the agent's own connections to
+ * the edge. Each PINGREQ wakes the edge's Durable Object, a WebSocket ping does not; so a long one
+ * needs --stall-timeout, whose pings then find a dead edge instead.
+ */
+function edgeKeepalive(v: Values): number | undefined {
+  const seconds = str(v, 'edge-keepalive') === undefined ? undefined : int(v, 'edge-keepalive', 60, 0, 65535);
+  if (seconds === undefined) return undefined;
+  if (!v.buffer) throw new CommandError(ExitCode.usage, '--edge-keepalive needs --buffer (in plain mode the device\'s own keepalive goes to the edge: set it there)');
+  if ((seconds === 0 || seconds > 60) && stallTimeout(v) === 0) {
+    throw new CommandError(ExitCode.usage, `--edge-keepalive ${seconds} needs --stall-timeout: without PINGREQs in time, WebSocket pings are what finds a dead edge`);
+  }
+  return seconds;
 }
 
 /** The spool, and the agent's own edge client that drains it. */

@@ -13,7 +13,7 @@ import type { PipeOptions } from './pipe.ts';
 
 export function agentClient(v: Values, pipe: PipeOptions, log: Logger, reconnect: Backoff): Client {
   const base: ConnectPacket = {
-    type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 60,
+    type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: pipe.edgeKeepalive ?? 60,
     clientId: str(v, 'id') ?? `device-agent-${hostname()}`.slice(0, 64),
     properties: { sessionExpiryInterval: 0xffffffff },
   };

@@ -39,6 +39,7 @@ export class BufferedSession {
   private readonly agentIds = new Set<number>();
   private name: string;
   private keepaliveTimer?: ReturnType<typeof setInterval>;
+  private deviceKeepalive = 0;
 
   constructor(socket: Socket, private readonly opts: BufferedOptions, private readonly onEnd: () => void) {
     this.name = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -60,7 +61,9 @@ export class BufferedSession {
     this.state = 'connecting';
     this.device.version = p.protocolVersion;
     this.name = clientLabel(p.clientId, this.name);
-    this.connect = injectCredentials(p, this.opts.credentials);
+    // the device's keepalive is watched here; the edge's is --edge-keepalive when given
+    this.deviceKeepalive = p.keepalive;
+    this.connect = { ...injectCredentials(p, this.opts.credentials), keepalive: this.opts.edgeKeepalive ?? p.keepalive };
     // A clean session starts without the QoS 2 ids an earlier one held [MQTT-3.1.2-6].
     if (p.clean) void this.opts.spool.endSession(p.clientId).catch(() => {});
     const log = this.opts.log.child(this.name);
@@ -96,13 +99,15 @@ export class BufferedSession {
       connect.clientId = `agent-${Math.random().toString(36).slice(2, 12)}`;
       reply.properties = { ...c.properties, assignedClientIdentifier: connect.clientId };
     }
+    // the edge's Server Keep Alive answers --edge-keepalive, not the device's own [MQTT-3.2.2-21]
+    if (this.opts.edgeKeepalive !== undefined && reply.properties?.serverKeepAlive !== undefined) reply.properties = { ...reply.properties, serverKeepAlive: undefined };
     // The agent is the receiver of the device's QoS 2 publishes: their ids are session state it keeps.
     const holds = this.opts.spool.heldCountOf(connect.clientId) > 0;
     if (local && !connect.clean && holds) reply.sessionPresent = true;
     // A device told its session is gone discards its ids and may reuse them for new messages [MQTT-3.2.2-4].
     if (!reply.sessionPresent && connect.protocolVersion > 3 && holds) void this.opts.spool.endSession(connect.clientId).catch(() => {});
     this.device.send(reply);
-    this.watchKeepalive(this.connect!.keepalive);
+    this.watchKeepalive(this.deviceKeepalive);
     for (const p of this.held.splice(0)) this.handle(p);
   }
 

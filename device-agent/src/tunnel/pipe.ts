@@ -19,6 +19,8 @@ export interface PipeOptions {
   connectTimeoutMs: number;
   /** --stall-timeout: an edge WebSocket with nothing arriving this long is ended. */
   stallMs: number;
+  /** --edge-keepalive (--buffer only): the MQTT keepalive of the agent's connections to the edge, seconds. */
+  edgeKeepalive?: number;
 }
 
 /** Outgoing bytes held per connection before the TCP side is paused. */

@@ -41,5 +41,5 @@ export function adminPublish(broker: Broker, input: AdminPublish, as?: ClientInf
   if (retain && broker.local(topic) && broker.shard.retained.refusal(topic, payload.length) !== undefined) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'the namespace holds as many retained messages as it may');
   }
-  return broker.publish(toMessage(packet, topic, broker.clock.now()));
+  return broker.publish(toMessage(packet, topic, broker.clock.now()), undefined, true); // a rule's full outbox refuses it (0x97)
 }

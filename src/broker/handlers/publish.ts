@@ -29,7 +29,14 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
 
   const refusal = duplicate ? undefined : refuse(conn, packet, topic);
   if (refusal !== undefined || duplicate) return conn.inOrder(0, () => acknowledge(conn, packet, refusal));
-  const routed = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client);
+  let routed: number | Promise<number>;
+  try {
+    routed = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client, packet.qos > 0);
+  } catch (err) {
+    // a rule's outbox is full: v5 is told 0x97; 3.x cannot be, so its connection ends unacknowledged
+    if (conn.version !== 5 || !isQuotaRefusal(err)) throw err;
+    return conn.inOrder(0, () => acknowledge(conn, packet, ReasonCode.QuotaExceeded));
+  }
   if (packet.qos === 0) {
     if (typeof routed !== 'number') routed.catch((err: unknown) => broker.log('warn', `QoS 0 message on ${topic} lost: ${String(err)}`));
     return;
@@ -39,7 +46,8 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     conn.changed();
   }
   // QoS 1/2 are acknowledged only once the owning shard accepted the message, in order
-  conn.inOrder(accepted(routed), (matched) => {
+  conn.inOrder(accepted(routed, conn.version === 5), (matched) => {
+    if (matched === refusedByRule) return acknowledge(conn, packet, ReasonCode.QuotaExceeded);
     // [MQTT-4.3.3-9]; a session that ended with its connection meanwhile is gone: its id must not
     // land in the next session of the client id (sharded: the shard answered after the close)
     if (packet.qos === 2 && (conn.state === 'active' || conn.durable)) session.received(packet.packetId!);
@@ -58,10 +66,18 @@ function checkStoredSize(topic: string, packet: PublishPacket): void {
 /** Below this, with no properties, a message fits a row whatever it holds. */
 const smallMessage = 64 * 1024;
 
-/** A shard that failed to answer ends the connection unacknowledged: the client sends again. */
-function accepted(routed: number | Promise<number>): number | Promise<number> {
+const isQuotaRefusal = (err: unknown) => err instanceof MqttError && err.reasonCode === ReasonCode.QuotaExceeded;
+/** What `accepted` resolves with when the shard refused the message for a rule's full outbox. */
+const refusedByRule = -1;
+
+/**
+ * A shard that failed to answer ends the connection unacknowledged: the client sends again. A
+ * shard's refusal (a rule's full outbox) is told to a v5 client; a 3.x one is ended likewise.
+ */
+function accepted(routed: number | Promise<number>, v5: boolean): number | Promise<number> {
   if (typeof routed === 'number') return routed;
   return routed.catch((err: unknown) => {
+    if (v5 && isQuotaRefusal(err)) return refusedByRule;
     throw new MqttError(ReasonCode.ImplementationSpecificError, `the topic shard did not accept the message: ${String(err)}`);
   });
 }

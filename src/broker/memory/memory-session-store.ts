@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { outboundBytes, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
+import { outboundBytes, type OutboundChange, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
 const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
@@ -88,26 +88,34 @@ export class MemorySessionStore implements SessionStore {
     return seq;
   }
 
-  outbound(clientId: string): OutboundMessage[] {
-    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
+  enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[] {
+    return entries.map((entry) => this.enqueue(clientId, entry));
   }
 
-  outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean } {
-    const after_ = this.outbound(clientId).filter((e) => e.seq > after);
-    let bytes = 0;
-    let n = 0;
-    while (n < after_.length && (n === 0 || bytes + size(after_[n]) <= maxBytes)) bytes += size(after_[n++]);
-    return { outbound: after_.slice(0, n), more: n < after_.length };
+  outbound(clientId: string): OutboundMessage[] {
+    return this.sorted(clientId).map((v) => this.copy(v));
   }
 
   outboundPlaces(clientId: string): OutboundPlace[] {
-    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq)
-      .map(({ seq, packetId, state, message }) => ({ seq, packetId, state, qos: message.qos, bytes: message.payload.length }));
+    return this.sorted(clientId).map((e) => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length }));
   }
 
-  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
-    const entry = this.records.get(clientId)?.outbound.get(seq);
-    return entry && this.copy(entry);
+  outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean } {
+    const after_ = this.sorted(clientId).filter((e) => e.seq > after);
+    let bytes = 0;
+    let n = 0;
+    while (n < after_.length && (n === 0 || bytes + size(after_[n]) <= maxBytes)) bytes += size(after_[n++]);
+    return { outbound: after_.slice(0, n).map((v) => this.copy(v)), more: n < after_.length };
+  }
+
+  outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[] {
+    const held = this.records.get(clientId)?.outbound;
+    const found = seqs.flatMap((seq) => held?.get(seq) ?? []);
+    return found.sort((a, b) => a.seq - b.seq).map((v) => this.copy(v));
+  }
+
+  private sorted(clientId: string): OutboundMessage[] {
+    return [...(this.records.get(clientId)?.outbound.values() ?? [])].sort((a, b) => a.seq - b.seq);
   }
 
   outboundCount(clientId: string): number {
@@ -118,13 +126,17 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].reduce((n, r) => n + r.outbound.size, 0);
   }
 
-  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
-    const entry = this.records.get(clientId)?.outbound.get(seq);
-    if (entry) Object.assign(entry, change);
+  updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
+    const held = this.records.get(clientId)?.outbound;
+    for (const { seq, packetId, state } of changes) {
+      const entry = held?.get(seq);
+      if (entry) Object.assign(entry, { packetId, state });
+    }
   }
 
-  deleteOutbound(clientId: string, seq: number): void {
-    this.records.get(clientId)?.outbound.delete(seq);
+  deleteOutbound(clientId: string, seqs: readonly number[]): void {
+    const held = this.records.get(clientId)?.outbound;
+    for (const seq of seqs) held?.delete(seq);
   }
 
   moveOutbound(from: string, to: string): number {

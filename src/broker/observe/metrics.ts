@@ -45,6 +45,8 @@ export class Metrics {
   readonly counters: Counters;
   /** Bumped on every change, so a saver can tell whether anything is new. */
   changes = 0;
+  /** The changes that were traffic only (packets and bytes counted): a saver may keep those for later. */
+  traffic = 0;
   readonly hooks: Partial<Hooks>;
 
   constructor(broker: Broker, saved?: Partial<Counters>) {
@@ -63,6 +65,7 @@ export class Metrics {
         f.publishes += t.publishes;
         f.bytes += t.bytes;
         this.changes++;
+        this.traffic++;
       },
       onDrop: () => void this.changes++,
       onConnectRefused: (_client, code) => {

@@ -13,12 +13,18 @@ export interface Observed {
   taps: Taps;
 }
 
-/** `saved` are counters from an earlier run of this namespace; `figures` are $SYS topics the host adds. */
-export function observedBroker(options: BrokerOptions, saved?: Partial<Counters>, figures: ReadonlyArray<readonly [string, () => string | number]> = []): Observed {
+/**
+ * `saved` are counters from an earlier run of this namespace; `figures` are $SYS topics the host
+ * adds, `more` those whose topics change (rules').
+ */
+export function observedBroker(
+  options: BrokerOptions, saved?: Partial<Counters>, figures: ReadonlyArray<readonly [string, () => string | number]> = [],
+  more?: () => ReadonlyArray<readonly [string, string | number]>,
+): Observed {
   const retained = new SysRetainedStore(options.retained);
   const broker = new Broker({ ...options, retained });
   const metrics = new Metrics(broker, saved);
-  const sys = new SysTopics(broker, metrics.counters, figures);
+  const sys = new SysTopics(broker, metrics.counters, figures, more);
   const taps = new Taps(broker);
   retained.sys = (filter) => sys.retained(filter);
   for (const hooks of [sys.hooks, metrics.hooks, taps.hooks]) broker.hooks.add(hooks);

@@ -49,15 +49,26 @@ export class SysTopics {
   private readonly broker: Broker;
   private readonly counters: Counters;
   /** Mosquitto's figures, then the host's own (the edge adds its billed units). */
-  private readonly table: ReadonlyArray<readonly [topic: string, figure: Figure]>;
+  private readonly fixed: ReadonlyArray<readonly [topic: string, figure: Figure]>;
+  /** Figures whose topics come and go (per rule), asked for when read. */
+  private readonly more?: () => ReadonlyArray<readonly [topic: string, value: string | number]>;
   /** What live subscribers were last sent, by topic. */
   private readonly sent = new Map<string, string>();
   private refreshedAt?: number;
 
-  constructor(broker: Broker, counters: Counters, extra: ReadonlyArray<readonly [topic: string, figure: () => string | number]> = []) {
+  constructor(
+    broker: Broker, counters: Counters, extra: ReadonlyArray<readonly [topic: string, figure: () => string | number]> = [],
+    more?: () => ReadonlyArray<readonly [topic: string, value: string | number]>,
+  ) {
     this.broker = broker;
     this.counters = counters;
-    this.table = [...sysTable, ...extra.map(([topic, figure]) => [topic, () => figure()] as const)];
+    this.fixed = [...sysTable, ...extra.map(([topic, figure]) => [topic, () => figure()] as const)];
+    this.more = more;
+  }
+
+  private get table(): ReadonlyArray<readonly [topic: string, figure: Figure]> {
+    if (!this.more) return this.fixed;
+    return [...this.fixed, ...this.more().map(([topic, value]) => [topic, () => value] as const)];
   }
 
   private get enabled(): boolean {

@@ -5,7 +5,7 @@ import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
 import type { Accepted, Routed, Subscribed } from '../remote.ts';
-import type { ShardHost, Target } from './shard-host.ts';
+import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
   private readonly host: ShardHost;
@@ -22,12 +22,13 @@ export class ShardEndpoint implements ShardCalls {
    * caller's own gateway ride the answer.
    */
   async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
-    const { reached, targets, notRetained } = this.host.publish(messages);
+    const { reached, targets, refused, notRetained } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
     await this.fabric.route(targets);
     return messages.map((m, i) => {
+      if (refused[i] !== undefined) return { reached: 0, here: [], refused: refused[i] };
       const accepted: Accepted = { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp };
       if (notRetained.has(m)) accepted.notRetained = true;
       return accepted;
@@ -42,7 +43,7 @@ export class ShardEndpoint implements ShardCalls {
     this.host.unsubscribe(clientId, topicFilters);
   }
 
-  async leave(clientId: string, gateway: number): Promise<number> {
+  async leave(clientId: string, gateway: number): Promise<Routes> {
     return this.host.leave(clientId, gateway);
   }
 

@@ -2,7 +2,7 @@
 // messages, and where each subscriber is (a gateway, or its session object while away). A batch
 // of publishes is routed into one batch per target, so a gateway with many matching subscribers
 // gets one call, not one per subscriber.
-import type { Clock, Message, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
+import type { Clock, Message, PublishSink, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
 import type { Routed, Subscribed } from '../remote.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
@@ -19,6 +19,9 @@ export interface LocationStore {
   delete(clientId: string): void;
 }
 
+/** Stamps of the last messages routed to a client on a gateway: [on publish answers, in deliver calls]; 0: none. */
+export type Routes = [answers: number, calls: number];
+
 /** `gateway:<i>` or `session:<i>`: one call each. */
 export type Target = `gateway:${number}` | `session:${number}`;
 
@@ -31,10 +34,14 @@ export class ShardHost {
   /** The session object of a client id. */
   private readonly sessionObjectOf: (clientId: string) => number;
   private readonly config: BrokerConfig;
+  private readonly rules?: PublishSink;
   /** The last stamp given (Message.stamp). */
   private stamped = 0;
-  /** Per subscriber on a gateway: the stamp of the last message routed to it there. */
-  private readonly lastRouted = new Map<string, number>();
+  /**
+   * Per subscriber on a gateway: the stamps of the last messages routed to it there, on each way
+   * they travel: [on a publish's answer to that gateway, in a deliver call]. Each way keeps its order.
+   */
+  private readonly lastRouted = new Map<string, Routes>();
 
   constructor(options: {
     retained: RetainedStore; subscriptions: SessionStore; locations: LocationStore; clock: Clock;
@@ -43,7 +50,10 @@ export class ShardHost {
     config?: Partial<BrokerConfig>;
     /** Topic shards of the namespace: each keeps 1/shards of the retained quota. */
     shards?: number;
+    /** Rules whose outboxes take a copy of what this shard accepts. */
+    rules?: PublishSink;
   }) {
+    this.rules = options.rules;
     this.config = { ...defaultConfig, ...options.config };
     this.subscriptions = options.subscriptions;
     this.locations = options.locations;
@@ -68,12 +78,18 @@ export class ShardHost {
   /**
    * Accepts messages in order: retained ones are stored, each is matched. Returns how many
    * sessions each reached, and per target the messages and deliveries it must carry on with.
-   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped.
+   * Sessions that are away get QoS 1/2 only; a subscriber nobody placed is skipped. A QoS 1/2
+   * message a rule's full outbox refuses goes nowhere: its reason code is in `refused`.
    */
-  publish(messages: Message[]): { reached: number[]; targets: Map<Target, Routed[]>; notRetained: Set<Message> } {
+  publish(messages: Message[], from: number | null = null): {
+    reached: number[]; targets: Map<Target, Routed[]>; refused: Array<number | undefined>; notRetained: Set<Message>;
+  } {
     const targets = new Map<Target, Routed[]>();
+    const refused: Array<number | undefined> = [];
     const notRetained = new Set<Message>();
-    const reached = messages.map((message) => {
+    const reached = messages.map((message, i) => {
+      refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
+      if (refused[i] !== undefined) return 0;
       message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
       if (message.retain && !this.shard.retain(message)) notRetained.add(message);
       const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
@@ -82,7 +98,11 @@ export class ShardHost {
         const where = this.where.get(d.clientId);
         if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
         const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
-        if (where !== 'away') this.lastRouted.set(d.clientId, message.stamp);
+        if (where !== 'away') {
+          const last = this.lastRouted.get(d.clientId) ?? [0, 0];
+          last[where === from ? 0 : 1] = message.stamp;
+          this.lastRouted.set(d.clientId, last);
+        }
         let routed = byTarget.get(target);
         if (!routed) {
           byTarget.set(target, (routed = { message, deliveries: [] }));
@@ -92,7 +112,7 @@ export class ShardHost {
       }
       return deliveries.length;
     });
-    return { reached, targets, notRetained };
+    return { reached, targets, refused, notRetained };
   }
 
   /**
@@ -116,9 +136,9 @@ export class ShardHost {
    * routed to it on that gateway (0: none), which the gateway waits to have seen before its session
    * leaves: so nothing routed to the old place arrives after what is routed to the new one.
    */
-  leave(clientId: string, gateway: number): number {
-    if (this.where.get(clientId) !== gateway) return 0;
-    const last = this.lastRouted.get(clientId) ?? 0;
+  leave(clientId: string, gateway: number): Routes {
+    if (this.where.get(clientId) !== gateway) return [0, 0];
+    const last = this.lastRouted.get(clientId) ?? [0, 0];
     this.place(clientId, 'away');
     return last;
   }

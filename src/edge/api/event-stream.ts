@@ -67,7 +67,7 @@ export class EventStreams {
     const stream = new Stream(writable.getWriter(), () => {
       closeTap();
       this.streams.delete(stream);
-      this.meter.streamClosed(Date.now());
+      this.meter.released(Date.now());
       if (!this.streams.size) this.stopHeartbeat();
     });
     stream.write(`: ${filter}\n\n`);
@@ -78,7 +78,7 @@ export class EventStreams {
       throw err;
     }
     this.streams.add(stream);
-    this.meter.streamOpened(Date.now());
+    this.meter.held(Date.now());
     this.startHeartbeat();
     signal.addEventListener('abort', () => stream.end());
     return new Response(readable, {

@@ -15,6 +15,8 @@ import { messageToJson } from './message-json.ts';
 import { readPublish } from './publish-body.ts';
 import { prometheus, statsOf } from './stats.ts';
 import { userRoutes } from './users.ts';
+import { ruleRoutes } from './rules.ts';
+import type { RuleEngine } from '../../rules/engine.ts';
 
 export interface ApiContext {
   namespace: string;
@@ -22,6 +24,8 @@ export interface ApiContext {
   meter: Meter;
   streams: EventStreams;
   users: SqliteUsers;
+  /** The namespace's rules; none on a sharded gateway. */
+  rules?: RuleEngine;
 }
 
 function required(url: URL, name: string): string {
@@ -88,12 +92,12 @@ const routes: Route<ApiContext>[] = [
     return json({ disconnected: id, reasonCode: code });
   }],
   ['GET', /^\/api\/subscribe$/, ({ streams }, request, url) => streams.open(filterParam(url), request.signal)],
-  ['GET', /^\/api\/stats$/, (ctx) => json(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now()))],
-  ['GET', /^\/metrics$/, (ctx) => new Response(prometheus(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now())), {
+  ['GET', /^\/api\/stats$/, (ctx) => json(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now(), ctx.rules))],
+  ['GET', /^\/metrics$/, (ctx) => new Response(prometheus(statsOf(ctx.namespace, ctx.observed, ctx.meter, ctx.streams.size, Date.now(), ctx.rules)), {
     headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' },
   })],
 ];
 
 export function handleApi(ctx: ApiContext, request: Request): Promise<Response> {
-  return dispatch([...routes, ...userRoutes], ctx, request);
+  return dispatch([...routes, ...userRoutes, ...ruleRoutes], ctx, request);
 }

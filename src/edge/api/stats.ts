@@ -5,10 +5,17 @@ import { gauges } from '../../broker/observe/gauges.ts';
 import { brokerName, brokerVersion } from '../../broker/version.ts';
 import { billing } from '../billing.ts';
 import type { Meter } from '../meter.ts';
+import type { RuleEngine, RuleView } from '../../rules/engine.ts';
 
 export type Stats = ReturnType<typeof statsOf>;
 
-export function statsOf(namespace: string, { broker, metrics }: Observed, meter: Meter, streams: number, now: number) {
+/** A rule's line in the stats: its counters, what waits and how late. */
+const ruleStats = (r: RuleView) => ({
+  name: r.name, enabled: r.enabled, action: r.action, ...r.counters, outbox: r.outbox.messages, outboxBytes: r.outbox.bytes,
+  deadLetters: r.deadLetters.messages, lagMs: r.lagMs,
+});
+
+export function statsOf(namespace: string, { broker, metrics }: Observed, meter: Meter, streams: number, now: number, rules?: RuleEngine) {
   const c = metrics.counters;
   const g = gauges(broker);
   return {
@@ -20,6 +27,7 @@ export function statsOf(namespace: string, { broker, metrics }: Observed, meter:
     eventStreams: streams,
     /** Sharded topology: this gateway's calls to other objects that missed their deadline, by kind. */
     callsTimedOut: { ...broker.remote?.timeouts },
+    rules: (rules?.list() ?? []).map(ruleStats),
     billing: billing(meter.read(now)),
   };
 }
@@ -58,6 +66,19 @@ const metricTable: Metric[] = [
   ['cloudflare_do_estimated_usd_total', 'counter', 'Estimated cost at list prices, in US dollars.', (s) => s.billing.estimatedUsd],
 ];
 
+/** Per-rule metrics, one sample per rule, labelled `rule`. */
+const ruleMetrics: Array<[name: string, type: 'counter' | 'gauge', help: string, value: (r: Stats['rules'][number]) => number]> = [
+  ['mqtt_rule_matched_total', 'counter', 'Messages a rule matched.', (r) => r.matched],
+  ['mqtt_rule_delivered_total', 'counter', 'Messages a rule\'s action delivered.', (r) => r.delivered],
+  ['mqtt_rule_retried_total', 'counter', 'Failed deliveries of a batch, each retried or dead-lettered.', (r) => r.retried],
+  ['mqtt_rule_dead_lettered_total', 'counter', 'Messages moved to a rule\'s dead letters after its tries.', (r) => r.deadLettered],
+  ['mqtt_rule_dropped_total', 'counter', 'Matches not recorded because the rule\'s outbox was full (QoS 0, wills).', (r) => r.dropped],
+  ['mqtt_rule_refused_total', 'counter', 'Publishes refused with 0x97 because the rule\'s outbox was full.', (r) => r.refused],
+  ['mqtt_rule_outbox_messages', 'gauge', 'Messages waiting in a rule\'s outbox.', (r) => r.outbox],
+  ['mqtt_rule_dead_letters', 'gauge', 'Messages in a rule\'s dead letters.', (r) => r.deadLetters],
+  ['mqtt_rule_lag_seconds', 'gauge', 'Age of the oldest message waiting in a rule\'s outbox.', (r) => r.lagMs / 1000],
+];
+
 const label = (value: string): string => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 export function prometheus(s: Stats): string {
@@ -68,6 +89,10 @@ export function prometheus(s: Stats): string {
     const v = value(s);
     if (typeof v === 'number') lines.push(`${name}{${ns}} ${v}`);
     else for (const [reason, n] of Object.entries(v)) lines.push(`${name}{${ns},reason="${label(reason)}"} ${n}`);
+  }
+  for (const [name, type, help, value] of s.rules.length ? ruleMetrics : []) {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const r of s.rules) lines.push(`${name}{${ns},rule="${label(r.name)}"} ${value(r)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,9 @@
 // SessionStore on the object's SQLite: sessions, their subscriptions, outbound messages and
-// received QoS 2 ids. Every call is one or two statements; nothing is cached here.
-import type { Message, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill } from '../../broker/index.ts';
+// received QoS 2 ids. Every call is one or two statements, whatever the number of messages it
+// takes (an INSERT per 11 rows aside); nothing is cached here.
+import type {
+  Message, OutboundChange, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill,
+} from '../../broker/index.ts';
 import { outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
@@ -11,6 +14,7 @@ type SessionRow = {
 export type OutboundRow = {
   seq: number; state: string; packet_id: number | null; topic: string; payload: ArrayBuffer; qos: number; retain: number; meta: string | null;
 };
+type PlaceRow = { seq: number; state: string; packet_id: number | null; qos: number; bytes: number };
 /** The parts of an outbound message that have no column of their own. */
 type OutboundMeta = Pick<Message, 'properties' | 'expiresAt' | 'publisher' | 'stamp'> & { subscriptionIdentifiers?: number[] };
 
@@ -92,11 +96,17 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
-    this.seq ??= this.sql.first<{ seq: number | null }>('SELECT max(seq) AS seq FROM outbound')!.seq ?? 0;
-    const seq = ++this.seq;
-    this.sql.run(`INSERT INTO outbound ${outboundColumns}`, ...outboundValues(clientId, seq, entry));
-    this.outboundChange++;
-    return seq;
+    return this.enqueueAll(clientId, [entry])[0];
+  }
+
+  /** One INSERT per `rowsPerInsert` entries. */
+  enqueueAll(clientId: string, entries: ReadonlyArray<Omit<OutboundMessage, 'seq'>>): number[] {
+    let seq = (this.seq ??= this.sql.first<{ seq: number | null }>('SELECT max(seq) AS seq FROM outbound')!.seq ?? 0);
+    const seqs = entries.map(() => ++seq);
+    insertOutbound(this.sql, 'outbound', clientId, entries.map((e, i) => ({ ...e, seq: seqs[i] })));
+    this.seq = seq;
+    this.outboundChange += entries.length;
+    return seqs;
   }
 
   outbound(clientId: string): OutboundMessage[] {
@@ -116,14 +126,14 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   outboundPlaces(clientId: string): OutboundPlace[] {
-    type Place = { seq: number; packet_id: number | null; state: string; qos: number; bytes: number };
-    return this.sql.all<Place>('SELECT seq, packet_id, state, qos, length(payload) AS bytes FROM outbound WHERE client_id = ? ORDER BY seq', clientId)
-      .map((r) => ({ seq: r.seq, packetId: r.packet_id ?? undefined, state: r.state as OutboundPlace['state'], qos: r.qos as OutboundPlace['qos'], bytes: r.bytes }));
+    return this.sql.all<PlaceRow>('SELECT seq, state, packet_id, qos, length(payload) AS bytes FROM outbound WHERE client_id = ? ORDER BY seq', clientId)
+      .map((r) => ({ seq: r.seq, state: r.state as OutboundPlace['state'], packetId: r.packet_id ?? undefined, qos: r.qos as OutboundPlace['qos'], bytes: r.bytes }));
   }
 
-  outboundEntry(clientId: string, seq: number): OutboundMessage | undefined {
-    const row = this.sql.first<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
-    return row && toOutbound(row);
+  outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[] {
+    if (!seqs.length) return [];
+    return this.sql.all<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq',
+      clientId, JSON.stringify(seqs)).map(toOutbound);
   }
 
   outboundCount(clientId: string): number {
@@ -142,13 +152,24 @@ export class SqliteSessionStore implements SessionStore {
     return total;
   }
 
-  updateOutbound(clientId: string, seq: number, change: Pick<OutboundMessage, 'packetId' | 'state'>): void {
-    this.sql.run('UPDATE outbound SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
-      change.packetId ?? null, change.state, clientId, seq);
+  /**
+   * One UPDATE, the changes bound as one JSON object { seq: [packetId, state] }: the rows are
+   * found by key and each looks its change up in the object (a join with json_each would scan
+   * the client's rows once per change).
+   */
+  updateOutbound(clientId: string, changes: readonly OutboundChange[]): void {
+    if (!changes.length) return;
+    this.sql.run(
+      `UPDATE outbound SET packet_id = json_extract(?1, '$."' || seq || '"[0]'), state = json_extract(?1, '$."' || seq || '"[1]')
+       WHERE client_id = ?2 AND seq IN (SELECT key FROM json_each(?1))`,
+      JSON.stringify(Object.fromEntries(changes.map((c) => [c.seq, [c.packetId, c.state]]))), clientId,
+    );
   }
 
-  deleteOutbound(clientId: string, seq: number): void {
-    this.outboundChange -= this.sql.run('DELETE FROM outbound WHERE client_id = ? AND seq = ?', clientId, seq);
+  /** One DELETE, the seqs bound as one JSON array. */
+  deleteOutbound(clientId: string, seqs: readonly number[]): void {
+    if (!seqs.length) return;
+    this.outboundChange -= this.sql.run('DELETE FROM outbound WHERE client_id = ? AND seq IN (SELECT value FROM json_each(?))', clientId, JSON.stringify(seqs));
   }
 
   /** One UPDATE: the rows change owner in place, nothing is read into memory. */
@@ -184,9 +205,22 @@ function toState(r: SessionRow): SessionState {
 }
 
 /** The columns of an outbound row (the `outbound` table, and the clean sessions' snapshots). */
-export const outboundColumns = '(client_id, seq, state, packet_id, topic, payload, qos, retain, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
+const outboundColumns = '(client_id, seq, state, packet_id, topic, payload, qos, retain, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)';
 
-export function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
+/** Rows of one INSERT: 9 bindings a row, and a Durable Object binds at most 100 per statement (Cloudflare: Durable Objects limits). */
+const rowsPerInsert = 11;
+const inserts: string[] = [];
+
+/** Writes outbound rows to `table` (`outbound`, or the clean sessions' snapshots), `rowsPerInsert` per statement. */
+export function insertOutbound(sql: Sql, table: string, clientId: string, entries: readonly OutboundMessage[]): void {
+  for (let i = 0; i < entries.length; i += rowsPerInsert) {
+    const rows = entries.slice(i, i + rowsPerInsert);
+    inserts[rows.length] ??= outboundColumns + ', (?, ?, ?, ?, ?, ?, ?, ?, ?)'.repeat(rows.length - 1);
+    sql.run(`INSERT INTO ${table} ${inserts[rows.length]}`, ...rows.flatMap((e) => outboundValues(clientId, e.seq, e)));
+  }
+}
+
+function outboundValues(clientId: string, seq: number, entry: Omit<OutboundMessage, 'seq'>): unknown[] {
   const { message: m } = entry;
   const meta: OutboundMeta = {
     properties: m.properties, expiresAt: m.expiresAt, publisher: m.publisher, stamp: m.stamp, subscriptionIdentifiers: entry.subscriptionIdentifiers,

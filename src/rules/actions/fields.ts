@@ -2,7 +2,7 @@
 // field paths that pick one value out of a message (D1 columns, Analytics Engine blobs and
 // doubles), and the checks every action's configuration makes on its binding and fields.
 import { isValidUtf8 } from '../../protocol/index.ts';
-import { toBase64 } from '../../edge/base64.ts';
+import { toBase64 } from '../../broker/auth/base64.ts';
 import type { RuleMessage } from '../action.ts';
 
 const text = new TextDecoder();
@@ -20,7 +20,7 @@ export const byteLength = (s: string): number => utf8.encode(s).length;
 export function messageRecord(m: RuleMessage): Record<string, unknown> {
   const utf = isValidUtf8(m.payload);
   const record: Record<string, unknown> = {
-    seq: m.seq, topic: m.topic, payload: utf ? text.decode(m.payload) : toBase64(m.payload), encoding: utf ? 'utf8' : 'base64',
+    seq: m.seq, topic: m.topic, payload: utf ? text.decode(m.payload) : toBase64(m.payload, true), encoding: utf ? 'utf8' : 'base64',
     qos: m.qos, retain: m.retain, receivedAt: new Date(m.receivedAt).toISOString(),
   };
   if (m.clientId !== undefined) record.clientId = m.clientId;

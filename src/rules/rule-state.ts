@@ -1,0 +1,73 @@
+// A rule's live state in the engine: its definition, what its outbox and dead letters hold, its
+// counters and backoff; how it is restored from the store at start and shown through the API.
+import type { Rule } from './rule.ts';
+import { emptyCounters, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
+
+/** One rule's live state: its definition (undefined when it no longer parses), usage and counters. */
+export interface RuleState {
+  stored: StoredRule;
+  rule?: Rule;
+  problem?: string;
+  counters: RuleCounters;
+  pending: Usage & { oldest?: number };
+  dead: Usage;
+  /** No try before this (ms): the backoff after a failed batch. */
+  nextAt: number;
+  busy: boolean;
+  dirty: boolean;
+  lastError?: string;
+  lastErrorAt?: number;
+}
+
+export interface RuleView {
+  name: string;
+  source: 'file' | 'api';
+  enabled: boolean;
+  topic: string;
+  action: string;
+  definition: Record<string, unknown>;
+  /** Set when the stored definition no longer parses (the rule is inactive). */
+  problem?: string;
+  counters: RuleCounters;
+  outbox: { messages: number; bytes: number };
+  deadLetters: { messages: number; bytes: number };
+  /** Age of the oldest undelivered message (ms): how far the sink is behind. */
+  lagMs: number;
+  nextTryAt?: number;
+  lastError?: string;
+  lastErrorAt?: number;
+}
+
+/** A rule's state as last saved, plus what was appended to its outbox after that save. */
+export function restoreState(store: RuleStore, stored: StoredRule, saved: SavedState | undefined): RuleState {
+  const counters = { ...emptyCounters(), ...saved?.counters };
+  const pending = { count: 0, bytes: 0, ...saved?.pending };
+  const since = store.appendedAfter(stored.name, counters.lastSeq);
+  if (since.count) {
+    counters.matched += since.count;
+    counters.lastSeq = since.lastSeq;
+    pending.count += since.count;
+    pending.bytes += since.bytes;
+    pending.oldest ??= since.oldest;
+  }
+  return { stored, counters, pending, dead: { count: 0, bytes: 0, ...saved?.dead }, nextAt: 0, busy: false, dirty: false };
+}
+
+/** What the API and the stats show of a rule at `now`. */
+export function viewOf(s: RuleState, now: number): RuleView {
+  return {
+    name: s.stored.name, source: s.stored.source, enabled: s.stored.enabled, topic: String(s.stored.definition.topic),
+    action: String((s.stored.definition.action as { kind?: unknown } | undefined)?.kind), definition: s.stored.definition,
+    ...(s.problem ? { problem: s.problem } : {}),
+    counters: { ...s.counters }, outbox: { messages: s.pending.count, bytes: s.pending.bytes },
+    deadLetters: { messages: s.dead.count, bytes: s.dead.bytes },
+    lagMs: s.pending.oldest === undefined ? 0 : Math.max(0, now - s.pending.oldest),
+    nextTryAt: s.nextAt > now ? s.nextAt : undefined, lastError: s.lastError, lastErrorAt: s.lastErrorAt,
+  };
+}
+
+/** How long an action wants its outbox held before the next drain (ms; 0: now). */
+export function holdFor(s: RuleState, now: number): number {
+  const { kind, config } = s.rule!.action;
+  return kind.hold?.(config, s.pending.oldest ?? now, { count: s.pending.count, bytes: s.pending.bytes }, now) ?? 0;
+}
