@@ -2,7 +2,7 @@
 // Expiry 0): in-flight and queued QoS 1/2 messages out and the QoS 2 ids received, kept in memory,
 // where a delivery costs no store write. Such a session lasts as long as its connection
 // [MQTT-3.1.2-6], and a hibernation does not end the connection, so what is in memory is copied
-// to the snapshot store (`save`) within a second of a change: the object calls save from a timer,
+// to the snapshot store (`save`) once changes stopped for a second: the object calls save from a timer,
 // and the runtime hibernates an object only once it has no timer pending and has been idle
 // (Cloudflare: Durable Object lifecycle), so a wake finds every flow as it was (`restore`). A
 // restart ends these sessions (their sockets are gone) and their snapshots with them.
@@ -25,8 +25,11 @@ class NotingStore extends MemorySessionStore {
   bytes = 0;
   /** Called when the first change after a save is noted. */
   first?: () => void;
+  /** Changes noted so far (CleanFlows.quiet). */
+  touches = 0;
 
   private note(clientId: string): void {
+    this.touches++;
     if (!this.changed.size) this.first?.();
     this.changed.add(clientId);
   }
@@ -70,6 +73,8 @@ export class CleanFlows {
   private readonly snapshots?: FlowSnapshots;
   /** Client ids this run saved a snapshot for, or read one back. */
   private readonly saved = new Set<string>();
+  /** store.touches when `quiet` last looked. */
+  private looked = 0;
 
   constructor(snapshots?: FlowSnapshots) {
     this.snapshots = snapshots;
@@ -97,6 +102,17 @@ export class CleanFlows {
     this.store.changed.delete(clientId);
     this.saved.delete(clientId);
     this.snapshots?.delete(clientId);
+  }
+
+  /**
+   * Whether nothing changed since the last time this was asked. The object saves only after a
+   * quiet spell: while messages flow it is not hibernating, and its save timer keeps it from
+   * hibernating, so flows that come and go within the spell never cost a row.
+   */
+  quiet(): boolean {
+    const quiet = this.store.touches === this.looked;
+    this.looked = this.store.touches;
+    return quiet;
   }
 
   /** Whether something changed since the last save (and there is somewhere to save it). */

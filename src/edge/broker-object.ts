@@ -214,15 +214,23 @@ export class BrokerObject extends DurableObject<Env> {
     this.broker.flush();
   }
 
-  /** Copies clean sessions' changed flows to SQLite a little later: many events share one copy. */
+  /**
+   * Copies clean sessions' changed flows to SQLite once they stopped changing for flowSaveDelay:
+   * the pending timer keeps the object from hibernating until then, and a steady flow of messages
+   * writes no row (CleanFlows.quiet).
+   */
   private saveFlowsSoon(): void {
     if (this.flowSave) return;
-    this.flowSave = setTimeout(() => {
+    const flows = this.broker.sessions.flows;
+    flows.quiet(); // from now on
+    const look = () => {
+      if (!flows.quiet()) return void (this.flowSave = setTimeout(look, flowSaveDelay));
       this.flowSave = undefined;
       const start = Date.now();
-      this.broker.sessions.flows.save();
+      flows.save();
       this.meter.active(start, Date.now());
-    }, flowSaveDelay);
+    };
+    this.flowSave = setTimeout(look, flowSaveDelay);
   }
 
   /** The Worker checked the admin token and the ?ns= it routed by. */

@@ -22,6 +22,18 @@ class MemorySnapshots implements FlowSnapshots {
 const message = (topic: string) => ({ topic, payload: new TextEncoder().encode(topic), qos: 1 as const, retain: false });
 
 describe('CleanFlows', () => {
+  it('is quiet only when nothing changed since it was last asked: a steady flow is never saved', () => {
+    const flows = new CleanFlows(new MemorySnapshots());
+    expect(flows.quiet()).toBe(true);
+    const seq = flows.store.enqueue('a', { message: message('1'), state: 'sent', packetId: 1 });
+    expect([flows.quiet(), flows.quiet()]).toEqual([false, true]);
+    flows.store.deleteOutbound('a', [seq]);
+    expect(flows.quiet()).toBe(false);
+    flows.store.addIncoming('a', 3);
+    flows.store.deleteIncoming('a', 3);
+    expect([flows.quiet(), flows.quiet()]).toEqual([false, true]);
+  });
+
   it('saves only what changed, once per save however many changes, and tells the object once per burst', () => {
     const snapshots = new MemorySnapshots();
     const flows = new CleanFlows(snapshots);
