@@ -7,7 +7,8 @@
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
 // those of `focused` below on every broker picked; BENCH_IDLE_ONLY=1 runs only the idle-device
-// scenarios (on edge-mqtt and edge-sharded).
+// scenarios (on edge-mqtt and edge-sharded); BENCH_SCENARIO=rules runs the rules scenario
+// (lib/rules-scenarios.ts: 0, 1 and 10 rules, on edge-mqtt and edge-sharded, one start each).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -17,11 +18,13 @@ import { idleDevices, type IdleProfile } from './lib/idle-scenarios.ts';
 import { printCost, printIdle, printStartModes, printTables } from './lib/report.ts';
 import { startModes } from './lib/start-modes.ts';
 import { printSinkCost } from './lib/sink-cost.ts';
+import { printRules, ruleCounts, rulesFile, rulesRun, type RulesResult } from './lib/rules-scenarios.ts';
 import { benchVars, shardedVars } from './lib/topologies.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const idleOnly = process.env.BENCH_IDLE_ONLY === '1';
+const focus = process.env.BENCH_SCENARIO?.split(',');
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
@@ -64,7 +67,6 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  const focus = process.env.BENCH_SCENARIO?.split(',');
   if (focus) {
     for (const name of focus) {
       const r = focused[name]?.(b);
@@ -98,13 +100,30 @@ const only = process.env.BENCH_BROKERS?.split(',') ?? (idleOnly ? ['edge-mqtt', 
 const results: Result[] = [];
 const started = Date.now();
 for (const { name, start } of brokers) {
-  if (only && !only.includes(name)) continue;
+  if ((only && !only.includes(name)) || focus?.every((f) => f === 'rules')) continue;
   console.error(`${name}:`);
   const broker = await start();
   try {
     results.push(...(await scenarios(broker)));
   } finally {
     await broker.stop();
+  }
+}
+// the rules scenario: a start per rule count, in each topology picked
+const ruleRuns: RulesResult[] = [];
+const topologies = [['edge-mqtt', benchVars], ['edge-sharded', { ...benchVars, ...shardedVars }]] as const;
+for (const [name, vars] of (!focus || focus.includes('rules')) && !idleOnly ? topologies : []) {
+  if (only && !only.includes(name)) continue;
+  for (const rules of ruleCounts) {
+    console.error(`${name}, ${rules} rules:`);
+    const broker = await startEdge(rules ? { ...vars, MQTT_RULES_FILE: rulesFile(rules) } : vars, name);
+    try {
+      const r = await rulesRun(broker, rules, n(10_000), n(300));
+      ruleRuns.push(r);
+      console.error(`  ${Math.round(r.throughput.rate ?? 0)} msg/s, drained in ${Math.round(r.drainMs)} ms`);
+    } finally {
+      await broker.stop();
+    }
   }
 }
 if (!only || only.includes('start-modes')) console.error('start-modes:');
@@ -118,5 +137,6 @@ console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.versio
 printTables(results);
 printCost(results);
 printIdle(results);
-printSinkCost();
+printRules(ruleRuns);
+printSinkCost(ruleRuns);
 printStartModes(starts);
