@@ -118,7 +118,7 @@ for (const [name, vars] of (!focus || focus.includes('rules')) && !idleOnly ? to
     console.error(`${name}, ${rules} rules:`);
     const broker = await startEdge(rules ? { ...vars, MQTT_RULES_FILE: rulesFile(rules) } : vars, name);
     try {
-      const r = await rulesRun(broker, rules, n(10_000), n(300));
+      const r = await rulesRun(broker, rules, n(10_000), n(300), rounds);
       ruleRuns.push(r);
       console.error(`  ${Math.round(r.throughput.rate ?? 0)} msg/s, drained in ${Math.round(r.drainMs)} ms`);
     } finally {
