@@ -2,8 +2,9 @@
 // scenario with ratios to Aedes, to the echo object (the runtime's ceiling) and to this broker's
 // default topology (edge-mqtt; edge-sharded runs every scenario too), fan-out as gateways are
 // added (edge-sharded-1gw, -2gw, -4gw), then what the edge broker's traffic costs in both of its
-// topologies, how the way the broker is started changes its rate (lib/start-modes.ts), and what
-// rule actions' sinks cost per million messages, from list prices (lib/sink-cost.ts).
+// topologies, publishing with 0, 1 and 10 rules matching (lib/rules-scenarios.ts), how the way the
+// broker is started changes its rate (lib/start-modes.ts), and what rule actions' sinks cost per
+// million messages, from list prices plus the rules scenario's measured outbox (lib/sink-cost.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" is that last comparison); BENCH_ROUNDS its rounds (3); BENCH_SCENARIO=<name>,… runs only
 // those of `focused` below on every broker picked; BENCH_IDLE_ONLY=1 runs only the idle-device
