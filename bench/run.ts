@@ -2,13 +2,15 @@
 // scenario with ratios to Aedes, to the echo object (the runtime's ceiling) and to this broker's
 // default topology (edge-mqtt; edge-sharded runs every scenario too), fan-out as gateways are
 // added (edge-sharded-1gw, -2gw, -4gw), then what the edge broker's traffic costs in both of its
-// topologies, how the way the broker is started changes its rate (lib/start-modes.ts), what rule
-// actions' sinks cost per million messages, from list prices (lib/sink-cost.ts), and last what a
-// wake costs as state grows (lib/state-size.ts).
+// topologies, publishing with 0, 1 and 10 rules matching (lib/rules-scenarios.ts), how the way the
+// broker is started changes its rate (lib/start-modes.ts), what rule actions' sinks cost per million
+// messages, from list prices plus the rules scenario's measured outbox (lib/sink-cost.ts), and last
+// what a wake costs as state grows (lib/state-size.ts).
 // BENCH_SCALE=0.1 runs a quick, smaller version; BENCH_BROKERS=edge-mqtt,aedes picks brokers
 // ("start-modes" and "state-size" are those last two); BENCH_ROUNDS the start modes' rounds (3);
 // BENCH_SCENARIO=<name>,… runs only those of `focused` below on every broker picked; BENCH_IDLE_ONLY=1
-// runs only the idle-device scenarios (on edge-mqtt and edge-sharded).
+// runs only the idle-device scenarios (on edge-mqtt and edge-sharded); BENCH_SCENARIO=rules runs the
+// rules scenario (0, 1 and 10 rules, on edge-mqtt and edge-sharded, one start each).
 import { cpus } from 'node:os';
 import { mosquittoInstalled, startAedes, startEcho, startEdge, startMosquitto, type RunningBroker } from './lib/brokers.ts';
 import type { Framing } from './lib/clients.ts';
@@ -19,11 +21,13 @@ import { printCost, printIdle, printStartModes, printTables } from './lib/report
 import { startModes } from './lib/start-modes.ts';
 import { printWakes, wakeAtSize, type StateKind, type WakeResult } from './lib/state-size.ts';
 import { printSinkCost } from './lib/sink-cost.ts';
+import { printRules, ruleCounts, rulesFile, rulesRun, type RulesResult } from './lib/rules-scenarios.ts';
 import { benchVars, shardedVars } from './lib/topologies.ts';
 
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const idleOnly = process.env.BENCH_IDLE_ONLY === '1';
+const focus = process.env.BENCH_SCENARIO?.split(',');
 const n = (count: number) => Math.max(4, Math.round(count * scale));
 const framings: Framing[] = ['packet', 'coalesce'];
 
@@ -66,7 +70,6 @@ async function scenarios(b: RunningBroker): Promise<Result[]> {
     out.push(result);
     console.error(`  ${result.scenario}${result.framing ? ` (${result.framing})` : ''}: ${Math.round(result.durationMs)} ms`);
   };
-  const focus = process.env.BENCH_SCENARIO?.split(',');
   if (focus) {
     for (const name of focus) {
       const r = focused[name]?.(b);
@@ -100,13 +103,30 @@ const only = process.env.BENCH_BROKERS?.split(',') ?? (idleOnly ? ['edge-mqtt', 
 const results: Result[] = [];
 const started = Date.now();
 for (const { name, start } of brokers) {
-  if (only && !only.includes(name)) continue;
+  if ((only && !only.includes(name)) || focus?.every((f) => f === 'rules')) continue;
   console.error(`${name}:`);
   const broker = await start();
   try {
     results.push(...(await scenarios(broker)));
   } finally {
     await broker.stop();
+  }
+}
+// the rules scenario: a start per rule count, in each topology picked
+const ruleRuns: RulesResult[] = [];
+const topologies = [['edge-mqtt', benchVars], ['edge-sharded', { ...benchVars, ...shardedVars }]] as const;
+for (const [name, vars] of (!focus || focus.includes('rules')) && !idleOnly ? topologies : []) {
+  if (only && !only.includes(name)) continue;
+  for (const rules of ruleCounts) {
+    console.error(`${name}, ${rules} rules:`);
+    const broker = await startEdge(rules ? { ...vars, MQTT_RULES_FILE: rulesFile(rules) } : vars, name);
+    try {
+      const r = await rulesRun(broker, rules, n(10_000), n(300), rounds);
+      ruleRuns.push(r);
+      console.error(`  ${Math.round(r.throughput.rate ?? 0)} msg/s, drained in ${Math.round(r.drainMs)} ms`);
+    } finally {
+      await broker.stop();
+    }
   }
 }
 if (!only || only.includes('start-modes')) console.error('start-modes:');
@@ -134,6 +154,7 @@ console.log(`Run ${new Date().toISOString().slice(0, 10)}, Node ${process.versio
 printTables(results);
 printCost(results);
 printIdle(results);
-printSinkCost();
+printRules(ruleRuns);
+printSinkCost(ruleRuns);
 printStartModes(starts);
 printWakes(wakes);

@@ -1,7 +1,9 @@
 // What delivering a million matched messages to each kind of rule action costs at Cloudflare's
 // list prices (src/edge/billing.ts), next to AWS IoT Core's rules engine. Arithmetic from the
-// actions' own batching (src/rules/actions/*): no broker is run for it.
+// actions' own batching (src/rules/actions/*), and the broker's side measured by the rules
+// scenario (rules-scenarios.ts) when it ran.
 import { awsIotRulesPrices, prices, sinkPrices } from '../../src/edge/billing.ts';
+import { perRuleMessage, type RulesResult } from './rules-scenarios.ts';
 
 export interface SinkCase {
   action: string;
@@ -42,14 +44,26 @@ export function outboxCost(batch: number): number {
   return million * (2 * prices.rowWritten) + (million / batch) * prices.request;
 }
 
-export function printSinkCost(): void {
+/** The measured broker side per rule-message of each run with rules (rules-scenarios.ts), in $ per million. */
+function measuredOutbox(rules: RulesResult[]): Array<{ label: string; usd: number }> {
+  return rules.flatMap((r) => {
+    const v = perRuleMessage(r, rules);
+    return v === undefined ? [] : [{ label: `${r.broker}, ${r.rules} rule${r.rules > 1 ? 's' : ''}`, usd: v }];
+  });
+}
+
+/** The table; with the rules scenario's runs, one more column per run: the sink plus the broker's side as measured. */
+export function printSinkCost(rules: RulesResult[] = []): void {
   const aws = million * (awsIotRulesPrices.ruleTriggered + awsIotRulesPrices.action);
+  const measured = measuredOutbox(rules);
   console.log('### Rule actions: cost per million delivered messages\n');
-  console.log(`List prices, no free tier; ${recordBytes}-byte records (a 64-byte payload); the broker's outbox assumed at 2 rows written per message and one alarm per 100 (${usd(outboxCost(100))}).\n`);
-  console.log('| action | counted as | sink $ / M msgs | + outbox | stored a month $ / M msgs | AWS IoT Core rules $ / M msgs (+ the target\'s own price) |');
-  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  console.log(`List prices, no free tier; ${recordBytes}-byte records (a 64-byte payload); the broker's outbox assumed at 2 rows written per message and one alarm per 100 (${usd(outboxCost(100))}).` +
+    (measured.length ? ' "+ measured" columns: the sink plus what one more matching rule cost the broker per message in the rules scenario (its $ less the 0-rules run\'s, over the rules: outbox rows written and deleted, alarms, the republish, duration).' : '') + '\n');
+  console.log(`| action | counted as | sink $ / M msgs | + outbox | ${measured.map((m) => `+ measured (${m.label}) | `).join('')}stored a month $ / M msgs | AWS IoT Core rules $ / M msgs (+ the target's own price) |`);
+  console.log(`| --- | --- | ---: | ---: | ${measured.map(() => '---: | ').join('')}---: | ---: |`);
   for (const c of sinkCases()) {
-    console.log(`| ${c.action} | ${c.basis} | ${usd(c.sink)} | **${usd(c.sink + outboxCost(100))}** | ${c.storedMonth === undefined ? '–' : usd(c.storedMonth)} | ${usd(aws)} |`);
+    console.log(`| ${c.action} | ${c.basis} | ${usd(c.sink)} | **${usd(c.sink + outboxCost(100))}** | ${measured.map((m) => `${usd(c.sink + m.usd)} | `).join('')}` +
+      `${c.storedMonth === undefined ? '–' : usd(c.storedMonth)} | ${usd(aws)} |`);
   }
   console.log('');
 }
