@@ -22,6 +22,8 @@ const rules = JSON.stringify([
     action: { kind: 'queue', binding: 'RULES_QUEUE' },
   },
   { name: 'queue-dlq', topic: 'dlq/#', action: { kind: 'queue', binding: 'RULES_QUEUE', body: 'value' }, ...fast },
+  // body "message" carries the payload and its parsed value: a 70 KB JSON payload makes a 140 KB record
+  { name: 'queue-mixed', topic: 'mix/#', action: { kind: 'queue', binding: 'RULES_QUEUE' }, ...fast },
   {
     name: 'metrics', topic: 'ae/+/temp',
     action: { kind: 'analytics-engine', binding: 'RULES_ANALYTICS', doubles: ['value.temperature'], blobs: ['topic', 'clientId'], index: 'clientId' },
@@ -132,6 +134,34 @@ describe('rules with the Queue action', () => {
     expect(dead[0].error).toMatch(/message seq 2 is \d+ bytes as a Queue message.*more than the 128000/);
     // every acknowledged message is either delivered or a dead letter
     expect(await ruleStats('queue-dlq')).toMatchObject({ matched: 3, delivered: 2, retried: 3, deadLettered: 1, outbox: 0, deadLetters: 1 });
+    await pub.endAsync();
+  });
+
+  it('whichever batch a too-large record fails, every acknowledged message is delivered or a dead letter, and replayed dead letters are delivered', async () => {
+    await received(true);
+    const pub = await connectMqtt(wsUrl, { protocolVersion: 5, clientId: 'mix-dev' });
+    // small, then one whose record is too large for a Queue (its payload alone is not), then small, sent back to back:
+    // the outbox may put the large one in one batch with some of the others (they are then dead letters too) or not
+    const payloads = Array.from({ length: 11 }, (_, i) => JSON.stringify({ k: i + 1, ...(i === 5 ? { pad: 'p'.repeat(70_000) } : {}) }));
+    await publishAll(pub, 'mix/m', payloads);
+    const settled = await until(() => ruleStats('queue-mixed'), (s) => s.outbox === 0 && s.deadLettered >= 1, 'the outbox drained');
+    const dead = await deadLetters('queue-mixed');
+    const deliveredK = (await received()).map((r) => (r.body.value as { k: number }).k);
+    const deadK = dead.map((d) => (JSON.parse(d.payload) as { k: number }).k);
+    expect(deadK).toContain(6);
+    expect(dead.every((d) => d.attempts === 3 && /is \d+ bytes as a Queue message/.test(d.error))).toBe(true);
+    expect([...deliveredK, ...deadK].sort((x, y) => x - y)).toEqual(payloads.map((_, i) => i + 1)); // none lost, none twice
+    expect(settled).toMatchObject({ matched: 11, delivered: deliveredK.length, deadLettered: deadK.length, deadLetters: deadK.length });
+    // replay the dead letters that a Queue can take: delivered now, with new seqs, after the others
+    const replayable = dead.filter((d) => d.payload.length < 1000).map((d) => d.seq);
+    if (replayable.length) {
+      const res = await fetch(`${origin}/api/rules/queue-mixed/dead-letters/replay?seq=${replayable.join(',')}`, { method: 'POST' });
+      expect(await res.json()).toEqual({ rule: 'queue-mixed', replayed: replayable.length });
+    }
+    const after = await until(() => received(), (r) => r.length >= 10, 'the replayed messages');
+    expect(after.map((r) => (r.body.value as { k: number }).k).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 7, 8, 9, 10, 11]);
+    expect((await deadLetters('queue-mixed')).map((d) => (JSON.parse(d.payload) as { k: number }).k)).toEqual([6]);
+    expect(await ruleStats('queue-mixed')).toMatchObject({ matched: 11, delivered: 10, outbox: 0, deadLetters: 1 });
     await pub.endAsync();
   });
 });
