@@ -70,7 +70,8 @@ async function until<T>(read: () => Promise<T>, done: (v: T) => boolean, what: s
 }
 
 async function received(clear = false): Promise<Received[]> {
-  const consumer = await mf.getWorker('queue-consumer');
+  // Miniflare's Fetcher type does not resolve under the Node project's types
+  const consumer = (await mf.getWorker('queue-consumer')) as unknown as { fetch(url: string, init: RequestInit): Promise<Response> };
   return (await (await consumer.fetch('http://consumer/', { method: clear ? 'POST' : 'GET' })).json()) as Received[];
 }
 
