@@ -126,11 +126,14 @@ describe(`a stalled uplink is noticed within --stall-timeout ${stallS} s, idle o
       await sleep(1000);
       proxy.freeze();
       await sleep(1000);
+      // bounded means growth far below what is offered: 48 MB over 16 s while nothing moves. What it
+      // grows (buffers, and the collector's slack under a loaded CPU, which may come late: seen 9-13 MB
+      // at 24 MB offered and again at 48 MB) does not follow the amount offered
       const before = rssMb(agent.child.pid);
-      await sleep(8000); // 24 MB more offered while nothing moves
+      await sleep(16_000);
       const grown = rssMb(agent.child.pid) - before;
-      t.diagnostic(`RSS grew ${grown.toFixed(1)} MB (held without the 1 MiB bound: about 16 MB)`);
-      assert.ok(grown < 10, `RSS grew ${grown.toFixed(1)} MB while 24 MB of QoS 0 were offered to a stalled edge`);
+      t.diagnostic(`RSS grew ${grown.toFixed(1)} MB while 48 MB were offered`);
+      assert.ok(grown < 20, `RSS grew ${grown.toFixed(1)} MB while 48 MB of QoS 0 were offered to a stalled edge`);
     } finally {
       clearInterval(timer);
       proxy.thaw();
