@@ -2,20 +2,10 @@
 // rule's outbox (matched messages not yet delivered), its dead letters and its counters. The
 // product is SQLite (src/edge/sqlite/rule-store.ts); memory-store.ts is the reference for tests.
 // Synchronous, like the broker's stores: an outbox write lands in the event that accepts a publish.
-import type { BatchLimits } from './action.ts';
+import type { BatchLimits, RuleMessage } from './action.ts';
 
-/** One matched message as the outbox keeps it. */
-export interface OutboxEntry {
-  seq: number;
-  topic: string;
-  payload: Uint8Array;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  clientId?: string;
-  username?: string;
-  receivedAt: number;
-  contentType?: string;
-  userProperties?: [string, string][];
+/** One matched message as the outbox keeps it: as an action receives it, before its projection. */
+export interface OutboxEntry extends Omit<RuleMessage, 'value'> {
   /** Failed tries so far. */
   attempts: number;
 }
