@@ -100,6 +100,8 @@ export interface OutboundPlace extends Pick<OutboundMessage, 'seq' | 'packetId' 
   qos: QoS;
   /** Payload bytes. */
   bytes: number;
+  /** Its Message.stamp, when it has one. */
+  stamp?: number;
 }
 
 export type OutboundChange = Required<Pick<OutboundMessage, 'seq' | 'packetId' | 'state'>>;

@@ -97,7 +97,11 @@ export class MemorySessionStore implements SessionStore {
   }
 
   outboundPlaces(clientId: string): OutboundPlace[] {
-    return this.sorted(clientId).map((e) => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length }));
+    return this.sorted(clientId).map((e) => {
+      const place: OutboundPlace = { seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length };
+      if (e.message.stamp !== undefined) place.stamp = e.message.stamp;
+      return place;
+    });
   }
 
   outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean } {

@@ -200,12 +200,28 @@ export class SessionHost {
    * messages keep their publisher's order [MQTT-4.6.0-6].
    */
   private requeue(clientId: string, entries: Array<Omit<OutboundMessage, 'seq'>>): void {
-    const queued = this.store.outbound(clientId).filter((e) => e.state === 'queued');
-    const newest = queued.reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
-    const inOrder = entries.every((e, i) => stampOf(e) >= (i ? stampOf(entries[i - 1]) : newest));
-    if (!inOrder) this.store.deleteOutbound(clientId, queued.map((e) => e.seq));
-    const all = inOrder ? entries : [...queued, ...entries].sort((a, b) => stampOf(a) - stampOf(b));
-    this.store.enqueueAll(clientId, all.map(({ message, subscriptionIdentifiers }) => ({ message, subscriptionIdentifiers, state: 'queued' })));
+    const places = this.store.outboundPlaces(clientId);
+    const pending = entries.map(({ message, subscriptionIdentifiers }) => ({ message, subscriptionIdentifiers, state: 'queued' as const })).sort(byStamp);
+    // the queued messages stamped after the oldest newcomer move behind it: read, deleted and
+    // written again a page at a time (payloads are only in memory a page at a time)
+    const first = pending.length ? stampOf(pending[0]) : Infinity;
+    const moving = places.filter((p) => p.state === 'queued' && (p.stamp ?? Number.MAX_SAFE_INTEGER) > first);
+    for (let i = 0; i < moving.length;) {
+      let bytes = 0;
+      const page: number[] = [];
+      for (; i < moving.length && (!page.length || bytes + moving[i].bytes <= pageBytes); i++) {
+        page.push(moving[i].seq);
+        bytes += moving[i].bytes;
+      }
+      const merged: Array<Omit<OutboundMessage, 'seq'>> = [];
+      for (const e of this.store.outboundEntries(clientId, page)) {
+        while (pending.length && byStamp(pending[0], e) < 0) merged.push(pending.shift()!);
+        merged.push({ message: e.message, subscriptionIdentifiers: e.subscriptionIdentifiers, state: 'queued' });
+      }
+      this.store.deleteOutbound(clientId, page);
+      this.store.enqueueAll(clientId, merged);
+    }
+    this.store.enqueueAll(clientId, pending);
     this.recount(clientId);
   }
 
@@ -453,9 +469,14 @@ export class SessionHost {
   private rejoin(clientId: string): void {
     if (!this.lends) return;
     const key = lentKey(clientId);
-    const held = this.store.outbound(key);
+    const held = this.store.outboundPlaces(key);
     if (!held.length) return;
-    this.requeue(clientId, held.map(({ seq: _seq, ...entry }) => entry));
+    for (let after = 0, more = true; more;) { // a page at a time
+      const page = this.store.outboundPage(key, after, pageBytes);
+      this.requeue(clientId, page.outbound.map(({ seq: _seq, ...entry }) => entry));
+      after = page.outbound[page.outbound.length - 1].seq;
+      more = page.more;
+    }
     this.store.delete(key);
     this.recount(key);
   }
@@ -481,7 +502,7 @@ export class SessionHost {
     this.store.put(state);
     for (const sub of subscriptions) this.store.putSubscription(clientId, sub);
     // what was sent first, in its order; then the queue in stamp order (see requeue)
-    const queued = outbound.filter((e) => e.state === 'queued').sort((a, b) => stampOf(a) - stampOf(b));
+    const queued = outbound.filter((e) => e.state === 'queued').sort(byStamp);
     this.store.enqueueAll(clientId, [...outbound.filter((e) => e.state !== 'queued'), ...queued].map(({ seq: _seq, ...entry }) => entry));
     for (const id of incoming) this.store.addIncoming(clientId, id);
     this.rejoin(clientId);
@@ -518,7 +539,7 @@ export class SessionHost {
     const entry = { message, subscriptionIdentifiers, state: 'queued' as const };
     if (this.lends && message.stamp !== undefined) {
       // a session object gets one topic's messages by two paths (from its shard, passed back by a gateway)
-      const newest = this.newest.get(clientId) ?? this.store.outbound(clientId).reduce((max, e) => Math.max(max, e.message.stamp ?? 0), 0);
+      const newest = this.newest.get(clientId) ?? this.store.outboundPlaces(clientId).reduce((max, p) => Math.max(max, p.stamp ?? 0), 0);
       if (message.stamp < newest) return void (this.write(clientId), this.requeue(clientId, [entry]));
       this.newest.set(clientId, message.stamp);
     }
@@ -615,6 +636,8 @@ function owes(routed: Routes, seen: Routes = [0, 0]): boolean {
 function stampOf(entry: Pick<OutboundMessage, 'message'>): number {
   return entry.message.stamp ?? Number.MAX_SAFE_INTEGER;
 }
+
+const byStamp = (a: Pick<OutboundMessage, 'message'>, b: Pick<OutboundMessage, 'message'>): number => stampOf(a) - stampOf(b);
 
 /** Where a session object keeps messages for a session it lent (they are not part of the copy). */
 function lentKey(clientId: string): string {

@@ -14,7 +14,7 @@ type SessionRow = {
 export type OutboundRow = {
   seq: number; state: string; packet_id: number | null; topic: string; payload: ArrayBuffer; qos: number; retain: number; meta: string | null;
 };
-type PlaceRow = { seq: number; state: string; packet_id: number | null; qos: number; bytes: number };
+type PlaceRow = { seq: number; state: string; packet_id: number | null; qos: number; bytes: number; stamp: number | null };
 /** The parts of an outbound message that have no column of their own. */
 type OutboundMeta = Pick<Message, 'properties' | 'expiresAt' | 'publisher' | 'stamp'> & { subscriptionIdentifiers?: number[] };
 
@@ -126,8 +126,12 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   outboundPlaces(clientId: string): OutboundPlace[] {
-    return this.sql.all<PlaceRow>('SELECT seq, state, packet_id, qos, length(payload) AS bytes FROM outbound WHERE client_id = ? ORDER BY seq', clientId)
-      .map((r) => ({ seq: r.seq, state: r.state as OutboundPlace['state'], packetId: r.packet_id ?? undefined, qos: r.qos as OutboundPlace['qos'], bytes: r.bytes }));
+    const sql = "SELECT seq, state, packet_id, qos, length(payload) AS bytes, json_extract(meta, '$.stamp') AS stamp FROM outbound WHERE client_id = ? ORDER BY seq";
+    return this.sql.all<PlaceRow>(sql, clientId).map((r) => {
+      const place: OutboundPlace = { seq: r.seq, state: r.state as OutboundPlace['state'], packetId: r.packet_id ?? undefined, qos: r.qos as OutboundPlace['qos'], bytes: r.bytes };
+      if (r.stamp !== null) place.stamp = r.stamp;
+      return place;
+    });
   }
 
   outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[] {
