@@ -42,6 +42,12 @@ export interface Message {
    * paths during a claim is put back in that order [MQTT-4.6.0-6].
    */
   stamp?: number;
+  /**
+   * Sharded topology: a QoS 2 message's id, given by its publisher's gateway and recorded with its
+   * packet id before it leaves; a resend after a restart goes again under the same id, and the
+   * sessions it reached recognise the copy (SessionStore.recognise) [MQTT-4.3.3].
+   */
+  id?: number;
 }
 
 /**
@@ -152,11 +158,52 @@ export interface SessionStore {
   /** Moves every outbound message of `from` to `to`, seqs kept (so in order among `to`'s); returns how many moved. */
   moveOutbound(from: string, to: string): number;
 
-  /** Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. */
-  addIncoming(clientId: string, packetId: number): void;
+  /**
+   * Received QoS 2 packet ids awaiting PUBREL [MQTT-4.3.3-9]. Sharded topology: with `routing`, the
+   * message is on its way to its topic shard under that id (Message.id), not received yet; without,
+   * received (a routing record becomes received).
+   */
+  addIncoming(clientId: string, packetId: number, routing?: number): void;
+  /** Whether the packet id was received (a routing record is not). */
   hasIncoming(clientId: string, packetId: number): boolean;
+  /** The received packet ids. */
   incoming(clientId: string): number[];
+  /** The id a packet id's message was on its way under (addIncoming's `routing`), if it was. */
+  routingId(clientId: string, packetId: number): number | undefined;
+  /** Every routing record: [packet id, Message.id]. */
+  routing(clientId: string): Array<[packetId: number, id: number]>;
   deleteIncoming(clientId: string, packetId: number): void;
+
+  /**
+   * Sharded topology: notes a QoS 2 message id (Message.id) delivered to this session, keeping the
+   * last `bounds.window` ids per publisher, at `at` (ms), in the same write as the delivery; true,
+   * noting nothing, when the id is among them already (a copy routed again after its publisher's
+   * gateway restarted). Past `bounds.publishers` publishers, the one noted least recently is forgotten.
+   */
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean;
+  /** What `recognise` keeps of a session, per publisher: it moves with the session. */
+  recognised(clientId: string): RecognisedIds[];
+  /** Merges ids a session brought from another object into what is kept here, within `bounds`. */
+  addRecognised(clientId: string, rows: readonly RecognisedIds[], bounds: RecognisedBounds): void;
+}
+
+/** QoS 2 message ids (Message.id) a session received from one publisher, oldest first, and when the last came (ms). */
+export interface RecognisedIds {
+  publisher: string;
+  ids: number[];
+  at: number;
+}
+
+/** How much SessionStore.recognise keeps per session: ids per publisher, and publishers. */
+export interface RecognisedBounds {
+  window: number;
+  publishers: number;
+}
+
+/** Merges `more` into `ids`, in order, without repeats, keeping the last `window`. */
+export function mergeIds(ids: readonly number[], more: readonly number[], window: number): number[] {
+  const merged = [...new Set([...ids, ...more])];
+  return merged.slice(Math.max(0, merged.length - window));
 }
 
 export type { RetainedBudget };

@@ -191,14 +191,55 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.hasIncoming('c', 7)).toBe(false);
     }));
 
+    it('keeps a QoS 2 packet id on its way under a message id apart from the received ones, until it is received', () => withStores(({ sessions }) => {
+      const id = 2 ** 52 + 12345; // 53 bits, as Message.id
+      sessions.addIncoming('c', 7, id);
+      sessions.addIncoming('c', 8);
+      expect([sessions.hasIncoming('c', 7), sessions.routingId('c', 7), sessions.incoming('c'), sessions.routing('c')])
+        .toEqual([false, id, [8], [[7, id]]]);
+      expect([sessions.routingId('c', 8), sessions.routingId('c', 9), sessions.routingId('d', 7)]).toEqual([undefined, undefined, undefined]);
+      sessions.addIncoming('c', 7); // the shard answered: received
+      expect([sessions.hasIncoming('c', 7), sessions.routingId('c', 7), sessions.incoming('c').sort(), sessions.routing('c')])
+        .toEqual([true, undefined, [7, 8], []]);
+    }));
+
+    it('recognises a QoS 2 message id it noted, the last `window` per publisher, and merges ids brought along', () => withStores(({ sessions }) => {
+      const bounds = { window: 3, publishers: 3 };
+      expect([1, 2, 3, 4].map((id) => sessions.recognise('c', 'p', id, bounds, id))).toEqual([false, false, false, false]);
+      expect([2, 3, 4].map((id) => sessions.recognise('c', 'p', id, bounds, 10))).toEqual([true, true, true]);
+      expect(sessions.recognise('c', 'p', 1, bounds, 11)).toBe(false); // forgotten past the window: noted again
+      expect(sessions.recognise('c', 'q', 2, bounds, 12)).toBe(false); // per publisher
+      expect(sessions.recognise('d', 'p', 2, bounds, 13)).toBe(false); // per session
+      const byPublisher = (c: string) => sessions.recognised(c).sort((a, b) => a.publisher.localeCompare(b.publisher));
+      expect(byPublisher('c')).toEqual([{ publisher: 'p', ids: [3, 4, 1], at: 11 }, { publisher: 'q', ids: [2], at: 12 }]);
+      sessions.addRecognised('c', [{ publisher: 'p', ids: [4, 9], at: 5 }, { publisher: 'r', ids: [5], at: 14 }], bounds);
+      expect([sessions.recognise('c', 'p', 9, bounds, 15), sessions.recognise('c', 'p', 1, bounds, 15), sessions.recognise('c', 'p', 3, bounds, 15)])
+        .toEqual([true, true, false]);
+      expect(sessions.recognise('c', 'r', 5, bounds, 16)).toBe(true);
+    }));
+
+    it('keeps the publishers noted most recently, within the bound', () => withStores(({ sessions }) => {
+      const bounds = { window: 2, publishers: 2 };
+      sessions.recognise('c', 'a', 1, bounds, 1);
+      sessions.recognise('c', 'b', 1, bounds, 2);
+      sessions.recognise('c', 'a', 2, bounds, 3); // a is now the most recent
+      sessions.recognise('c', 'z', 1, bounds, 4); // b goes
+      expect(sessions.recognised('c').map((r) => r.publisher).sort()).toEqual(['a', 'z']);
+      expect(sessions.recognise('c', 'b', 1, bounds, 5)).toBe(false); // forgotten
+      sessions.addRecognised('c', [{ publisher: 'x', ids: [7], at: 100 }, { publisher: 'y', ids: [8], at: 0 }], bounds);
+      expect(sessions.recognised('c').map((r) => r.publisher).sort()).toEqual(['b', 'x']);
+    }));
+
     it('deletes a session with its subscriptions, messages and QoS 2 ids', () => withStores(({ sessions }) => {
       sessions.put({ clientId: 'c', expiryInterval: 60 });
       sessions.putSubscription('c', { topicFilter: 't', qos: 1 });
       sessions.enqueue('c', { message: rich, state: 'queued' });
       sessions.addIncoming('c', 1);
+      sessions.addIncoming('c', 2, 99);
+      sessions.recognise('c', 'p', 5, { window: 64, publishers: 1024 }, 1);
       sessions.delete('c');
-      expect([sessions.get('c'), sessions.subscriptions('c'), sessions.outboundCount('c'), sessions.hasIncoming('c', 1)])
-        .toEqual([undefined, [], 0, false]);
+      expect([sessions.get('c'), sessions.subscriptions('c'), sessions.outboundCount('c'), sessions.hasIncoming('c', 1), sessions.routing('c'), sessions.recognised('c')])
+        .toEqual([undefined, [], 0, false, [], []]);
       expect(sessions.outboundTotal()).toBe(0);
     }));
   });

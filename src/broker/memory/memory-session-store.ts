@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { outboundBytes, type OutboundChange, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
+import { mergeIds, outboundBytes, type OutboundChange, type RecognisedBounds, type RecognisedIds, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
 const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
@@ -9,7 +9,10 @@ interface Record {
   state?: SessionState;
   subscriptions: Map<string, StoredSubscription>;
   outbound: Map<number, OutboundMessage>;
-  incoming: Set<number>;
+  /** Received packet ids (undefined) and those on their way under a Message.id. */
+  incoming: Map<number, number | undefined>;
+  /** Per publisher, the QoS 2 message ids delivered (recognise). */
+  recognised: Map<string, RecognisedIds>;
 }
 
 export class MemorySessionStore implements SessionStore {
@@ -25,7 +28,7 @@ export class MemorySessionStore implements SessionStore {
   private record(clientId: string): Record {
     let r = this.records.get(clientId);
     if (!r) {
-      r = { subscriptions: new Map(), outbound: new Map(), incoming: new Set() };
+      r = { subscriptions: new Map(), outbound: new Map(), incoming: new Map(), recognised: new Map() };
       this.records.set(clientId, r);
     }
     return r;
@@ -153,19 +156,58 @@ export class MemorySessionStore implements SessionStore {
     return n;
   }
 
-  addIncoming(clientId: string, packetId: number): void {
-    this.record(clientId).incoming.add(packetId);
+  addIncoming(clientId: string, packetId: number, routing?: number): void {
+    this.record(clientId).incoming.set(packetId, routing);
   }
 
   incoming(clientId: string): number[] {
-    return [...(this.records.get(clientId)?.incoming ?? [])];
+    return [...(this.records.get(clientId)?.incoming ?? [])].filter(([, routing]) => routing === undefined).map(([id]) => id);
   }
 
   hasIncoming(clientId: string, packetId: number): boolean {
-    return this.records.get(clientId)?.incoming.has(packetId) ?? false;
+    const incoming = this.records.get(clientId)?.incoming;
+    return !!incoming?.has(packetId) && incoming.get(packetId) === undefined;
+  }
+
+  routingId(clientId: string, packetId: number): number | undefined {
+    return this.records.get(clientId)?.incoming.get(packetId);
+  }
+
+  routing(clientId: string): Array<[number, number]> {
+    return [...(this.records.get(clientId)?.incoming ?? [])].filter((e): e is [number, number] => e[1] !== undefined);
   }
 
   deleteIncoming(clientId: string, packetId: number): void {
     this.records.get(clientId)?.incoming.delete(packetId);
+  }
+
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean {
+    const { recognised } = this.record(clientId);
+    const ids = recognised.get(publisher)?.ids ?? [];
+    if (ids.includes(id)) return true;
+    this.keepRecognised(recognised, { publisher, ids: mergeIds(ids, [id], bounds.window), at }, bounds);
+    return false;
+  }
+
+  recognised(clientId: string): RecognisedIds[] {
+    return [...(this.records.get(clientId)?.recognised.values() ?? [])].map((r) => ({ ...r, ids: [...r.ids] }));
+  }
+
+  addRecognised(clientId: string, rows: readonly RecognisedIds[], bounds: RecognisedBounds): void {
+    if (!rows.length) return;
+    const { recognised } = this.record(clientId);
+    for (const row of rows) {
+      const here = recognised.get(row.publisher);
+      this.keepRecognised(recognised, { publisher: row.publisher, ids: mergeIds(here?.ids ?? [], row.ids, bounds.window), at: Math.max(row.at, here?.at ?? 0) }, bounds);
+    }
+  }
+
+  /** Keeps a publisher's row; forgets those noted least recently (`at`, then name) beyond the bound. */
+  private keepRecognised(recognised: Map<string, RecognisedIds>, row: RecognisedIds, bounds: RecognisedBounds): void {
+    recognised.set(row.publisher, row);
+    while (recognised.size > bounds.publishers) {
+      const [oldest] = [...recognised.values()].sort((a, b) => a.at - b.at || a.publisher.localeCompare(b.publisher));
+      recognised.delete(oldest.publisher);
+    }
   }
 }

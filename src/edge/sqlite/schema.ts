@@ -16,8 +16,14 @@ const tables = [
     client_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, packet_id INTEGER,
     topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, meta TEXT,
     PRIMARY KEY (client_id, seq)) WITHOUT ROWID`,
+  // routing: sharded topology, the Message.id of a QoS 2 message still on its way to its shard (NULL: received)
   `CREATE TABLE IF NOT EXISTS incoming (
-    client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
+    client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, routing INTEGER, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID`,
+  // sharded topology: per session and publisher, the QoS 2 message ids delivered (a JSON array, the
+  // last few) and when the last came (ms): SessionStore.recognise
+  `CREATE TABLE IF NOT EXISTS recognised (
+    client_id TEXT NOT NULL, publisher TEXT NOT NULL, ids TEXT NOT NULL, at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, publisher)) WITHOUT ROWID`,
   // live clean sessions' flows, copied from memory so a hibernation keeps them (clean-flows.ts)
   `CREATE TABLE IF NOT EXISTS clean_outbound (
     client_id TEXT NOT NULL, seq INTEGER NOT NULL, state TEXT NOT NULL, packet_id INTEGER,
@@ -80,7 +86,10 @@ const gauges: Record<string, { count: string; triggers: string[] }> = {
 export type Gauge = keyof typeof gauges;
 
 /** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
-const added = [{ table: 'sessions', column: 'owner', type: 'TEXT' }, { table: 'attachments', column: 'owner', type: 'TEXT' }];
+const added = [
+  { table: 'sessions', column: 'owner', type: 'TEXT' }, { table: 'attachments', column: 'owner', type: 'TEXT' },
+  { table: 'incoming', column: 'routing', type: 'INTEGER' },
+];
 
 export function migrate(sql: Sql): void {
   for (const statement of tables) sql.run(statement);

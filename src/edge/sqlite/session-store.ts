@@ -2,9 +2,9 @@
 // received QoS 2 ids. Every call is one or two statements, whatever the number of messages it
 // takes (an INSERT per 11 rows aside); nothing is cached here.
 import type {
-  Message, OutboundChange, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill,
+  Message, OutboundChange, RecognisedBounds, RecognisedIds, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill,
 } from '../../broker/index.ts';
-import { outboundBytes } from '../../broker/ports.ts';
+import { mergeIds, outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
@@ -45,7 +45,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   delete(clientId: string): void {
-    for (const table of ['sessions', 'subscriptions', 'outbound', 'incoming']) {
+    for (const table of ['sessions', 'subscriptions', 'outbound', 'incoming', 'recognised']) {
       const deleted = this.sql.run(`DELETE FROM ${table} WHERE client_id = ?`, clientId);
       if (table === 'outbound') this.outboundChange -= deleted;
     }
@@ -181,20 +181,77 @@ export class SqliteSessionStore implements SessionStore {
     return this.sql.run('UPDATE outbound SET client_id = ? WHERE client_id = ?', to, from);
   }
 
-  addIncoming(clientId: string, packetId: number): void {
-    this.sql.run('INSERT OR IGNORE INTO incoming (client_id, packet_id) VALUES (?, ?)', clientId, packetId);
+  addIncoming(clientId: string, packetId: number, routing?: number): void {
+    this.sql.run(
+      'INSERT INTO incoming (client_id, packet_id, routing) VALUES (?, ?, ?) ON CONFLICT (client_id, packet_id) DO UPDATE SET routing = excluded.routing',
+      clientId, packetId, routing ?? null,
+    );
   }
 
   incoming(clientId: string): number[] {
-    return this.sql.all<{ packet_id: number }>('SELECT packet_id FROM incoming WHERE client_id = ?', clientId).map((r) => r.packet_id);
+    return this.sql.all<{ packet_id: number }>('SELECT packet_id FROM incoming WHERE client_id = ? AND routing IS NULL', clientId).map((r) => r.packet_id);
   }
 
   hasIncoming(clientId: string, packetId: number): boolean {
-    return !!this.sql.first('SELECT 1 AS x FROM incoming WHERE client_id = ? AND packet_id = ?', clientId, packetId);
+    return !!this.sql.first('SELECT 1 AS x FROM incoming WHERE client_id = ? AND packet_id = ? AND routing IS NULL', clientId, packetId);
+  }
+
+  routingId(clientId: string, packetId: number): number | undefined {
+    return this.sql.first<{ routing: number | null }>('SELECT routing FROM incoming WHERE client_id = ? AND packet_id = ?', clientId, packetId)?.routing ?? undefined;
+  }
+
+  routing(clientId: string): Array<[number, number]> {
+    return this.sql.all<{ packet_id: number; routing: number }>('SELECT packet_id, routing FROM incoming WHERE client_id = ? AND routing IS NOT NULL', clientId)
+      .map((r) => [r.packet_id, r.routing]);
   }
 
   deleteIncoming(clientId: string, packetId: number): void {
     this.sql.run('DELETE FROM incoming WHERE client_id = ? AND packet_id = ?', clientId, packetId);
+  }
+
+  /**
+   * One row read and, for a new id, one row written (the publisher's ids as a JSON array); a new
+   * publisher also counts the session's rows, and past the bound deletes its least recent one.
+   */
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean {
+    const row = this.sql.first<{ ids: string }>('SELECT ids FROM recognised WHERE client_id = ? AND publisher = ?', clientId, publisher);
+    const ids = row ? (JSON.parse(row.ids) as number[]) : [];
+    if (ids.includes(id)) return true;
+    this.putRecognised(clientId, { publisher, ids: mergeIds(ids, [id], bounds.window), at });
+    if (!row) this.trimRecognised(clientId, bounds);
+    return false;
+  }
+
+  recognised(clientId: string): RecognisedIds[] {
+    return this.sql.all<{ publisher: string; ids: string; at: number }>('SELECT publisher, ids, at FROM recognised WHERE client_id = ?', clientId)
+      .map((r) => ({ publisher: r.publisher, ids: JSON.parse(r.ids) as number[], at: r.at }));
+  }
+
+  addRecognised(clientId: string, rows: readonly RecognisedIds[], bounds: RecognisedBounds): void {
+    if (!rows.length) return;
+    const here = new Map(this.recognised(clientId).map((r) => [r.publisher, r]));
+    for (const { publisher, ids, at } of rows) {
+      const mine = here.get(publisher);
+      this.putRecognised(clientId, { publisher, ids: mergeIds(mine?.ids ?? [], ids, bounds.window), at: Math.max(at, mine?.at ?? 0) });
+    }
+    this.trimRecognised(clientId, bounds);
+  }
+
+  private putRecognised(clientId: string, { publisher, ids, at }: RecognisedIds): void {
+    this.sql.run(
+      'INSERT INTO recognised (client_id, publisher, ids, at) VALUES (?, ?, ?, ?) ON CONFLICT (client_id, publisher) DO UPDATE SET ids = excluded.ids, at = excluded.at',
+      clientId, publisher, JSON.stringify(ids), at,
+    );
+  }
+
+  /** Forgets the publishers noted least recently beyond the bound. */
+  private trimRecognised(clientId: string, bounds: RecognisedBounds): void {
+    const { n } = this.sql.first<{ n: number }>('SELECT count(*) AS n FROM recognised WHERE client_id = ?', clientId)!;
+    if (n <= bounds.publishers) return;
+    this.sql.run(
+      'DELETE FROM recognised WHERE client_id = ?1 AND publisher IN (SELECT publisher FROM recognised WHERE client_id = ?1 ORDER BY at, publisher LIMIT ?2)',
+      clientId, n - bounds.publishers,
+    );
   }
 }
 
