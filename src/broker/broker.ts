@@ -238,11 +238,12 @@ export class Broker {
     const key = `${qos}${retain}`;
     let out = variants.get(key);
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
-    if (conn?.state === 'active') conn.deliver(out, d.identifiers);
-    else if (qos > 0) {
+    if (conn?.state === 'active') {
+      if (!this.sessions.recognise(d.clientId, out)) conn.deliver(out, d.identifiers);
+    } else if (qos > 0) {
       // a gateway queues only for a session still here on its way out; the rest is elsewhere
       if (this.remote?.sessions && !this.sessions.holds(d.clientId)) return false;
-      this.sessions.enqueue(d.clientId, out, d.identifiers);
+      if (!this.sessions.recognise(d.clientId, out)) this.sessions.enqueue(d.clientId, out, d.identifiers);
     }
     return true;
   }

@@ -2,7 +2,7 @@
 // that own the other roles. In the default topology there is no Remote and the roles call each
 // other in-process; with one, subscriptions, retained messages and routing belong to topic-shard
 // objects, and a persistent session that is away belongs to its session object.
-import { outboundBytes, type Message, type OutboundMessage, type SessionState, type StoredSubscription } from './ports.ts';
+import { outboundBytes, type Message, type OutboundMessage, type RecognisedIds, type SessionState, type StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
 import type { Routes } from './roles/shard-host.ts';
 
@@ -18,6 +18,10 @@ export interface SessionExport {
   subscriptions: StoredSubscription[];
   outbound: OutboundMessage[];
   incoming: number[];
+  /** Sharded: QoS 2 packet ids whose message was on its way to its shard when a restart came, with its Message.id. */
+  routing?: Array<[packetId: number, id: number]>;
+  /** Sharded: the QoS 2 message ids it received, per publisher (SessionStore.recognise). */
+  recognised?: RecognisedIds[];
   /** Set when `outbound` is its first page only: the rest follows in pages (SessionLink.attach). */
   more?: boolean;
 }

@@ -151,9 +151,23 @@ export class Session {
     return this.store.hasIncoming(this.clientId, packetId);
   }
 
-  /** PUBREL: forgets the id; false when it was not held. */
-  released(packetId: number): boolean {
-    if (!this.store.hasIncoming(this.clientId, packetId)) return false;
+  /**
+   * Sharded topology: a QoS 2 PUBLISH leaves for its topic shard under `id` (Message.id), recorded
+   * before it leaves. A restart before the shard's answer leaves the record: the resend goes again
+   * under the same id, and whoever got the first copy recognises it.
+   */
+  routing(packetId: number, id: number): void {
+    this.store.addIncoming(this.clientId, packetId, id);
+  }
+
+  /** The id a QoS 2 message was on its way under when the shard's answer was lost (a restart), if it was. */
+  routingId(packetId: number): number | undefined {
+    return this.store.routingId(this.clientId, packetId);
+  }
+
+  /** PUBREL: forgets the id; false when it was not held. `routing`: forgets it on its way too (the shard refused it). */
+  released(packetId: number, routing = false): boolean {
+    if (!this.store.hasIncoming(this.clientId, packetId) && !(routing && this.routingId(packetId) !== undefined)) return false;
     this.store.deleteIncoming(this.clientId, packetId);
     return true;
   }

@@ -54,11 +54,12 @@ describe('QoS 2 across a restart of the server mid-publish', () => {
     expect(receiver.got).toEqual(['once']);
   });
 
-  // OPEN (issue 13), the cause of the e2e test's duplicates: in the sharded topology the message is
-  // stored for the subscriber by its gateway (one object) before the publisher's gateway (another)
-  // records the QoS 2 packet id, on the shard's answer. A restart between the two keeps the
-  // delivery and loses the id: the publisher's DUP resend is routed as a new message.
-  it.fails('sharded: a restart after the subscriber\'s gateway stored the message, before the shard answered the publisher\'s', async () => {
+  // In the sharded topology the message is stored for the subscriber by its gateway (one object)
+  // before the publisher's gateway (another) records the QoS 2 packet id as received, on the
+  // shard's answer. A restart between the two keeps the delivery and loses the answer: the
+  // publisher's gateway recorded the message's id before it left, routes the DUP resend again
+  // under it, and the subscriber's session, moved to another gateway meanwhile, recognises it.
+  it('sharded: a restart after the subscriber\'s gateway stored the message, before the shard answered the publisher\'s', async () => {
     const w = new World({ topology: { gateways: 3, shards: 2, sessions: 2 }, manual: true });
     const calls = w.sharded!.scheduler;
     const settled = async <T>(work: Promise<T>): Promise<T> => {

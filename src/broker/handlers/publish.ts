@@ -21,7 +21,9 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
   checkStoredSize(topic, packet);
   const session = conn.session!;
-  const duplicate = packet.qos === 2 && session.hasReceived(packet.packetId!);
+  // sharded: a message whose shard's answer a restart lost is on its way still; its resend goes again
+  const routing = packet.qos === 2 ? session.routingId(packet.packetId!) : undefined;
+  const duplicate = packet.qos === 2 && routing === undefined && session.hasReceived(packet.packetId!);
   // only a v5 client is told the server's Receive Maximum; a 3.x client cannot keep to it
   if (conn.version === 5 && packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
     throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'too many QoS 2 messages in flight'); // [MQTT-3.3.4-9]
@@ -29,9 +31,16 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
 
   const refusal = duplicate ? undefined : refuse(conn, packet, topic);
   if (refusal !== undefined || duplicate) return conn.inOrder(0, () => acknowledge(conn, packet, refusal));
+  const message = toMessage(packet, topic, broker.clock.now(), conn.clientId);
+  if (packet.qos === 2 && conn.durable && broker.remote?.sessions) {
+    // the id is stored before the message leaves, so that its resend after a restart goes under it
+    // again and the sessions that got it know the copy: the PUBREC waits on another object [MQTT-4.3.3]
+    message.id = routing ?? messageId();
+    if (routing === undefined) session.routing(packet.packetId!, message.id);
+  }
   let routed: number | Promise<number>;
   try {
-    routed = broker.publish(toMessage(packet, topic, broker.clock.now(), conn.clientId), conn.client, packet.qos > 0);
+    routed = broker.publish(message, conn.client, packet.qos > 0);
   } catch (err) {
     // a rule's outbox is full: v5 is told 0x97; 3.x cannot be, so its connection ends unacknowledged
     if (conn.version !== 5 || !isQuotaRefusal(err)) throw err;
@@ -47,7 +56,10 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   }
   // QoS 1/2 are acknowledged only once the owning shard accepted the message, in order
   conn.inOrder(accepted(routed, conn.version === 5), (matched) => {
-    if (matched === refusedByRule) return acknowledge(conn, packet, ReasonCode.QuotaExceeded);
+    if (matched === refusedByRule) {
+      if (message.id !== undefined) session.released(packet.packetId!, true); // nothing was routed under it
+      return acknowledge(conn, packet, ReasonCode.QuotaExceeded);
+    }
     // [MQTT-4.3.3-9]; a session that ended with its connection meanwhile is gone: its id must not
     // land in the next session of the client id (sharded: the shard answered after the close)
     if (packet.qos === 2 && (conn.state === 'active' || conn.durable)) session.received(packet.packetId!);
@@ -61,6 +73,12 @@ function checkStoredSize(topic: string, packet: PublishPacket): void {
   if ((packet.qos > 0 || packet.retain) && storedRowBound(topic, packet.payload, packet.properties) > platformLimits.row.value) {
     throw new MqttError(ReasonCode.PacketTooLarge, `message larger than a stored row may be (${platformLimits.row.value} bytes)`);
   }
+}
+
+/** A QoS 2 message's id (Message.id): 53 random bits, unique among a publisher's last messages. */
+function messageId(): number {
+  const [high, low] = crypto.getRandomValues(new Uint32Array(2));
+  return (high >>> 11) * 2 ** 32 + low;
 }
 
 /** Below this, with no properties, a message fits a row whatever it holds. */

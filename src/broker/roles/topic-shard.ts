@@ -97,7 +97,7 @@ export class TopicShard {
    */
   retain(message: Message): boolean {
     if (message.payload.length === 0) return this.retained.delete(message.topic), true;
-    return this.retained.set({ ...message, publisher: undefined });
+    return this.retained.set({ ...message, publisher: undefined, id: undefined });
   }
 
   /**

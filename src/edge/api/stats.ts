@@ -27,6 +27,8 @@ export function statsOf(namespace: string, { broker, metrics }: Observed, meter:
     eventStreams: streams,
     /** Sharded topology: this gateway's calls to other objects that missed their deadline, by kind. */
     callsTimedOut: { ...broker.remote?.timeouts },
+    /** Sharded topology: copies of QoS 2 messages sent again after a restart, recognised here and not delivered twice. */
+    copiesRecognised: broker.sessions.copiesRecognised,
     rules: (rules?.list() ?? []).map(ruleStats),
     billing: billing(meter.read(now)),
   };
@@ -54,6 +56,7 @@ const metricTable: Metric[] = [
   ['mqtt_connects_refused_total', 'counter', 'Connections refused before CONNACK success (failed logins among them), by reason.', (s) => s.clients.refused],
   ['mqtt_jwks_fetches_total', 'counter', 'Fetches of MQTT_JWT_JWKS_URL (one subrequest each), by outcome: ok or failed.', (s) => s.jwksFetches],
   ['mqtt_calls_timed_out_total', 'counter', 'Calls to other objects (sharded topology) that missed their deadline, by kind.', (s) => s.callsTimedOut],
+  ['mqtt_qos2_copies_recognised_total', 'counter', 'Copies of QoS 2 messages sent again after a restart (sharded topology), recognised and not delivered twice.', (s) => s.copiesRecognised],
   ['mqtt_event_streams', 'gauge', 'Open /api/subscribe streams.', (s) => s.eventStreams],
   ['cloudflare_do_requests_total', 'counter', 'Durable Object requests: HTTP, WebSocket upgrades, alarms.', (s) => s.billing.requests],
   ['cloudflare_do_rpc_calls_total', 'counter', 'RPC calls between the namespace\'s objects (billed as requests).', (s) => s.billing.rpcCalls],
