@@ -167,10 +167,13 @@ export class FabricCore implements Remote {
    * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
    * answers after all, the session it gave is handed straight back, so nothing is lost.
    */
-  private async attach(clientId: string, gateway: number, connectionId: string, owner: string | undefined, persistent: boolean): Promise<SessionExport | undefined> {
+  private async attach(
+    clientId: string, gateway: number, connectionId: string, owner: string | undefined, persistent: boolean,
+  ): Promise<SessionExport | undefined> {
     const object = this.session(clientId);
     const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
-    const session = await this.deadline('attach', object.attach(clientId, gateway, connectionId, owner, persistent), abandon).catch((err: unknown) => {
+    const claim = object.attach(clientId, gateway, connectionId, owner, persistent);
+    const session = await this.deadline('attach', claim, abandon).catch((err: unknown) => {
       // an error crosses RPC as its message only; a refusal (another identity's session, the
       // persistent-session quota) claimed nothing
       throw refusal(err) ?? err;

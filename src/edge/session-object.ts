@@ -48,7 +48,8 @@ export class SessionObject extends DurableObject<Env> {
   open(): SessionObjectSession {
     // SessionOwner's calls; enqueue's `from`: the gateway that found these clients gone, if one did
     return new SessionObjectSession({
-      attach: (clientId, gateway, connectionId, owner, persistent) => this.event(() => this.owner.attach(clientId, gateway, connectionId, owner, persistent), false),
+      attach: (clientId, gateway, connectionId, owner, persistent) =>
+        this.event(() => this.owner.attach(clientId, gateway, connectionId, owner, persistent), false),
       page: (clientId, connectionId, after) => this.event(async () => this.owner.page(clientId, connectionId, after), false),
       abandon: (clientId, connectionId) => this.event(() => this.owner.abandon(clientId, connectionId), false),
       stage: (clientId, connectionId, outbound, first) => this.event(async () => this.owner.stage(clientId, connectionId, outbound, first), false),
