@@ -17,6 +17,11 @@ export class MemoryAttachments implements AttachmentStore {
     this.attachments.delete(clientId);
   }
 
+  /** Every client id's attachment (tests compare them with the sessions held). */
+  list(): Array<[string, Attachment]> {
+    return [...this.attachments].map(([clientId, a]) => [clientId, { ...a }]);
+  }
+
   counted(): number {
     return [...this.attachments.values()].filter((a) => a.counted).length;
   }
