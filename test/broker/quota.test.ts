@@ -68,7 +68,11 @@ describe.skipIf(sharded)('persistent session quota', () => {
       expect(c.next('connack').reasonCode).toBe(code);
     }
     expect(w.observed!.metrics.counters.refused.QuotaExceeded).toBe(2);
-    await w.connect({ version: 5, clientId: 'clean' }); // expiry 0: no quota
+    const clean = await w.connect({ version: 5, clientId: 'clean' }); // expiry 0: no quota
+    // refused before a live connection of the client id is taken over: it stays
+    const again = w.client(5);
+    await again.send(connectPacket({ version: 5, clientId: 'clean', properties: persistent }));
+    expect([again.next('connack').reasonCode, clean.closed]).toEqual([0x97, false]);
     a.drop();
     await w.connect({ version: 5, clientId: 'a', clean: false, properties: persistent }); // resumes its own
     const ended = await w.connect({ version: 5, clientId: 'b', clean: true }); // b's session ends: room again
