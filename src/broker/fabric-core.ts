@@ -3,7 +3,9 @@
 // gateways and session objects, routed by shard key to the objects a Directory names. The edge
 // gives it Durable Object stubs (edge/fabric.ts); Node tests give it objects in one process.
 // Every call is tracked, so an event handler can wait for its calls before it returns.
+import type { MqttError } from '../protocol/index.ts';
 import { notOwner, notOwnerMessage } from './identity.ts';
+import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
@@ -16,6 +18,14 @@ export interface Topology {
   gateways: number;
   shards: number;
   sessions: number;
+}
+
+/** The refusal a claim's error stands for, once it crossed RPC (which keeps an error's message only). */
+function refusal(err: unknown): MqttError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  if (err.message.includes(notOwnerMessage)) return notOwner();
+  if (err.message.includes(persistentQuotaMessage)) return persistentQuotaExceeded();
+  return undefined;
 }
 
 /** Who is calling: a gateway's calls place its clients there; a session object's place them away. */
@@ -43,8 +53,12 @@ export interface GatewayCalls {
 
 /** What a session object answers (roles/session-owner.ts). */
 export interface SessionCalls {
-  /** `owner`: the identity claiming it; another identity's session is refused (identity.ts). */
-  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined>;
+  /**
+   * `owner`: the identity claiming it; another identity's session is refused (identity.ts).
+   * `persistent`: the connection's session outlives it; a new one past the object's share of the
+   * quota is refused (persistent-quota.ts).
+   */
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string, persistent?: boolean): Promise<SessionExport | undefined>;
   /** The outbound messages after `after` (a seq) of a session lent to a claim, one page. */
   page(clientId: string, connectionId: string, after: number): Promise<{ outbound: OutboundMessage[]; more: boolean }>;
   abandon(clientId: string, connectionId: string): Promise<void>;
@@ -141,7 +155,7 @@ export class FabricCore implements Remote {
     };
     if (caller.role === 'gateway') {
       this.sessions = {
-        attach: (clientId, connectionId, owner) => this.track(this.attach(clientId, caller.index, connectionId, owner)),
+        attach: (clientId, connectionId, owner, persistent) => this.track(this.attach(clientId, caller.index, connectionId, owner, persistent)),
         abandon: (clientId, connectionId) => this.track(this.deadline('detach', this.session(clientId).abandon(clientId, connectionId))),
         detach: (clientId, connectionId, session) => this.track(this.detach(clientId, connectionId, session)),
         forward: (batch) => this.toSessionObjects(batch),
@@ -153,12 +167,16 @@ export class FabricCore implements Remote {
    * Claims a client id. A claim that misses its deadline fails its CONNECT; if the session object
    * answers after all, the session it gave is handed straight back, so nothing is lost.
    */
-  private async attach(clientId: string, gateway: number, connectionId: string, owner: string | undefined): Promise<SessionExport | undefined> {
+  private async attach(
+    clientId: string, gateway: number, connectionId: string, owner: string | undefined, persistent: boolean,
+  ): Promise<SessionExport | undefined> {
     const object = this.session(clientId);
     const abandon = () => void this.track(this.deadline('detach', object.abandon(clientId, connectionId))).catch(() => undefined);
-    const session = await this.deadline('attach', object.attach(clientId, gateway, connectionId, owner), abandon).catch((err: unknown) => {
-      // an error crosses RPC as its message only; another identity's session is refused, nothing claimed
-      throw err instanceof Error && err.message.includes(notOwnerMessage) ? notOwner() : err;
+    const claim = object.attach(clientId, gateway, connectionId, owner, persistent);
+    const session = await this.deadline('attach', claim, abandon).catch((err: unknown) => {
+      // an error crosses RPC as its message only; a refusal (another identity's session, the
+      // persistent-session quota) claimed nothing
+      throw refusal(err) ?? err;
     });
     if (!session?.more) return session;
     try { // the rest of its messages, a page per call

@@ -120,7 +120,7 @@ export interface SessionStore {
   list(): SessionState[];
   /** Every session's times, read as iterated (a wake holds no will payloads). */
   times(): Iterable<SessionTimes>;
-  /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away. */
+  /** Sessions that outlive their connection (Session Expiry Interval above 0), connected or away; a stored count, not a scan. */
   persistentCount(): number;
   /** Sessions with no connection (their client is away); a stored count, not a scan. */
   awayCount(): number;

@@ -102,9 +102,11 @@ export interface SessionLink {
    * connection with it, on any gateway, is taken over; resolves with the session it had, whole
    * (it travels in pages). The session object keeps its copy until the gateway hands the session
    * back, so a claim that fails loses nothing. Rejects with `notOwner()` when the client id holds
-   * another identity's session.
+   * another identity's session, and with `persistentQuotaExceeded()` when `persistent` (the
+   * connection's session outlives it) asks for a new persistent session past the session object's
+   * share of the quota; either refusal takes nothing over and claims nothing.
    */
-  attach(clientId: string, connectionId: string, owner?: string): Promise<SessionExport | undefined>;
+  attach(clientId: string, connectionId: string, owner: string | undefined, persistent: boolean): Promise<SessionExport | undefined>;
   /** A claim that failed after the session object answered it: the session is away again. */
   abandon(clientId: string, connectionId: string): Promise<void>;
   /** A connection ended; a session that outlives it is handed over, in pages (undefined: nothing outlives it). */

@@ -154,8 +154,8 @@ export class SessionObjectSession extends RpcTarget implements SessionCalls {
     [this.#calls, this.#hold] = [calls, hold];
   }
 
-  attach(clientId: string, gateway: number, connectionId: string, owner?: string) {
-    return this.#calls.attach(clientId, gateway, connectionId, owner);
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string, persistent?: boolean) {
+    return this.#calls.attach(clientId, gateway, connectionId, owner, persistent);
   }
 
   page(clientId: string, connectionId: string, after: number) {

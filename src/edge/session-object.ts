@@ -30,13 +30,13 @@ export class SessionObject extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const { sql, meter, alarms, fabric } = roleParts(ctx, env, 'session');
+    const { sql, meter, alarms, fabric, topology } = roleParts(ctx, env, 'session');
     [this.meter, this.alarms, this.fabric] = [meter, alarms, fabric];
     this.users = new SqliteUsers(sql);
     this.broker = new Broker({
       sessions: new SqliteSessionStore(sql), retained: new MemoryRetainedStore(), config: configFromEnv(env), remote: this.fabric,
     });
-    this.owner = new SessionOwner(this.broker, new SqliteAttachments(sql), this.fabric);
+    this.owner = new SessionOwner(this.broker, new SqliteAttachments(sql), this.fabric, topology.sessions);
     this.broker.start(() => true); // a session here with a connection id is lent to that connection's gateway
     ctx.blockConcurrencyWhile(async () => {
       await this.alarms.load();
@@ -48,7 +48,8 @@ export class SessionObject extends DurableObject<Env> {
   open(): SessionObjectSession {
     // SessionOwner's calls; enqueue's `from`: the gateway that found these clients gone, if one did
     return new SessionObjectSession({
-      attach: (clientId, gateway, connectionId, owner) => this.event(() => this.owner.attach(clientId, gateway, connectionId, owner), false),
+      attach: (clientId, gateway, connectionId, owner, persistent) =>
+        this.event(() => this.owner.attach(clientId, gateway, connectionId, owner, persistent), false),
       page: (clientId, connectionId, after) => this.event(async () => this.owner.page(clientId, connectionId, after), false),
       abandon: (clientId, connectionId) => this.event(() => this.owner.abandon(clientId, connectionId), false),
       stage: (clientId, connectionId, outbound, first) => this.event(async () => this.owner.stage(clientId, connectionId, outbound, first), false),

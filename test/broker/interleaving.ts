@@ -4,12 +4,14 @@
 // between objects and every answer is one step in a random order. Checked after every step: at
 // most one live connection per client id, every CONNECT answered; at the end, every gateway still
 // accepts, and every acknowledged QoS 1/2 message reached every persistent subscriber subscribed
-// before it was sent, QoS 2 exactly once, in each publisher's order per QoS [MQTT-4.6.0-6].
+// before it was sent, QoS 2 exactly once, in each publisher's order per QoS [MQTT-4.6.0-6], and
+// each session object counts a place of the persistent-session quota per persistent session.
 import { vi } from 'vitest';
 import { encode, type ConnackPacket, type ConnectPacket, type Packet, type PublishPacket, type QoS } from '../../src/protocol/index.ts';
 import { connectPacket, text, World, type VirtualClient } from './harness.ts';
 import { prng, type ShardedNamespace } from './sharded-world.ts';
 import { defaultConfig } from '../../src/broker/config.ts';
+import { sessionObjectOf } from '../../src/broker/shard-key.ts';
 
 /** A call's deadline unit in these runs (ms): the default. */
 const timeout = defaultConfig.callTimeout;
@@ -169,6 +171,29 @@ class Simulation {
       const last = d.conns.at(-1)!;
       if (!last.up) this.fail(`${last.c.conn.id} (${d.id}) on a drained namespace was not accepted`);
     }
+    this.verifyPlaces();
+  }
+
+  /**
+   * The persistent-session quota, once every call ran: each session object counts one place per
+   * client id of it with a persistent session (held there, or live on a gateway and new), none
+   * twice. A call that missed its deadline may leave a place taken (docs/ARCHITECTURE.md).
+   */
+  private verifyPlaces(): void {
+    if (this.w.logs.some((l) => l.includes('timed out'))) return;
+    const stores = this.ns.stores;
+    const persistentOn = (list: Array<{ clientId: string; expiryInterval: number }>) => list.filter((s) => s.expiryInterval > 0).map((s) => s.clientId);
+    const live = new Set(stores.gateways.flatMap((g) => persistentOn(g.sessions.list())));
+    stores.sessions.forEach(({ sessions, attachments }, i) => {
+      const held = new Set(persistentOn(sessions.list()));
+      const counted = attachments.list().filter(([, a]) => a.counted).map(([clientId]) => clientId);
+      const twice = counted.filter((c) => held.has(c));
+      if (twice.length) this.fail(`session${i} counts ${twice.join(', ')} twice (held and counted)`);
+      const places = [...held, ...counted].sort();
+      const truth = [...new Set([...held, ...[...live].filter((c) => sessionObjectOf(c, topology.sessions) === i)])].sort();
+      if (places.join() !== truth.join()) this.fail(`session${i} holds places for [${places.join(', ')}], persistent sessions are [${truth.join(', ')}]`);
+      if (sessions.persistentCount() + attachments.counted() !== places.length) this.fail(`session${i} miscounts its places`);
+    });
   }
 
   /** Every acknowledged QoS 1/2 message reached every subscriber subscribed before it was sent: QoS 2 once, in order. */

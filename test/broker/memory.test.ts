@@ -13,7 +13,8 @@ import { TopicShard } from '../../src/broker/roles/topic-shard.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import type { Remote } from '../../src/broker/remote.ts';
-import { SessionOwner, type Attachment, type AttachmentStore } from '../../src/broker/roles/session-owner.ts';
+import { SessionOwner } from '../../src/broker/roles/session-owner.ts';
+import { MemoryAttachments } from '../../src/broker/memory/memory-attachments.ts';
 import { World, connectPacket, sharded } from './harness.ts';
 
 setFlagsFromString('--expose-gc');
@@ -146,7 +147,7 @@ describe.skipIf(sharded)('memory a session object holds while a session arrives 
   const make = (store: MemorySessionStore) => {
     const broker = new Broker({ sessions: store, retained: new MemoryRetainedStore(), config: { maxPacketSize: 1_100_000 }, remote });
     broker.start(() => true);
-    return { broker, owner: new SessionOwner(broker, mapAttachments(), gateways) };
+    return { broker, owner: new SessionOwner(broker, new MemoryAttachments(), gateways, 1) };
   };
   const state = { clientId: 'c', expiryInterval: 600 };
   const stagedBytes = (store: MemorySessionStore) => store.outbound('\u0000staged:c').length * MB; // the memory store stands in for SQLite
@@ -182,11 +183,6 @@ describe.skipIf(sharded)('memory a session object holds while a session arrives 
     expect(() => owner.stage('c', 'other', [entry(1)], false)).toThrow(/lost/);
   });
 });
-
-function mapAttachments(): AttachmentStore {
-  const m = new Map<string, Attachment>();
-  return { get: (c) => m.get(c), set: (c, a) => void m.set(c, a), delete: (c) => void m.delete(c) };
-}
 
 // what a wake loads into the routing index: every subscription, so MQTT_MAX_SUBSCRIPTIONS is checked against memory (platform.ts)
 describe.skipIf(sharded)('memory of the routing index a wake loads', { timeout: 60_000 }, () => {

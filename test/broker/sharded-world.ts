@@ -12,7 +12,8 @@ import { observedBroker, type Observed } from '../../src/broker/observe/observed
 import type { Counters } from '../../src/broker/observe/metrics.ts';
 import { GatewayEndpoint, ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
-import { SessionOwner, type Attachment } from '../../src/broker/roles/session-owner.ts';
+import { SessionOwner } from '../../src/broker/roles/session-owner.ts';
+import { MemoryAttachments } from '../../src/broker/memory/memory-attachments.ts';
 import { sessionObjectOf, shardOfTopic } from '../../src/broker/shard-key.ts';
 
 export type { Topology } from '../../src/broker/fabric-core.ts';
@@ -135,7 +136,7 @@ export interface ShardedOptions {
 /** One object's stores: what survives its restart. */
 interface GatewayStores { sessions: MemorySessionStore; retained: MemoryRetainedStore }
 interface ShardStores { subscriptions: MemorySessionStore; retained: MemoryRetainedStore; locations: Map<string, Location> }
-interface SessionStores { sessions: MemorySessionStore; attachments: Map<string, Attachment> }
+interface SessionStores { sessions: MemorySessionStore; attachments: MemoryAttachments }
 
 /** A sharded namespace: every object of it, their stores, and the calls between them. */
 export class ShardedNamespace {
@@ -159,7 +160,7 @@ export class ShardedNamespace {
     this.stores = {
       gateways: Array.from({ length: gateways }, () => ({ sessions: new MemorySessionStore(), retained: new MemoryRetainedStore() })),
       shards: Array.from({ length: shards }, () => ({ subscriptions: new MemorySessionStore(), retained: new MemoryRetainedStore(), locations: new Map() })),
-      sessions: Array.from({ length: sessions }, () => ({ sessions: new MemorySessionStore(), attachments: new Map() })),
+      sessions: Array.from({ length: sessions }, () => ({ sessions: new MemorySessionStore(), attachments: new MemoryAttachments() })),
     };
     this.scheduler.afterStep = () => this.flush();
     this.start();
@@ -178,7 +179,7 @@ export class ShardedNamespace {
     this.sessionObjects = this.stores.sessions.map((s, i) => {
       const fabric = this.fabric({ role: 'session', index: i });
       const broker = new Broker({ sessions: s.sessions, retained: new MemoryRetainedStore(), config, clock, remote: fabric, log });
-      this.owners.push(new SessionOwner(broker, mapStore(s.attachments), fabric));
+      this.owners.push(new SessionOwner(broker, s.attachments, fabric, this.topology.sessions));
       broker.start(() => true); // as the session object does: a session here with a connection id is lent to its gateway
       return broker;
     });
@@ -250,7 +251,7 @@ export class ShardedNamespace {
         takeover: (clientId, connectionId) => call(`gateway${i}.takeover ${clientId}/${connectionId}`, () => this.gatewayEndpoints[i].takeover(clientId, connectionId)),
       }),
       session: (i) => ({
-        attach: (clientId, gateway, connectionId, owner) => call(`session${i}.attach ${clientId}/${connectionId}`, () => this.owners[i].attach(clientId, gateway, connectionId, owner)),
+        attach: (clientId, gateway, connectionId, owner, persistent) => call(`session${i}.attach ${clientId}/${connectionId}`, () => this.owners[i].attach(clientId, gateway, connectionId, owner, persistent)),
         page: (clientId, connectionId, after) => call(`session${i}.page ${clientId}/${connectionId}`, async () => this.owners[i].page(clientId, connectionId, after)),
         abandon: (clientId, connectionId) => call(`session${i}.abandon ${clientId}/${connectionId}`, () => this.owners[i].abandon(clientId, connectionId)),
         stage: (clientId, connectionId, outbound, first) => call(`session${i}.stage ${clientId}/${connectionId}`, async () => this.owners[i].stage(clientId, connectionId, clone(outbound), first)),
@@ -290,7 +291,3 @@ const routed = (batch: Routed[]): string => batch.map((r) => `${describe(r.messa
 const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const clone = <T>(value: T): T => (value === undefined ? value : structuredClone(value));
-
-function mapStore<V>(map: Map<string, V>) {
-  return { get: (k: string) => map.get(k), set: (k: string, v: V) => void map.set(k, v), delete: (k: string) => void map.delete(k) };
-}

@@ -28,6 +28,14 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       sessions.put({ clientId: 'kept', expiryInterval: 60, connectionId: 'y' });
       sessions.put({ clientId: 'away', expiryInterval: 0xffffffff, disconnectedAt: 5 });
       expect(sessions.persistentCount()).toBe(2);
+      // kept as sessions change: a resume with expiry 0, a clean one made persistent, a rewrite, an end
+      sessions.put({ clientId: 'kept', expiryInterval: 0, connectionId: 'z' });
+      sessions.put({ clientId: 'clean', expiryInterval: 30, connectionId: 'x' });
+      sessions.put({ clientId: 'clean', expiryInterval: 40 });
+      expect(sessions.persistentCount()).toBe(2);
+      sessions.delete('away');
+      sessions.delete('kept');
+      expect(sessions.persistentCount()).toBe(1);
     }));
 
     it('puts, gets, lists and deletes session state', () => withStores(({ sessions }) => {

@@ -59,6 +59,20 @@ describe('gauges', () => {
     expect(large.sysRows).toBe(4); // clients/total reads the away gauge again
   });
 
+  it('the persistent-session quota reads one row per check, with 2 or 400 sessions', async () => {
+    for (const count of [2, 400]) {
+      await runInDurableObject(env.BROKER.getByName(`gauges-persistent-${count}-${Date.now()}`), (instance: BrokerObject) => {
+        const { meter } = instance as unknown as { meter: Meter };
+        const sql = (meter as unknown as { sql: Sql }).sql;
+        fill(sql, 0, count);
+        const sessions = new SqliteSessionStore(sql);
+        const before = meter.read(Date.now()).rowsRead;
+        expect(sessions.persistentCount()).toBe(count);
+        expect(meter.read(Date.now()).rowsRead - before).toBe(1);
+      });
+    }
+  });
+
   it('keeping the outbound count costs no row per message: a delivery is one row written and one deleted', async () => {
     await runInDurableObject(env.BROKER.getByName(`gauges-cost-${Date.now()}`), (instance: BrokerObject) => {
       const { meter } = instance as unknown as { meter: Meter };
@@ -84,17 +98,18 @@ describe('gauges', () => {
       migrate(sql);
       fill(sql, 7, 4);
       // an object from before this version: no gauges table, no triggers
-      for (const name of ['retained', 'outbound', 'away']) for (const i of [0, 1, 2]) sql.run(`DROP TRIGGER IF EXISTS gauge_${name}_${i}`);
+      for (const name of ['retained', 'outbound', 'away', 'persistent']) for (const i of [0, 1, 2]) sql.run(`DROP TRIGGER IF EXISTS gauge_${name}_${i}`);
       sql.run('DROP TABLE gauges');
       new SqliteRetainedStore(sql).set({ topic: 'fill/new', payload: bytes('x'), qos: 0, retain: true });
       migrate(sql);
       const retained = new SqliteRetainedStore(sql);
       const sessions = new SqliteSessionStore(sql);
-      expect([retained.count(), sessions.awayCount(), sessions.outboundTotal()]).toEqual([8, 2, 4]);
+      expect([retained.count(), sessions.awayCount(), sessions.outboundTotal(), sessions.persistentCount()]).toEqual([8, 2, 4, 4]);
       migrate(sql); // a later start counts nothing again
       retained.delete('fill/0');
       sessions.put({ clientId: 'fill-1', expiryInterval: 3600 });
-      expect([retained.count(), sessions.awayCount()]).toEqual([7, 3]);
+      sessions.put({ clientId: 'fill-2', expiryInterval: 0 });
+      expect([retained.count(), sessions.awayCount(), sessions.persistentCount()]).toEqual([7, 3, 3]);
       const truth = sql.first<{ n: number }>('SELECT count(*) AS n FROM retained')!.n;
       expect(truth).toBe(7);
     });

@@ -7,6 +7,7 @@ import { Sql } from '../../src/edge/sqlite/sql.ts';
 import { SqliteRetainedStore } from '../../src/edge/sqlite/retained-store.ts';
 import { SqliteSessionStore } from '../../src/edge/sqlite/session-store.ts';
 import { SqliteFlowSnapshots } from '../../src/edge/sqlite/flow-snapshots.ts';
+import { SqliteAttachments } from '../../src/edge/sqlite/placement.ts';
 import { runStoreSuite } from '../conformance/stores.case.ts';
 
 let n = 0;
@@ -35,6 +36,38 @@ describe('migrate', () => {
     }));
 });
 
+describe('SqliteAttachments', () => {
+  it('keeps the count of attachments holding a new persistent session, across a restart', () =>
+    runInDurableObject(env.BROKER.getByName(`attachments-${Date.now()}`), (_instance, state) => {
+      const sql = new Sql(state.storage.sql);
+      migrate(sql);
+      const attachments = new SqliteAttachments(sql);
+      attachments.set('a', { gateway: 0, connectionId: 'c1', counted: true });
+      attachments.set('b', { gateway: 1, connectionId: 'c2', owner: 'jwt:b', counted: true });
+      attachments.set('c', { gateway: 1, connectionId: 'c3' });
+      attachments.set('a', { gateway: 1, connectionId: 'c4', counted: true }); // a takeover: still one
+      attachments.set('b', { gateway: 1, connectionId: 'c5' }); // resumed from a session held here
+      expect(attachments.counted()).toBe(1);
+      const restarted = new SqliteAttachments(sql);
+      expect(restarted.counted()).toBe(1);
+      expect(restarted.get('a')).toEqual({ gateway: 1, connectionId: 'c4', counted: true });
+      expect(restarted.get('b')).toEqual({ gateway: 1, connectionId: 'c5' });
+      restarted.delete('a');
+      restarted.delete('a');
+      expect([restarted.counted(), new SqliteAttachments(sql).counted()]).toEqual([0, 0]);
+    }));
+
+  it('reads an attachments table made before the owner and counted columns, which migrate adds', () =>
+    runInDurableObject(env.BROKER.getByName(`attachments-old-${Date.now()}`), (_instance, state) => {
+      const sql = new Sql(state.storage.sql);
+      sql.run('DROP TABLE IF EXISTS attachments');
+      sql.run('CREATE TABLE attachments (client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL) WITHOUT ROWID');
+      sql.run('INSERT INTO attachments (client_id, gateway, connection_id) VALUES (?, ?, ?)', 'old', 2, 'c9');
+      migrate(sql);
+      const attachments = new SqliteAttachments(sql);
+      expect([attachments.get('old'), attachments.counted()]).toEqual([{ gateway: 2, connectionId: 'c9' }, 0]);
+    }));
+});
 
 describe('SqliteFlowSnapshots', () => {
   it('replaces a client\'s snapshot whole, reads it back in order with every field, and deletes it', () =>

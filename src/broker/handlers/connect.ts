@@ -10,6 +10,7 @@ import { beginAuth } from './auth.ts';
 import { checkTopicLimits, checkUsername } from '../limits.ts';
 import { platformLimits, storedRowBound } from '../platform.ts';
 import { identityOf, notOwner, sessionOwnerMatches } from '../identity.ts';
+import { persistentQuotaExceeded } from '../persistent-quota.ts';
 
 /** Response Information names a topic root each client may use for responses to it. */
 export const responsePrefix = 'response/';
@@ -56,13 +57,14 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   if (!live && broker.gateway.activeCount() >= broker.config.maxConnections) {
     throw new MqttError(ReasonCode.QuotaExceeded, 'connection limit reached');
   }
-  if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
-  // sharded: the client id's session object takes over a connection on any other gateway
-  if (broker.remote?.sessions) await broker.sessions.claim(conn, packet.clean);
-
   const requested = conn.version === 5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NeverExpires;
   const expiry = Math.min(requested, broker.config.maxSessionExpiry);
   checkPersistentQuota(conn, expiry);
+  if (live && live !== conn) live.disconnect(ReasonCode.SessionTakenOver); // [MQTT-3.1.4-3]
+  // sharded: the client id's session object takes over a connection on any other gateway, and
+  // checks its share of the persistent-session quota
+  if (broker.remote?.sessions) await broker.sessions.claim(conn, packet.clean, expiry > 0);
+
   const { session, present, durable } = broker.sessions.open(conn, packet.clean, expiry, packet.will);
   conn.session = session;
   conn.durable = durable;
@@ -80,15 +82,17 @@ async function accept(conn: Connection, opening: Opening, principal: Principal |
   broker.hooks.emit('onConnect', conn.client);
 }
 
-/** A new session that outlives its connection must fit the namespace's quota (default topology: this object's store). */
+/**
+ * A new session that outlives its connection must fit the namespace's quota (default topology:
+ * this object's store, a counted gauge; sharded: the session object checks the claim). Checked
+ * before a live connection of the client id is taken over, so a refusal ends nothing.
+ */
 function checkPersistentQuota(conn: Connection, expiry: number): void {
   const { broker } = conn;
   if (expiry === 0 || broker.remote?.sessions) return;
   const held = broker.sessions.store.get(conn.clientId);
   if (held && held.expiryInterval > 0) return; // it has one already, resumed or replaced
-  if (broker.sessions.store.persistentCount() >= broker.config.maxPersistentSessions) {
-    throw new MqttError(ReasonCode.QuotaExceeded, `the namespace holds ${broker.config.maxPersistentSessions} persistent sessions`);
-  }
+  if (broker.sessions.store.persistentCount() >= broker.config.maxPersistentSessions) throw persistentQuotaExceeded();
 }
 
 /** What a v5 CONNACK tells the client about this server's limits and its own settings. */

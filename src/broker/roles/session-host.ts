@@ -153,9 +153,11 @@ export class SessionHost {
    * Sharded gateway, on CONNECT: waits for an earlier connection's session to have left, claims
    * the client id (the session object takes over its connection on any gateway) and takes the
    * session in. A clean start ends the old one at the shards before anything new is registered.
+   * `persistent`: the connection's session will outlive it (a new one takes a place of the session
+   * object's share of the quota, or is refused with 0x97).
    */
-  claim(conn: Connection, clean: boolean): Promise<void> {
-    const claimed = this.fetch(conn, clean).catch((err: unknown) => {
+  claim(conn: Connection, clean: boolean, persistent: boolean): Promise<void> {
+    const claimed = this.fetch(conn, clean, persistent).catch((err: unknown) => {
       if (err instanceof MqttError) throw err;
       // the session object or a shard did not answer in time, or failed: a CONNACK says so
       throw new MqttError(ReasonCode.ServerUnavailable, `session not claimed: ${String(err)}`);
@@ -273,10 +275,10 @@ export class SessionHost {
     await this.arrivals.get(connectionId)?.catch(() => undefined);
   }
 
-  private async fetch(conn: Connection, clean: boolean): Promise<void> {
+  private async fetch(conn: Connection, clean: boolean, persistent: boolean): Promise<void> {
     const remote = this.broker.remote!;
     await this.leaving.get(conn.clientId);
-    const session = await remote.sessions!.attach(conn.clientId, conn.id, identityOf(conn.principal));
+    const session = await remote.sessions!.attach(conn.clientId, conn.id, identityOf(conn.principal), persistent);
     // a connection of the client id here that ended meanwhile hands its session over first: its
     // copy leaves this store before this one comes in (a hand-over waits on nothing of ours)
     await this.leaving.get(conn.clientId)?.catch(() => undefined);

@@ -2,24 +2,33 @@
 // gateway connection holds each one, and the persistent sessions whose client is away (their
 // queues, will delays and expiry run in this object's SessionHost). It arbitrates client-id
 // takeover across gateways [MQTT-3.1.4-3]: a new connection's claim first ends the old one,
-// wherever it is, and waits for its session to come back here.
+// wherever it is, and waits for its session to come back here. It keeps its share of the
+// persistent-session quota for its client ids (persistent-quota.ts).
 import type { Broker } from '../broker.ts';
 import { notOwner, sessionOwnerMatches } from '../identity.ts';
 import { pushTo } from '../multimap.ts';
+import { persistentQuotaExceeded, persistentShare } from '../persistent-quota.ts';
 import type { Routed, SessionExport } from '../remote.ts';
-import type { OutboundMessage } from '../ports.ts';
+import type { OutboundMessage, SessionState } from '../ports.ts';
 
 export interface Attachment {
   gateway: number;
   connectionId: string;
   /** The identity the connection authenticated as (identityOf); unset: anonymous. */
   owner?: string;
+  /**
+   * Set when the connection opened a new persistent session, of which this object holds nothing
+   * yet: it counts against the quota here until it comes back (a session held here counts itself).
+   */
+  counted?: true;
 }
 
 export interface AttachmentStore {
   get(clientId: string): Attachment | undefined;
   set(clientId: string, attachment: Attachment): void;
   delete(clientId: string): void;
+  /** Attachments with `counted`: a kept count, not a scan. */
+  counted(): number;
 }
 
 /** What a session object asks of gateways. */
@@ -43,29 +52,46 @@ export class SessionOwner {
    * The pages themselves are in the store (stagedKey), never in memory.
    */
   private readonly staging = new Map<string, string>();
+  /** Persistent sessions this object may hold: its share of MQTT_MAX_PERSISTENT_SESSIONS. */
+  private readonly places: number;
+  /** Claims of new persistent sessions that passed the quota and wait on a takeover: their places are taken. */
+  private readonly reserved = new Set<string>();
 
-  constructor(broker: Broker, attachments: AttachmentStore, gateways: GatewayLink) {
+  /** `sessionObjects`: how many session objects the namespace has (the quota is shared among them). */
+  constructor(broker: Broker, attachments: AttachmentStore, gateways: GatewayLink, sessionObjects: number) {
     this.broker = broker;
     this.attachments = attachments;
     this.gateways = gateways;
+    this.places = persistentShare(broker.config, sessionObjects);
   }
 
   /**
    * A connection on `gateway`, of identity `owner`, claims the client id; resolves with the
    * session it had (its first page of messages; `page` gives the rest), lent from here until it
    * comes back. Throws notOwner() when a live or away session of the client id belongs to another
-   * identity (nothing is taken over or ended then).
+   * identity, and persistentQuotaExceeded() when `persistent` asks for a new persistent session
+   * and this object's places are all taken (nothing is taken over or ended then).
    */
-  attach(clientId: string, gateway: number, connectionId: string, owner?: string): Promise<SessionExport | undefined> {
+  attach(clientId: string, gateway: number, connectionId: string, owner?: string, persistent = false): Promise<SessionExport | undefined> {
     const before = this.claims.get(clientId) ?? Promise.resolve();
     const claim = before.catch(() => undefined).then(async () => {
       const old = this.attachments.get(clientId);
-      const held = old ? old.owner : this.broker.sessions.store.get(clientId)?.owner;
+      const stored = this.broker.sessions.store.get(clientId);
+      const held = old ? old.owner : stored?.owner;
       if (!sessionOwnerMatches(held, owner)) throw notOwner();
-      if (old && !(old.gateway === gateway && old.connectionId === connectionId)) {
-        await this.gateways.takeover(old.gateway, clientId, old.connectionId); // [MQTT-3.1.4-3]
+      // an existing persistent session (here, or new on the connection taken over) keeps its place
+      const taking = persistent && !old?.counted && !outlives(stored);
+      if (taking) this.reserve(connectionId);
+      try {
+        if (old && !(old.gateway === gateway && old.connectionId === connectionId)) {
+          await this.gateways.takeover(old.gateway, clientId, old.connectionId); // [MQTT-3.1.4-3]
+        }
+      } finally {
+        this.reserved.delete(connectionId);
       }
-      this.attachments.set(clientId, owner === undefined ? { gateway, connectionId } : { gateway, connectionId, owner });
+      // the session taken over is here now if it outlived its connection: it counts itself
+      const counted = persistent && !outlives(this.broker.sessions.store.get(clientId));
+      this.attachments.set(clientId, { gateway, connectionId, ...(owner === undefined ? {} : { owner }), ...(counted ? { counted } : {}) });
       return this.broker.sessions.lend(clientId, connectionId);
     });
     this.claims.set(clientId, claim);
@@ -73,6 +99,18 @@ export class SessionOwner {
       if (this.claims.get(clientId) === claim) this.claims.delete(clientId);
     }).catch(() => undefined);
     return claim;
+  }
+
+  /**
+   * Takes a place for a new persistent session, or refuses it when every place is taken: by a
+   * session held here (away or lent), by a connection's new one (`counted`), or by a claim waiting
+   * on its takeover. A place freed during a takeover by the session taken over goes to the claim
+   * of its client id without a second check.
+   */
+  private reserve(connectionId: string): void {
+    const taken = this.broker.sessions.store.persistentCount() + this.attachments.counted() + this.reserved.size;
+    if (taken >= this.places) throw persistentQuotaExceeded();
+    this.reserved.add(connectionId);
   }
 
   /** The next page of a lent session's messages. */
@@ -166,6 +204,11 @@ export class SessionOwner {
     this.broker.deliverRouted(here);
     await Promise.all([...live].map(([gateway, routed]) => this.gateways.forward(gateway, routed)));
   }
+}
+
+/** Whether a stored session outlives its connection (it holds a place of the quota). */
+function outlives(state: SessionState | undefined): boolean {
+  return !!state && state.expiryInterval > 0;
 }
 
 /** Where a session object keeps the pages of a session on its way here (not a session of its own). */

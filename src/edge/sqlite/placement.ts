@@ -25,17 +25,23 @@ export class SqliteLocations implements LocationStore {
   }
 }
 
-/** Attachments are read on every claim and queued message, so they are cached in memory. */
+/**
+ * Attachments are read on every claim and queued message, so they are cached in memory, whole
+ * (loaded at start); so is the number of them that count against the persistent-session quota.
+ */
 export class SqliteAttachments implements AttachmentStore {
   private readonly cache = new Map<string, Attachment>();
   private readonly sql: Sql;
+  private countedTotal = 0;
 
   constructor(sql: Sql) {
     this.sql = sql;
-    for (const r of sql.all<{ client_id: string; gateway: number; connection_id: string; owner: string | null }>('SELECT * FROM attachments')) {
+    type Row = { client_id: string; gateway: number; connection_id: string; owner: string | null; counted: number | null };
+    for (const r of sql.all<Row>('SELECT * FROM attachments')) {
       const a: Attachment = { gateway: r.gateway, connectionId: r.connection_id };
       if (r.owner !== null) a.owner = r.owner;
-      this.cache.set(r.client_id, a);
+      if (r.counted) a.counted = true;
+      this.remember(r.client_id, a);
     }
   }
 
@@ -44,11 +50,31 @@ export class SqliteAttachments implements AttachmentStore {
   }
 
   set(clientId: string, a: Attachment): void {
-    this.cache.set(clientId, a);
-    this.sql.run('INSERT OR REPLACE INTO attachments (client_id, gateway, connection_id, owner) VALUES (?, ?, ?, ?)', clientId, a.gateway, a.connectionId, a.owner ?? null);
+    this.remember(clientId, a);
+    this.sql.run('INSERT OR REPLACE INTO attachments (client_id, gateway, connection_id, owner, counted) VALUES (?, ?, ?, ?, ?)',
+      clientId, a.gateway, a.connectionId, a.owner ?? null, a.counted ? 1 : null);
   }
 
   delete(clientId: string): void {
-    if (this.cache.delete(clientId)) this.sql.run('DELETE FROM attachments WHERE client_id = ?', clientId);
+    const a = this.cache.get(clientId);
+    if (!a) return;
+    this.forget(clientId, a);
+    this.sql.run('DELETE FROM attachments WHERE client_id = ?', clientId);
+  }
+
+  counted(): number {
+    return this.countedTotal;
+  }
+
+  private remember(clientId: string, a: Attachment): void {
+    const old = this.cache.get(clientId);
+    if (old) this.forget(clientId, old);
+    this.cache.set(clientId, a);
+    if (a.counted) this.countedTotal++;
+  }
+
+  private forget(clientId: string, a: Attachment): void {
+    this.cache.delete(clientId);
+    if (a.counted) this.countedTotal--;
   }
 }

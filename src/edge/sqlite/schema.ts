@@ -1,7 +1,8 @@
 // The broker's tables in the object's SQLite, created when an object first starts, and the
-// gauges kept beside them: counts of retained messages, sessions whose client is away and
-// outbound messages, updated by triggers in the same statement as the rows they count, so a
-// stats or $SYS read costs one row per gauge instead of a scan.
+// gauges kept beside them: counts of retained messages, sessions whose client is away, sessions
+// that outlive their connection and outbound messages, updated by triggers in the same statement
+// as the rows they count, so a stats or $SYS read (or a CONNECT's quota check) costs one row per
+// gauge instead of a scan.
 import type { Sql } from './sql.ts';
 
 const tables = [
@@ -37,7 +38,7 @@ const tables = [
   `CREATE TABLE IF NOT EXISTS locations (client_id TEXT PRIMARY KEY, gateway INTEGER) WITHOUT ROWID`,
   // sharded topology: a session object's live client ids, by gateway and connection
   `CREATE TABLE IF NOT EXISTS attachments (
-    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL, owner TEXT) WITHOUT ROWID`,
+    client_id TEXT PRIMARY KEY, gateway INTEGER NOT NULL, connection_id TEXT NOT NULL, owner TEXT, counted INTEGER) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS meter (id INTEGER PRIMARY KEY CHECK (id = 1), saved TEXT NOT NULL)`,
   // the last good JWKS of MQTT_JWT_JWKS_URL (src/edge/sqlite/jwks-store.ts)
   `CREATE TABLE IF NOT EXISTS jwks (url TEXT PRIMARY KEY, body TEXT NOT NULL, fetched_at INTEGER NOT NULL, fresh_until INTEGER NOT NULL)`,
@@ -81,6 +82,16 @@ const gauges: Record<string, { count: string; triggers: string[] }> = {
         UPDATE gauges SET value = value + (NEW.connection_id IS NULL) - (OLD.connection_id IS NULL) WHERE name = 'away'; END`,
     ],
   },
+  // sessions that outlive their connection (the persistent-session quota), connected or away
+  persistent: {
+    count: 'SELECT count(*) AS n FROM sessions WHERE expiry_interval > 0',
+    triggers: [
+      'AFTER INSERT ON sessions WHEN NEW.expiry_interval > 0 BEGIN UPDATE gauges SET value = value + 1 WHERE name = \'persistent\'; END',
+      'AFTER DELETE ON sessions WHEN OLD.expiry_interval > 0 BEGIN UPDATE gauges SET value = value - 1 WHERE name = \'persistent\'; END',
+      `AFTER UPDATE OF expiry_interval ON sessions WHEN (OLD.expiry_interval > 0) <> (NEW.expiry_interval > 0) BEGIN
+        UPDATE gauges SET value = value + (NEW.expiry_interval > 0) - (OLD.expiry_interval > 0) WHERE name = 'persistent'; END`,
+    ],
+  },
 };
 
 export type Gauge = keyof typeof gauges;
@@ -88,7 +99,7 @@ export type Gauge = keyof typeof gauges;
 /** Columns added after a table was first shipped: created above for a new object, added here to an old one. */
 const added = [
   { table: 'sessions', column: 'owner', type: 'TEXT' }, { table: 'attachments', column: 'owner', type: 'TEXT' },
-  { table: 'incoming', column: 'routing', type: 'INTEGER' },
+  { table: 'incoming', column: 'routing', type: 'INTEGER' }, { table: 'attachments', column: 'counted', type: 'INTEGER' },
 ];
 
 export function migrate(sql: Sql): void {

@@ -66,8 +66,9 @@ export class SqliteSessionStore implements SessionStore {
     }
   }
 
+  /** One row read: the gauge the table's triggers keep (schema.ts). */
   persistentCount(): number {
-    return this.sql.first<{ n: number }>('SELECT count(*) AS n FROM sessions WHERE expiry_interval > 0')!.n;
+    return gauge(this.sql, 'persistent');
   }
 
   /** One row read: the gauge the table's triggers keep (schema.ts). */
