@@ -1,7 +1,7 @@
 // A rule's live state in the engine: its definition, what its outbox and dead letters hold, its
-// counters and backoff; how it is restored from the store at start and shown through the API.
+// cursor, counters and backoff; how it is restored from the store at start and shown through the API.
 import type { Rule } from './rule.ts';
-import { emptyCounters, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
+import { emptyCounters, type Cursor, type RuleCounters, type RuleStore, type SavedState, type StoredRule, type Usage } from './store.ts';
 
 /** One rule's live state: its definition (undefined when it no longer parses), usage and counters. */
 export interface RuleState {
@@ -11,6 +11,8 @@ export interface RuleState {
   counters: RuleCounters;
   pending: Usage & { oldest?: number };
   dead: Usage;
+  /** Its place in the shared outbox; undefined when no slot was left (the rule is then inactive). */
+  cursor?: Cursor;
   /** No try before this (ms): the backoff after a failed batch. */
   nextAt: number;
   busy: boolean;
@@ -38,11 +40,12 @@ export interface RuleView {
   lastErrorAt?: number;
 }
 
-/** A rule's state as last saved, plus what was appended to its outbox after that save. */
+/** A rule's state as last saved, plus what was recorded for it after that save. */
 export function restoreState(store: RuleStore, stored: StoredRule, saved: SavedState | undefined): RuleState {
   const counters = { ...emptyCounters(), ...saved?.counters };
   const pending = { count: 0, bytes: 0, ...saved?.pending };
-  const since = store.appendedAfter(stored.name, counters.lastSeq);
+  const cursor = saved?.cursor && { ...saved.cursor, tries: saved.cursor.tries.map(([u, a]) => [u, a] as [number, number]) };
+  const since = cursor ? store.appendedAfter(cursor.slot, counters.lastSeq) : { count: 0, bytes: 0, oldest: undefined, lastSeq: counters.lastSeq };
   if (since.count) {
     counters.matched += since.count;
     counters.lastSeq = since.lastSeq;
@@ -50,7 +53,7 @@ export function restoreState(store: RuleStore, stored: StoredRule, saved: SavedS
     pending.bytes += since.bytes;
     pending.oldest ??= since.oldest;
   }
-  return { stored, counters, pending, dead: { count: 0, bytes: 0, ...saved?.dead }, nextAt: 0, busy: false, dirty: false };
+  return { stored, counters, pending, dead: { count: 0, bytes: 0, ...saved?.dead }, cursor, nextAt: 0, busy: false, dirty: false };
 }
 
 /** What the API and the stats show of a rule at `now`. */
