@@ -33,7 +33,7 @@ export function jsonValue(payload: Uint8Array): unknown {
   }
 }
 
-export function ruleMessage(e: OutboxEntry, rule: Rule): RuleMessage {
+export function ruleMessage(e: OutboxMessage, rule: Rule): RuleMessage {
   const parsed = jsonValue(e.payload);
   const value = parsed === undefined || !rule.projection ? parsed : project(rule.projection, parsed, e);
   return {
