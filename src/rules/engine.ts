@@ -14,8 +14,8 @@ import { deliverBatch, type DeliveryParts } from './delivery.ts';
 import { drainBounds, ruleBounds } from './limits.ts';
 import { loopMarker, maxHops, ruleMessage, pathOf, jsonValue } from './message.ts';
 import { parseRule, RuleConflict, RuleError, type Rule } from './rule.ts';
-import { holdFor, restoreState, viewOf, type RuleState, type RuleView } from './rule-state.ts';
-import { emptyCounters, entrySize, maxSlots, type DeadLetter, type OutboxMessage, type StoredRule, type RuleStore } from './store.ts';
+import { cursorsOf, freeSlot, holdFor, noSlot, restoreState, storedRules, viewOf, type RuleState, type RuleView } from './rule-state.ts';
+import { emptyCounters, entrySize, type DeadLetter, type OutboxMessage, type StoredRule, type RuleStore } from './store.ts';
 
 export interface EngineOptions {
   store: RuleStore;
@@ -33,8 +33,6 @@ export interface Publisher {
   username?: string;
 }
 
-const noSlot = `no outbox slot is free: at most ${maxSlots} rules hold one (delete one, then restart the object)`;
-
 export class RuleEngine {
   private readonly states = new Map<string, RuleState>();
   private trie = new TopicTrie<RuleState>();
@@ -48,28 +46,12 @@ export class RuleEngine {
 
   constructor(options: EngineOptions, fileRules: Rule[]) {
     this.options = options;
-    this.parts = { ...options, alive: (s) => this.states.get(s.stored.name) === s, save: (s) => this.save(s), release: (from, to) => this.release(from, to) };
-    const { store } = options;
-    const saved = store.states();
-    this.seq = Math.max(store.lastSeq(), ...[...saved.values()].flatMap((v) => [v.counters.lastSeq, v.cursor?.done ?? 0]));
-    const stored = new Map(store.rules().map((r) => [r.name, r]));
-    for (const rule of fileRules) {
-      const before = stored.get(rule.name);
-      const same = before?.source === 'file' && JSON.stringify(before.definition) === JSON.stringify(rule.definition);
-      const entry: StoredRule = { name: rule.name, definition: rule.definition, enabled: same ? before.enabled : rule.enabled, source: 'file' };
-      if (!same) store.putRule(entry);
-      stored.set(rule.name, entry);
-    }
-    const inFile = new Set(fileRules.map((r) => r.name));
-    for (const entry of stored.values()) {
-      if (entry.source === 'file' && !inFile.has(entry.name)) {
-        // gone from the file: kept as an API rule so what it holds is neither lost nor stuck
-        entry.source = 'api';
-        store.putRule(entry);
-        options.log('warn', `rule "${entry.name}" is no longer in MQTT_RULES_FILE: kept as an API rule (delete it through /api/rules)`);
-      }
-      this.states.set(entry.name, restoreState(store, entry, saved.get(entry.name)));
-    }
+    this.parts = {
+      ...options, alive: (s) => this.states.get(s.stored.name) === s, save: (s) => this.save(s), release: (from, to) => this.release(from, to),
+    };
+    const saved = options.store.states();
+    this.seq = Math.max(options.store.lastSeq(), ...[...saved.values()].flatMap((v) => [v.counters.lastSeq, v.cursor?.done ?? 0]));
+    for (const entry of storedRules(options.store, fileRules, options.log)) this.states.set(entry.name, restoreState(options.store, entry, saved.get(entry.name)));
     for (const s of this.states.values()) {
       // a rule new to the store gets its slot saved before any message can carry it
       if (!s.cursor) this.placeNew(s);
@@ -80,22 +62,16 @@ export class RuleEngine {
 
   /** Gives a rule without one a slot, its cursor at the outbox's end, and saves it (none left: it stays without). */
   private placeNew(s: RuleState): void {
-    const slot = this.freeSlot();
+    const slot = freeSlot(this.states.values());
     if (slot === undefined) return;
     s.cursor = { slot, done: this.seq, tries: [] };
     s.dirty = true;
     this.save(s);
   }
 
-  private freeSlot(): number | undefined {
-    const used = new Set([...this.states.values()].flatMap((o) => (o.cursor ? [o.cursor.slot] : [])));
-    return Array.from({ length: maxSlots }, (_, i) => i).find((i) => !used.has(i));
-  }
-
   /** Deletes the messages with seq in (from, to] that no rule needs any more. */
   private release(from: number, to: number): void {
-    const cursors = new Map([...this.states.values()].flatMap((s) => (s.cursor ? [[s.cursor.slot, s.cursor.done] as const] : [])));
-    if (to > from) this.options.store.release(from, to, cursors);
+    if (to > from) this.options.store.release(from, to, cursorsOf(this.states.values()));
   }
 
   /** Parses a stored definition; one that no longer parses (a secret removed) is kept, inactive, with its problem. */
@@ -150,16 +126,20 @@ export class RuleEngine {
       for (const s of full) [s.counters.refused, s.dirty] = [s.counters.refused + 1, true];
       return ReasonCode.QuotaExceeded;
     }
-    const now = this.options.clock.now();
     const recorded = matched.filter((s) => !full.includes(s));
     for (const s of matched) [s.counters.matched, s.counters.dropped, s.dirty] = [s.counters.matched + 1, s.counters.dropped + (recorded.includes(s) ? 0 : 1), true];
-    if (!recorded.length) return undefined;
+    if (recorded.length) this.record(message, from, recorded, size);
+    return undefined;
+  }
+
+  /** One outbox row for every rule that recorded the message: the bits of their slots. */
+  private record(message: Message, from: Publisher | undefined, recorded: RuleState[], size: number): void {
+    const now = this.options.clock.now();
     const entry: OutboxMessage = {
       seq: ++this.seq, topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
       clientId: from?.clientId ?? message.publisher, username: from?.username, receivedAt: now,
       contentType: message.properties?.contentType, userProperties: message.properties?.userProperties?.map(([k, v]) => [k, v]),
     };
-    // one row for every rule it matched: the bits of their slots
     this.options.store.append(entry, recorded.reduce((rules, s) => rules + 2 ** s.cursor!.slot, 0));
     for (const s of recorded) {
       s.counters.lastSeq = entry.seq;
@@ -167,7 +147,6 @@ export class RuleEngine {
       s.pending.bytes += size;
       s.pending.oldest ??= now;
     }
-    return undefined;
   }
 
   /** When the alarm should run for the engine (ms), if anything waits. */
@@ -247,7 +226,7 @@ export class RuleEngine {
     const existing = this.states.get(rule.name);
     if (existing?.stored.source === 'file') throw new RuleConflict(`rule "${rule.name}" is defined by MQTT_RULES_FILE: change the file (only enabling works here)`);
     if (!existing && this.states.size >= ruleBounds.maxRules) throw new RuleConflict(`a namespace holds at most ${ruleBounds.maxRules} rules`);
-    const slot = existing?.cursor?.slot ?? this.freeSlot();
+    const slot = existing?.cursor?.slot ?? freeSlot(this.states.values());
     if (slot === undefined) throw new RuleConflict(noSlot);
     const stored: StoredRule = { name: rule.name, definition: rule.definition, enabled: rule.enabled, source: 'api' };
     this.options.store.putRule(stored);

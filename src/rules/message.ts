@@ -5,7 +5,7 @@
 import type { RuleMessage } from './action.ts';
 import { project } from './projection.ts';
 import type { Rule } from './rule.ts';
-import type { OutboxEntry } from './store.ts';
+import type { OutboxMessage } from './store.ts';
 
 export const loopMarker = 'x-rule-path';
 export const maxHops = 8;

@@ -333,14 +333,17 @@ describe('the shared outbox', () => {
     expect(store.outbox).toEqual([]);
   });
 
-  it('a rule added later starts at the end of the outbox, even on the slot of a deleted rule', async () => {
-    const { engine, store, sink } = start([{ name: 'keep', topic: 't' }]);
+  it('a rule added later starts at the end of the outbox, even on the slot of a deleted rule, restarts included', async () => {
+    const { engine: first, make, store, sink } = start([{ name: 'keep', topic: 't' }]);
+    let engine = first;
     engine.put({ name: 'gone', topic: 't', action: { kind: 'test' } });
     for (let i = 0; i < 3; i++) engine.accept(msg('t', i), undefined, true);
     engine.setEnabled('keep', false); // holds the three messages
     expect(engine.delete('gone', true)).toEqual({ outbox: 3, deadLetters: 0 });
     engine.put({ name: 'new', topic: 't', action: { kind: 'test' } });
     expect(store.saved.get('new')!.cursor!.slot).toBe(1); // the slot 'gone' had
+    engine = make(); // the messages 'gone' left carry slot 1: not the new rule's
+    expect(engine.get('new')).toMatchObject({ counters: { matched: 0 }, outbox: { messages: 0 } });
     engine.accept(msg('t', 'late'), undefined, true);
     await engine.drain();
     expect(sink.got.get('new')).toEqual([4]);
