@@ -32,7 +32,8 @@ export async function deliverBatch(s: RuleState, d: DeliveryParts): Promise<bool
   const cursor = s.cursor!;
   const own = rule.action.kind.limits(rule.action.config);
   const limits: BatchLimits = { count: Math.min(own.count, drainBounds.batchMessages), bytes: Math.min(own.bytes, drainBounds.batchBytes) };
-  const batch: OutboxEntry[] = d.store.head(cursor.slot, cursor.done, limits).map((m) => ({ ...m, attempts: attemptsAt(cursor.tries, m.seq) }));
+  const head = d.store.head(cursor.slot, cursor.done, limits);
+  const batch: OutboxEntry[] = head.map((m) => ({ ...m, attempts: attemptsAt(cursor.tries, m.seq) }));
   if (!batch.length) return void (s.pending = { count: 0, bytes: 0 }), false;
   const last = batch[batch.length - 1].seq;
   s.busy = true;
@@ -67,7 +68,10 @@ export async function deliverBatch(s: RuleState, d: DeliveryParts): Promise<bool
   return false;
 }
 
-/** Copies spent messages to the dead letters and moves past them, unless those are full: then the rule stalls at its longest backoff. */
+/**
+ * Copies spent messages to the dead letters and moves past them; false when those are full: the
+ * rule then stalls at its longest backoff.
+ */
 function bury(s: RuleState, spent: OutboxEntry[], now: number, d: DeliveryParts): boolean {
   const rule = s.rule!;
   const bytes = spent.reduce((n, e) => n + entrySize(e), 0);
@@ -99,7 +103,8 @@ function advance(s: RuleState, gone: OutboxEntry[], d: DeliveryParts): void {
 function shrink(s: RuleState, gone: OutboxEntry[], store: RuleStore): void {
   s.pending.count = Math.max(0, s.pending.count - gone.length);
   s.pending.bytes = Math.max(0, s.pending.bytes - gone.reduce((n, e) => n + entrySize(e), 0));
-  s.pending.oldest = s.pending.count ? store.head(s.cursor!.slot, s.cursor!.done, { count: 1, bytes: 0 })[0]?.receivedAt : undefined;
+  const { slot, done } = s.cursor!;
+  s.pending.oldest = s.pending.count ? store.head(slot, done, { count: 1, bytes: 0 })[0]?.receivedAt : undefined;
 }
 
 /** Rejects once `ms` passed; the call itself keeps its own timeout (a webhook's fetch aborts). */

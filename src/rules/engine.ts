@@ -296,7 +296,10 @@ export class RuleEngine {
     s.dead = { count: Math.max(0, s.dead.count - gone.length), bytes: Math.max(0, s.dead.bytes - bytes) };
     if (replay) {
       const now = this.options.clock.now();
-      for (const { attempts: _, failedAt: _at, error: _e, ...e } of gone) store.append({ ...e, seq: (s.counters.lastSeq = ++this.seq) }, 2 ** s.cursor!.slot);
+      for (const { attempts: _, failedAt: _at, error: _e, ...message } of gone) {
+        s.counters.lastSeq = ++this.seq;
+        store.append({ ...message, seq: this.seq }, 2 ** s.cursor!.slot);
+      }
       s.pending.count += gone.length;
       s.pending.bytes += bytes;
       s.pending.oldest ??= gone.length ? now : undefined;

@@ -67,7 +67,9 @@ export function restoreState(store: RuleStore, stored: StoredRule, saved: SavedS
   const pending = { count: 0, bytes: 0, ...saved?.pending };
   const cursor = saved?.cursor && { ...saved.cursor, tries: saved.cursor.tries.map(([u, a]) => [u, a] as [number, number]) };
   // after its cursor too: a slot had another rule before, whose messages it may still carry
-  const since = cursor ? store.appendedAfter(cursor.slot, Math.max(counters.lastSeq, cursor.done)) : { count: 0, bytes: 0, oldest: undefined, lastSeq: counters.lastSeq };
+  const since = cursor
+    ? store.appendedAfter(cursor.slot, Math.max(counters.lastSeq, cursor.done))
+    : { count: 0, bytes: 0, oldest: undefined, lastSeq: counters.lastSeq };
   if (since.count) {
     counters.matched += since.count;
     counters.lastSeq = since.lastSeq;
