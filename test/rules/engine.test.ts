@@ -397,3 +397,25 @@ describe('the shared outbox', () => {
     expect(store.outbox.map((m) => m.message.seq)).toEqual([4]);
   });
 });
+
+describe('outbox slots', () => {
+  it('a rule beyond the 53 slots stays inactive, naming why, and the others keep theirs', () => {
+    const s = sink();
+    const store = new MemoryRuleStore();
+    const clock = { now: () => 0 };
+    const make = (names: string[]) => new RuleEngine({ store, kinds: s.kinds, env: {}, clock, context: { publish: async () => {}, fetch }, log: () => {} },
+      names.map((name) => parseRule({ name, topic: 't', action: { kind: 'test' } }, s.kinds, {})));
+    make(Array.from({ length: 50 }, (_, i) => `old${i}`));
+    // the file changed: the 50 old rules stay as API rules and 3 of the new ones find a slot
+    const engine = make(Array.from({ length: 10 }, (_, i) => `new${i}`));
+    const inactive = engine.list().filter((r) => r.problem);
+    expect(inactive.map((r) => r.name).sort()).toEqual(['new3', 'new4', 'new5', 'new6', 'new7', 'new8', 'new9']);
+    expect(inactive[0].problem).toMatch(/no outbox slot is free: at most 53 rules/);
+    const slots = [...store.saved.values()].map((v) => v.cursor!.slot);
+    expect(new Set(slots).size).toBe(53);
+    engine.accept(msg('t', 1), undefined, true);
+    expect(store.outbox.length).toBe(1);
+    expect(engine.list().filter((r) => r.outbox.messages === 1).length).toBe(53);
+    expect(() => engine.put({ name: 'more', topic: 't', action: { kind: 'test' } })).toThrow(/at most 50 rules/);
+  });
+});
