@@ -93,14 +93,17 @@ describe('shared rule outbox (sqlite)', () => {
     expect(got.get('a')).toEqual(['a6', 'a7', 'after']);
   }));
 
-  it('drops the earlier table once it is empty', () => inObject(async (sql) => {
+  it('drops the earlier table once it is empty, after reading a head that had tries', () => inObject(async (sql) => {
     sql.run(`CREATE TABLE rule_outbox (rule TEXT NOT NULL, seq INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
       retain INTEGER NOT NULL, received_at INTEGER NOT NULL, attempts INTEGER NOT NULL, meta TEXT, PRIMARY KEY (rule, seq)) WITHOUT ROWID`);
     sql.run('INSERT INTO rules VALUES (\'a\', ?, 1, \'api\')', JSON.stringify({ name: 'a', topic: 't', action: { kind: 'test' } }));
-    sql.run('INSERT INTO rule_outbox VALUES (\'a\', 1, \'t\', ?, 0, 0, 1, 0, NULL)', blob(new TextEncoder().encode('x')));
+    // tried rows, then untried ones: reading the tries must leave no statement open, or the DROP is refused (SQLITE_LOCKED)
+    for (const [seq, attempts] of [[1, 1], [2, 0], [3, 0], [4, 0]]) {
+      sql.run('INSERT INTO rule_outbox VALUES (\'a\', ?, \'t\', ?, 0, 0, 1, ?, NULL)', seq, blob(new TextEncoder().encode(`x${seq}`)), attempts);
+    }
     const { engine, got } = engineOn(sql, new Set());
     expect(sql.first('SELECT 1 AS x FROM sqlite_master WHERE name = \'rule_outbox\'')).toBeUndefined();
     await engine.drain();
-    expect(got.get('a')).toEqual(['x']);
+    expect(got.get('a')).toEqual(['x1', 'x2', 'x3', 'x4']);
   }));
 });

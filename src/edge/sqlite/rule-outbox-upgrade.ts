@@ -29,19 +29,24 @@ export function adoptRuleOutbox(sql: Sql): void {
     sql.run('DELETE FROM rule_outbox WHERE rule = ?', rule);
     seq += n;
   }
-  if (!sql.first('SELECT 1 AS x FROM rule_outbox LIMIT 1')) sql.run('DROP TABLE rule_outbox');
+  if (sql.first('SELECT 1 AS x FROM rule_outbox LIMIT 1')) return;
+  try {
+    sql.run('DROP TABLE rule_outbox');
+  } catch {
+    // SQLITE_LOCKED while a statement is still open on the connection: the empty table goes at a later start
+  }
 }
 
 /** The head rows' failed tries as runs over their new seqs (base + rank), never rising along the outbox. */
 function triesOf(sql: Sql, rule: string, base: number): Cursor['tries'] {
+  const tried = sql.all<{ n: number; attempts: number }>(`SELECT n, attempts FROM
+    (SELECT row_number() OVER (ORDER BY seq) AS n, attempts FROM rule_outbox WHERE rule = ?) WHERE attempts > 0 ORDER BY n`, rule);
   const tries: Cursor['tries'] = [];
-  let n = base;
-  for (const { attempts } of sql.each<{ attempts: number }>('SELECT attempts FROM rule_outbox WHERE rule = ? ORDER BY seq', rule)) {
+  for (const [i, { n, attempts }] of tried.entries()) {
+    if (n !== i + 1) break; // past the head: a row never tried
     const a = Math.min(attempts, tries.length ? tries[tries.length - 1][1] : attempts);
-    if (a === 0) break;
-    n++;
-    if (tries.length && tries[tries.length - 1][1] === a) tries[tries.length - 1][0] = n;
-    else tries.push([n, a]);
+    if (tries.length && tries[tries.length - 1][1] === a) tries[tries.length - 1][0] = base + n;
+    else tries.push([base + n, a]);
   }
   return tries;
 }
