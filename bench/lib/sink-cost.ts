@@ -36,9 +36,10 @@ export function sinkCases(): SinkCase[] {
 const usd = (v: number) => (v >= 0.1 ? `$${v.toFixed(2)}` : `$${v.toPrecision(2)}`);
 
 /**
- * The broker's side, as assumed until the rule engine is measured: a matched message is one SQLite
- * row written into the outbox and one deleted (a delete is billed as a row written), and a drain
- * (one alarm: a request) per batch of `batch` messages.
+ * The broker's side for a message one rule matches, as assumed until the rule engine is measured:
+ * one SQLite row written into the outbox and one deleted (a delete is billed as a row written),
+ * and a drain (one alarm: a request) per batch of `batch` messages. The row is shared by every rule
+ * the message matches: each more rule adds its state row once per batch, not two rows a message.
  */
 export function outboxCost(batch: number): number {
   return million * (2 * prices.rowWritten) + (million / batch) * prices.request;
@@ -57,7 +58,7 @@ export function printSinkCost(rules: RulesResult[] = []): void {
   const aws = million * (awsIotRulesPrices.ruleTriggered + awsIotRulesPrices.action);
   const measured = measuredOutbox(rules);
   console.log('### Rule actions: cost per million delivered messages\n');
-  console.log(`List prices, no free tier; ${recordBytes}-byte records (a 64-byte payload); the broker's outbox assumed at 2 rows written per message and one alarm per 100 (${usd(outboxCost(100))}).` +
+  console.log(`List prices, no free tier; ${recordBytes}-byte records (a 64-byte payload); the broker's outbox assumed at 2 rows written per message and one alarm per 100 (${usd(outboxCost(100))}; the message's rows are shared by every rule it matches).` +
     (measured.length ? ' "+ measured" columns: the sink plus what one more matching rule cost the broker per message in the rules scenario (its $ less the 0-rules run\'s, over the rules: outbox rows written and deleted, alarms, the republish, duration).' : '') + '\n');
   console.log(`| action | counted as | sink $ / M msgs | + outbox | ${measured.map((m) => `+ measured (${m.label}) | `).join('')}stored a month $ / M msgs | AWS IoT Core rules $ / M msgs (+ the target's own price) |`);
   console.log(`| --- | --- | ---: | ---: | ${measured.map(() => '---: | ').join('')}---: | ---: |`);

@@ -1,12 +1,14 @@
 // Delivering one batch from the head of a rule's outbox: the action's call under a deadline,
-// then, in the same synchronous block, the outbox and the rule's saved state changed together
-// (removed when delivered; a try counted, backoff set and spent messages buried when not).
+// then, in the same synchronous block, the rule's cursor moved and saved with its state and the
+// messages no rule needs any more released (when delivered); a try counted, backoff set and spent
+// messages buried when not.
 import type { ActionContext, BatchLimits } from './action.ts';
 import { drainBounds } from './limits.ts';
 import { ruleMessage } from './message.ts';
 import { backoffDelay } from './rule.ts';
 import type { RuleState } from './rule-state.ts';
 import { entrySize, type OutboxEntry, type RuleStore } from './store.ts';
+import { attemptsAt, failedUpTo, pastSeq, spentUpTo } from './tries.ts';
 import type { Clock } from '../broker/ports.ts';
 
 /** What a delivery needs from its engine. */
@@ -18,17 +20,20 @@ export interface DeliveryParts {
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
   /** Whether the rule still is this state (not deleted or replaced meanwhile). */
   alive(s: RuleState): boolean;
-  /** Saves the rule's state (its counters and usage). */
+  /** Saves the rule's state (its counters, usage and cursor). */
   save(s: RuleState): void;
+  /** Deletes the messages in (from, to] that no rule needs any more. */
+  release(from: number, to: number): void;
 }
 
 /** One batch; true when it was delivered. */
 export async function deliverBatch(s: RuleState, d: DeliveryParts): Promise<boolean> {
   const rule = s.rule!;
-  const { store, clock } = d;
+  const cursor = s.cursor!;
   const own = rule.action.kind.limits(rule.action.config);
   const limits: BatchLimits = { count: Math.min(own.count, drainBounds.batchMessages), bytes: Math.min(own.bytes, drainBounds.batchBytes) };
-  const batch = store.head(rule.name, limits);
+  const head = d.store.head(cursor.slot, cursor.done, limits);
+  const batch: OutboxEntry[] = head.map((m) => ({ ...m, attempts: attemptsAt(cursor.tries, m.seq) }));
   if (!batch.length) return void (s.pending = { count: 0, bytes: 0 }), false;
   const last = batch[batch.length - 1].seq;
   s.busy = true;
@@ -42,49 +47,64 @@ export async function deliverBatch(s: RuleState, d: DeliveryParts): Promise<bool
     s.busy = false;
   }
   if (!d.alive(s)) return false; // deleted meanwhile
-  const now = clock.now();
+  const now = d.clock.now();
   s.dirty = true;
   if (error === undefined) {
-    store.remove(rule.name, last);
     s.counters.delivered += batch.length;
-    shrink(s, batch, store);
     s.nextAt = 0;
-    d.save(s); // with the removal, in the same event: a restart counts from here
+    advance(s, batch, d); // a restart counts from here
     return true;
   }
   s.counters.retried++;
   s.lastError = error instanceof Error ? error.message : String(error);
   s.lastErrorAt = now;
-  const spent = store.failed(rule.name, last, rule.tries);
-  const attempts = batch[0].attempts + 1;
+  cursor.tries = failedUpTo(cursor.tries, last, rule.tries);
+  const attempts = attemptsAt(cursor.tries, batch[0].seq);
   s.nextAt = now + backoffDelay(rule.backoff, attempts);
-  if (spent.length) bury(s, spent, now, d);
-  d.save(s);
+  const spentTo = spentUpTo(cursor.tries, rule.tries) ?? 0;
+  const spent = batch.filter((e) => e.seq <= spentTo).map((e) => ({ ...e, attempts: attemptsAt(cursor.tries, e.seq) }));
+  if (!spent.length || !bury(s, spent, now, d)) d.save(s);
   d.log('warn', `rule "${rule.name}": ${batch.length} messages not delivered (try ${attempts} of ${rule.tries}): ${s.lastError}`);
   return false;
 }
 
-/** Moves spent messages to the dead letters, unless those are full: then the rule stalls at its longest backoff. */
-function bury(s: RuleState, spent: OutboxEntry[], now: number, d: DeliveryParts): void {
+/**
+ * Copies spent messages to the dead letters and moves past them; false when those are full: the
+ * rule then stalls at its longest backoff.
+ */
+function bury(s: RuleState, spent: OutboxEntry[], now: number, d: DeliveryParts): boolean {
   const rule = s.rule!;
   const bytes = spent.reduce((n, e) => n + entrySize(e), 0);
   if (s.dead.count + spent.length > rule.outbox.messages || s.dead.bytes + bytes > rule.outbox.bytes) {
     s.nextAt = now + rule.backoff.maxMs;
     d.log('error', `rule "${rule.name}": its dead letters are full (${s.dead.count}); delivery stalls until some are deleted or replayed`);
-    return;
+    return false;
   }
   d.store.bury(rule.name, spent, s.lastError ?? 'failed', now);
   s.counters.deadLettered += spent.length;
   s.dead.count += spent.length;
   s.dead.bytes += bytes;
-  shrink(s, spent, d.store);
   s.nextAt = now; // the next batch has had no tries yet
+  advance(s, spent, d);
+  return true;
+}
+
+/** Moves the rule's cursor past `gone` (the head of its outbox), saves its state and releases what no rule needs. */
+function advance(s: RuleState, gone: OutboxEntry[], d: DeliveryParts): void {
+  const cursor = s.cursor!;
+  const from = cursor.done;
+  cursor.done = gone[gone.length - 1].seq;
+  cursor.tries = pastSeq(cursor.tries, cursor.done);
+  shrink(s, gone, d.store);
+  d.save(s);
+  d.release(from, cursor.done);
 }
 
 function shrink(s: RuleState, gone: OutboxEntry[], store: RuleStore): void {
   s.pending.count = Math.max(0, s.pending.count - gone.length);
   s.pending.bytes = Math.max(0, s.pending.bytes - gone.reduce((n, e) => n + entrySize(e), 0));
-  s.pending.oldest = s.pending.count ? store.head(s.stored.name, { count: 1, bytes: 0 })[0]?.receivedAt : undefined;
+  const { slot, done } = s.cursor!;
+  s.pending.oldest = s.pending.count ? store.head(slot, done, { count: 1, bytes: 0 })[0]?.receivedAt : undefined;
 }
 
 /** Rejects once `ms` passed; the call itself keeps its own timeout (a webhook's fetch aborts). */

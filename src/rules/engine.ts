@@ -1,8 +1,9 @@
 // The rule engine of one object (the namespace's broker, or one topic shard): matches what that
-// object accepts against each rule (filter, loop marker, condition) and writes every match to the
-// rule's outbox in the same event, before the publish is acknowledged; later, from the object's
-// alarm, drains the outboxes in batches through the actions, retrying with backoff and moving
-// messages that used up their tries to the dead letters. Deliveries never run in a publish's event.
+// object accepts against each rule (filter, loop marker, condition) and writes a matched message
+// once to the shared outbox, with the slots of the rules it matched, in the same event, before the
+// publish is acknowledged; later, from the object's alarm, drains each rule's part of the outbox in
+// batches through its action behind the rule's cursor, retrying with backoff and moving messages
+// that used up their tries to the dead letters. Deliveries never run in a publish's event.
 import { parseSharedFilter, ReasonCode } from '../protocol/index.ts';
 import type { Clock, Message } from '../broker/ports.ts';
 import { TopicTrie } from '../broker/topic-trie.ts';
@@ -13,8 +14,8 @@ import { deliverBatch, type DeliveryParts } from './delivery.ts';
 import { drainBounds, ruleBounds } from './limits.ts';
 import { loopMarker, maxHops, ruleMessage, pathOf, jsonValue } from './message.ts';
 import { parseRule, RuleConflict, RuleError, type Rule } from './rule.ts';
-import { holdFor, restoreState, viewOf, type RuleState, type RuleView } from './rule-state.ts';
-import { emptyCounters, entrySize, type DeadLetter, type OutboxEntry, type StoredRule, type RuleStore } from './store.ts';
+import { cursorsOf, freeSlot, holdFor, noSlot, restoreState, storedRules, viewOf, type RuleState, type RuleView } from './rule-state.ts';
+import { emptyCounters, entrySize, type DeadLetter, type OutboxMessage, type StoredRule, type RuleStore } from './store.ts';
 
 export interface EngineOptions {
   store: RuleStore;
@@ -37,40 +38,46 @@ export class RuleEngine {
   private trie = new TopicTrie<RuleState>();
   private draining?: Promise<void>;
   private readonly options: EngineOptions;
+  /** The last seq given to a message in the outbox (the object's, shared by its rules). */
+  private seq: number;
 
   /** What deliverBatch needs: the store, the clock, the actions' context, and this engine's save. */
   private readonly parts: DeliveryParts;
 
   constructor(options: EngineOptions, fileRules: Rule[]) {
     this.options = options;
-    this.parts = { ...options, alive: (s) => this.states.get(s.stored.name) === s, save: (s) => this.save(s) };
-    const { store } = options;
-    const saved = store.states();
-    const stored = new Map(store.rules().map((r) => [r.name, r]));
-    for (const rule of fileRules) {
-      const before = stored.get(rule.name);
-      const same = before?.source === 'file' && JSON.stringify(before.definition) === JSON.stringify(rule.definition);
-      const entry: StoredRule = { name: rule.name, definition: rule.definition, enabled: same ? before.enabled : rule.enabled, source: 'file' };
-      if (!same) store.putRule(entry);
-      stored.set(rule.name, entry);
-    }
-    const inFile = new Set(fileRules.map((r) => r.name));
-    for (const entry of stored.values()) {
-      if (entry.source === 'file' && !inFile.has(entry.name)) {
-        // gone from the file: kept as an API rule so what it holds is neither lost nor stuck
-        entry.source = 'api';
-        store.putRule(entry);
-        options.log('warn', `rule "${entry.name}" is no longer in MQTT_RULES_FILE: kept as an API rule (delete it through /api/rules)`);
-      }
-      this.states.set(entry.name, restoreState(store, entry, saved.get(entry.name)));
-      this.define(this.states.get(entry.name)!);
+    this.parts = {
+      ...options, alive: (s) => this.states.get(s.stored.name) === s, save: (s) => this.save(s), release: (from, to) => this.release(from, to),
+    };
+    const saved = options.store.states();
+    this.seq = Math.max(options.store.lastSeq(), ...[...saved.values()].flatMap((v) => [v.counters.lastSeq, v.cursor?.done ?? 0]));
+    for (const entry of storedRules(options.store, fileRules, options.log)) this.states.set(entry.name, restoreState(options.store, entry, saved.get(entry.name)));
+    for (const s of this.states.values()) {
+      // a rule new to the store gets its slot saved before any message can carry it
+      if (!s.cursor) this.placeNew(s);
+      this.define(s);
     }
     this.reindex();
+  }
+
+  /** Gives a rule without one a slot, its cursor at the outbox's end, and saves it (none left: it stays without). */
+  private placeNew(s: RuleState): void {
+    const slot = freeSlot(this.states.values());
+    if (slot === undefined) return;
+    s.cursor = { slot, done: this.seq, tries: [] };
+    s.dirty = true;
+    this.save(s);
+  }
+
+  /** Deletes the messages with seq in (from, to] that no rule needs any more. */
+  private release(from: number, to: number): void {
+    if (to > from) this.options.store.release(from, to, cursorsOf(this.states.values()));
   }
 
   /** Parses a stored definition; one that no longer parses (a secret removed) is kept, inactive, with its problem. */
   private define(state: RuleState): void {
     try {
+      if (!state.cursor) throw new RuleConflict(noSlot);
       state.rule = parseRule({ ...state.stored.definition, enabled: state.stored.enabled }, this.options.kinds, this.options.env);
       state.problem = undefined;
     } catch (err) {
@@ -119,26 +126,27 @@ export class RuleEngine {
       for (const s of full) [s.counters.refused, s.dirty] = [s.counters.refused + 1, true];
       return ReasonCode.QuotaExceeded;
     }
+    const recorded = matched.filter((s) => !full.includes(s));
+    for (const s of matched) [s.counters.matched, s.counters.dropped, s.dirty] = [s.counters.matched + 1, s.counters.dropped + (recorded.includes(s) ? 0 : 1), true];
+    if (recorded.length) this.record(message, from, recorded, size);
+    return undefined;
+  }
+
+  /** One outbox row for every rule that recorded the message: the bits of their slots. */
+  private record(message: Message, from: Publisher | undefined, recorded: RuleState[], size: number): void {
     const now = this.options.clock.now();
-    for (const s of matched) {
-      s.counters.matched++;
-      s.dirty = true;
-      if (full.includes(s)) {
-        s.counters.dropped++;
-        continue;
-      }
-      const entry: OutboxEntry = {
-        seq: ++s.counters.lastSeq, topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
-        clientId: from?.clientId ?? message.publisher, username: from?.username, receivedAt: now,
-        contentType: message.properties?.contentType, userProperties: message.properties?.userProperties?.map(([k, v]) => [k, v]),
-        attempts: 0,
-      };
-      this.options.store.append(s.stored.name, entry);
+    const entry: OutboxMessage = {
+      seq: ++this.seq, topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+      clientId: from?.clientId ?? message.publisher, username: from?.username, receivedAt: now,
+      contentType: message.properties?.contentType, userProperties: message.properties?.userProperties?.map(([k, v]) => [k, v]),
+    };
+    this.options.store.append(entry, recorded.reduce((rules, s) => rules + 2 ** s.cursor!.slot, 0));
+    for (const s of recorded) {
+      s.counters.lastSeq = entry.seq;
       s.pending.count++;
       s.pending.bytes += size;
       s.pending.oldest ??= now;
     }
-    return undefined;
   }
 
   /** When the alarm should run for the engine (ms), if anything waits. */
@@ -184,7 +192,7 @@ export class RuleEngine {
 
   private save(s: RuleState): void {
     if (!s.dirty || this.states.get(s.stored.name) !== s) return;
-    this.options.store.saveState(s.stored.name, { counters: s.counters, pending: s.pending, dead: s.dead });
+    this.options.store.saveState(s.stored.name, { counters: s.counters, pending: s.pending, dead: s.dead, cursor: s.cursor });
     s.dirty = false;
   }
 
@@ -218,6 +226,8 @@ export class RuleEngine {
     const existing = this.states.get(rule.name);
     if (existing?.stored.source === 'file') throw new RuleConflict(`rule "${rule.name}" is defined by MQTT_RULES_FILE: change the file (only enabling works here)`);
     if (!existing && this.states.size >= ruleBounds.maxRules) throw new RuleConflict(`a namespace holds at most ${ruleBounds.maxRules} rules`);
+    const slot = existing?.cursor?.slot ?? freeSlot(this.states.values());
+    if (slot === undefined) throw new RuleConflict(noSlot);
     const stored: StoredRule = { name: rule.name, definition: rule.definition, enabled: rule.enabled, source: 'api' };
     this.options.store.putRule(stored);
     const state: RuleState = existing ?? {
@@ -226,6 +236,7 @@ export class RuleEngine {
     state.stored = stored;
     state.rule = rule;
     state.problem = undefined;
+    if (!state.cursor) [state.cursor, state.dirty] = [{ slot, done: this.seq, tries: [] }, true];
     this.states.set(rule.name, state);
     this.save(state);
     this.reindex();
@@ -256,10 +267,11 @@ export class RuleEngine {
       throw new RuleConflict(`rule "${name}" holds ${s.pending.count} undelivered messages and ${s.dead.count} dead letters: delete with ?discard=true to drop them`);
     }
     const { store } = this.options;
-    const outbox = store.clearOutbox(name);
+    const outbox = s.pending.count;
     const deadLetters = store.deleteDeadLetters(name).length;
     store.deleteRule(name);
     this.states.delete(name);
+    if (s.cursor) this.release(s.cursor.done, this.seq); // its slot is free: what only it held goes
     this.reindex();
     return { outbox, deadLetters };
   }
@@ -277,13 +289,17 @@ export class RuleEngine {
   dropDeadLetters(name: string, seqs: number[] | undefined, replay: boolean): number | undefined {
     const s = this.states.get(name);
     if (!s) return undefined;
+    if (replay && !s.cursor) throw new RuleConflict(`rule "${name}" is inactive: ${s.problem}`);
     const { store } = this.options;
     const gone = store.deleteDeadLetters(name, seqs);
     const bytes = gone.reduce((n, e) => n + entrySize(e), 0);
     s.dead = { count: Math.max(0, s.dead.count - gone.length), bytes: Math.max(0, s.dead.bytes - bytes) };
     if (replay) {
       const now = this.options.clock.now();
-      for (const e of gone) store.append(name, { ...e, seq: ++s.counters.lastSeq, attempts: 0 });
+      for (const { attempts: _, failedAt: _at, error: _e, ...message } of gone) {
+        s.counters.lastSeq = ++this.seq;
+        store.append({ ...message, seq: this.seq }, 2 ** s.cursor!.slot);
+      }
       s.pending.count += gone.length;
       s.pending.bytes += bytes;
       s.pending.oldest ??= gone.length ? now : undefined;

@@ -1,10 +1,11 @@
 // The RuleStore in memory: the reference the SQLite store follows, and what Node tests use.
 import type { BatchLimits } from './action.ts';
-import { entrySize, type DeadLetter, type OutboxEntry, type RuleStore, type SavedState, type StoredRule } from './store.ts';
+import { entrySize, hasSlot, type DeadLetter, type OutboxEntry, type OutboxMessage, type RuleStore, type SavedState, type StoredRule } from './store.ts';
 
 export class MemoryRuleStore implements RuleStore {
   readonly stored = new Map<string, StoredRule>();
-  readonly outbox = new Map<string, OutboxEntry[]>();
+  /** The outbox in seq order, each message with its rule set. */
+  readonly outbox: Array<{ message: OutboxMessage; rules: number }> = [];
   readonly dead = new Map<string, DeadLetter[]>();
   readonly saved = new Map<string, SavedState>();
 
@@ -18,45 +19,36 @@ export class MemoryRuleStore implements RuleStore {
     this.stored.delete(name);
     this.saved.delete(name);
   }
-  append(rule: string, entry: OutboxEntry): void {
-    const list = this.outbox.get(rule) ?? [];
-    list.push({ ...entry });
-    this.outbox.set(rule, list);
+  append(message: OutboxMessage, rules: number): void {
+    this.outbox.push({ message: { ...message }, rules });
   }
-  head(rule: string, limits: BatchLimits): OutboxEntry[] {
-    const out: OutboxEntry[] = [];
+  private after(slot: number, after: number): OutboxMessage[] {
+    return this.outbox.filter((m) => m.message.seq > after && hasSlot(m.rules, slot)).map((m) => ({ ...m.message }));
+  }
+  head(slot: number, after: number, limits: BatchLimits): OutboxMessage[] {
+    const out: OutboxMessage[] = [];
     let bytes = 0;
-    for (const e of this.outbox.get(rule) ?? []) {
-      if (out.length && (out.length >= limits.count || bytes + e.payload.length > limits.bytes)) break;
-      out.push({ ...e });
-      bytes += e.payload.length;
+    for (const m of this.after(slot, after)) {
+      if (out.length && (out.length >= limits.count || bytes + m.payload.length > limits.bytes)) break;
+      out.push(m);
+      bytes += m.payload.length;
     }
     return out;
   }
-  remove(rule: string, lastSeq: number): void {
-    this.outbox.set(rule, (this.outbox.get(rule) ?? []).filter((e) => e.seq > lastSeq));
+  appendedAfter(slot: number, after: number) {
+    const list = this.after(slot, after);
+    return { count: list.length, bytes: list.reduce((n, e) => n + entrySize(e), 0), oldest: list[0]?.receivedAt, lastSeq: list.length ? list[list.length - 1].seq : after };
   }
-  failed(rule: string, lastSeq: number, tries: number): OutboxEntry[] {
-    const spent: OutboxEntry[] = [];
-    for (const e of this.outbox.get(rule) ?? []) {
-      if (e.seq > lastSeq) break;
-      if (++e.attempts >= tries) spent.push({ ...e });
-    }
-    return spent;
+  release(from: number, to: number, cursors: ReadonlyMap<number, number>): void {
+    const needed = (m: { message: OutboxMessage; rules: number }) =>
+      m.message.seq <= from || m.message.seq > to || [...cursors].some(([slot, done]) => done < m.message.seq && hasSlot(m.rules, slot));
+    this.outbox.splice(0, this.outbox.length, ...this.outbox.filter(needed));
+  }
+  lastSeq(): number {
+    return this.outbox.length ? this.outbox[this.outbox.length - 1].message.seq : 0;
   }
   bury(rule: string, entries: OutboxEntry[], error: string, at: number): void {
-    const seqs = new Set(entries.map((e) => e.seq));
-    this.outbox.set(rule, (this.outbox.get(rule) ?? []).filter((e) => !seqs.has(e.seq)));
     this.dead.set(rule, [...(this.dead.get(rule) ?? []), ...entries.map((e) => ({ ...e, error, failedAt: at }))]);
-  }
-  appendedAfter(rule: string, seq: number) {
-    const list = (this.outbox.get(rule) ?? []).filter((e) => e.seq > seq);
-    return { count: list.length, bytes: list.reduce((n, e) => n + entrySize(e), 0), oldest: list[0]?.receivedAt, lastSeq: list.length ? list[list.length - 1].seq : seq };
-  }
-  clearOutbox(rule: string): number {
-    const n = this.outbox.get(rule)?.length ?? 0;
-    this.outbox.delete(rule);
-    return n;
   }
   deadLetters(rule: string, afterSeq: number, limit: number): DeadLetter[] {
     return (this.dead.get(rule) ?? []).filter((e) => e.seq > afterSeq).slice(0, limit);

@@ -5,7 +5,7 @@
 import type { RuleMessage } from './action.ts';
 import { project } from './projection.ts';
 import type { Rule } from './rule.ts';
-import type { OutboxEntry } from './store.ts';
+import type { OutboxMessage } from './store.ts';
 
 export const loopMarker = 'x-rule-path';
 export const maxHops = 8;
@@ -33,7 +33,7 @@ export function jsonValue(payload: Uint8Array): unknown {
   }
 }
 
-export function ruleMessage(e: OutboxEntry, rule: Rule): RuleMessage {
+export function ruleMessage(e: OutboxMessage, rule: Rule): RuleMessage {
   const parsed = jsonValue(e.payload);
   const value = parsed === undefined || !rule.projection ? parsed : project(rule.projection, parsed, e);
   return {

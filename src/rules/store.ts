@@ -1,12 +1,15 @@
-// Where the rule engine keeps what must survive a restart: rules defined through the API, each
-// rule's outbox (matched messages not yet delivered), its dead letters and its counters. The
+// Where the rule engine keeps what must survive a restart: rules defined through the API, the
+// outbox (each matched message stored once, with the rules it matched as a set of slots), each
+// rule's dead letters and its saved state (counters, usage and its cursor in the outbox). The
 // product is SQLite (src/edge/sqlite/rule-store.ts); memory-store.ts is the reference for tests.
 // Synchronous, like the broker's stores: an outbox write lands in the event that accepts a publish.
 import type { BatchLimits, RuleMessage } from './action.ts';
 
 /** One matched message as the outbox keeps it: as an action receives it, before its projection. */
-export interface OutboxEntry extends Omit<RuleMessage, 'value'> {
-  /** Failed tries so far. */
+export type OutboxMessage = Omit<RuleMessage, 'value'>;
+
+/** A message of one rule's outbox with that rule's failed tries of it so far. */
+export interface OutboxEntry extends OutboxMessage {
   attempts: number;
 }
 
@@ -35,7 +38,7 @@ export interface RuleCounters {
   dropped: number;
   /** Publishes refused with 0x97 because the outbox was full. */
   refused: number;
-  /** The highest outbox seq ever given, so seqs keep increasing across restarts. */
+  /** The seq of the last message recorded for this rule (seqs are the object's, shared by its rules). */
   lastSeq: number;
 }
 
@@ -44,34 +47,51 @@ export interface Usage {
   bytes: number;
 }
 
-/** What is saved of a rule's state, in the same event as every outbox removal. */
+/**
+ * A rule's place in the shared outbox: its slot (bit `2 ** slot` of a message's rule set), the seq
+ * every message of it up to which was delivered or buried, and the failed tries of the messages
+ * after that as runs `[upToSeq, attempts]` (attempts falling with seq: batches start at the head).
+ */
+export interface Cursor {
+  slot: number;
+  done: number;
+  tries: Array<[upTo: number, attempts: number]>;
+}
+
+/** What is saved of a rule's state, in the same event as every move of its cursor. */
 export interface SavedState {
   counters: RuleCounters;
-  /** The outbox as of the save: entries appended later (seq > counters.lastSeq) are counted at start. */
+  /** The outbox as of the save: messages recorded later (seq > counters.lastSeq) are counted at start. */
   pending: Usage & { oldest?: number };
   dead: Usage;
+  cursor?: Cursor;
 }
+
+/** Slots a message's rule set may name: bits of an integer a double holds exactly. */
+export const maxSlots = 53;
 
 export interface RuleStore {
   rules(): StoredRule[];
   putRule(rule: StoredRule): void;
-  /** Removes the rule's definition and saved state (its outbox and dead letters are the caller's). */
+  /** Removes the rule's definition and saved state (its dead letters are the caller's). */
   deleteRule(name: string): void;
 
-  append(rule: string, entry: OutboxEntry): void;
-  /** The oldest entries, in seq order: at least one, then as many as fit `limits`. */
-  head(rule: string, limits: BatchLimits): OutboxEntry[];
-  /** Deletes the entries up to and including `lastSeq`. */
-  remove(rule: string, lastSeq: number): void;
-  /** Counts a failed try on the entries up to `lastSeq`; returns those that reached `tries`. */
-  failed(rule: string, lastSeq: number, tries: number): OutboxEntry[];
-  /** Moves entries from the outbox to the dead letters. */
-  bury(rule: string, entries: OutboxEntry[], error: string, at: number): void;
-  /** Entries with seq above `seq` (appended since the last save): a read of those rows only. */
-  appendedAfter(rule: string, seq: number): Usage & { oldest?: number; lastSeq: number };
-  /** Drops a rule's outbox (rule deleted); returns how many entries went. */
-  clearOutbox(rule: string): number;
+  /** Stores a message once for the rules whose slots are bits of `rules`. */
+  append(message: OutboxMessage, rules: number): void;
+  /** The slot's messages with seq above `after`, in seq order: at least one, then as many as fit `limits`. */
+  head(slot: number, after: number, limits: BatchLimits): OutboxMessage[];
+  /** The slot's messages with seq above `after`: a read of those rows only. */
+  appendedAfter(slot: number, after: number): Usage & { oldest?: number; lastSeq: number };
+  /**
+   * Deletes the messages with seq in (from, to] that every rule they matched is past: `cursors`
+   * maps a slot to its rule's `done`; a slot it lacks has no rule (past every message).
+   */
+  release(from: number, to: number, cursors: ReadonlyMap<number, number>): void;
+  /** The highest seq the outbox holds (0 when empty). */
+  lastSeq(): number;
 
+  /** Copies entries to a rule's dead letters. */
+  bury(rule: string, entries: OutboxEntry[], error: string, at: number): void;
   deadLetters(rule: string, afterSeq: number, limit: number): DeadLetter[];
   /** Deletes dead letters (all, or those seqs); returns the entries deleted. */
   deleteDeadLetters(rule: string, seqs?: number[]): DeadLetter[];
@@ -82,5 +102,8 @@ export interface RuleStore {
 
 export const emptyCounters = (): RuleCounters => ({ matched: 0, delivered: 0, retried: 0, deadLettered: 0, dropped: 0, refused: 0, lastSeq: 0 });
 
-/** Bytes an entry counts for in the outbox bounds: payload and topic. */
+/** Bytes a message counts for in the outbox bounds: payload and topic. */
 export const entrySize = (e: { payload: Uint8Array; topic: string }): number => e.payload.length + e.topic.length;
+
+/** Whether slot `slot` is a bit of the rule set `rules` (arithmetic: JS bit operators are 32-bit). */
+export const hasSlot = (rules: number, slot: number): boolean => Math.floor(rules / 2 ** slot) % 2 === 1;

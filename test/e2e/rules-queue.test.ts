@@ -131,8 +131,9 @@ describe('rules with the Queue action', () => {
     await pub.publishAsync('dlq/x', JSON.stringify({ k: 3 }), { qos: 1 });
     const got = await until(() => received(), (r) => r.length >= 2, 'the third message');
     expect(got.map((r) => r.body)).toEqual([{ k: 1 }, { k: 3 }]);
-    expect(dead).toEqual([expect.objectContaining({ seq: 2, topic: 'dlq/x', payload: big, attempts: 3 })]);
-    expect(dead[0].error).toMatch(/message seq 2 is \d+ bytes as a Queue message.*more than the 128000/);
+    // seq is the object's, shared by its rules: it numbers the other rules' messages too
+    expect(dead).toEqual([expect.objectContaining({ seq: expect.any(Number), topic: 'dlq/x', payload: big, attempts: 3 })]);
+    expect(dead[0].error).toMatch(new RegExp(`message seq ${dead[0].seq} is \\d+ bytes as a Queue message.*more than the 128000`));
     // every acknowledged message is either delivered or a dead letter
     expect(await ruleStats('queue-dlq')).toMatchObject({ matched: 3, delivered: 2, retried: 3, deadLettered: 1, outbox: 0, deadLetters: 1 });
     await pub.endAsync();
@@ -175,7 +176,7 @@ describe('rules with the Analytics Engine action', () => {
     expect(await deadLetters('metrics')).toEqual([]);
     await pub.publishAsync('ae/line1/temp', JSON.stringify({ temperature: 'hot' }), { qos: 1 });
     const dead = await until(() => deadLetters('metrics'), (d) => d.length >= 1, 'a dead letter');
-    expect(dead).toEqual([expect.objectContaining({ seq: 5, attempts: 3, error: expect.stringMatching(/message seq 5: value.temperature is "hot", not a number/) })]);
+    expect(dead).toEqual([expect.objectContaining({ attempts: 3, error: `message seq ${dead[0].seq}: value.temperature is "hot", not a number` })]);
     await pub.publishAsync('ae/line1/temp', JSON.stringify({ temperature: 22 }), { qos: 1 });
     await until(() => ruleStats('metrics'), (s) => s.delivered >= 5, 'the reading after the dead letter');
     expect(await ruleStats('metrics')).toMatchObject({ matched: 6, delivered: 5, retried: 3, deadLettered: 1, outbox: 0, deadLetters: 1 });

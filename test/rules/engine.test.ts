@@ -285,3 +285,137 @@ describe('an action that holds its outbox (an archive)', () => {
     expect(delivered).toEqual([[1, 2], [3, 4, 5]]);
   });
 });
+
+describe('the shared outbox', () => {
+  /** A sink failing for the rules named in `failing`. */
+  function perRuleSink() {
+    const state = { failing: new Set<string>(), got: new Map<string, number[]>() };
+    const kind: ActionKind = {
+      kind: 'test', parse: () => ({}), limits: () => ({ count: 100, bytes: 1 << 20 }),
+      async deliver(_c, batch, context) {
+        if (state.failing.has(context.rule)) throw new Error(`${context.rule} down`);
+        state.got.set(context.rule, [...(state.got.get(context.rule) ?? []), ...batch.map((m) => m.seq)]);
+      },
+    };
+    return { state, kinds: new Map([['test', kind]]) };
+  }
+
+  function start(defs: Record<string, unknown>[], store = new MemoryRuleStore()) {
+    const s = perRuleSink();
+    const clock = { t: 1_000_000, now() { return this.t; } };
+    const make = () => new RuleEngine({ store, kinds: s.kinds, env: {}, clock, context: { publish: async () => {}, fetch }, log: () => {} },
+      defs.map((d) => parseRule({ action: { kind: 'test' }, ...d }, s.kinds, {})));
+    return { engine: make(), make, store, clock, sink: s.state };
+  }
+
+  it('stores a message matched by 10 rules once, and deletes it when every rule delivered it', async () => {
+    const { engine, store, sink } = start(Array.from({ length: 10 }, (_, i) => ({ name: `r${i}`, topic: 't/#' })));
+    for (let i = 0; i < 5; i++) engine.accept(msg('t/x', i), undefined, true);
+    expect(store.outbox.length).toBe(5);
+    expect(engine.list().map((r) => r.outbox.messages)).toEqual(Array(10).fill(5));
+    await engine.drain();
+    expect([...sink.got.values()]).toEqual(Array(10).fill([1, 2, 3, 4, 5]));
+    expect(store.outbox.length).toBe(0);
+    expect(engine.list().every((r) => r.counters.delivered === 5 && r.outbox.messages === 0)).toBe(true);
+  });
+
+  it('a rule behind keeps only the messages it matched; the others go as soon as their rules are past them', async () => {
+    const { engine, store, sink, clock } = start([{ name: 'fast', topic: '#' }, { name: 'slow', topic: 's', tries: 10 }]);
+    sink.failing.add('slow');
+    for (const topic of ['s', 'f', 's', 'f']) engine.accept(msg(topic, topic), undefined, true);
+    await engine.drain();
+    expect(sink.got.get('fast')).toEqual([1, 2, 3, 4]);
+    expect(store.outbox.map((m) => m.message.seq)).toEqual([1, 3]);
+    sink.failing.delete('slow');
+    clock.t += 60_000;
+    await engine.drain();
+    expect(sink.got.get('slow')).toEqual([1, 3]);
+    expect(store.outbox).toEqual([]);
+  });
+
+  it('a rule added later starts at the end of the outbox, even on the slot of a deleted rule, restarts included', async () => {
+    const { engine: first, make, store, sink } = start([{ name: 'keep', topic: 't' }]);
+    let engine = first;
+    engine.put({ name: 'gone', topic: 't', action: { kind: 'test' } });
+    for (let i = 0; i < 3; i++) engine.accept(msg('t', i), undefined, true);
+    engine.setEnabled('keep', false); // holds the three messages
+    expect(engine.delete('gone', true)).toEqual({ outbox: 3, deadLetters: 0 });
+    engine.put({ name: 'new', topic: 't', action: { kind: 'test' } });
+    expect(store.saved.get('new')!.cursor!.slot).toBe(1); // the slot 'gone' had
+    engine = make(); // the messages 'gone' left carry slot 1: not the new rule's
+    expect(engine.get('new')).toMatchObject({ counters: { matched: 0 }, outbox: { messages: 0 } });
+    engine.accept(msg('t', 'late'), undefined, true);
+    await engine.drain();
+    expect(sink.got.get('new')).toEqual([4]);
+    expect(store.outbox.map((m) => m.message.seq)).toEqual([1, 2, 3]);
+    engine.setEnabled('keep', true);
+    await engine.drain();
+    expect(sink.got.get('keep')).toEqual([1, 2, 3]);
+    expect(store.outbox).toEqual([]);
+  });
+
+  it('deleting a rule releases what only it held', async () => {
+    const { engine, store } = start([{ name: 'file', topic: 'f' }]);
+    engine.put({ name: 'api', topic: 'a', action: { kind: 'test' } });
+    for (const topic of ['a', 'f', 'a']) engine.accept(msg(topic, 1), undefined, true);
+    engine.delete('api', true);
+    expect(store.outbox.map((m) => m.message.seq)).toEqual([2]);
+  });
+
+  it('keeps failed tries across a restart: the third try of three dead-letters', async () => {
+    const { engine, make, sink, clock } = start([{ name: 'd', topic: 't', tries: 3, backoff: { initialMs: 100, maxMs: 100 } }]);
+    sink.failing.add('d');
+    engine.accept(msg('t', 1), undefined, true);
+    await engine.drain();
+    clock.t += 100;
+    engine.accept(msg('t', 2), undefined, true);
+    await engine.drain();
+    clock.t += 100;
+    const again = make();
+    await again.drain();
+    const [r] = again.list();
+    expect(r).toMatchObject({ counters: { retried: 3, deadLettered: 1 }, outbox: { messages: 1 }, deadLetters: { messages: 1 } });
+    expect(again.deadLetters('d', 0, 10)!.map((d) => [d.seq, d.attempts])).toEqual([[1, 3]]);
+    sink.failing.delete('d');
+    clock.t += 100;
+    expect(again.dropDeadLetters('d', undefined, true)).toBe(1);
+    await again.drain();
+    expect(sink.got.get('d')).toEqual([2, 3]); // the replay is a new message at the end
+  });
+
+  it('a restart rebuilds each rule\'s counters from the shared rows recorded since its last save', async () => {
+    const { engine, make, store } = start([{ name: 'a', topic: 't' }, { name: 'b', topic: 't' }, { name: 'c', topic: 'c' }]);
+    engine.accept(msg('t', 1), undefined, true);
+    await engine.drain();
+    engine.accept(msg('t', 2), undefined, true);
+    engine.accept(msg('c', 3), undefined, true); // the object restarts here, before any save
+    const again = make();
+    expect(again.list().map((r) => [r.name, r.counters.matched, r.counters.delivered, r.outbox.messages])).toEqual([['a', 2, 1, 1], ['b', 2, 1, 1], ['c', 1, 0, 1]]);
+    await again.drain();
+    expect(store.outbox).toEqual([]);
+    again.accept(msg('t', 4), undefined, true);
+    expect(store.outbox.map((m) => m.message.seq)).toEqual([4]);
+  });
+});
+
+describe('outbox slots', () => {
+  it('a rule beyond the 53 slots stays inactive, naming why, and the others keep theirs', () => {
+    const s = sink();
+    const store = new MemoryRuleStore();
+    const clock = { now: () => 0 };
+    const make = (names: string[]) => new RuleEngine({ store, kinds: s.kinds, env: {}, clock, context: { publish: async () => {}, fetch }, log: () => {} },
+      names.map((name) => parseRule({ name, topic: 't', action: { kind: 'test' } }, s.kinds, {})));
+    make(Array.from({ length: 50 }, (_, i) => `old${i}`));
+    // the file changed: the 50 old rules stay as API rules and 3 of the new ones find a slot
+    const engine = make(Array.from({ length: 10 }, (_, i) => `new${i}`));
+    const inactive = engine.list().filter((r) => r.problem);
+    expect(inactive.map((r) => r.name).sort()).toEqual(['new3', 'new4', 'new5', 'new6', 'new7', 'new8', 'new9']);
+    expect(inactive[0].problem).toMatch(/no outbox slot is free: at most 53 rules/);
+    const slots = [...store.saved.values()].map((v) => v.cursor!.slot);
+    expect(new Set(slots).size).toBe(53);
+    engine.accept(msg('t', 1), undefined, true);
+    expect(store.outbox.length).toBe(1);
+    expect(engine.list().filter((r) => r.outbox.messages === 1).length).toBe(53);
+    expect(() => engine.put({ name: 'more', topic: 't', action: { kind: 'test' } })).toThrow(/at most 50 rules/);
+  });
+});

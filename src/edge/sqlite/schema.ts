@@ -45,12 +45,13 @@ const tables = [
   // the user store (admin API, `npm run passwd --url`): a $pbkdf2-sha256$ hash, ACL rules as JSON
   `CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, hash TEXT NOT NULL, acl TEXT) WITHOUT ROWID`,
   `CREATE TABLE IF NOT EXISTS gauges (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
-  // the rule engine (src/rules, sqlite/rule-store.ts): definitions, per-rule outbox, dead letters, saved state
+  // the rule engine (src/rules, sqlite/rule-store.ts): definitions, the outbox (a row per message,
+  // `rules` the bits of the rules it matched), dead letters, saved state. An object made before the
+  // shared outbox also has `rule_outbox` (a row per rule and message) until rule-outbox-upgrade.ts empties it.
   `CREATE TABLE IF NOT EXISTS rules (name TEXT PRIMARY KEY, definition TEXT NOT NULL, enabled INTEGER NOT NULL, source TEXT NOT NULL) WITHOUT ROWID`,
-  `CREATE TABLE IF NOT EXISTS rule_outbox (
-    rule TEXT NOT NULL, seq INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL, received_at INTEGER NOT NULL, attempts INTEGER NOT NULL, meta TEXT,
-    PRIMARY KEY (rule, seq)) WITHOUT ROWID`,
+  `CREATE TABLE IF NOT EXISTS rule_messages (
+    seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,
+    received_at INTEGER NOT NULL, meta TEXT, rules INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS rule_dead_letters (
     rule TEXT NOT NULL, seq INTEGER NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
     retain INTEGER NOT NULL, received_at INTEGER NOT NULL, attempts INTEGER NOT NULL, meta TEXT,
