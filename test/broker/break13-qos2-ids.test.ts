@@ -266,3 +266,45 @@ describe('break13: more QoS 2 messages in flight than a session keeps ids per pu
     expect(twice).toEqual([]);
   }, 120_000);
 });
+
+describe('break13: retained messages and wills carry no message id', () => {
+  // a retained QoS 2 message from a persistent publisher is stored without its Message.id
+  // (TopicShard.retain): a subscriber that got it live gets it again as retained when it
+  // subscribes again [MQTT-3.3.1-6, -8], and a second message with the same retained body goes too
+  it('sharded: the retained copy reaches a session that got the live one, on a new SUBSCRIBE', async () => {
+    const w = new World({ topology: sharded });
+    const sub = await w.connect({ ...session, clientId: 'sub', gateway: 1 });
+    expect(await sub.subscribe('r/t', 2)).toEqual([2]);
+    const pub = await w.connect({ ...session, clientId: 'pub', gateway: 0 });
+    await pub.publish('r/t', 'kept', { qos: 2, packetId: 3, retain: true });
+    expect(pub.next('pubrec')).toMatchObject({ packetId: 3 });
+    await w.settle();
+    expect(await drain(sub)).toEqual(['kept[]']);
+    await sub.send({ type: 'unsubscribe', packetId: 2, topicFilters: ['r/t'] });
+    sub.next('unsuback');
+    expect(await sub.subscribe('r/t', 2)).toEqual([2]);
+    await w.settle();
+    const again = sub.received.filter((p) => p.type === 'publish') as PublishPacket[];
+    expect(again.map((p) => [str(p.payload), p.retain, p.qos])).toEqual([['kept', true, 2]]);
+    // and into a session away: queued, then sent
+    await sub.send({ type: 'disconnect', reasonCode: 0 });
+    await w.settle();
+    const other = await w.connect({ ...session, clientId: 'other', gateway: 2 });
+    expect(await other.subscribe('r/#', 2)).toEqual([2]);
+    await w.settle();
+    expect(await drain(other)).toEqual(['kept[]']);
+  });
+
+  it('sharded: two wills of one persistent client id, QoS 2, both reach a persistent subscriber', async () => {
+    const w = new World({ topology: sharded });
+    const sub = await w.connect({ ...session, clientId: 'sub', gateway: 1 });
+    expect(await sub.subscribe('will/t', 2)).toEqual([2]);
+    const will = { topic: 'will/t', payload: new TextEncoder().encode('gone'), qos: 2 as const, retain: false };
+    for (const gateway of [0, 2]) {
+      const dev = await w.connect({ ...session, clientId: 'dev', gateway, will });
+      await dev.drop();
+      await w.settle();
+    }
+    expect(await drain(sub)).toEqual(['gone[]', 'gone[]']);
+  });
+});
