@@ -308,3 +308,43 @@ describe('break13: retained messages and wills carry no message id', () => {
     expect(await drain(sub)).toEqual(['gone[]', 'gone[]']);
   });
 });
+
+describe('break13: clean subscribers and the recognised rows', () => {
+  // recognise() is asked for every QoS 2 delivery with a Message.id, whatever the receiving
+  // session: a clean one (no session to resume, so no copy to recognise) gets a row too. Is it
+  // gone when its connection ends? A clean client id (MQTT.js makes a random one per run) that
+  // leaves one behind on every gateway it used grows the gateways' SQLite without bound.
+  const stores = (w: World) => [...w.sharded!.stores.gateways, ...w.sharded!.stores.sessions].map((s) => s.sessions);
+  it('a clean subscriber\'s recognised rows go with its connection', async () => {
+    const w = new World({ topology: sharded });
+    const pub = await w.connect({ ...session, clientId: 'pub', gateway: 0 });
+    for (let k = 0; k < 3; k++) {
+      const sub = await w.connect({ version: 5, clean: true, clientId: `clean-${k}`, gateway: 1 });
+      expect(await sub.subscribe('t', 2)).toEqual([2]);
+      await publishQoS2(pub, 't', `x${k}`, k + 1);
+      await w.settle();
+      expect(await drain(sub)).toEqual([`x${k}[]`]);
+      await sub.send({ type: 'disconnect', reasonCode: 0 });
+      await w.settle();
+    }
+    const left = stores(w).flatMap((s) => [0, 1, 2].flatMap((k) => s.recognised(`clean-${k}`).map((r) => `clean-${k}: ${r.ids.length} id(s) from ${r.publisher}`)));
+    expect(left).toEqual([]);
+  });
+
+  it('a persistent subscriber\'s recognised rows go when its session ends (clean start)', async () => {
+    const w = new World({ topology: sharded });
+    const pub = await w.connect({ ...session, clientId: 'pub', gateway: 0 });
+    const sub = await w.connect({ ...session, clientId: 'sub', gateway: 1 });
+    expect(await sub.subscribe('t', 2)).toEqual([2]);
+    await publishQoS2(pub, 't', 'x', 1);
+    await w.settle();
+    expect(await drain(sub)).toEqual(['x[]']);
+    expect(stores(w).some((s) => s.recognised('sub').length)).toBe(true);
+    await sub.send({ type: 'disconnect', reasonCode: 0 });
+    await w.settle();
+    const again = await w.connect({ version: 5, clean: true, clientId: 'sub', gateway: 2 });
+    await again.send({ type: 'disconnect', reasonCode: 0 });
+    await w.settle();
+    expect(stores(w).flatMap((s) => s.recognised('sub'))).toEqual([]);
+  });
+});
