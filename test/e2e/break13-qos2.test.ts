@@ -2,11 +2,14 @@
 // across a kill") with real clients and a real SIGKILL: MQTT.js publishers of both versions, a
 // QoS 1 subscription beside a QoS 2 one, subscribers coming back on other gateways, a publisher
 // that comes back with a clean start; and what the ids cost in SQLite rows (GET /api/cost).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Packet } from '../../src/protocol/index.ts';
 import { RawClient, uniqueId } from './clients.ts';
-import { startBroker, type BrokerServer } from './server.ts';
+import { freePort, startBroker, type BrokerServer } from './server.ts';
 
 const vars = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
 let server: BrokerServer;
@@ -230,4 +233,61 @@ describe('break13: what a QoS 2 message costs in rows, persistent and clean publ
     expect(persistentPub.gateways.written).toBeGreaterThan(cleanPub.gateways.written);
     await sub.endAsync();
   }, 120_000);
+});
+
+describe('break13: mosquitto_pub (libmosquitto) through the device-agent tunnel across a SIGKILL', () => {
+  const agent = join(import.meta.dirname, '../../device-agent/dist/device-agent.js');
+  const have = existsSync('/usr/bin/mosquitto_pub') && existsSync(agent);
+  for (const version of ['mqttv311', 'mqttv5'] as const) {
+    it.skipIf(!have)(`mosquitto_pub -c -q 2 -l (${version}): the subscriber gets each line once`, async () => {
+      const topic = `b13/${uniqueId('mosq')}`;
+      const total = 120;
+      const got: string[] = [];
+      const sub = persistent(uniqueId('msub'), 5, [2, 1]);
+      await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+      await sub.subscribeAsync(topic, { qos: 2 });
+      sub.on('message', (_t, p) => got.push(p.toString()));
+      const tport = await freePort();
+      const tunnel = spawn(process.execPath, [agent, 'tunnel', '-L', `ws://127.0.0.1:${server.port}/mqtt?gateway=0`, '--listen', `127.0.0.1:${tport}`,
+        '--reconnect-min', '1', '--reconnect-max', '2', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const logs: string[] = [];
+      tunnel.stderr!.on('data', (d) => logs.push(String(d)));
+      try {
+        await until(() => false, 700); // the tunnel listens
+        const pub = spawn('/usr/bin/mosquitto_pub', ['-h', '127.0.0.1', '-p', String(tport), '-c', '-i', uniqueId('mpub'), '-q', '2', '-t', topic, '-l', '-V', version,
+          ...(version === 'mqttv5' ? ['-x', '600'] : []), '-d'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+        const pubLog: string[] = [];
+        pub.stdout!.on('data', (d) => pubLog.push(String(d)));
+        pub.stderr!.on('data', (d) => pubLog.push(String(d)));
+        let exited: number | null | undefined;
+        pub.on('exit', (code) => void (exited = code));
+        for (let i = 1; i <= total; i++) {
+          pub.stdin!.write(`line-${i}\n`);
+          await new Promise((r) => setTimeout(r, 15));
+          if (i === 60) {
+            await until(() => got.length >= 30, 10_000);
+            await killAndRestart();
+          }
+        }
+        await until(() => got.length >= total, 30_000);
+        await new Promise((r) => setTimeout(r, 1_500));
+        pub.stdin!.end();
+        await until(() => exited !== undefined, 5_000);
+        if (exited === undefined) process.kill(-pub.pid!, 'SIGKILL');
+        const counts = counted(got);
+        const lines = Array.from({ length: total }, (_, i) => `line-${i + 1}`);
+        const report = { missing: lines.filter((m) => !counts.has(m)), twice: [...counts].filter(([, n]) => n > 1).map(([m]) => m) };
+        if (report.missing.length || report.twice.length) console.log(pubLog.join('').slice(-3000));
+        const log = pubLog.join('');
+        const dups = (log.match(/sending PUBLISH \(d1/g) ?? []).length;
+        const connects = (log.match(/sending CONNECT/g) ?? []).length;
+        console.log(`mosquitto_pub ${version}: ${got.length} received for ${total}, exit ${exited}, ${connects} CONNECTs, ${dups} PUBLISH sent again (DUP)`);
+        expect(connects).toBeGreaterThan(1); // it did come back after the kill
+        expect(report).toEqual({ missing: [], twice: [] });
+      } finally {
+        process.kill(-tunnel.pid!, 'SIGKILL');
+        sub.end(true);
+      }
+    }, 120_000);
+  }
 });
