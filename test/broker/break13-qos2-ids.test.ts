@@ -3,6 +3,7 @@
 // spec asks; the ones marked `it.fails` are defects found here (the report says why).
 import { describe, expect, it } from 'vitest';
 import type { PublishPacket } from '../../src/protocol/index.ts';
+import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import { str, World, type VirtualClient } from './harness.ts';
 
 const sharded = { gateways: 3, shards: 2, sessions: 2 };
@@ -346,5 +347,25 @@ describe('break13: clean subscribers and the recognised rows', () => {
     await again.send({ type: 'disconnect', reasonCode: 0 });
     await w.settle();
     expect(stores(w).flatMap((s) => s.recognised('sub'))).toEqual([]);
+  });
+});
+
+describe('break13: the recognised bounds, at the store', () => {
+  // recognisedBounds with the default Receive Maximum (64): 64 ids a publisher, 1,024 publishers
+  it('a session noted by 1,024 publishers, 64 ids each: what a hand-over carries; the 1,025th evicts the least recent', () => {
+    const store = new MemorySessionStore();
+    const bounds = { window: 64, publishers: 1024 };
+    let id = 2 ** 52; // 16 digits, as most 53-bit ids
+    for (let p = 0; p < 1024; p++) for (let k = 0; k < 64; k++) expect(store.recognise('sub', `publisher-${p}`, id++, bounds, p)).toBe(false);
+    const rows = store.recognised('sub');
+    expect(rows.length).toBe(1024);
+    expect(rows.reduce((n, r) => n + r.ids.length, 0)).toBe(65_536);
+    const bytes = JSON.stringify(rows).length;
+    console.log(`recognised rows of a full session: ${bytes} bytes as JSON`);
+    expect(bytes).toBeLessThan(1.3 * 1024 * 1024);
+    expect(store.recognise('sub', 'publisher-new', id++, bounds, 5000)).toBe(false);
+    expect(store.recognised('sub').map((r) => r.publisher)).not.toContain('publisher-0');
+    // publisher-0's last id, sent again: no longer known
+    expect(store.recognise('sub', 'publisher-0', 2 ** 52 + 63, bounds, 5001)).toBe(false);
   });
 });
