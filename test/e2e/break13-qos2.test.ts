@@ -291,3 +291,29 @@ describe('break13: mosquitto_pub (libmosquitto) through the device-agent tunnel 
     }, 120_000);
   }
 });
+
+describe('break13: one session, a non-shared and a shared subscription (no kill)', () => {
+  // MQTT 5 §4.8.2: the client gets a copy for its non-shared subscription, and the share group its
+  // own; here the group's copy is taken for a restart copy of the first and not sent (it.fails)
+  for (const clean of [true, false]) {
+    (process.env.SHOW ? it : clean ? it : it.fails)(`QoS 2 from a ${clean ? 'clean' : 'persistent'} publisher: two copies, subscription identifiers 1 and 2`, async () => {
+      const topic = `b13/${uniqueId('share')}`;
+      const sub = persistent(uniqueId('ssub'), 5, [1]);
+      await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
+      const got: string[] = [];
+      sub.on('message', (_t, p, packet) => got.push(`${p.toString()}[${(packet.properties?.subscriptionIdentifier as number[] | number | undefined)?.toString()}]`));
+      await sub.subscribeAsync(topic, { qos: 2, properties: { subscriptionIdentifier: 1 } });
+      await sub.subscribeAsync(`$share/g/${topic}`, { qos: 2, properties: { subscriptionIdentifier: 2 } });
+      const pub = await mqtt.connectAsync(at(0), {
+        clientId: uniqueId('spub'), protocolVersion: 5, clean, reconnectPeriod: 0, keepalive: 0,
+        properties: clean ? undefined : { sessionExpiryInterval: 600 },
+      });
+      await pub.publishAsync(topic, 'x', { qos: 2 });
+      await until(() => got.length >= 2, 5_000);
+      await new Promise((r) => setTimeout(r, 500));
+      await pub.endAsync();
+      sub.end(true);
+      expect(got.sort()).toEqual(['x[1]', 'x[2]']);
+    }, 60_000);
+  }
+});
