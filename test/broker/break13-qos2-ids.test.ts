@@ -410,3 +410,47 @@ describe('break13: the recognised bounds, at the store', () => {
     expect(store.recognise('sub', 'publisher-0', 2 ** 52 + 63, bounds, 5001)).toBe(false);
   });
 });
+
+describe('break13: a resend refused after the restart leaves its routing record', () => {
+  // A v5 publisher's resend (DUP=1) after the restart is refused (here: its permission to publish
+  // was withdrawn meanwhile; PUBREC 0x87). A PUBREC of 0x80 or more ends the flow: the packet id
+  // is free again [MQTT-4.3.3-4, -5, 4.3.3 "Reason Code of 0x80 or greater"]. The gateway keeps
+  // the routing record, so the next message the client sends under that id (DUP=0, a new one) goes
+  // under the old message's id, the subscriber takes it for a copy, and the client gets PUBREC 0
+  // and PUBCOMP for a message nobody got. (Fixed on this branch: handlePublish drops the record of
+  // a refused resend.)
+  it('after a refused resend, a new message under the freed packet id is delivered', async () => {
+    let denied = false;
+    const w = new World({ topology: sharded, manual: true, hooks: [{ authorizePublish: () => (denied ? 0x87 : undefined) }] });
+    const calls = w.sharded!.scheduler;
+    const settled = async <T>(work: Promise<T>): Promise<T> => {
+      await calls.runUntil();
+      return work;
+    };
+    const connect = async (clientId: string, gateway: number) => {
+      const c = w.client(5, gateway);
+      await settled(c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 3600 } }));
+      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
+      return c;
+    };
+    const sub = await connect('sub', 2);
+    expect(await settled(sub.subscribe('t', 2))).toEqual([2]);
+    const pub = await connect('pub', 0);
+    void pub.publish('t', 'first', { qos: 2, packetId: 7 });
+    await calls.runUntil('gateway2.deliver t=first→sub answered');
+    expect(calls.lose().join()).toMatch(/shard\d\.publish t=first answered/);
+    await w.restart();
+    const sub2 = await connect('sub', 1);
+    const got = await drain(sub2);
+    const pub2 = await connect('pub', 1);
+    denied = true;
+    await settled(pub2.publish('t', 'first', { qos: 2, packetId: 7, dup: true }));
+    expect(pub2.next('pubrec')).toMatchObject({ packetId: 7, reasonCode: 0x87 });
+    denied = false;
+    await settled(pub2.publish('t', 'second', { qos: 2, packetId: 7 }));
+    expect(pub2.next('pubrec')).toMatchObject({ packetId: 7 });
+    await settled(Promise.resolve());
+    got.push(...(await drain(sub2)));
+    expect(got.sort()).toEqual(['first[]', 'second[]']);
+  });
+});
