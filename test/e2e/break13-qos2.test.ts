@@ -89,7 +89,7 @@ describe('break13: QoS 2 across a SIGKILL, sharded, real clients', () => {
     });
     expect(await until(() => pubrecs >= 70, 30_000)).toBe(true);
     await killAndRestart();
-    const finished = await Promise.race([Promise.all(streams), new Promise<undefined>((r) => setTimeout(r, 60_000))]);
+    const finished = await Promise.race([Promise.all(streams), new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000))]);
     expect(finished).toEqual([total, total]);
     await until(() => got2.length >= 2 * total, 20_000);
     await new Promise((r) => setTimeout(r, 1_500)); // a copy would be here by now
