@@ -30,6 +30,8 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   }
 
   const refusal = duplicate ? undefined : refuse(conn, packet, topic);
+  // a refused resend ends the flow (PUBREC 0x80 or more): its id is free again, its routing record goes [MQTT-4.3.3]
+  if (refusal !== undefined && routing !== undefined) session.released(packet.packetId!, true);
   if (refusal !== undefined || duplicate) return conn.inOrder(0, () => acknowledge(conn, packet, refusal));
   const message = toMessage(packet, topic, broker.clock.now(), conn.clientId);
   if (packet.qos === 2 && conn.durable && broker.remote?.sessions) {
