@@ -7,11 +7,11 @@ import { defaultConfig, type BrokerConfig } from './config.ts';
 import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
-import { MqttError } from '../protocol/index.ts';
+import { MqttError, ReasonCode } from '../protocol/index.ts';
 import type { Remote, Routed, Subscribed } from './remote.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
-import { SessionHost } from './roles/session-host.ts';
+import { recognisedWindow, SessionHost } from './roles/session-host.ts';
 import { TopicShard, type Delivery } from './roles/topic-shard.ts';
 import { isSys } from './topic-match.ts';
 import { checkPlatformLimits } from './platform.ts';
@@ -72,6 +72,12 @@ export class Broker {
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
+    if (this.remote && this.config.receiveMaximum > recognisedWindow) {
+      // a session recognises a publisher's copies sent again among its last recognisedWindow ids
+      throw new MqttError(ReasonCode.ImplementationSpecificError, `receiveMaximum (MQTT_RECEIVE_MAXIMUM) ${this.config.receiveMaximum} is over`
+        + ` ${recognisedWindow} in the sharded topology: a publisher could have more QoS 2 messages unacknowledged than a session`
+        + ' keeps ids of to deliver each once across a restart (docs/ARCHITECTURE.md, "Exactly once across a kill")');
+    }
     this.rules = options.rules;
     this.gateway = new Gateway(this);
     // sharded, only $SYS routes here: the rest of what is stored is routed by the shards
@@ -239,11 +245,11 @@ export class Broker {
     let out = variants.get(key);
     if (!out) variants.set(key, (out = { ...message, qos, retain }));
     if (conn?.state === 'active') {
-      if (!this.sessions.recognise(d.clientId, out)) conn.deliver(out, d.identifiers);
+      if (!this.sessions.recognise(d.clientId, out, d.share)) conn.deliver(out, d.identifiers);
     } else if (qos > 0) {
       // a gateway queues only for a session still here on its way out; the rest is elsewhere
       if (this.remote?.sessions && !this.sessions.holds(d.clientId)) return false;
-      if (!this.sessions.recognise(d.clientId, out)) this.sessions.enqueue(d.clientId, out, d.identifiers);
+      if (!this.sessions.recognise(d.clientId, out, d.share)) this.sessions.enqueue(d.clientId, out, d.identifiers);
     }
     return true;
   }

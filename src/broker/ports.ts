@@ -48,6 +48,8 @@ export interface Message {
    * sessions it reached recognise the copy (SessionStore.recognise) [MQTT-4.3.3].
    */
   id?: number;
+  /** Sharded topology: the message goes again under its id (its first copy may have arrived). */
+  again?: boolean;
 }
 
 /**
@@ -178,9 +180,11 @@ export interface SessionStore {
    * Sharded topology: notes a QoS 2 message id (Message.id) delivered to this session, keeping the
    * last `bounds.window` ids per publisher, at `at` (ms), in the same write as the delivery; true,
    * noting nothing, when the id is among them already (a copy routed again after its publisher's
-   * gateway restarted). Past `bounds.publishers` publishers, the one noted least recently is forgotten.
+   * gateway restarted). Past `bounds.publishers` publishers, the one noted least recently is
+   * forgotten. `again` (Message.again): an id not among them is noted as the oldest, so that it
+   * does not push out the ids of other copies that may still come.
    */
-  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean;
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number, again?: boolean): boolean;
   /** What `recognise` keeps of a session, per publisher: it moves with the session. */
   recognised(clientId: string): RecognisedIds[];
   /** Merges ids a session brought from another object into what is kept here, within `bounds`. */
@@ -198,6 +202,12 @@ export interface RecognisedIds {
 export interface RecognisedBounds {
   window: number;
   publishers: number;
+}
+
+/** `ids` with `id` noted: last, or first when it comes again (pushing none out; none noted if full). */
+export function noteId(ids: readonly number[], id: number, window: number, again = false): number[] {
+  if (!again) return mergeIds(ids, [id], window);
+  return ids.length < window ? [id, ...ids] : [...ids];
 }
 
 /** Merges `more` into `ids`, in order, without repeats, keeping the last `window`. */

@@ -1,6 +1,6 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { mergeIds, outboundBytes, type OutboundChange, type RecognisedBounds, type RecognisedIds, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
+import { mergeIds, noteId, outboundBytes, type OutboundChange, type RecognisedBounds, type RecognisedIds, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
 const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
 
@@ -181,11 +181,11 @@ export class MemorySessionStore implements SessionStore {
     this.records.get(clientId)?.incoming.delete(packetId);
   }
 
-  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean {
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number, again = false): boolean {
     const { recognised } = this.record(clientId);
     const ids = recognised.get(publisher)?.ids ?? [];
     if (ids.includes(id)) return true;
-    this.keepRecognised(recognised, { publisher, ids: mergeIds(ids, [id], bounds.window), at }, bounds);
+    this.keepRecognised(recognised, { publisher, ids: noteId(ids, id, bounds.window, again), at }, bounds);
     return false;
   }
 

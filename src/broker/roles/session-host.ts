@@ -188,7 +188,7 @@ export class SessionHost {
         const qos = Math.min(message.qos, d.qos) as Message['qos']; // [MQTT-3.8.4-8]
         const subscriptionIdentifiers = d.identifiers.length ? d.identifiers : undefined;
         const out = { ...message, qos, retain: d.retainAsPublished && message.retain };
-        if (qos > 0 && !this.recognise(clientId, out)) entries.push({ message: out, subscriptionIdentifiers, state: 'queued' });
+        if (qos > 0 && !this.recognise(clientId, out, d.share)) entries.push({ message: out, subscriptionIdentifiers, state: 'queued' });
       }
     }
     const room = Math.max(0, this.broker.config.maxQueuedMessages - this.store.outboundCount(clientId));
@@ -541,9 +541,11 @@ export class SessionHost {
    * already: a copy its publisher's gateway routed again after a restart lost the shard's answer.
    * Otherwise notes its id, in the event that stores the message, and answers false [MQTT-4.3.3].
    */
-  recognise(clientId: string, message: Message): boolean {
+  recognise(clientId: string, message: Message, share?: string): boolean {
     if (message.id === undefined || message.publisher === undefined || message.qos !== 2) return false;
-    if (!this.store.recognise(clientId, message.publisher, message.id, this.recognisedBounds, this.broker.clock.now())) return false;
+    // a session's copy by a shared subscription is another delivery than its own [MQTT-4.8.2]
+    const from = share === undefined ? message.publisher : `${message.publisher}\u0000${share}`;
+    if (!this.store.recognise(clientId, from, message.id, this.recognisedBounds, this.broker.clock.now(), message.again)) return false;
     this.copiesRecognised++;
     this.broker.log('info', `a copy of QoS 2 message ${message.id} from ${message.publisher} for ${clientId}, sent again after a restart, recognised and not delivered twice`);
     return true;
@@ -556,7 +558,7 @@ export class SessionHost {
    * many publishers: 65,536 ids in all (about 1.2 MB carried in a hand-over, against 32 MiB a call).
    */
   private get recognisedBounds(): RecognisedBounds {
-    const window = Math.max(64, Math.min(this.broker.config.receiveMaximum, 1024));
+    const window = Math.max(64, Math.min(this.broker.config.receiveMaximum, recognisedWindow));
     return { window, publishers: Math.floor(recognisedIds / window) };
   }
 
@@ -664,6 +666,9 @@ function expiresAt(state: Pick<SessionState, 'expiryInterval' | 'disconnectedAt'
 
 /** QoS 2 message ids a session keeps to recognise copies sent again (SessionStore.recognise), all publishers together. */
 export const recognisedIds = 65_536;
+
+/** The most ids per publisher; MQTT_RECEIVE_MAXIMUM may not pass it in the sharded topology (Broker checks). */
+export const recognisedWindow = 1024;
 
 /** Payload a gateway keeps for all arriving clients together, in multiples of maxQueuedBytes (16 MiB by default). */
 export const keptBytesFactor = 2;

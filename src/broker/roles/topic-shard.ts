@@ -22,6 +22,8 @@ export interface Delivery {
   qos: number;
   retainAsPublished: boolean;
   identifiers: number[];
+  /** A shared subscription's delivery: its `group/filter` (a session's own copy is another delivery). */
+  share?: string;
   /**
    * Sharded topology: the connection a session object passed this delivery on for (the claim it
    * lent the session to); a gateway keeps it for that claim only, or passes it back.
@@ -125,7 +127,7 @@ export class TopicShard {
       }
     }
     const deliveries = [...byClient.values()];
-    for (const [share, members] of groups) deliveries.push(toDelivery(this.pick(share, members, online)));
+    for (const [share, members] of groups) deliveries.push(toDelivery(message.id === undefined ? this.pick(share, members, online) : pinned(members, message.id)));
     return deliveries;
   }
 
@@ -137,8 +139,21 @@ export class TopicShard {
   }
 }
 
-function toDelivery({ clientId, subscription: s }: Entry): Delivery {
-  return { clientId, qos: s.qos, retainAsPublished: !!s.retainAsPublished, identifiers: s.identifier ? [s.identifier] : [] };
+function toDelivery({ clientId, subscription: s, share }: Entry): Delivery {
+  const d: Delivery = { clientId, qos: s.qos, retainAsPublished: !!s.retainAsPublished, identifiers: s.identifier ? [s.identifier] : [] };
+  if (share !== undefined) d.share = share;
+  return d;
+}
+
+/**
+ * The member a QoS 2 message with an id (Message.id) goes to, online or not: the same for a copy
+ * routed again after a restart while the group's members are the same, so that the copy reaches
+ * the session that may have the first and is recognised there, not another member
+ * [MQTT-4.8.2-4, -5].
+ */
+function pinned(members: Entry[], id: number): Entry {
+  const sorted = [...members].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+  return sorted[id % sorted.length];
 }
 
 function merge(byClient: Map<string, Delivery>, entry: Entry): void {

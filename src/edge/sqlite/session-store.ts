@@ -4,7 +4,7 @@
 import type {
   Message, OutboundChange, RecognisedBounds, RecognisedIds, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill,
 } from '../../broker/index.ts';
-import { mergeIds, outboundBytes } from '../../broker/ports.ts';
+import { mergeIds, noteId, outboundBytes } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
@@ -214,11 +214,11 @@ export class SqliteSessionStore implements SessionStore {
    * One row read and, for a new id, one row written (the publisher's ids as a JSON array); a new
    * publisher also counts the session's rows, and past the bound deletes its least recent one.
    */
-  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number): boolean {
+  recognise(clientId: string, publisher: string, id: number, bounds: RecognisedBounds, at: number, again = false): boolean {
     const row = this.sql.first<{ ids: string }>('SELECT ids FROM recognised WHERE client_id = ? AND publisher = ?', clientId, publisher);
     const ids = row ? (JSON.parse(row.ids) as number[]) : [];
     if (ids.includes(id)) return true;
-    this.putRecognised(clientId, { publisher, ids: mergeIds(ids, [id], bounds.window), at });
+    this.putRecognised(clientId, { publisher, ids: noteId(ids, id, bounds.window, again), at });
     if (!row) this.trimRecognised(clientId, bounds);
     return false;
   }

@@ -1,4 +1,4 @@
-// break13: an object made by the code before the QoS 2 message ids (b6ec9ea): its incoming table
+// An object made by the code before the QoS 2 message ids (b6ec9ea): its incoming table
 // has no routing column and it has no recognised table. migrate adds both; the received ids it
 // held stay received (a PUBREL finds them), and the new records work.
 import { env } from 'cloudflare:workers';
@@ -8,9 +8,9 @@ import { migrate } from '../../src/edge/sqlite/schema.ts';
 import { Sql } from '../../src/edge/sqlite/sql.ts';
 import { SqliteSessionStore } from '../../src/edge/sqlite/session-store.ts';
 
-describe('break13: migrate, incoming without routing', () => {
+describe('migrate, incoming without routing', () => {
   it('keeps an old object\'s received QoS 2 ids received, and adds routing records and recognised ids', () =>
-    runInDurableObject(env.BROKER.getByName(`break13-migrate-${Date.now()}`), (_instance, state) => {
+    runInDurableObject(env.BROKER.getByName(`incoming-migrate-${Date.now()}`), (_instance, state) => {
       const sql = new Sql(state.storage.sql);
       sql.run('DROP TABLE IF EXISTS incoming');
       sql.run('DROP TABLE IF EXISTS recognised');
