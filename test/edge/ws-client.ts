@@ -63,7 +63,7 @@ export class WsClient {
   }
 
   /** The next packet, as soon as it arrives; throws after `timeoutMs` without one. */
-  async next(timeoutMs = 3_000): Promise<Packet> {
+  async next(timeoutMs = 10_000): Promise<Packet> {
     if (!(await this.until(() => this.packets.length > 0, timeoutMs))) throw new Error(`no packet within ${timeoutMs} ms`);
     return this.packets.shift()!;
   }
@@ -76,7 +76,7 @@ export class WsClient {
   }
 
   /** Whether the socket closes within `timeoutMs`, seen as soon as it does. */
-  closedWithin(timeoutMs = 3_000): Promise<boolean> {
+  closedWithin(timeoutMs = 10_000): Promise<boolean> {
     return this.until(() => this.closed, timeoutMs);
   }
 }
