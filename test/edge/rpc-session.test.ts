@@ -2,7 +2,7 @@
 // opens a session, its calls ride it in order, a failed call retires it, an idle one is closed;
 // and across real objects, many messages cost a few billed calls, not one or two each.
 import { exports } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { idleMs, Sessions } from '../../src/edge/rpc-session.ts';
 import type { Units } from '../../src/edge/billing.ts';
 import { sleep, text, WsClient } from './ws-client.ts';
@@ -47,17 +47,23 @@ describe('RPC sessions', () => {
   it(`closes a session idle for ${idleMs} ms, about what holding an object that long costs against one request`, async () => {
     expect(idleMs).toBeGreaterThan(90);
     expect(idleMs).toBeLessThan(100);
-    const f = fake();
-    const sessions = new Sessions(f.connect, 1_000);
-    await sessions.call(0, (s) => s.call('a'));
-    await sleep(idleMs / 2);
-    await sessions.call(0, (s) => s.call('b')); // used again: the idle time starts over
-    await sleep(idleMs / 2 + 10);
-    expect(f.log).toEqual(['0:1:a', '0:1:b']);
-    for (let i = 0; i < 50 && !f.log.includes('0:1:disposed'); i++) await sleep(20);
-    expect(f.log).toEqual(['0:1:a', '0:1:b', '0:1:disposed']);
-    await sessions.call(0, (s) => s.call('c'));
-    expect(f.log.at(-1)).toBe('0:2:c');
+    // the clock is the test's: a loaded machine that stalls between two steps would make a real idle spell longer
+    vi.useFakeTimers();
+    try {
+      const f = fake();
+      const sessions = new Sessions(f.connect, 1_000);
+      await sessions.call(0, (s) => s.call('a'));
+      await vi.advanceTimersByTimeAsync(idleMs / 2);
+      await sessions.call(0, (s) => s.call('b')); // used again: the idle time starts over
+      await vi.advanceTimersByTimeAsync(idleMs - 1);
+      expect(f.log).toEqual(['0:1:a', '0:1:b']);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(f.log).toEqual(['0:1:a', '0:1:b', '0:1:disposed']);
+      await sessions.call(0, (s) => s.call('c'));
+      expect(f.log.at(-1)).toBe('0:2:c');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails the calls waiting on a session that does not open in time', async () => {
