@@ -27,7 +27,7 @@ export function inbox(client: MqttClient): { items: Received[]; next(timeoutMs?:
   let taken = 0;
   return {
     items,
-    async next(timeoutMs = 5_000) {
+    async next(timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
       while (taken >= items.length) {
         if (Date.now() > until) throw new Error(`no message within ${timeoutMs} ms`);
@@ -117,7 +117,7 @@ export class RawClient {
     this.ws.send(bytes);
   }
 
-  async next(timeoutMs = 5_000): Promise<Packet> {
+  async next(timeoutMs = 10_000): Promise<Packet> {
     const until = Date.now() + timeoutMs;
     while (!this.packets.length) {
       if (Date.now() > until) throw new Error(`no packet within ${timeoutMs} ms`);

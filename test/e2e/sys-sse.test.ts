@@ -126,7 +126,7 @@ describe('GET /api/subscribe (Server-Sent Events)', () => {
     abort.abort();
     const pub = await connectMqtt(server.url);
     let now = before + 1;
-    for (let i = 0; i < 40 && now > before; i++) {
+    for (let i = 0; i < 100 && now > before; i++) {
       await pub.publishAsync(topic, 'anyone there?');
       await sleep(100);
       now = await open();

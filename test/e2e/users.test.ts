@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type IConnackPacket } from 'mqtt';
 import { connectMqtt, inbox, uniqueId } from './clients.ts';
+import { answerToHeaders, sendWhole } from './http.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { ScramClient } from '../broker/auth/scram-client.ts';
 
@@ -190,7 +191,13 @@ describe('user store end to end', () => {
         await refused('/api/users/x', put({ password: 'p', acl: 'read a' }), 400, /array of rules/);
         await refused('/api/users/x', put({ password: 'p', acl: ['read'] }), 400, /without a topic/);
         await refused('/api/users/x', put({ password: 'p', role: 'admin' }), 400, /unknown field role/);
-        await refused('/api/users/x', put({ password: 'x'.repeat(70_000) }), 413, /at most 16384 bytes/);
+        // past the limit: refused from its Content-Length before any of it is read; sent whole, that answer
+        // may be lost to the reset of the connection closed unread (test/e2e/http.ts), but it is never taken
+        const huge = JSON.stringify({ password: 'x'.repeat(70_000) });
+        const tooLarge = { status: 413, body: { error: 'too-large', message: expect.stringMatching(/at most 16384 bytes/) } };
+        const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+        expect(await answerToHeaders(`${base}/api/users/x${q}`, 'PUT', headers, huge.length)).toEqual(tooLarge);
+        expect(await sendWhole(`${base}/api/users/x${q}`, { method: 'PUT', headers, body: huge })).toEqual(expect.toBeOneOf(['closed', tooLarge]));
         await refused(`/api/users/${'u'.repeat(257)}`, put({ password: 'p' }), 400, /1 to 256 bytes/);
         await refused('/api/users/a%0Ab', put({ password: 'p' }), 400, /control characters/);
         await refused('/api/users/%E0%A4%A', put({ password: 'p' }), 400, /well-formed/);

@@ -61,7 +61,7 @@ describe('admin API without MQTT_ADMIN_TOKEN', () => {
     expect(after.billing.requests).toBeGreaterThan(before.billing.requests);
     expect(after.billing.rowsWritten).toBeGreaterThan(before.billing.rowsWritten);
     expect(after.retained).toBe(1);
-  }, 20_000);
+  });
 
   it('streams matching messages as events, and forgets a stream whose reader went away', async () => {
     const ns = namespace();
@@ -79,7 +79,7 @@ describe('admin API without MQTT_ADMIN_TOKEN', () => {
     await reader.cancel();
     abort.abort();
     let open = 1;
-    for (let i = 0; i < 50 && open; i++) {
+    for (let i = 0; i < 200 && open; i++) {
       pub.send({ type: 'publish', topic: 'sse/a', payload: text('anyone?'), qos: 0, retain: false, dup: false });
       await sleep(50);
       open = (await stats(ns)).eventStreams;
@@ -98,5 +98,5 @@ describe('admin API without MQTT_ADMIN_TOKEN', () => {
     await runDurableObjectAlarm(env.BROKER.getByName(ns)); // the counters' save, if not run yet
     const alarm = await runInDurableObject(env.BROKER.getByName(ns), (_o, state) => state.storage.getAlarm());
     expect(alarm).toBeNull();
-  }, 20_000);
+  });
 });

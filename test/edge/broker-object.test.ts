@@ -1,13 +1,31 @@
 // The Durable Object inside workerd: hibernatable sockets that keep working across eviction,
 // state in SQLite, and the one alarm driving keepalive, connect timeout and will delay.
 import { env } from 'cloudflare:workers';
-import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import type { Broker } from '../../src/broker/index.ts';
+import type { BrokerObject } from '../../src/edge/broker-object.ts';
 import { sleep, str, text, WsClient } from './ws-client.ts';
 
 let n = 0;
 const namespace = () => `edge-${++n}-${Date.now()}`;
 const stub = (ns: string) => env.BROKER.getByName(ns);
+
+/**
+ * Waits (bounded) until the object copied its clean sessions' flows to SQLite and has no copy
+ * pending: the runtime hibernates an object only with no timer pending, so only then may it be evicted.
+ */
+async function flowsSaved(ns: string): Promise<void> {
+  const done = () => runInDurableObject(stub(ns), (instance: BrokerObject) => {
+    const o = instance as unknown as { broker: Broker; flowSave?: unknown };
+    return o.flowSave === undefined && !o.broker.sessions.flows.unsaved();
+  });
+  for (let i = 0; i < 100; i++) {
+    if (await done()) return;
+    await sleep(100);
+  }
+  throw new Error('the flows were not copied within 10 s');
+}
 
 describe('BrokerObject', () => {
   it('keeps live connections working after the object is evicted (hibernation wake)', async () => {
@@ -83,9 +101,8 @@ describe('BrokerObject', () => {
     for (let i = 0; i < 10; i++) first.push((await sub.next()) as never);
     expect(sub.packets).toHaveLength(0); // the window is full
 
-    // the runtime hibernates an object only with no timer pending: the flows' copy runs first, once
-    // they stopped changing for a second (the timer's first look may find the last changes)
-    await sleep(2_500);
+    // the flows' copy runs first, once they stopped changing for a second
+    await flowsSaved(ns);
     await evictDurableObject(stub(ns));
 
     const got = first.map((p) => str(p.payload));
@@ -104,7 +121,7 @@ describe('BrokerObject', () => {
     for (let i = 1; i <= 20; i++) pub.send({ type: 'publish', topic: 'q2', payload: text(`m${i}`), qos: 2, packetId: i, retain: false, dup: false });
     for (let i = 1; i <= 20; i++) expect(await pub.next()).toMatchObject({ type: 'pubrec', packetId: i });
 
-    await sleep(2_500); // as above
+    await flowsSaved(ns); // as above
     await evictDurableObject(stub(ns));
 
     for (let i = 1; i <= 20; i++) pub.send({ type: 'pubrel', packetId: i });

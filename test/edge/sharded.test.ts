@@ -67,6 +67,19 @@ async function received(got: Set<string>, acked: string[]): Promise<string[]> {
   return acked.filter((m) => !got.has(m));
 }
 
+/** Waits (bounded) until the client's session is held by its session object and the topic's shard knows it away. */
+async function away(clientId: string, topic: string): Promise<void> {
+  const held = () => runInDurableObject(env.SESSION.getByName('sharded#0'), (_o, state) =>
+    state.storage.sql.exec('SELECT 1 FROM sessions WHERE client_id = ? AND connection_id IS NULL', clientId).toArray().length === 1);
+  const known = () => runInDurableObject(shard(topic), (_o, state) =>
+    state.storage.sql.exec('SELECT 1 FROM locations WHERE client_id = ? AND gateway IS NULL', clientId).toArray().length === 1);
+  for (let i = 0; i < 100; i++) {
+    if ((await held()) && (await known())) return;
+    await sleep(50);
+  }
+  throw new Error(`the session of ${clientId} did not reach its session object within 5 s`);
+}
+
 describe('sharded topology: eviction mid-traffic', () => {
   const evicted: Array<[what: string, object: (topic: string) => DurableObjectStub]> = [
     ['the topic shard', shard],
@@ -87,7 +100,7 @@ describe('sharded topology: eviction mid-traffic', () => {
     const { client } = await subscriber(0, clientId, topic);
     client.send({ type: 'disconnect', reasonCode: 0 });
     await client.closedWithin();
-    await sleep(100); // the session reaches its session object
+    await away(clientId, topic);
     const acked = await publishThrough(1, topic, 20, () => evictDurableObject(env.SESSION.getByName('sharded#0')));
     expect(acked).toHaveLength(20);
     await evictDurableObject(env.SESSION.getByName('sharded#0'));

@@ -18,8 +18,36 @@ export class WsClient {
     ws.addEventListener('message', (e) => {
       this.decoder.push(new Uint8Array(e.data as ArrayBuffer));
       for (let p = this.decoder.next(); p; p = this.decoder.next()) this.packets.push(p);
+      this.wake();
     });
-    ws.addEventListener('close', () => void (this.closed = true));
+    ws.addEventListener('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  /** Waiters for the next packet or the close. */
+  private waiters: Array<() => void> = [];
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves when `done()` holds, checked at once and on every packet and close; false after `timeoutMs`. */
+  private async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return true;
   }
 
   static async open(path: string, version: ProtocolVersion = 5): Promise<WsClient> {
@@ -34,12 +62,9 @@ export class WsClient {
     this.ws.send(encode(packet, this.version));
   }
 
-  async next(timeoutMs = 3_000): Promise<Packet> {
-    const until = Date.now() + timeoutMs;
-    while (!this.packets.length) {
-      if (Date.now() > until) throw new Error(`no packet within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  /** The next packet, as soon as it arrives; throws after `timeoutMs` without one. */
+  async next(timeoutMs = 10_000): Promise<Packet> {
+    if (!(await this.until(() => this.packets.length > 0, timeoutMs))) throw new Error(`no packet within ${timeoutMs} ms`);
     return this.packets.shift()!;
   }
 
@@ -50,10 +75,9 @@ export class WsClient {
     return this.next();
   }
 
-  async closedWithin(timeoutMs = 3_000): Promise<boolean> {
-    const until = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
-    return this.closed;
+  /** Whether the socket closes within `timeoutMs`, seen as soon as it does. */
+  closedWithin(timeoutMs = 10_000): Promise<boolean> {
+    return this.until(() => this.closed, timeoutMs);
   }
 }
 
