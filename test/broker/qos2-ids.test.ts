@@ -171,15 +171,14 @@ describe('shared subscription, a restart lost the shard\'s answer', () => {
   });
 });
 
-describe('a publisher that lost its own state reuses a packet id without DUP', () => {
-  // A client that keeps no state across its own restart (mosquitto_pub -c -q 2 counts packet ids
-  // from 1 on each run) comes back to its persistent session and sends a NEW message (DUP=0) under
-  // a packet id whose routing record a server restart left. DUP=0 says it is a first attempt
-  // [MQTT-3.3.1-1]; the gateway routes it under the earlier message's id anyway, the subscriber
-  // takes it for a copy, and the publisher gets PUBREC and PUBCOMP for a message nobody got.
-  // Before b6ec9ea it was delivered. (mosquitto's broker, for one, drops its record of a reused
-  // QoS 2 packet id when the new PUBLISH differs: "Reused message ID ... detected".)
-  it('a new message (DUP=0) under a packet id left routing by a restart is delivered', async () => {
+describe('a PUBLISH without DUP under a packet id left routing by a restart', () => {
+  // MQTT.js resends an unacknowledged QoS 2 PUBLISH after a reconnect as it first sent it, DUP=0
+  // (its store keeps the packet as sent), though [MQTT-3.3.1-1] asks for DUP=1. So a packet id the
+  // session holds, routing or received, makes the PUBLISH a resend, DUP or not, as a received id
+  // does in either topology: a client may not reuse a packet id for a new message before its flow
+  // completed [MQTT-2.2.1-3] (a client that loses its own state keeps no persistent session:
+  // `mosquitto_pub -c` reusing ids from 1 breaks [MQTT-4.1.0-1] and gets the same answer in both).
+  it('is the resend of the message: delivered once, as MQTT.js needs', async () => {
     const w = new World({ topology: sharded, manual: true });
     const calls = w.sharded!.scheduler;
     const settled = async <T>(work: Promise<T>): Promise<T> => {
@@ -202,11 +201,11 @@ describe('a publisher that lost its own state reuses a packet id without DUP', (
     const sub2 = await connect('sub', 1);
     const got = await drain(sub2);
     const pub2 = await connect('pub', 1);
-    await settled(pub2.publish('t', 'second', { qos: 2, packetId: 1 }));
+    await settled(pub2.publish('t', 'first', { qos: 2, packetId: 1 })); // DUP=0, as MQTT.js resends
     expect(pub2.next('pubrec')).toMatchObject({ packetId: 1 });
     await settled(Promise.resolve());
     got.push(...(await drain(sub2)));
-    expect(got.sort()).toEqual(['first[]', 'second[]']);
+    expect(got.sort()).toEqual(['first[]']);
   });
 });
 

@@ -21,10 +21,10 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   checkTopicLimits(topic, broker.config, ReasonCode.TopicNameInvalid);
   checkStoredSize(topic, packet);
   const session = conn.session!;
-  // sharded: a message whose shard's answer a restart lost is on its way still; its resend (DUP)
-  // goes again under its id. A new message under that packet id (DUP=0: a client that lost its
-  // state) is a new message [MQTT-3.3.1-1], under a new id
-  const routing = packet.qos === 2 && packet.dup ? session.routingId(packet.packetId!) : undefined;
+  // sharded: a message whose shard's answer a restart lost is on its way still; its resend goes
+  // again under its id. DUP or not, as a received id is: MQTT.js resends without DUP, and a packet
+  // id the session holds is not free for a new message [MQTT-2.2.1-3]
+  const routing = packet.qos === 2 ? session.routingId(packet.packetId!) : undefined;
   const duplicate = packet.qos === 2 && routing === undefined && session.hasReceived(packet.packetId!);
   // only a v5 client is told the server's Receive Maximum; a 3.x client cannot keep to it
   if (conn.version === 5 && packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
