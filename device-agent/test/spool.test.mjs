@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { tempDir } from './helpers/agent.mjs';
+import { agentNode, tempDir } from './helpers/agent.mjs';
 import lib from '../dist/index.js';
 
 const { Spool } = lib;
@@ -288,27 +288,36 @@ describe('spool', () => {
     await again.close();
   });
 
-  test('--spool-max-messages beyond what a 32 MB heap holds is lowered: 100,000 messages are dropped past it, not an abort', async () => {
+  test('a 32 MB heap queues and replays 300,000 messages (their places, not their contents); past the lowered --spool-max-messages they are dropped, not an abort', async () => {
     const dir = tempDir('spool');
     const script = `
       const { Spool } = require(${JSON.stringify(new URL('../dist/index.js', import.meta.url).pathname)});
-      const s = new Spool({ dir: ${JSON.stringify(dir)}, maxMessages: 1e6, maxBytes: 2 ** 40, whenFull: 'drop-new', fsync: 'never', segmentBytes: 1 << 24 });
+      const opts = () => ({ dir: ${JSON.stringify(dir)}, maxMessages: 1e7, maxBytes: 2 ** 40, whenFull: 'drop-new', fsync: 'never', segmentBytes: 1 << 22 });
+      const s = new Spool(opts());
       s.open();
       (async () => {
-        for (let i = 0; i < 100; i++) {
+        for (let i = 0; i < 330; i++) {
           const batch = [];
           for (let j = 0; j < 1000; j++) batch.push(s.append({ topic: 'sensors/board-7/temp', payload: Buffer.from('23.5'), qos: 1, retain: false }));
           await Promise.all(batch);
         }
-        console.log(JSON.stringify({ lowered: s.loweredFrom, max: s.opts.maxMessages, depth: s.depth, dropped: s.dropped }));
+        const heap = process.memoryUsage().heapUsed;
+        await s.close();
+        const again = new Spool(opts());
+        const { recovered } = again.open();
+        const last = again.after(again.after(0, 1)[0].seq + recovered - 2, 10);
+        console.log(JSON.stringify({ lowered: s.loweredFrom, max: s.opts.maxMessages, depth: s.depth, dropped: s.dropped, recovered, heap, last: last.length }));
       })();`;
-    const r = spawnSync(process.execPath, ['--max-old-space-size=32', '--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(agentNode, ['--max-old-space-size=32', '--max-semi-space-size=1', '-e', script], { encoding: 'utf8', timeout: 90_000 });
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.equal(out.lowered, 1e6);
-    assert.ok(out.max < 100_000 && out.max >= 10_000, `lowered to ${out.max}`);
+    assert.equal(out.lowered, 1e7);
+    assert.ok(out.max >= 300_000 && out.max < 330_000, `lowered to ${out.max}`);
     assert.equal(out.depth, out.max);
-    assert.equal(out.dropped, 100_000 - out.max);
+    assert.equal(out.dropped, 330_000 - out.max);
+    assert.equal(out.recovered, out.depth);
+    assert.equal(out.last, 1, 'the last message replayed is readable');
+    assert.ok(out.heap < 24 << 20, `heap used ${out.heap} bytes with ${out.depth} queued`);
   });
 
   for (const fsync of ['always', 25, 'never']) {

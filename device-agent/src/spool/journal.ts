@@ -11,8 +11,15 @@ import { concat } from '../frame.ts';
 
 export type FsyncPolicy = 'always' | 'never' | number;
 
+/** Where a record was stored: its segment file and the offset of its first byte there. */
+export interface Place {
+  segment: string;
+  offset: number;
+}
+
 interface Waiter {
-  resolve(): void;
+  bytes: number;
+  resolve(place: Place): void;
   reject(err: Error): void;
 }
 
@@ -30,7 +37,7 @@ export class Journal {
 
   /**
    * `nextName` names a new segment when the current one passes `segmentBytes`; `onOpen` hears of
-   * every segment started; `preamble` gives the records every new segment starts with (state that
+   * every segment started (before anything is written to it but the preamble; a throw fails the open); `preamble` gives the records every new segment starts with (state that
    * must outlive the segments holding its history), written and synced before anything else.
    */
   constructor(
@@ -54,6 +61,7 @@ export class Journal {
     try {
       for (let at = 0; at < first.length; ) at += writeSync(fd, first, at);
       if (this.policy === 'always' && first.length > 0) fdatasyncSync(fd);
+      this.onOpen(name);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -64,14 +72,13 @@ export class Journal {
     this.preambleBytes = first.length;
     this.broken = undefined;
     if (this.policy === 'always') syncDir(this.dir); // the new file's name survives a power cut
-    this.onOpen(name);
   }
 
-  /** Resolves once `bytes` are stored per the policy; rejects if they cannot be. */
-  write(bytes: Uint8Array): Promise<void> {
+  /** Resolves with where `bytes` went once they are stored per the policy; rejects if they cannot be. */
+  write(bytes: Uint8Array): Promise<Place> {
     if (this.broken) return Promise.reject(this.broken);
     this.batch.push(bytes);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const done = new Promise<Place>((resolve, reject) => this.waiters.push({ bytes: bytes.length, resolve, reject }));
     this.flushing ??= new Promise((r) => setImmediate(r)).then(() => this.flush());
     return done;
   }
@@ -88,15 +95,36 @@ export class Journal {
       const waiters = this.waiters.splice(0);
       try {
         if (this.broken) throw this.broken;
+        const [segment, start] = [this.name, this.size];
         await this.store(bytes);
         if (this.size - this.preambleBytes > this.segmentBytes) this.open(this.nextName());
-        for (const w of waiters) w.resolve();
+        let offset = start;
+        for (const w of waiters) {
+          w.resolve({ segment, offset });
+          offset += w.bytes;
+        }
       } catch (err) {
         this.fail(err as Error);
         for (const w of waiters) w.reject(this.broken!);
       }
     }
     this.flushing = undefined;
+  }
+
+  /**
+   * Appends `bytes` at once, bypassing the batch (a repair copying records into a fresh segment
+   * before anything else is written to it); returns their offset. syncNow() makes them durable.
+   */
+  appendSync(bytes: Uint8Array): number {
+    const offset = this.size;
+    for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+    this.size += bytes.length;
+    return offset;
+  }
+
+  /** fdatasync now, unless the policy is never. */
+  syncNow(): void {
+    if (this.policy !== 'never') fdatasyncSync(this.fd);
   }
 
   private async store(bytes: Uint8Array): Promise<void> {

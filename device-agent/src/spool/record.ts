@@ -77,30 +77,53 @@ export interface DamagedSpan {
   bytes: number;
 }
 
+/** A message record as a scan finds it: where it is and what the queue needs, not its topic or payload. */
+export interface PlacedMessage {
+  kind: 'message';
+  seq: number;
+  qos: QoS;
+  retain: boolean;
+  /** Offset of the record (its length field) in the buffer scanned, and its size with the 8-byte header. */
+  at: number;
+  length: number;
+}
+
+export type ScannedRecord = Exclude<SpoolRecord, { kind: 'message' }> | PlacedMessage;
+
 /**
- * Reads every intact record in `buf`. A record that fails its checksum is skipped alone: reading
- * resumes at the next offset where an intact record starts, so damage costs only what it hit.
+ * Calls `onRecord` for every intact record in `buf`, in order, and returns the damaged spans. A
+ * record that fails its checksum is skipped alone: reading resumes at the next offset where an
+ * intact record starts, so damage costs only what it hit.
  */
-export function decodeRecords(buf: Uint8Array): { records: SpoolRecord[]; damaged: DamagedSpan[] } {
-  const records: SpoolRecord[] = [];
+export function scanRecords(buf: Uint8Array, onRecord: (r: ScannedRecord) => void): DamagedSpan[] {
   const damaged: DamagedSpan[] = [];
   let at = 0;
   while (at < buf.length) {
     const record = recordAt(buf, at);
     if (record) {
-      records.push(record.record);
-      at = record.end;
+      onRecord(record);
+      at += record.kind === 'message' ? record.length : 8 + new DataView(buf.buffer, buf.byteOffset).getUint32(at);
       continue;
     }
     const from = at;
     at = skipDamaged(buf, at);
     damaged.push({ at: from, bytes: at - from });
   }
-  return { records, damaged };
+  return damaged;
+}
+
+/** The message in `record` (one whole record, header included, as read back), or undefined if it is not intact. */
+export function decodeMessage(record: Uint8Array): SpooledMessage | undefined {
+  const r = recordAt(record, 0);
+  if (r?.kind !== 'message' || r.length !== record.length) return undefined;
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
+  const topicLength = view.getUint16(19);
+  const topic = Buffer.from(record.buffer, record.byteOffset + 21, topicLength).toString('utf8');
+  return { seq: r.seq, topic, payload: record.subarray(21 + topicLength), qos: r.qos, retain: r.retain };
 }
 
 /** The intact record starting at `at`, or undefined. */
-function recordAt(buf: Uint8Array, at: number): { record: SpoolRecord; end: number } | undefined {
+function recordAt(buf: Uint8Array, at: number): ScannedRecord | undefined {
   if (at + 8 + 9 > buf.length) return undefined;
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const size = view.getUint32(at);
@@ -109,7 +132,8 @@ function recordAt(buf: Uint8Array, at: number): { record: SpoolRecord; end: numb
   const body = buf.subarray(at + 8, at + 8 + size);
   if (crc32(body) !== view.getUint32(at + 4)) return undefined;
   const record = decodeBody(body);
-  return record && { record, end: at + 8 + size };
+  if (record?.kind === 'message') record.at = at;
+  return record;
 }
 
 /**
@@ -124,7 +148,7 @@ function skipDamaged(buf: Uint8Array, at: number): number {
   return buf.length;
 }
 
-function decodeBody(body: Uint8Array): SpoolRecord | undefined {
+function decodeBody(body: Uint8Array): ScannedRecord | undefined {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const seq = view.getFloat64(1);
   if (!Number.isSafeInteger(seq) || seq < 0) return undefined;
@@ -133,11 +157,9 @@ function decodeBody(body: Uint8Array): SpoolRecord | undefined {
     return { kind: markNames[body[0] as 5 | 6 | 7], seq, session };
   }
   if (body[0] !== 1) return body.length === 9 && body[0] <= 4 ? { kind: markNames[body[0] as 2 | 3 | 4], seq } : undefined;
-  if (body.length < 13) return undefined;
+  if (body.length < 13 || body[9] > 2) return undefined;
   const topicLength = view.getUint16(11);
   if (13 + topicLength > body.length) return undefined;
-  const topic = Buffer.from(body.subarray(13, 13 + topicLength)).toString('utf8');
-  // A view, not a copy: one segment's buffer holds its messages' payloads (no object per payload).
-  const payload = body.subarray(13 + topicLength);
-  return { kind: 'message', message: { seq, topic, payload, qos: body[9] as QoS, retain: body[10] === 1 } };
+  // The topic and payload stay where they are: the queue keeps the record's place, not its contents.
+  return { kind: 'message', seq, qos: body[9] as QoS, retain: body[10] === 1, at: 0, length: 8 + body.length };
 }
