@@ -221,6 +221,25 @@ describe('spool', () => {
     await third.close();
   });
 
+  test('a restart that goes on writing the segment the last run left (no message in it yet) reads back what it appends', async () => {
+    const dir = tempDir('spool');
+    const first = spool(dir).s;
+    await first.append(msg(1, 2), { session: 'dev', id: 1 });
+    await first.close();
+    const second = spool(dir).s; // a new segment, starting with the held id; then only an ack goes in it
+    second.ack(second.after(0, 1)[0].seq);
+    await second.close();
+    const files = segmentFiles(dir);
+    const { s: third } = spool(dir);
+    assert.deepEqual(segmentFiles(dir), files, 'the same segment is written again');
+    for (let i = 2; i <= 4; i++) await third.append(msg(i));
+    let lost = 0;
+    third.onUnreadable = () => lost++;
+    assert.deepEqual(names(third.after(0, 10)), ['m2', 'm3', 'm4']);
+    assert.equal(lost, 0);
+    await third.close();
+  });
+
   test('held QoS 2 ids are bounded: past maxHeld the session heard of least recently ends, and says so', async () => {
     const dir = tempDir('spool');
     const expired = [];

@@ -5,7 +5,7 @@
 //   always  one fdatasync per batch of appends, before any of them is acknowledged (group commit)
 //   <ms>    appends are acknowledged once written; fdatasync at most every <ms> milliseconds
 //   never   written to the OS at once, synced when the OS decides (survives a crash, not a power cut)
-import { closeSync, fdatasync, fdatasyncSync, fstat, fsyncSync, ftruncateSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstat, fstatSync, fsyncSync, ftruncateSync, openSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat } from '../frame.ts';
 
@@ -68,7 +68,8 @@ export class Journal {
     }
     this.fd = fd;
     this.name = name;
-    this.size = first.length;
+    // The same file again (after a repair, or a replayed segment that holds no message yet): records go after what it holds.
+    this.size = fstatSync(fd).size;
     this.preambleBytes = first.length;
     this.broken = undefined;
     if (this.policy === 'always') syncDir(this.dir); // the new file's name survives a power cut

@@ -3,6 +3,7 @@
 // appended after it. What was skipped is reported: bytes, places, and messages whose number is missing.
 import { closeSync, openSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
+import { HeldIds } from './held-ids.ts';
 import { MessageIndex } from './message-index.ts';
 import { scanRecords } from './record.ts';
 
@@ -30,7 +31,7 @@ export interface Replayed {
   /** Messages still owed, by number, with their released (PUBREC recorded) flags. */
   index: MessageIndex;
   /** QoS 2 packet ids not yet released by their sender's PUBREL, per sender session (in the order last heard of). */
-  held: Map<string, Set<number>>;
+  held: HeldIds;
   ackedSeq: number;
   nextSeq: number;
   segments: SegmentFile[];
@@ -42,7 +43,7 @@ export function replayDir(dir: string): Replayed {
   const index = new MessageIndex();
   const done: number[] = [];
   const released: number[] = [];
-  const held = new Map<string, Set<number>>();
+  const held = new HeldIds();
   const segments: SegmentFile[] = [];
   const marks = { ackedSeq: 0, nextSeq: 1, damagedBytes: 0, damagedPlaces: 0, tornTailOnly: true };
   const names = readdirSync(dir).filter((n) => /^\d{16}\.seg$/.test(n) && statSync(join(dir, n)).isFile()).sort();
@@ -68,7 +69,7 @@ interface ReplayState {
   index: MessageIndex;
   done: number[];
   released: number[];
-  held: Map<string, Set<number>>;
+  held: HeldIds;
   marks: { ackedSeq: number; nextSeq: number; damagedBytes: number; damagedPlaces: number; tornTailOnly: boolean };
 }
 
@@ -86,9 +87,9 @@ function replaySegment(dir: string, name: string, id: number, last: boolean, st:
       index.place(index.end - 1, id, r.at);
       lastSeq = Math.max(lastSeq, r.seq);
     } else if (r.kind === 'ack') marks.ackedSeq = Math.max(marks.ackedSeq, r.seq);
-    else if (r.kind === 'held') holdId(st.held, r.session, r.seq);
-    else if (r.kind === 'freed') freeId(st.held, r.session, r.seq);
-    else if (r.kind === 'ended') st.held.delete(r.session);
+    else if (r.kind === 'held') st.held.hold(r.session, r.seq);
+    else if (r.kind === 'freed') st.held.free(r.session, r.seq);
+    else if (r.kind === 'ended') st.held.end(r.session);
     else (r.kind === 'done' ? st.done : st.released).push(r.seq);
   });
   for (const d of damaged) {
@@ -122,18 +123,4 @@ function member(sorted: number[]): (seq: number) => boolean {
     while (k < sorted.length && sorted[k] < seq) k++;
     return sorted[k] === seq;
   };
-}
-
-/** Adds `id` to `session`'s held ids and makes `session` the most recently heard of. */
-export function holdId(held: Map<string, Set<number>>, session: string, id: number): void {
-  const ids = held.get(session) ?? new Set<number>();
-  held.delete(session);
-  held.set(session, ids.add(id));
-}
-
-export function freeId(held: Map<string, Set<number>>, session: string, id: number): boolean {
-  const ids = held.get(session);
-  if (!ids?.delete(id)) return false;
-  if (ids.size === 0) held.delete(session);
-  return true;
 }

@@ -6,6 +6,17 @@ import { closeSync, fstatSync, openSync, readSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SegmentFile } from './replay.ts';
 
+/** Where a queued message's record is: segment id, offset and length (header included). */
+export interface RecordPlace {
+  seq: number;
+  segment: number;
+  offset: number;
+  length: number;
+}
+
+/** How much of a segment one read takes at most, the record asked for and its neighbours after it. */
+const readAhead = 64 << 10;
+
 export class Segments {
   private list: SegmentFile[] = [];
   private nextId = 1;
@@ -76,6 +87,24 @@ export class Segments {
     return buf.subarray(0, got);
   }
 
+  /**
+   * The records at `places` (queue order), or the Error that kept one from being read. Neighbours in
+   * a segment are read together, up to `readAhead` bytes at a time: a forwarding window costs one or two reads.
+   */
+  readAll(places: RecordPlace[]): Array<Uint8Array | Error> {
+    let window: { segment: number; offset: number; bytes: Uint8Array } | undefined;
+    return places.map(({ segment, offset, length }, k) => {
+      try {
+        if (!window || window.segment !== segment || offset < window.offset || offset + length > window.offset + window.bytes.length) {
+          window = { segment, offset, bytes: this.read(segment, offset, span(places, k)) };
+        }
+        return window.bytes.subarray(offset - window.offset, offset - window.offset + length);
+      } catch (err) {
+        return err as Error;
+      }
+    });
+  }
+
   closeAll(): void {
     for (const s of this.list) closeSync(s.fd);
     this.list = [];
@@ -85,4 +114,15 @@ export class Segments {
 function sameFile(a: number, b: number): boolean {
   const [x, y] = [fstatSync(a), fstatSync(b)];
   return x.ino === y.ino && x.dev === y.dev;
+}
+
+/** Bytes from the record at `places[k]` to the end of the last one after it in the same segment within `readAhead`. */
+function span(places: RecordPlace[], k: number): number {
+  const { segment, offset } = places[k];
+  let end = offset + places[k].length;
+  for (const p of places.slice(k + 1)) {
+    if (p.segment !== segment || p.offset < end || p.offset + p.length - offset > readAhead) break;
+    end = p.offset + p.length;
+  }
+  return end - offset;
 }

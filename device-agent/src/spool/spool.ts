@@ -6,16 +6,16 @@
 // (segments.ts). Recovery (replay.ts) replays the segments; fully acknowledged segments are
 // deleted. A spool that cannot store (disk full, read-only, its directory deleted) refuses new
 // messages and repairs itself as soon as it can write again.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
-import { syncDir, Journal, type FsyncPolicy, type Place } from './journal.ts';
+import { Journal, type FsyncPolicy, type Place } from './journal.ts';
 import { lockDir, relockDir, unlockDir } from './lock.ts';
 import { MessageIndex } from './message-index.ts';
 import { decodeMessage, encodeRecord, type SpooledMessage, type SpoolRecord } from './record.ts';
-import { concat } from '../frame.ts';
-import { freeId, holdId, replayDir, type Recovery, type SegmentFile } from './replay.ts';
-import { Segments } from './segments.ts';
+import { HeldIds } from './held-ids.ts';
+import { replayDir, type Recovery, type SegmentFile } from './replay.ts';
+import { Segments, type RecordPlace } from './segments.ts';
+import { readSession, writeSession } from './session-file.ts';
 
 export type { FsyncPolicy } from './journal.ts';
 export type { Recovery } from './replay.ts';
@@ -48,8 +48,6 @@ const recordOverhead = 8 + 13;
 const memoryPerMessage = 64;
 /** Memory left for everything else the agent holds (idle ~5 MB, 50 clients ~10 MB of heap). */
 const memoryReserve = 16 << 20;
-/** How much of a segment one read takes, ahead of the message asked for (the next ones in the window). */
-const readAhead = 64 << 10;
 
 /** How many queued messages this Node's memory bound (--max-old-space-size) holds; more could exhaust the board. */
 export function memoryMessageLimit(): number {
@@ -61,13 +59,8 @@ const segmentName = (seq: number): string => `${String(seq).padStart(16, '0')}.s
 export class Spool {
   /** Unacknowledged messages in order (places, not contents); acknowledged ones leave from the head. */
   private index = new MessageIndex();
-  /**
-   * QoS 2 packet ids stored and not yet released (PUBREL) per sender session (a device's client id;
-   * '' for the bridge's board), least recently heard of first: a resend of one is a duplicate
-   * [MQTT-4.3.3]. At most `maxHeld` in all (a session holds at most 65,535, one per packet id).
-   */
-  private held = new Map<string, Set<number>>();
-  private heldCount = 0;
+  /** Senders' QoS 2 ids; at most `maxHeld` in all (a session holds at most 65,535, one per packet id). */
+  private held = new HeldIds();
   private bytes = 0;
   private nextSeq = 1;
   private ackedSeq = 0;
@@ -101,7 +94,7 @@ export class Spool {
     this.segments = new Segments(opts.dir);
     const name = () => segmentName(this.nextSeq);
     const opened = (n: string) => this.segments.opened(n, this.nextSeq - 1);
-    this.journal = new Journal(opts.dir, opts.fsync, segmentBytes, name, opened, () => this.heldRecords());
+    this.journal = new Journal(opts.dir, opts.fsync, segmentBytes, name, opened, () => this.held.records());
   }
 
   /** Reads what a previous run left (skipping damaged records), then opens a fresh segment. */
@@ -111,8 +104,6 @@ export class Spool {
     const r = replayDir(this.opts.dir);
     Object.assign(this, { index: r.index, ackedSeq: r.ackedSeq, nextSeq: r.nextSeq, held: r.held });
     this.segments.adopt(r.segments);
-    this.heldCount = 0;
-    for (const ids of this.held.values()) this.heldCount += ids.size;
     this.bytes = 0;
     for (let i = this.index.start; i < this.index.end; i++) this.bytes += this.index.recordLength(i);
     this.sessionOwner = readSession(this.opts.dir);
@@ -159,7 +150,7 @@ export class Spool {
       } else this.placed(seq, await stored);
     } catch (err) {
       this.unqueue(seq, length);
-      if (held && freeId(this.held, held.session, held.id)) this.heldCount--; // not acknowledged: the id is the sender's again
+      if (held) this.held.free(held.session, held.id); // not acknowledged: the id is the sender's again
       if (seq === this.nextSeq - 1) this.nextSeq--; // no gap that a replay would report as lost
       this.broke();
       throw err;
@@ -170,47 +161,26 @@ export class Spool {
 
   /**
    * Up to `limit` stored, unacknowledged messages after `afterSeq`, in order, read back from their
-   * segments (neighbours in one read of at most 64 KiB). One whose record is no longer intact is lost
+   * segments (neighbours together, segments.ts). One whose record is no longer intact is lost
    * alone: counted, reported (onUnreadable) and acknowledged, and the ones after it come.
    */
   after(afterSeq: number, limit: number): SpooledMessage[] {
-    const slots: number[] = [];
-    for (let i = this.index.firstAfter(afterSeq); i < this.index.end && slots.length < limit; i++) {
-      if (this.index.done(i)) continue;
-      if (!this.index.stored(i)) break; // still being written: it and what follows come next time
-      slots.push(i);
+    const ix = this.index;
+    const places: RecordPlace[] = [];
+    for (let i = ix.firstAfter(afterSeq); i < ix.end && places.length < limit; i++) {
+      if (ix.done(i)) continue;
+      if (!ix.stored(i)) break; // still being written: it and what follows come next time
+      places.push({ seq: ix.seq(i), segment: ix.segment(i), offset: ix.offset(i), length: ix.recordLength(i) });
     }
     const out: SpooledMessage[] = [];
     const lost: Array<[number, string]> = [];
-    let window: { segment: number; at: number; bytes: Uint8Array } | undefined;
-    for (const [k, i] of slots.entries()) {
-      const [segment, at, length] = [this.index.segment(i), this.index.offset(i), this.index.recordLength(i)];
-      try {
-        if (!window || window.segment !== segment || at < window.at || at + length > window.at + window.bytes.length) {
-          window = { segment, at, bytes: this.segments.read(segment, at, this.span(slots, k)) };
-        }
-        const m = decodeMessage(window.bytes.subarray(at - window.at, at - window.at + length));
-        if (m?.seq === this.index.seq(i)) out.push(m);
-        else lost.push([this.index.seq(i), 'checksum mismatch']);
-      } catch (err) {
-        lost.push([this.index.seq(i), (err as Error).message]);
-      }
-    }
+    this.segments.readAll(places).forEach((record, k) => {
+      const m = record instanceof Error ? undefined : decodeMessage(record);
+      if (m?.seq === places[k].seq) out.push(m);
+      else lost.push([places[k].seq, record instanceof Error ? record.message : 'checksum mismatch']);
+    });
     for (const [seq, why] of lost) this.lose(seq, why);
     return out;
-  }
-
-  /** Bytes from the record at `slots[k]` to the end of the last one after it in the same segment within `readAhead`. */
-  private span(slots: number[], k: number): number {
-    const ix = this.index;
-    const [segment, at] = [ix.segment(slots[k]), ix.offset(slots[k])];
-    let end = at + ix.recordLength(slots[k]);
-    for (let j = k + 1; j < slots.length; j++) {
-      const next = ix.offset(slots[j]) + ix.recordLength(slots[j]);
-      if (ix.segment(slots[j]) !== segment || ix.offset(slots[j]) < end || next - at > readAhead) break;
-      end = next;
-    }
-    return end - at;
   }
 
   private lose(seq: number, why: string): void {
@@ -228,53 +198,39 @@ export class Spool {
 
   /** Whether `session` sent QoS 2 packet id `id`, stored and not yet released. */
   isHeld(session: string, id: number): boolean {
-    return this.held.get(session)?.has(id) === true;
+    return this.held.has(session, id);
   }
 
   /** How many QoS 2 packet ids `session` holds. */
   heldCountOf(session: string): number {
-    return this.held.get(session)?.size ?? 0;
+    return this.held.countOf(session);
   }
 
   /** The QoS 2 packet ids `session` holds (a copy). */
   heldIds(session: string): Set<number> {
-    return new Set(this.held.get(session));
+    return this.held.ids(session);
   }
 
   /** `session` released QoS 2 packet id `id` (PUBREL): resolves once that is stored. */
   free(session: string, id: number): Promise<void> {
-    if (!freeId(this.held, session, id)) return Promise.resolve();
-    this.heldCount--;
+    if (!this.held.free(session, id)) return Promise.resolve();
     return this.record({ kind: 'freed', seq: id, session });
   }
 
   /** `session` ended (a clean connect, or a session that ends with its connection): its ids are free. */
   endSession(session: string): Promise<void> {
-    const ids = this.held.get(session);
-    if (!ids) return Promise.resolve();
-    this.held.delete(session);
-    this.heldCount -= ids.size;
+    if (this.held.end(session) === 0) return Promise.resolve();
     return this.record({ kind: 'ended', seq: 0, session });
   }
 
   private hold(h: HeldId): void {
-    if (this.isHeld(h.session, h.id)) return holdId(this.held, h.session, h.id);
     // Full: the session heard of least recently ends (its resends would be stored again: at least once).
-    for (const [session, ids] of this.held) {
-      if (this.heldCount < (this.opts.maxHeld ?? 65_535)) break;
-      if (session === h.session) continue;
-      this.opts.onSessionExpired?.(session, ids.size);
+    const full = this.held.has(h.session, h.id) ? [] : this.held.oldest(this.opts.maxHeld ?? 65_535, h.session);
+    for (const [session, ids] of full) {
+      this.opts.onSessionExpired?.(session, ids);
       void this.endSession(session).catch(() => {});
     }
-    holdId(this.held, h.session, h.id);
-    this.heldCount++;
-  }
-
-  /** Every held id, as the records a new segment starts with (older segments may then go). */
-  private heldRecords(): Uint8Array {
-    const records: Uint8Array[] = [];
-    for (const [session, ids] of this.held) for (const id of ids) records.push(encodeRecord({ kind: 'held', seq: id, session }));
-    return concat(records);
+    this.held.hold(h.session, h.id);
   }
 
   isReleased(seq: number): boolean {
@@ -301,16 +257,7 @@ export class Spool {
 
   /** Records that this spool's packet ids now own `clientId`'s session at the edge. */
   claimSession(clientId: string): void {
-    const file = join(this.opts.dir, 'session');
-    const fd = openSync(`${file}.new`, 'w');
-    try {
-      writeSync(fd, `${JSON.stringify({ clientId })}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(`${file}.new`, file);
-    syncDir(this.opts.dir);
+    writeSession(this.opts.dir, clientId);
     this.sessionOwner = clientId;
   }
 
@@ -420,11 +367,3 @@ export class Spool {
 }
 
 const recordSize = (m: Omit<SpooledMessage, 'seq'>): number => recordOverhead + Buffer.byteLength(m.topic) + m.payload.length;
-
-function readSession(dir: string): string | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'session'), 'utf8')).clientId;
-  } catch {
-    return undefined;
-  }
-}
