@@ -1,7 +1,8 @@
 // npm run bench:spool: the agent's RSS while a large spool drains with 50 local clients connected,
 // on Node 22 and Node 18 with the contrib unit's V8 flags. A `tunnel --buffer` agent takes
-// BENCH_SPOOL messages (QoS 1, 100 bytes) while the edge is away; it is then restarted toward the
-// broker on workerd with 50 MQTT.js clients connected, and its RSS is sampled until the queue drains.
+// BENCH_SPOOL messages (QoS 1, BENCH_SPOOL_PAYLOAD bytes, default 100) while the edge is away; it is then
+// restarted toward the broker on workerd with 50 MQTT.js clients connected, and its RSS is sampled
+// until the queue drains. AGENT_BIN measures another build.
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { bin, tempDir } from '../test/helpers/agent.mjs';
@@ -10,6 +11,7 @@ import { freePort, sleep, start } from '../test/helpers/procs.mjs';
 import { nodes, v8Flags } from './nodes.mjs';
 
 const messages = Number(process.env.BENCH_SPOOL ?? 15_000);
+const payloadBytes = Number(process.env.BENCH_SPOOL_PAYLOAD ?? 100);
 const mb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) / 1024;
 const connect = (port, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, clientId: `spool-bench-${i}` });
 
@@ -25,11 +27,11 @@ async function run(node, edgeUrl) {
   const spool = tempDir('spool-bench');
   const port = await freePort();
   const agent = (to) => start(node, [...v8Flags, bin, 'tunnel', '--buffer', '-L', to, '--listen', `127.0.0.1:${port}`, '--spool', spool,
-    '--fsync', 'never', '--spool-max-messages', String(messages), '-i', `spool-bench-${process.pid}`]);
+    '--fsync', 'never', '--spool-max-messages', String(messages), '--spool-max-bytes', String(64 << 20), '-i', `spool-bench-${process.pid}`]);
   let a = agent(`ws://127.0.0.1:${await freePort()}/mqtt`);
   await a.waitFor(/listening on/);
   const filler = await connect(port, 'filler');
-  const payload = 'x'.repeat(100);
+  const payload = 'x'.repeat(payloadBytes);
   for (let i = 0; i < messages; i += 100) await Promise.all(Array.from({ length: 100 }, () => filler.publishAsync('bench/spool', payload, { qos: 1 })));
   await filler.endAsync();
   await a.stop();
@@ -54,7 +56,7 @@ async function run(node, edgeUrl) {
 
 const edge = await startEdge();
 try {
-  console.log(`\nAgent RSS while ${messages} spooled QoS 1 messages drain, 50 local clients connected (${v8Flags.join(' ')})\n`);
+  console.log(`\nAgent RSS while ${messages} spooled QoS 1 messages of ${payloadBytes} bytes drain, 50 local clients connected (${v8Flags.join(' ')})\n`);
   console.log('| Node | bare node (MB) | agent, spool loaded (MB) | peak while draining (MB) | after draining (MB) | drained in (s) |\n| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, node] of Object.entries(nodes)) {
     const floor = await bare(node);
