@@ -1,7 +1,7 @@
 // Recovery: reads every segment of a spool directory and rebuilds what is still owed to the edge.
 // A damaged or torn record is skipped alone (record.ts); a torn tail is cut off so that nothing is
 // appended after it. What was skipped is reported: bytes, places, and messages whose number is missing.
-import { closeSync, openSync, readdirSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeldIds } from './held-ids.ts';
 import { MessageIndex } from './message-index.ts';
@@ -47,8 +47,10 @@ export function replayDir(dir: string): Replayed {
   const segments: SegmentFile[] = [];
   const marks = { ackedSeq: 0, nextSeq: 1, damagedBytes: 0, damagedPlaces: 0, tornTailOnly: true };
   const names = readdirSync(dir).filter((n) => /^\d{16}\.seg$/.test(n) && statSync(join(dir, n)).isFile()).sort();
+  // One buffer for every segment in turn (the index keeps offsets, never views): no garbage the size of the spool.
+  const buf = Buffer.allocUnsafe(Math.max(0, ...names.map((n) => statSync(join(dir, n)).size)));
   try {
-    for (const [i, name] of names.entries()) segments.push(replaySegment(dir, name, i + 1, i === names.length - 1, { index, done, released, held, marks }));
+    for (const [i, name] of names.entries()) segments.push(replaySegment(dir, name, i + 1, i === names.length - 1, { index, done, released, held, marks, buf }));
   } catch (err) {
     for (const s of segments) closeSync(s.fd);
     throw err;
@@ -70,6 +72,7 @@ interface ReplayState {
   done: number[];
   released: number[];
   held: HeldIds;
+  buf: Buffer;
   marks: { ackedSeq: number; nextSeq: number; damagedBytes: number; damagedPlaces: number; tornTailOnly: boolean };
 }
 
@@ -77,7 +80,7 @@ interface ReplayState {
 function replaySegment(dir: string, name: string, id: number, last: boolean, st: ReplayState): SegmentFile {
   const file = join(dir, name);
   const fd = openSync(file, 'r');
-  const buf = readFileSync(fd);
+  const buf = readInto(fd, st.buf);
   const { index, marks } = st;
   marks.nextSeq = Math.max(marks.nextSeq, Number(name.slice(0, 16)));
   let lastSeq = 0;
@@ -101,6 +104,13 @@ function replaySegment(dir: string, name: string, id: number, last: boolean, st:
   }
   marks.nextSeq = Math.max(marks.nextSeq, lastSeq + 1);
   return { id, name, lastSeq, fd };
+}
+
+/** The whole file `fd` (as long as `into` at most), read into the start of `into`. */
+function readInto(fd: number, into: Buffer): Buffer {
+  let got = 0;
+  for (let n = 1; n > 0 && got < into.length; got += n) n = readSync(fd, into, got, into.length - got, got);
+  return into.subarray(0, got);
 }
 
 /** Numbers after the last acknowledgement, up to the highest message, that neither a message nor a done mark holds. */
