@@ -91,13 +91,13 @@ describe('memory of a spooling agent (--max-old-space-size=32)', () => {
     await publish(port, 120_000, 20, 2000);
     const full = await status(agent);
     assert.deepEqual([full.depth, full.dropped], [120_000, 0]);
-    assert.ok(full.heap < 16, `heap used ${full.heap} MB with 120,000 queued`);
+    assert.ok(full.heap < 24, `heap used ${full.heap} MB with 120,000 queued (the flood's garbage included)`);
     await agent.stop();
     running.delete(agent);
     agent = await bufferedAgent(spool, port);
     await agent.waitFor(/120000 messages from the last run will be forwarded/);
     const replayed = await status(agent);
     assert.deepEqual([replayed.depth, replayed.dropped], [120_000, 0]);
-    assert.ok(replayed.heap < 16, `heap used ${replayed.heap} MB with 120,000 replayed`);
+    assert.ok(replayed.heap < 10, `heap used ${replayed.heap} MB with 120,000 replayed`);
   });
 });

@@ -28,20 +28,31 @@ export type SpoolRecord =
 const markKinds = { ack: 2, released: 3, done: 4, held: 5, freed: 6, ended: 7 } as const;
 const markNames = ['', '', 'ack', 'released', 'done', 'held', 'freed', 'ended'] as const;
 
-const crcTable = (() => {
-  const t = new Uint32Array(256);
+/** CRC-32 tables for eight bytes a step ("slicing by 8"): tables[0] is the classic one. */
+const crcTables = (() => {
+  const t = Array.from({ length: 8 }, () => new Uint32Array(256));
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
+    t[0][n] = c >>> 0;
   }
+  for (let n = 0; n < 256; n++) for (let k = 1; k < 8; k++) t[k][n] = (t[k - 1][n] >>> 8) ^ t[0][t[k - 1][n] & 0xff];
   return t;
 })();
 
-/** CRC-32 (IEEE), as zlib computes it; node:zlib's crc32 is not in Node 18. */
+/**
+ * CRC-32 (IEEE), as zlib computes it; node:zlib's crc32 is not in Node 16 or 18. Eight bytes a step:
+ * the agent runs interpreted (--lite-mode), where a byte-at-a-time loop costs ~45 ns a byte.
+ */
 export function crc32(b: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = crcTables;
   let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = crcTable[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  for (; i + 8 <= b.length; i += 8) {
+    const x = c ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24));
+    c = t7[x & 0xff] ^ t6[(x >>> 8) & 0xff] ^ t5[(x >>> 16) & 0xff] ^ t4[x >>> 24] ^ t3[b[i + 4]] ^ t2[b[i + 5]] ^ t1[b[i + 6]] ^ t0[b[i + 7]];
+  }
+  for (; i < b.length; i++) c = t0[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 

@@ -14,11 +14,12 @@ export interface RecordPlace {
   length: number;
 }
 
-/** How much of a segment one read takes at most, the record asked for and its neighbours after it. */
+/** How much of a segment one read takes at most: the record asked for and the stored ones after it. */
 const readAhead = 64 << 10;
 
 export class Segments {
   private list: SegmentFile[] = [];
+  private window?: { segment: number; offset: number; bytes: Uint8Array };
   private nextId = 1;
 
   constructor(private readonly dir: string) {}
@@ -88,17 +89,21 @@ export class Segments {
   }
 
   /**
-   * The records at `places` (queue order), or the Error that kept one from being read. Neighbours in
-   * a segment are read together, up to `readAhead` bytes at a time: a forwarding window costs one or two reads.
+   * The records at `places` (queue order), or the Error that kept one from being read. Reads go
+   * through one window of at most `readAhead` bytes kept between calls: a read starting at a record
+   * takes everything up to `aheadTo(place)` with it (stored records only: they never change), so a
+   * forwarding window costs one read every 64 KiB, not one a message.
    */
-  readAll(places: RecordPlace[]): Array<Uint8Array | Error> {
-    let window: { segment: number; offset: number; bytes: Uint8Array } | undefined;
-    return places.map(({ segment, offset, length }, k) => {
+  readAll(places: RecordPlace[], aheadTo: (p: RecordPlace) => number): Array<Uint8Array | Error> {
+    return places.map((p) => {
       try {
-        if (!window || window.segment !== segment || offset < window.offset || offset + length > window.offset + window.bytes.length) {
-          window = { segment, offset, bytes: this.read(segment, offset, span(places, k)) };
+        const w = this.window;
+        if (!w || w.segment !== p.segment || p.offset < w.offset || p.offset + p.length > w.offset + w.bytes.length) {
+          const end = Math.max(p.offset + p.length, Math.min(aheadTo(p), p.offset + readAhead));
+          this.window = { segment: p.segment, offset: p.offset, bytes: this.read(p.segment, p.offset, end - p.offset) };
         }
-        return window.bytes.subarray(offset - window.offset, offset - window.offset + length);
+        const { offset, bytes } = this.window!;
+        return bytes.subarray(p.offset - offset, p.offset - offset + p.length);
       } catch (err) {
         return err as Error;
       }
@@ -114,15 +119,4 @@ export class Segments {
 function sameFile(a: number, b: number): boolean {
   const [x, y] = [fstatSync(a), fstatSync(b)];
   return x.ino === y.ino && x.dev === y.dev;
-}
-
-/** Bytes from the record at `places[k]` to the end of the last one after it in the same segment within `readAhead`. */
-function span(places: RecordPlace[], k: number): number {
-  const { segment, offset } = places[k];
-  let end = offset + places[k].length;
-  for (const p of places.slice(k + 1)) {
-    if (p.segment !== segment || p.offset < end || p.offset + p.length - offset > readAhead) break;
-    end = p.offset + p.length;
-  }
-  return end - offset;
 }

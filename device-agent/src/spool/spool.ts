@@ -174,13 +174,23 @@ export class Spool {
     }
     const out: SpooledMessage[] = [];
     const lost: Array<[number, string]> = [];
-    this.segments.readAll(places).forEach((record, k) => {
+    this.segments.readAll(places, (p) => this.storedEnd(p)).forEach((record, k) => {
       const m = record instanceof Error ? undefined : decodeMessage(record);
       if (m?.seq === places[k].seq) out.push(m);
       else lost.push([places[k].seq, record instanceof Error ? record.message : 'checksum mismatch']);
     });
     for (const [seq, why] of lost) this.lose(seq, why);
     return out;
+  }
+
+  /** Where the run of stored records from `p` on in its segment ends (at most 64 KiB on): how far a read may go ahead. */
+  private storedEnd(p: RecordPlace): number {
+    const ix = this.index;
+    let end = p.offset + p.length;
+    for (let i = ix.find(p.seq) + 1; i > 0 && i < ix.end && ix.stored(i) && ix.segment(i) === p.segment && end - p.offset < 64 << 10; i++) {
+      if (ix.offset(i) >= end) end = ix.offset(i) + ix.recordLength(i);
+    }
+    return end;
   }
 
   private lose(seq: number, why: string): void {
