@@ -59,6 +59,19 @@ describe('spool', () => {
     }
   });
 
+  test('a message written twice (a repair copies it into a new segment) is replayed once, the later copy, in number order', async () => {
+    const dir = tempDir('spool');
+    const record = (seq, text) => lib.encodeRecord({ kind: 'message', message: { seq, topic: 't', payload: utf8(text), qos: 1, retain: false } });
+    writeFileSync(join(dir, '0000000000000001.seg'), Buffer.concat([record(1, 'm1'), record(2, 'm2'), record(3, 'm3')]));
+    writeFileSync(join(dir, '0000000000000004.seg'), Buffer.concat([record(3, 'm3 again'), record(2, 'm2 again'), record(4, 'm4')]));
+    const { s, opened } = spool(dir);
+    assert.deepEqual(names(s.after(0, 10)), ['m1', 'm2 again', 'm3 again', 'm4']);
+    assert.deepEqual([opened.recovered, opened.missing, opened.damagedPlaces], [4, 0, 0]);
+    await s.append(msg(5));
+    assert.deepEqual(s.after(0, 10).map((m) => m.seq), [1, 2, 3, 4, 5]);
+    await s.close();
+  });
+
   test('a record torn by a power cut is cut off and everything before it survives', async () => {
     const dir = tempDir('spool');
     const { s } = spool(dir);
