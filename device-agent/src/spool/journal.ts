@@ -37,8 +37,9 @@ export class Journal {
 
   /**
    * `nextName` names a new segment when the current one passes `segmentBytes`; `onOpen` hears of
-   * every segment started (before anything is written to it but the preamble; a throw fails the open); `preamble` gives the records every new segment starts with (state that
-   * must outlive the segments holding its history), written and synced before anything else.
+   * every segment started (before anything but the preamble is written to it; a throw fails the
+   * open); `preamble` gives the records every new segment starts with (state that must outlive the
+   * segments holding its history), written and synced before anything else.
    */
   constructor(
     private readonly dir: string,

@@ -63,7 +63,8 @@ export function replayDir(dir: string): Replayed {
   index.filter((i) => index.seq(i) > ackedSeq && !isDone(index.seq(i)));
   const isReleased = member(sortUnique(released));
   for (let i = index.start; i < index.end; i++) if (isReleased(index.seq(i))) index.markReleased(i);
-  const recovery = { recovered: index.length, damagedBytes: marks.damagedBytes, damagedPlaces: marks.damagedPlaces, tornTailOnly: marks.damagedPlaces > 0 && marks.tornTailOnly, missing };
+  const { damagedBytes, damagedPlaces } = marks;
+  const recovery = { recovered: index.length, damagedBytes, damagedPlaces, tornTailOnly: damagedPlaces > 0 && marks.tornTailOnly, missing };
   return { index, held, ackedSeq, nextSeq, segments, recovery };
 }
 

@@ -143,7 +143,8 @@ export class Spool {
     this.index.push(seq, length, m.qos, m.retain);
     this.bytes += length;
     try {
-      const stored = this.journal.write(encodeRecord({ kind: 'message', message: { seq, topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain } }));
+      const message = { seq, topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain };
+      const stored = this.journal.write(encodeRecord({ kind: 'message', message }));
       if (held) {
         this.hold(held);
         this.placed(seq, (await Promise.all([stored, this.journal.write(encodeRecord({ kind: 'held', seq: held.id, session: held.session }))]))[0]);
@@ -304,7 +305,8 @@ export class Spool {
     while (full() && this.index.length > 0) {
       const oldest = this.index.start;
       const seq = this.index.seq(oldest);
-      this.drop(this.readOne(oldest) ?? { topic: '(not readable)', payload: new Uint8Array(0), qos: this.index.qos(oldest), retain: false }, 'spool full, oldest dropped');
+      const unread = { topic: '(not readable)', payload: new Uint8Array(0), qos: this.index.qos(oldest), retain: false };
+      this.drop(this.readOne(oldest) ?? unread, 'spool full, oldest dropped');
       this.ack(seq);
     }
     return true;
