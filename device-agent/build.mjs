@@ -28,6 +28,10 @@ const common = {
   // ws loads these native speed-ups only if present; the agent stays pure JavaScript.
   external: ['bufferutil', 'utf-8-validate'],
   legalComments: 'none',
+  // Whitespace and syntax only, names kept (stack traces stay readable): the bundle's source and
+  // bytecode take 0.7–0.9 MB less RSS (README, Memory).
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 };
 

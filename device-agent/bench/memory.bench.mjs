@@ -7,6 +7,7 @@
 //          publish 5 QoS 1 messages each to the edge, and the edge 250 to the board
 //   peak   VmHWM over the run
 // Also counts the Node built-in modules the agent loads (process.moduleLoadList, by a preload).
+// BENCH_UNIT_ONLY=1 runs the unit's flags alone; BENCH_MODES=tunnel,bridge picks the modes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -101,14 +102,15 @@ try {
   console.log('\nAgent RSS (MB) by mode, idle and under load (see the top of bench/memory.bench.mjs)\n');
   console.log('| Node | V8 flags | mode | bare node | idle | under load | peak | built-in modules loaded |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, node] of Object.entries(nodes)) {
-    for (const flags of [[], heapFlags, v8Flags]) {
+    for (const flags of process.env.BENCH_UNIT_ONLY ? [v8Flags] : [[], heapFlags, v8Flags]) {
       const floor = await bare(node, flags);
       const modes = {
         tunnel: () => tunnel(node, flags, `${edge.url}/mem-t`, false),
         'tunnel --buffer': () => tunnel(node, flags, `${edge.url}/mem-b`, true),
         bridge: () => bridge(node, flags, `${edge.url}/mem-br`),
       };
-      for (const [mode, run] of Object.entries(modes)) {
+      const only = process.env.BENCH_MODES?.split(',');
+      for (const [mode, run] of Object.entries(modes).filter(([m]) => !only || only.includes(m))) {
         const m = await run();
         console.log(`| ${name} | ${flags.join(' ') || '(defaults)'} | ${mode} | ${f(floor)} | ${f(m.idle)} | ${f(m.loaded)} | ${f(m.peak)} | ${m.modules} |`);
       }

@@ -12,6 +12,6 @@ export { openLink } from './link.ts';
 export { createLogger } from './log.ts';
 export { reason, connackReason, clientLabel, count, networkError } from './messages.ts';
 export { Spool } from './spool/spool.ts';
-export { crc32, encodeRecord, decodeRecords } from './spool/record.ts';
+export { crc32, encodeRecord, scanRecords, decodeMessage } from './spool/record.ts';
 export { matches } from './topic-match.ts';
 export { Decoder, encode } from './codec.ts';

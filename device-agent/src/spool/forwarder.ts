@@ -43,6 +43,7 @@ export class Forwarder {
     spool.opts.onDrop = (m, why) => this.dropped(m, why);
     spool.opts.onSessionExpired = (session, ids) =>
       log.warn(`held QoS 2 ids full: ${count(ids, 'id')} of the session of "${session}", heard of least recently, dropped (a resend of those is stored again)`);
+    spool.onUnreadable = (seq, why) => log.error(`spool: queued message ${seq} cannot be read back (${why}): lost; ${spool.unreadable} so far`);
     spool.onBroken = (err) => log.error(`spool cannot store (${err.message}): QoS 1/2 messages are refused until it can`);
     spool.onRepaired = (n) => log.warn(`spool writable again${n ? `; ${n} queued messages written to it again` : ''}`);
   }

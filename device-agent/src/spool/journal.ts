@@ -5,14 +5,21 @@
 //   always  one fdatasync per batch of appends, before any of them is acknowledged (group commit)
 //   <ms>    appends are acknowledged once written; fdatasync at most every <ms> milliseconds
 //   never   written to the OS at once, synced when the OS decides (survives a crash, not a power cut)
-import { closeSync, fdatasync, fdatasyncSync, fstat, fsyncSync, ftruncateSync, openSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstat, fstatSync, fsyncSync, ftruncateSync, openSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat } from '../frame.ts';
 
 export type FsyncPolicy = 'always' | 'never' | number;
 
+/** Where a record was stored: its segment file and the offset of its first byte there. */
+export interface Place {
+  segment: string;
+  offset: number;
+}
+
 interface Waiter {
-  resolve(): void;
+  bytes: number;
+  resolve(place: Place): void;
   reject(err: Error): void;
 }
 
@@ -30,8 +37,9 @@ export class Journal {
 
   /**
    * `nextName` names a new segment when the current one passes `segmentBytes`; `onOpen` hears of
-   * every segment started; `preamble` gives the records every new segment starts with (state that
-   * must outlive the segments holding its history), written and synced before anything else.
+   * every segment started (before anything but the preamble is written to it; a throw fails the
+   * open); `preamble` gives the records every new segment starts with (state that must outlive the
+   * segments holding its history), written and synced before anything else.
    */
   constructor(
     private readonly dir: string,
@@ -54,24 +62,25 @@ export class Journal {
     try {
       for (let at = 0; at < first.length; ) at += writeSync(fd, first, at);
       if (this.policy === 'always' && first.length > 0) fdatasyncSync(fd);
+      this.onOpen(name);
     } catch (err) {
       closeSync(fd);
       throw err;
     }
     this.fd = fd;
     this.name = name;
-    this.size = first.length;
+    // The same file again (after a repair, or a replayed segment that holds no message yet): records go after what it holds.
+    this.size = fstatSync(fd).size;
     this.preambleBytes = first.length;
     this.broken = undefined;
     if (this.policy === 'always') syncDir(this.dir); // the new file's name survives a power cut
-    this.onOpen(name);
   }
 
-  /** Resolves once `bytes` are stored per the policy; rejects if they cannot be. */
-  write(bytes: Uint8Array): Promise<void> {
+  /** Resolves with where `bytes` went once they are stored per the policy; rejects if they cannot be. */
+  write(bytes: Uint8Array): Promise<Place> {
     if (this.broken) return Promise.reject(this.broken);
     this.batch.push(bytes);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const done = new Promise<Place>((resolve, reject) => this.waiters.push({ bytes: bytes.length, resolve, reject }));
     this.flushing ??= new Promise((r) => setImmediate(r)).then(() => this.flush());
     return done;
   }
@@ -88,15 +97,36 @@ export class Journal {
       const waiters = this.waiters.splice(0);
       try {
         if (this.broken) throw this.broken;
+        const [segment, start] = [this.name, this.size];
         await this.store(bytes);
         if (this.size - this.preambleBytes > this.segmentBytes) this.open(this.nextName());
-        for (const w of waiters) w.resolve();
+        let offset = start;
+        for (const w of waiters) {
+          w.resolve({ segment, offset });
+          offset += w.bytes;
+        }
       } catch (err) {
         this.fail(err as Error);
         for (const w of waiters) w.reject(this.broken!);
       }
     }
     this.flushing = undefined;
+  }
+
+  /**
+   * Appends `bytes` at once, bypassing the batch (a repair copying records into a fresh segment
+   * before anything else is written to it); returns their offset. syncNow() makes them durable.
+   */
+  appendSync(bytes: Uint8Array): number {
+    const offset = this.size;
+    for (let at = 0; at < bytes.length; ) at += writeSync(this.fd, bytes, at);
+    this.size += bytes.length;
+    return offset;
+  }
+
+  /** fdatasync now, unless the policy is never. */
+  syncNow(): void {
+    if (this.policy !== 'never') fdatasyncSync(this.fd);
   }
 
   private async store(bytes: Uint8Array): Promise<void> {

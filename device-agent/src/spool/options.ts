@@ -52,7 +52,10 @@ export function openSpool(spool: Spool, log: Logger): Recovery {
     if (err instanceof CommandError) throw err;
     throw new CommandError(ExitCode.config, `cannot open spool ${spool.opts.dir}: ${(err as Error).message}`);
   }
-  if (spool.loweredFrom) log.warn(`spool: at most ${spool.opts.maxMessages} queued messages fit in this Node's heap, not ${spool.loweredFrom} (--spool-max-messages); raise --max-old-space-size for more`);
+  if (spool.loweredFrom) {
+    log.warn(`spool: at most ${spool.opts.maxMessages} queued messages fit in this Node's memory bound (64 bytes each, of --max-old-space-size after 16 MB), `
+      + `not ${spool.loweredFrom} (--spool-max-messages); raise --max-old-space-size for more`);
+  }
   if (r.recovered) log.info(`spool ${spool.opts.dir}: ${count(r.recovered, 'message')} from the last run will be forwarded`);
   if (r.tornTailOnly) log.warn(`spool: cut ${r.damagedBytes} bytes of a record torn at the end (power lost during a write)`);
   else if (r.damagedPlaces) log.error(`spool: ${r.damagedBytes} damaged bytes in ${count(r.damagedPlaces, 'place')} skipped (checksum mismatch)`);

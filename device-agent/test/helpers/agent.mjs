@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, start } from './procs.mjs';
 
-export const bin = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/device-agent.js');
+/** AGENT_BIN runs another build (a benchmark's "before"). */
+export const bin = process.env.AGENT_BIN || join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../dist/device-agent.js');
 
 export const tempDir = (label = 'agent') => mkdtempSync(join(tmpdir(), `${label}-`));
 
