@@ -49,6 +49,8 @@ const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined>
   'offline-queue': (b) => (b.echo ? undefined : offlineQueue(b, n(10_000))),
   'fanout-qos1': (b) => fanout(b, 1, 'coalesce', n(200)),
   'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
+  'qos0-coalesce': (b) => (b.echo ? undefined : throughput(b, 0, 'coalesce', n(20_000))),
+  'qos0-coalesce-raw': (b) => (b.echo ? undefined : throughput(b, 0, 'coalesce', n(20_000), 'raw')),
 };
 
 // Idle devices, every profile at once in a namespace of its own: MQTT.js's default keepalive, and

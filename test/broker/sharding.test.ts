@@ -7,6 +7,8 @@ import { MemorySessionStore } from '../../src/broker/memory/memory-session-store
 import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
+import { encode } from '../../src/protocol/index.ts';
+import { World } from './harness.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const msg = (topic: string, qos: 0 | 1 | 2 = 1, retain = false): Message => ({ topic, payload: text(topic), qos, retain });
@@ -64,6 +66,56 @@ describe('Batcher', () => {
     const batcher = new Batcher<string, number, number>(async (_t, items) => (sizes.push(items.length), items), 3);
     await Promise.all(Array.from({ length: 7 }, (_, i) => batcher.push('a', i)));
     expect(sizes).toEqual([3, 3, 1]);
+  });
+
+  it('answers items pushed together with one promise, split into calls by count and by bytes', async () => {
+    const calls: number[][] = [];
+    const batcher = new Batcher<string, number, number>(async (_t, items) => (calls.push([...items]), items.map((i) => -i)), { items: 4, bytes: 10, size: (i) => i });
+    const all = batcher.pushAll('a', [1, 2, 3, 4, 5, 6]);
+    const big = [batcher.push('a', 9), batcher.push('a', 9), batcher.push('a', 1)];
+    expect(await all).toEqual([-1, -2, -3, -4, -5, -6]);
+    expect(await Promise.all(big)).toEqual([-9, -9, -1]);
+    // a push of more than 4 items is split; 9 + 9 bytes pass 10, so each 9 goes alone (one push at least)
+    expect(calls).toEqual([[1, 2, 3, 4], [5, 6], [9], [9, 1]]);
+  });
+
+  it('settles once every item pushed before was answered or failed, without a call of its own', async () => {
+    let release: () => void = () => undefined;
+    let calls = 0;
+    const batcher = new Batcher<string, number, number>(async (_t, items) => {
+      if (++calls === 1) await new Promise<void>((r) => (release = r));
+      if (items.includes(2)) throw new Error('object reset');
+      return items;
+    });
+    const first = batcher.push('a', 1);
+    await Promise.resolve();
+    const second = batcher.push('a', 2).catch((err: unknown) => String(err));
+    let settled = false;
+    const done = batcher.settled().then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(settled).toBe(false);
+    release();
+    await done;
+    expect([await first, await second]).toEqual([1, 'Error: object reset']);
+    expect(calls).toBe(2);
+    expect(await batcher.settled()).toEqual([]);
+  });
+});
+
+describe('one WebSocket message of publishes, sharded', () => {
+  it('carries one WebSocket message\'s publishes in one call, and sends what its answer brings in one WebSocket message per subscriber', async () => {
+    const w = new World({ topology: { gateways: 2, shards: 2, sessions: 1 } });
+    const subscriber = await w.connect({ clientId: 'sub', gateway: 0 });
+    await subscriber.subscribe('t/x', 0);
+    const publisher = await w.connect({ clientId: 'pub', gateway: 0 });
+    const before = subscriber.frames.length;
+    const publishes = [1, 2, 3, 4, 5].map((i) => encode({ type: 'publish', topic: 't/x', payload: text(`m${i}`), qos: 0, retain: false, dup: false }, 4));
+    await publisher.sendBytes(Buffer.concat(publishes));
+    expect(subscriber.received.map((p) => p.type === 'publish' && new TextDecoder().decode(p.payload))).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    expect(subscriber.frames.length - before).toBe(1);
+    // and the five travelled to their shard in one call, not the first in a call of its own
+    const calls = w.sharded!.scheduler.trace.filter((l) => l.includes('.publish t/x=m') && !l.endsWith('answered'));
+    expect(calls).toEqual([expect.stringContaining('t/x=m1,t/x=m2,t/x=m3,t/x=m4,t/x=m5')]);
   });
 });
 
