@@ -58,6 +58,11 @@ export class Batcher<K, T, R> {
     });
   }
 
+  /** Items waiting for a call to `target` (not those in the call in flight). */
+  queued(target: K): number {
+    return this.queues.get(target)?.items.length ?? 0;
+  }
+
   /** Resolves once every item pushed so far was answered or failed. */
   settled(): Promise<unknown> {
     return Promise.all([...this.queues.values()].map((q) => new Promise<void>((resolve) => {

@@ -222,6 +222,12 @@ export class FabricCore implements Remote {
     return this.track(Promise.all(sent));
   }
 
+  /** Whether a call's worth of messages waits, behind the call in flight, for any of `targets`. */
+  backlogged(targets: Iterable<Target>): boolean {
+    for (const target of targets) if (this.routes.queued(target) >= messageLimits.items) return true;
+    return false;
+  }
+
   /**
    * Routed messages for sessions that are not on this gateway: to their clients' session objects,
    * one call each, not batched. A delivery passed back is often one a session object is waiting

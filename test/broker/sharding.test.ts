@@ -5,6 +5,7 @@ import { Batcher } from '../../src/broker/batcher.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
+import { ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
 import { encode } from '../../src/protocol/index.ts';
@@ -116,6 +117,48 @@ describe('one WebSocket message of publishes, sharded', () => {
     // and the five travelled to their shard in one call, not the first in a call of its own
     const calls = w.sharded!.scheduler.trace.filter((l) => l.includes('.publish t/x=m') && !l.endsWith('answered'));
     expect(calls).toEqual([expect.stringContaining('t/x=m1,t/x=m2,t/x=m3,t/x=m4,t/x=m5')]);
+  });
+});
+
+describe('ShardEndpoint.publish', () => {
+  function endpoint(backlogged: boolean) {
+    const shard = new ShardHost({
+      retained: new MemoryRetainedStore(), subscriptions: new MemorySessionStore(), clock: { now: () => 1000 },
+      locations: { all: () => [], set: () => undefined, delete: () => undefined }, sessionObjectOf: () => 0,
+    });
+    shard.subscribe('far', 1, [sub('t/x')], [false]);
+    shard.subscribe('near', 0, [sub('t/x', 0)], [false]);
+    let arrive: () => void = () => undefined;
+    const delivered = new Promise<void>((r) => (arrive = r));
+    return { shard: new ShardEndpoint(shard, { route: () => delivered, backlogged: () => backlogged }), arrive };
+  }
+  const answered = async (p: Promise<unknown>) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 20))]);
+
+  it('answers QoS 0 only once routed, before they arrived; QoS 1/2, or a backlog, once they arrived', async () => {
+    const early = endpoint(false);
+    const answer = early.shard.publish([msg('t/x', 0), msg('t/x', 0)], 0);
+    expect(await answered(answer)).toBe(true);
+    const [a, b] = await answer;
+    expect(a).toMatchObject({ reached: 2, here: [{ clientId: 'near' }] });
+    expect(b.here).toHaveLength(1);
+    for (const [messages, backlogged] of [[[msg('t/x', 0), msg('t/x', 1)], false], [[msg('t/x', 0)], true]] as const) {
+      const late = endpoint(backlogged);
+      const waiting = late.shard.publish([...messages], 0);
+      expect(await answered(waiting)).toBe(false);
+      late.arrive();
+      expect(await answered(waiting)).toBe(true);
+    }
+  });
+
+  it('answers a QoS 0 message with nothing for the caller with one object per count reached', async () => {
+    const { shard, arrive } = endpoint(false);
+    arrive();
+    const answers = await shard.publish([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
+    expect(answers.map((a) => a.reached)).toEqual([2, 0, 2, 0, 2]);
+    expect(answers[0]).toBe(answers[2]);
+    expect(answers[1]).toBe(answers[3]);
+    expect(answers[4]).not.toBe(answers[0]);
+    expect(answers[4].stamp).toBeGreaterThan(0);
   });
 });
 
