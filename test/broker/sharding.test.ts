@@ -185,6 +185,19 @@ describe('ShardHost', () => {
     expect(targets.get('session:1')!.map((r) => r.message.topic)).toEqual(['t/x']); // t/y is QoS 0
   });
 
+  it('lets messages of a batch that go to the same sessions the same way share their deliveries', () => {
+    const shard = host([['a1', 0], ['b1', 0]]);
+    shard.subscribe('a1', 0, [sub('t/#')], [false]);
+    shard.subscribe('b1', 0, [sub('t/x', 0)], [false]);
+    const { targets } = shard.publish([msg('t/x'), msg('t/x'), msg('t/y'), msg('t/y'), msg('t/x')]);
+    const lists = targets.get('gateway:0')!.map((r) => r.deliveries);
+    expect(lists.map((l) => l.map((d) => d.clientId))).toEqual([['a1', 'b1'], ['a1', 'b1'], ['a1'], ['a1'], ['a1', 'b1']]);
+    expect(lists[1]).toBe(lists[0]);
+    expect(lists[3]).toBe(lists[2]);
+    expect(lists[2]).not.toBe(lists[0]);
+    expect(lists[4]).not.toBe(lists[0]); // only the last list to a target is looked at
+  });
+
   it('moves a client between gateways and away, and forgets it with its last subscription', () => {
     const shard = host();
     shard.subscribe('a1', 0, [sub('t/x'), sub('t/y')], [false, false]);
