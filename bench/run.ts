@@ -45,9 +45,9 @@ const brokers: Array<{ name: string; start: () => Promise<RunningBroker> }> = [
 ];
 
 /**
- * The offline queue's drain lasts about a second, a ping-pong of one window (100) per round trip:
- * one drain under this machine's load says little (0.5x to 2x Aedes from one run to the next), so
- * it runs `rounds` times (BENCH_ROUNDS) and the run of median rate is kept.
+ * The offline queue's drain lasts under a second: one drain under this machine's load says little
+ * (single drains of one run spanned 2x), so it runs `rounds` times (BENCH_ROUNDS) and the drain of
+ * median rate is kept, with the losses, duplicates and reorderings of all of them.
  */
 async function medianDrain(b: RunningBroker): Promise<Result> {
   const runs: Result[] = [];
