@@ -17,6 +17,7 @@ interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[] }
 const scenarios: Record<string, (b: RunningBroker) => Promise<unknown>> = {
   'qos0-packet': (b) => throughput(b, 0, 'packet', 20_000),
   'qos0-coalesce': (b) => throughput(b, 0, 'coalesce', 40_000),
+  'qos0-coalesce-raw': (b) => throughput(b, 0, 'coalesce', 40_000, 'raw'),
   'qos1-packet': (b) => throughput(b, 1, 'packet', 10_000),
   'qos1-coalesce': (b) => throughput(b, 1, 'coalesce', 20_000),
   'fanout-coalesce': (b) => fanout(b, 0, 'coalesce', 300),

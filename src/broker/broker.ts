@@ -62,6 +62,8 @@ export class Broker {
   };
   /** Earliest deadline created since the transport last asked (see takeDue). */
   private dueAt?: number;
+  /** A flush is queued (flushSoon). */
+  private flushing = false;
   /** PUBLISH bytes encoded once per message variant and receiver shape. */
   private readonly templates = new WeakMap<Message, Shape[]>();
 
@@ -167,8 +169,9 @@ export class Broker {
         if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
         if (notRetained) this.dropped(from?.clientId ?? '', 'retained-quota');
         if (here.length) {
-          await this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
-          this.flush(); // the event that published may have ended: nobody else sends these
+          const received = this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
+          this.flushSoon(); // the event that published may have ended: nobody else sends these
+          await received;
         }
         return reached;
       });
@@ -319,6 +322,19 @@ export class Broker {
   /** Sends what the current event produced. */
   flush(): void {
     this.gateway.flush();
+  }
+
+  /**
+   * Sends once the microtasks queued now have run: the messages of one shard's answer, whose
+   * callbacks run one after another, leave in one WebSocket message per connection, not one each.
+   */
+  private flushSoon(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    queueMicrotask(() => {
+      this.flushing = false;
+      this.gateway.flush();
+    });
   }
 }
 

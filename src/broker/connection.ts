@@ -135,7 +135,10 @@ export class Connection implements Outlet {
       for (let packet = this.decoder.next(); packet; packet = this.decoder.next()) {
         if (++traffic.packets > most) throw new MqttError(ReasonCode.MessageRateTooHigh, `more than ${most} packets in one message`);
         if (packet.type === 'publish') traffic.publishes++;
-        await dispatch(this, packet);
+        // a handler that finished at once is not awaited: the packets of one message reach the
+        // sharded topology's batched calls together, not the first in a call of its own
+        const handled = dispatch(this, packet);
+        if (handled) await handled;
         if (this.state !== 'awaiting-connect' && this.state !== 'active') return;
       }
       this.holdPartial();

@@ -8,8 +8,8 @@ import { notOwner, notOwnerMessage } from './identity.ts';
 import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
-import type { Message, OutboundMessage, StoredSubscription } from './ports.ts';
-import { paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
+import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
+import { pageBytes, paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
 
@@ -76,6 +76,13 @@ export interface SessionCalls {
  * wait for a client's session to settle on its gateway (bounded by one timeout) and pass messages
  * on to a session object; a publish waits on its deliveries.
  */
+/**
+ * What one batched call carries at most: 1,024 messages (a busy publisher gateway's event brings a
+ * few hundred) and a page of bytes, well under the 32 MiB a Durable Object RPC call may carry.
+ */
+const messageLimits = { items: 1024, bytes: pageBytes, size: (m: Message) => outboundBytes(m.topic.length, m.payload.length) };
+const routedLimits = { ...messageLimits, size: (r: Routed) => messageLimits.size(r.message) };
+
 const levels = {
   subscribe: 1, unsubscribe: 1, leave: 1, page: 1, detach: 2, takeover: 3, attach: 4, deliver: 3, enqueue: 3, publish: 4,
 } as const;
@@ -118,15 +125,16 @@ export class FabricCore implements Remote {
     this.timeout = options.timeout ?? 5_000;
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
-    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)));
+    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)), messageLimits);
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
       if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(batch));
       else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(batch, where));
-      return batch.map(() => undefined);
-    });
+      return [] as undefined[];
+    }, routedLimits);
     this.shards = {
-      publish: (message) => this.track(this.publishes.push(shardOfTopic(message.topic, topology.shards), message)),
+      // not tracked one by one: settled() waits for the batcher
+      publish: (message) => this.publishes.push(shardOfTopic(message.topic, topology.shards), message),
       subscribe: (clientId, subscriptions, retained) => this.track((async () => {
         const found: Subscribed = subscriptions.map(() => []);
         const refused = new Set<number>();
@@ -227,9 +235,15 @@ export class FabricCore implements Remote {
 
   /** Sends routed messages on, one batched call per target. */
   route(targets: Map<Target, Routed[]>): Promise<unknown> {
-    const sent: Promise<undefined>[] = [];
-    for (const [target, batch] of targets) for (const routed of batch) sent.push(this.routes.push(target, routed));
+    const sent: Promise<unknown>[] = [];
+    for (const [target, batch] of targets) sent.push(this.routes.pushAll(target, batch));
     return this.track(Promise.all(sent));
+  }
+
+  /** Whether a call's worth of messages waits, behind the call in flight, for any of `targets`. */
+  backlogged(targets: Iterable<Target>): boolean {
+    for (const target of targets) if (this.routes.queued(target) >= messageLimits.items) return true;
+    return false;
   }
 
   /**
@@ -256,7 +270,7 @@ export class FabricCore implements Remote {
 
   /** Resolves once the calls in flight now have settled (later ones belong to later events). */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight, this.publishes.settled(), this.routes.settled()]);
   }
 
   private track<T>(call: Promise<T>): Promise<T> {

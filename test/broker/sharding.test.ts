@@ -5,8 +5,11 @@ import { Batcher } from '../../src/broker/batcher.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
+import { ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
+import { encode } from '../../src/protocol/index.ts';
+import { World } from './harness.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
 const msg = (topic: string, qos: 0 | 1 | 2 = 1, retain = false): Message => ({ topic, payload: text(topic), qos, retain });
@@ -65,6 +68,98 @@ describe('Batcher', () => {
     await Promise.all(Array.from({ length: 7 }, (_, i) => batcher.push('a', i)));
     expect(sizes).toEqual([3, 3, 1]);
   });
+
+  it('answers items pushed together with one promise, split into calls by count and by bytes', async () => {
+    const calls: number[][] = [];
+    const batcher = new Batcher<string, number, number>(async (_t, items) => (calls.push([...items]), items.map((i) => -i)), { items: 4, bytes: 10, size: (i) => i });
+    const all = batcher.pushAll('a', [1, 2, 3, 4, 5, 6]);
+    const big = [batcher.push('a', 9), batcher.push('a', 9), batcher.push('a', 1)];
+    expect(await all).toEqual([-1, -2, -3, -4, -5, -6]);
+    expect(await Promise.all(big)).toEqual([-9, -9, -1]);
+    // a push of more than 4 items is split; 9 + 9 bytes pass 10, so each 9 goes alone (one push at least)
+    expect(calls).toEqual([[1, 2, 3, 4], [5, 6], [9], [9, 1]]);
+  });
+
+  it('settles once every item pushed before was answered or failed, without a call of its own', async () => {
+    let release: () => void = () => undefined;
+    let calls = 0;
+    const batcher = new Batcher<string, number, number>(async (_t, items) => {
+      if (++calls === 1) await new Promise<void>((r) => (release = r));
+      if (items.includes(2)) throw new Error('object reset');
+      return items;
+    });
+    const first = batcher.push('a', 1);
+    await Promise.resolve();
+    const second = batcher.push('a', 2).catch((err: unknown) => String(err));
+    let settled = false;
+    const done = batcher.settled().then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(settled).toBe(false);
+    release();
+    await done;
+    expect([await first, await second]).toEqual([1, 'Error: object reset']);
+    expect(calls).toBe(2);
+    expect(await batcher.settled()).toEqual([]);
+  });
+});
+
+describe('one WebSocket message of publishes, sharded', () => {
+  it('carries one WebSocket message\'s publishes in one call, and sends what its answer brings in one WebSocket message per subscriber', async () => {
+    const w = new World({ topology: { gateways: 2, shards: 2, sessions: 1 } });
+    const subscriber = await w.connect({ clientId: 'sub', gateway: 0 });
+    await subscriber.subscribe('t/x', 0);
+    const publisher = await w.connect({ clientId: 'pub', gateway: 0 });
+    const before = subscriber.frames.length;
+    const publishes = [1, 2, 3, 4, 5].map((i) => encode({ type: 'publish', topic: 't/x', payload: text(`m${i}`), qos: 0, retain: false, dup: false }, 4));
+    await publisher.sendBytes(Buffer.concat(publishes));
+    expect(subscriber.received.map((p) => p.type === 'publish' && new TextDecoder().decode(p.payload))).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    expect(subscriber.frames.length - before).toBe(1);
+    // and the five travelled to their shard in one call, not the first in a call of its own
+    const calls = w.sharded!.scheduler.trace.filter((l) => l.includes('.publish t/x=m') && !l.endsWith('answered'));
+    expect(calls).toEqual([expect.stringContaining('t/x=m1,t/x=m2,t/x=m3,t/x=m4,t/x=m5')]);
+  });
+});
+
+describe('ShardEndpoint.publish', () => {
+  function endpoint(backlogged: boolean) {
+    const shard = new ShardHost({
+      retained: new MemoryRetainedStore(), subscriptions: new MemorySessionStore(), clock: { now: () => 1000 },
+      locations: { all: () => [], set: () => undefined, delete: () => undefined }, sessionObjectOf: () => 0,
+    });
+    shard.subscribe('far', 1, [sub('t/x')], [false]);
+    shard.subscribe('near', 0, [sub('t/x', 0)], [false]);
+    let arrive: () => void = () => undefined;
+    const delivered = new Promise<void>((r) => (arrive = r));
+    return { shard: new ShardEndpoint(shard, { route: () => delivered, backlogged: () => backlogged }), arrive };
+  }
+  const answered = async (p: Promise<unknown>) => Promise.race([p.then(() => true), new Promise((r) => setTimeout(() => r(false), 20))]);
+
+  it('answers QoS 0 only once routed, before they arrived; QoS 1/2, or a backlog, once they arrived', async () => {
+    const early = endpoint(false);
+    const answer = early.shard.publish([msg('t/x', 0), msg('t/x', 0)], 0);
+    expect(await answered(answer)).toBe(true);
+    const [a, b] = await answer;
+    expect(a).toMatchObject({ reached: 2, here: [{ clientId: 'near' }] });
+    expect(b.here).toHaveLength(1);
+    for (const [messages, backlogged] of [[[msg('t/x', 0), msg('t/x', 1)], false], [[msg('t/x', 0)], true]] as const) {
+      const late = endpoint(backlogged);
+      const waiting = late.shard.publish([...messages], 0);
+      expect(await answered(waiting)).toBe(false);
+      late.arrive();
+      expect(await answered(waiting)).toBe(true);
+    }
+  });
+
+  it('answers a QoS 0 message with nothing for the caller with one object per count reached', async () => {
+    const { shard, arrive } = endpoint(false);
+    arrive();
+    const answers = await shard.publish([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
+    expect(answers.map((a) => a.reached)).toEqual([2, 0, 2, 0, 2]);
+    expect(answers[0]).toBe(answers[2]);
+    expect(answers[1]).toBe(answers[3]);
+    expect(answers[4]).not.toBe(answers[0]);
+    expect(answers[4].stamp).toBeGreaterThan(0);
+  });
 });
 
 describe('ShardHost', () => {
@@ -88,6 +183,19 @@ describe('ShardHost', () => {
     expect([...targets.keys()].sort()).toEqual(['gateway:0', 'gateway:1', 'session:1']);
     expect(targets.get('gateway:0')!.map((r) => [r.message.topic, r.deliveries.map((d) => d.clientId)])).toEqual([['t/x', ['a1', 'b1']], ['t/y', ['a1']]]);
     expect(targets.get('session:1')!.map((r) => r.message.topic)).toEqual(['t/x']); // t/y is QoS 0
+  });
+
+  it('lets messages of a batch that go to the same sessions the same way share their deliveries', () => {
+    const shard = host([['a1', 0], ['b1', 0]]);
+    shard.subscribe('a1', 0, [sub('t/#')], [false]);
+    shard.subscribe('b1', 0, [sub('t/x', 0)], [false]);
+    const { targets } = shard.publish([msg('t/x'), msg('t/x'), msg('t/y'), msg('t/y'), msg('t/x')]);
+    const lists = targets.get('gateway:0')!.map((r) => r.deliveries);
+    expect(lists.map((l) => l.map((d) => d.clientId))).toEqual([['a1', 'b1'], ['a1', 'b1'], ['a1'], ['a1'], ['a1', 'b1']]);
+    expect(lists[1]).toBe(lists[0]);
+    expect(lists[3]).toBe(lists[2]);
+    expect(lists[2]).not.toBe(lists[0]);
+    expect(lists[4]).not.toBe(lists[0]); // only the last list to a target is looked at
   });
 
   it('moves a client between gateways and away, and forgets it with its last subscription', () => {

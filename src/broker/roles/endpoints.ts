@@ -9,9 +9,9 @@ import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
   private readonly host: ShardHost;
-  private readonly fabric: Pick<FabricCore, 'route'>;
+  private readonly fabric: Pick<FabricCore, 'route' | 'backlogged'>;
 
-  constructor(host: ShardHost, fabric: Pick<FabricCore, 'route'>) {
+  constructor(host: ShardHost, fabric: Pick<FabricCore, 'route' | 'backlogged'>) {
     this.host = host;
     this.fabric = fabric;
   }
@@ -19,17 +19,32 @@ export class ShardEndpoint implements ShardCalls {
   /**
    * Accepts messages from a gateway (`from`; null: a session object), in its order, and resolves
    * once they reached the other gateways and session objects they are for; those for the
-   * caller's own gateway ride the answer.
+   * caller's own gateway ride the answer. A batch of QoS 0 messages only is answered once routed,
+   * before they reached anyone: nothing acknowledges them, and the calls that carry them on keep
+   * their order (one in flight per target), so the publisher's next batch need not wait for them.
+   * Unless those calls are backlogged: then it waits, so a fast publisher's gateway holds what it
+   * sends, not this shard.
    */
   async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
     const { reached, targets, refused, notRetained } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
     targets.delete(own);
-    await this.fabric.route(targets);
+    const delivered = this.fabric.route(targets);
+    if (messages.some((m) => m.qos > 0) || this.fabric.backlogged(targets.keys())) await delivered;
+    else void delivered.catch(() => undefined); // at most once: a lost call loses them (one past its deadline is logged)
+    // an answer with nothing for the caller is one object per count reached: an RPC answer
+    // carries an object once however often it appears
+    const nothingHere = new Map<number, Accepted>();
     return messages.map((m, i) => {
       if (refused[i] !== undefined) return { reached: 0, here: [], refused: refused[i] };
-      const accepted: Accepted = { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp };
+      const mine = here.get(m);
+      if (!mine && m.qos === 0 && !notRetained.has(m)) {
+        let shared = nothingHere.get(reached[i]);
+        if (!shared) nothingHere.set(reached[i], (shared = { reached: reached[i], here: [] }));
+        return shared;
+      }
+      const accepted: Accepted = { reached: reached[i], here: mine ?? [], stamp: m.stamp };
       if (notRetained.has(m)) accepted.notRetained = true;
       return accepted;
     });

@@ -4,6 +4,7 @@
 // gets one call, not one per subscriber.
 import type { Clock, Message, PublishSink, RetainedStore, SessionStore, StoredSubscription } from '../ports.ts';
 import type { Routed, Subscribed } from '../remote.ts';
+import type { Delivery } from './topic-shard.ts';
 import { pushTo } from '../multimap.ts';
 import { TopicShard } from './topic-shard.ts';
 import { defaultConfig, type BrokerConfig } from '../config.ts';
@@ -87,6 +88,8 @@ export class ShardHost {
     const targets = new Map<Target, Routed[]>();
     const refused: Array<number | undefined> = [];
     const notRetained = new Set<Message>();
+    // per target, the last deliveries routed there: a message that goes to the same ones shares them
+    const last = new Map<Target, Delivery[]>();
     const reached = messages.map((message, i) => {
       refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
       if (refused[i] !== undefined) return 0;
@@ -109,6 +112,11 @@ export class ShardHost {
           pushTo(targets, target, routed);
         }
         routed.deliveries.push(d);
+      }
+      for (const [target, routed] of byTarget) {
+        const before = last.get(target);
+        if (before && sameDeliveries(before, routed.deliveries)) routed.deliveries = before;
+        else last.set(target, routed.deliveries);
       }
       return deliveries.length;
     });
@@ -160,4 +168,19 @@ export class ShardHost {
     this.where.set(clientId, where);
     this.locations.set(clientId, where);
   }
+}
+
+/**
+ * Whether two messages go to the same sessions the same way. Then they share one list: an RPC
+ * call carries an object once however often it appears, so a batch of one topic's messages to
+ * the same subscribers carries their deliveries once.
+ */
+function sameDeliveries(a: Delivery[], b: Delivery[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const [x, y] = [a[i], b[i]];
+    if (x.clientId !== y.clientId || x.qos !== y.qos || x.retainAsPublished !== y.retainAsPublished || x.connectionId !== y.connectionId) return false;
+    if (x.identifiers.length !== y.identifiers.length || x.identifiers.some((id, k) => id !== y.identifiers[k])) return false;
+  }
+  return true;
 }
