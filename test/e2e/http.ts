@@ -17,7 +17,7 @@ export interface Answer {
  */
 export function answerToHeaders(url: string, method: string, headers: Record<string, string>, contentLength: number, timeoutMs = 20_000): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { ...headers, 'content-length': String(contentLength) } });
+    const req = request(url, { method, headers: { ...headers, 'content-length': String(contentLength) }, agent: false });
     const timer = setTimeout(() => {
       req.destroy();
       reject(new Error(`no answer to the headers of a ${contentLength}-byte body within ${timeoutMs} ms`));
@@ -45,21 +45,41 @@ export function answerToHeaders(url: string, method: string, headers: Record<str
 }
 
 /** The socket errors of a connection the server closed while the client was still sending. */
-const closedWhileSending = new Set(['UND_ERR_SOCKET', 'EPIPE', 'ECONNRESET']);
+const closedWhileSending = new Set(['EPIPE', 'ECONNRESET']);
 
 /**
- * Sends the whole request with fetch; resolves with the answer (body parsed as JSON), or with
- * 'closed' when the server closed the connection before the body was all sent. Any other failure
- * rejects.
+ * Sends the whole request on a connection of its own (never a pooled one: the server closes it,
+ * and a pool that reused it would fail the next request), and resolves with the answer (body
+ * parsed as JSON), or with 'closed' when the server closed the connection before the body was all
+ * sent. Any other failure rejects, as does no answer within `timeoutMs`.
  */
-export async function sendWhole(url: string, init: RequestInit): Promise<Answer | 'closed'> {
-  let res: Response;
-  try {
-    res = await fetch(url, init);
-  } catch (err) {
-    const code = (err as { cause?: { code?: string } }).cause?.code;
-    if (code && closedWhileSending.has(code)) return 'closed';
-    throw err;
-  }
-  return { status: res.status, body: await res.json() };
+export function sendWhole(url: string, init: { method: string; headers: Record<string, string>; body: string }, timeoutMs = 20_000): Promise<Answer | 'closed'> {
+  return new Promise((resolve, reject) => {
+    const body = Buffer.from(init.body);
+    const req = request(url, { method: init.method, headers: { ...init.headers, 'content-length': String(body.length) }, agent: false });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`no answer to a ${body.length}-byte body within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code && closedWhileSending.has(err.code)) resolve('closed');
+      else reject(err);
+    });
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.once('end', () => {
+        clearTimeout(timer);
+        req.destroy();
+        try {
+          resolve({ status: res.statusCode!, body: JSON.parse(text) });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.end(body);
+  });
 }
