@@ -1,6 +1,7 @@
 // npm run bench:memory: the agent's RSS in each mode (tunnel, tunnel --buffer, bridge), idle and
-// under load, on Node 22 and the oldest supported Node: V8's defaults, the heap limits alone, and
-// the contrib unit's flags (heap limits and --lite-mode; BENCH_V8_FLAGS). The broker on workerd is the edge.
+// under load, on Node 22 and the oldest supported Node (BENCH_NODES for others, see nodes.mjs): V8's
+// defaults, the heap limits alone, and the contrib unit's flags (heap limits and --lite-mode;
+// BENCH_V8_FLAGS). The broker on workerd is the edge.
 //   idle   the agent started and connected (bridge: both sides), no local client, 3 s later
 //   load   tunnel and --buffer: 50 MQTT.js clients through the agent, each subscribed, 5 rounds of
 //          QoS 1 to one another (--buffer: spooled); bridge: 50 clients on the board's mosquitto

@@ -1,8 +1,8 @@
 // npm run bench:spool: the agent's RSS while a large spool drains with 50 local clients connected,
-// on Node 22 and Node 18 with the contrib unit's V8 flags. A `tunnel --buffer` agent takes
-// BENCH_SPOOL messages (QoS 1, BENCH_SPOOL_PAYLOAD bytes, default 100) while the edge is away; it is then
-// restarted toward the broker on workerd with 50 MQTT.js clients connected, and its RSS is sampled
-// until the queue drains. AGENT_BIN measures another build.
+// on Node 22 and Node 16.17 (BENCH_NODES for others, see nodes.mjs) with the contrib unit's V8 flags.
+// A `tunnel --buffer` agent takes BENCH_SPOOL messages (QoS 1, BENCH_SPOOL_PAYLOAD bytes, default 100)
+// while the edge is away; it is then restarted toward the broker on workerd with 50 MQTT.js clients
+// connected, and its RSS is sampled until the queue drains. AGENT_BIN measures another build.
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 import { bin, tempDir } from '../test/helpers/agent.mjs';
