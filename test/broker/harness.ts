@@ -250,13 +250,22 @@ export class World {
     return new VirtualClient(this, version, gateway);
   }
 
-  /** Connects and returns the client with its CONNACK consumed (and checked to be a success). */
+  /**
+   * Connects and returns the client with its CONNACK consumed (and checked to be a success). In
+   * manual mode every call between objects runs, in order, until none is left (`settled`).
+   */
   async connect(opts: ConnectOptions & { gateway?: number } = {}): Promise<VirtualClient> {
     const c = this.client(opts.version ?? 4, opts.gateway);
-    await c.send(connectPacket(opts));
+    await this.settled(c.send(connectPacket(opts)));
     const connack = c.next('connack');
     if (connack.reasonCode !== 0) throw new Error(`connect refused: ${connack.reasonCode}`);
     return c;
+  }
+
+  /** Manual mode: `work`, once every call between objects pending (its own among them) ran, in order. */
+  async settled<T>(work: Promise<T>): Promise<T> {
+    if (this.options.manual) await this.sharded!.scheduler.runUntil();
+    return work;
   }
 
   /** Moves the clock and runs what came due on every object. */

@@ -12,14 +12,7 @@ const session = { version: 5 as const, clean: false, properties: { sessionExpiry
 async function arriving(config: { maxQueuedMessages: number; maxQueuedBytes: number }, messages: number, size: number) {
   const w = new World({ topology: { gateways: 3, shards: 2, sessions: 2 }, manual: true, config });
   const calls = w.sharded!.scheduler;
-  const connect = async (clientId: string, gateway: number) => {
-    const c = w.client(5, gateway);
-    const sent = c.send(connectPacket({ ...session, clientId }));
-    await calls.runUntil();
-    await sent;
-    expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-    return c;
-  };
+  const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
   const first = await connect('sub', 1);
   const subscribed = first.subscribe('t', 1);
   await calls.runUntil();

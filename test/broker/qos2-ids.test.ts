@@ -93,16 +93,8 @@ describe('shared subscription, a restart lost the shard\'s answer', () => {
   it('the DUP resend goes to the member that got the first copy, which recognises it: the group gets the message once', async () => {
     const w = new World({ topology: sharded, manual: true });
     const calls = w.sharded!.scheduler;
-    const settled = async <T>(work: Promise<T>): Promise<T> => {
-      await calls.runUntil();
-      return work;
-    };
-    const connect = async (clientId: string, gateway: number) => {
-      const c = w.client(5, gateway);
-      await settled(c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 3600 } }));
-      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-      return c;
-    };
+    const settled = <T>(work: Promise<T>) => w.settled(work);
+    const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
     const a = await connect('a', 2);
     expect(await settled(a.subscribe('$share/g/t', 2))).toEqual([2]);
     const b = await connect('b', 2);
@@ -134,16 +126,8 @@ describe('shared subscription, a restart lost the shard\'s answer', () => {
   it('both members back: the resend of the group\'s second message goes to the same member, once', async () => {
     const w = new World({ topology: sharded, manual: true });
     const calls = w.sharded!.scheduler;
-    const settled = async <T>(work: Promise<T>): Promise<T> => {
-      await calls.runUntil();
-      return work;
-    };
-    const connect = async (clientId: string, gateway: number) => {
-      const c = w.client(5, gateway);
-      await settled(c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 3600 } }));
-      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-      return c;
-    };
+    const settled = <T>(work: Promise<T>) => w.settled(work);
+    const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
     const a = await connect('a', 2);
     expect(await settled(a.subscribe('$share/g/t', 2))).toEqual([2]);
     const b = await connect('b', 2);
@@ -181,16 +165,8 @@ describe('a PUBLISH without DUP under a packet id left routing by a restart', ()
   it('is the resend of the message: delivered once, as MQTT.js needs', async () => {
     const w = new World({ topology: sharded, manual: true });
     const calls = w.sharded!.scheduler;
-    const settled = async <T>(work: Promise<T>): Promise<T> => {
-      await calls.runUntil();
-      return work;
-    };
-    const connect = async (clientId: string, gateway: number) => {
-      const c = w.client(5, gateway);
-      await settled(c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 3600 } }));
-      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-      return c;
-    };
+    const settled = <T>(work: Promise<T>) => w.settled(work);
+    const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
     const sub = await connect('sub', 2);
     expect(await settled(sub.subscribe('t', 2))).toEqual([2]);
     const pub = await connect('pub', 0);
@@ -223,10 +199,7 @@ async function resendAll(version: 4 | 5, count: number, opts: { receiveMaximum?:
   const w = new World({ topology: { ...sharded, shards: opts.shards ?? sharded.shards }, manual: true, config: { receiveMaximum: opts.receiveMaximum ?? 64 } });
   const calls = w.sharded!.scheduler;
   const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-  const settled = async <T>(work: Promise<T>): Promise<T> => {
-    await calls.runUntil();
-    return work;
-  };
+  const settled = <T>(work: Promise<T>) => w.settled(work);
   const connect = async (clientId: string, gateway: number, v: 4 | 5) => {
     const c = w.client(v, gateway);
     await settled(c.send({
@@ -426,16 +399,8 @@ describe('a resend refused after the restart leaves its routing record', () => {
     let denied = false;
     const w = new World({ topology: sharded, manual: true, hooks: [{ authorizePublish: () => (denied ? 0x87 : undefined) }] });
     const calls = w.sharded!.scheduler;
-    const settled = async <T>(work: Promise<T>): Promise<T> => {
-      await calls.runUntil();
-      return work;
-    };
-    const connect = async (clientId: string, gateway: number) => {
-      const c = w.client(5, gateway);
-      await settled(c.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clean: false, keepalive: 0, clientId, properties: { sessionExpiryInterval: 3600 } }));
-      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-      return c;
-    };
+    const settled = <T>(work: Promise<T>) => w.settled(work);
+    const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
     const sub = await connect('sub', 2);
     expect(await settled(sub.subscribe('t', 2))).toEqual([2]);
     const pub = await connect('pub', 0);

@@ -5,7 +5,7 @@
 // PUBREC [MQTT-4.4.0-1]). The subscriber must get the message once [MQTT-4.3.3].
 import { describe, expect, it } from 'vitest';
 import type { Packet, PublishPacket } from '../../src/protocol/index.ts';
-import { connectPacket, str, World, type VirtualClient } from './harness.ts';
+import { str, World, type VirtualClient } from './harness.ts';
 
 const session = { version: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 } };
 
@@ -62,16 +62,8 @@ describe('QoS 2 across a restart of the server mid-publish', () => {
   it('sharded: a restart after the subscriber\'s gateway stored the message, before the shard answered the publisher\'s', async () => {
     const w = new World({ topology: { gateways: 3, shards: 2, sessions: 2 }, manual: true });
     const calls = w.sharded!.scheduler;
-    const settled = async <T>(work: Promise<T>): Promise<T> => {
-      await calls.runUntil();
-      return work;
-    };
-    const connect = async (clientId: string, gateway: number) => {
-      const c = w.client(5, gateway);
-      await settled(c.send(connectPacket({ ...session, clientId })));
-      expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-      return c;
-    };
+    const settled = <T>(work: Promise<T>) => w.settled(work);
+    const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
     const receiver = new Receiver();
     const sub = await connect('sub', 2);
     expect(await settled(sub.subscribe('t', 2))).toEqual([2]);
@@ -107,14 +99,7 @@ describe('QoS 2 across a restart of the server mid-publish', () => {
     for (let k = 0; k < 500; k++) {
       const w = new World({ topology: { gateways: 3, shards: 2, sessions: 2 }, manual: true });
       const calls = w.sharded!.scheduler;
-      const connect = async (clientId: string, gateway: number) => {
-        const c = w.client(5, gateway);
-        const sent = c.send(connectPacket({ ...session, clientId }));
-        await calls.runUntil();
-        await sent;
-        expect(c.next('connack')).toMatchObject({ reasonCode: 0 });
-        return c;
-      };
+      const connect = (clientId: string, gateway: number) => w.connect({ ...session, clientId, gateway });
       const receiver = new Receiver();
       const publisher = new Publisher(messages);
       const sub = await connect('sub', 2);
