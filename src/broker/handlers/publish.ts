@@ -24,7 +24,8 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   // sharded: a message whose shard's answer a restart lost is on its way still; its resend goes
   // again under its id. DUP or not, as a received id is: MQTT.js resends without DUP, and a packet
   // id the session holds is not free for a new message [MQTT-2.2.1-3]
-  const routing = packet.qos === 2 ? session.routingId(packet.packetId!) : undefined;
+  const withId = packet.qos === 2 && conn.durable && !!broker.remote?.sessions; // sharded, persistent (Message.id)
+  const routing = withId ? session.routingId(packet.packetId!) : undefined;
   const duplicate = packet.qos === 2 && routing === undefined && session.hasReceived(packet.packetId!);
   // only a v5 client is told the server's Receive Maximum; a 3.x client cannot keep to it
   if (conn.version === 5 && packet.qos === 2 && !duplicate && conn.incomingQoS2 >= broker.config.receiveMaximum) {
@@ -36,7 +37,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
   if (refusal !== undefined && routing !== undefined) session.released(packet.packetId!, true);
   if (refusal !== undefined || duplicate) return conn.inOrder(0, () => acknowledge(conn, packet, refusal));
   const message = toMessage(packet, topic, broker.clock.now(), conn.clientId);
-  if (packet.qos === 2 && conn.durable && broker.remote?.sessions) {
+  if (withId) {
     // the id is stored before the message leaves, so that its resend after a restart goes under it
     // again and the sessions that got it know the copy: the PUBREC waits on another object [MQTT-4.3.3]
     message.id = routing ?? messageId();

@@ -179,7 +179,8 @@ function sameDeliveries(a: Delivery[], b: Delivery[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const [x, y] = [a[i], b[i]];
-    if (x.clientId !== y.clientId || x.qos !== y.qos || x.retainAsPublished !== y.retainAsPublished || x.connectionId !== y.connectionId) return false;
+    if (x.clientId !== y.clientId || x.qos !== y.qos || x.retainAsPublished !== y.retainAsPublished || x.connectionId !== y.connectionId
+      || x.share !== y.share) return false;
     if (x.identifiers.length !== y.identifiers.length || x.identifiers.some((id, k) => id !== y.identifiers[k])) return false;
   }
   return true;
