@@ -185,7 +185,10 @@ export class ShardedNamespace {
     });
     this.observed = [];
     this.gateways = this.stores.gateways.map((s, i) => {
-      const options = { sessions: s.sessions, retained: s.retained, clock, config, hooks: this.options.hooks, log, remote: this.fabric({ role: 'gateway', index: i }) };
+      const options = {
+        sessions: s.sessions, retained: s.retained, clock, config, hooks: this.options.hooks, log, remote: this.fabric({ role: 'gateway', index: i }),
+        defer: (run: () => void) => this.scheduler.post(`gateway ${i}: a drain's next turn`, run), // a macrotask of the object, as setTimeout
+      };
       const observed = this.options.observe ? observedBroker(options, saved[i]) : undefined;
       this.observed.push(observed);
       const broker = observed?.broker ?? new Broker(options);
