@@ -153,8 +153,13 @@ export class Session {
   /**
    * The end of an event: deletes the rows of the messages finished in it, in one write, then
    * fills the window (with `out`; without, the connection is closing and nothing more is sent).
+   * While a drain waits for its next turn, an event (a WebSocket message of PUBACKs) writes
+   * nothing: the turn deletes what they finished with its own write, so the acknowledgements
+   * of a drain cost no commit each. A kill before that turn sends those again, with DUP (QoS 1
+   * allows it; at QoS 2 what is deleted was released, and a PUBREL goes again).
    */
   settle(out?: Outlet): void {
+    if (out && this.waiting) return;
     if (this.finished.length) this.store.deleteOutbound(this.clientId, this.finished.splice(0));
     if (out) this.pump(out);
   }

@@ -97,17 +97,32 @@ describe('a session\'s store work per event', () => {
     expect(places.every((p, i) => p.state === 'sent' && p.packetId === out.sent[i].packetId)).toBe(true);
   });
 
-  it('an acknowledgement between two turns of a drain deletes at once but sends nothing until the next turn', () => {
+  it('acknowledgements between two turns of a drain write nothing: the next turn deletes them with its own write, then sends', () => {
     const store = new CountingStore();
     store.enqueueAll('c', queued(300));
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
     const out = outlet(65_535);
     session.resume(out);
-    session.puback(out.sent[0].packetId!, out);
-    session.settle(out);
-    expect([out.sent.length, store.deletes, out.turns]).toEqual([128, [1], 1]);
+    [store.reads, store.updates] = [[], []];
+    for (const e of out.sent.slice(0, 100)) {
+      session.puback(e.packetId!, out);
+      session.settle(out); // one event per PUBACK, as a client that sends each in its own WebSocket message
+    }
+    expect([out.sent.length, store.deletes, store.updates, store.outboundCount('c')]).toEqual([128, [], [], 300]);
     expect(turns(session, out)).toBe(1);
+    expect([store.deletes, store.updates, store.outboundCount('c')]).toEqual([[100], [128, 44], 200]);
     expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 300 }, (_, i) => `t/${i}`));
+  });
+
+  it('a connection closing between two turns deletes what was acknowledged', () => {
+    const store = new CountingStore();
+    store.enqueueAll('c', queued(300));
+    const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
+    const out = outlet(65_535);
+    session.resume(out);
+    for (const e of out.sent.slice(0, 10)) session.puback(e.packetId!, out);
+    session.settle();
+    expect([store.deletes, store.outboundCount('c')]).toEqual([[10], 290]);
   });
 
   it('deletes every message acknowledged in one event with one write when it settles, then refills the window', () => {
