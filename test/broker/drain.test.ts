@@ -1,8 +1,8 @@
 // A persistent session's offline queue drained in turns: the CONNECT's event marks sent and sends
-// one page (CONNACK and that page wait only for that write), each later turn of the object twice
+// one page (CONNACK and that page wait only for that write), each later turn of the object 4 times
 // as many pages, until the window is full or the queue empty (session.ts, pump). Default topology
-// with its turns held (`holdTurns`, run one by one with `w.turn()`), and the sharded topology with
-// its turns as calls run by hand (`a drain's next turn`).
+// with its turns held (`holdTurns`, run one by one with `w.turn()`), and the sharded topology, whose
+// gateway's turns are steps among the calls between objects (`a drain's next turn`).
 import { describe, expect, it } from 'vitest';
 import type { PublishPacket } from '../../src/protocol/index.ts';
 import { connectPacket, str, World, type VirtualClient } from './harness.ts';
@@ -43,7 +43,7 @@ describe('an offline queue drained in turns, default topology', () => {
     expect(publishes(sub).every((p) => stored.get(str(p.payload)) === p.packetId && !p.dup)).toBe(true);
   });
 
-  it('sends twice as many pages each turn: 1,000 messages in four events, not one', async () => {
+  it('sends 4 times as many pages each turn: 1,000 messages in three events, not one', async () => {
     const w = new World({ topology: single, holdTurns: true });
     await queue(w, 1_000, 1);
     while (w.turn());
@@ -51,8 +51,8 @@ describe('an offline queue drained in turns, default topology', () => {
     await sub.send(connectPacket(persistent()));
     const counts = [publishes(sub).length];
     while (w.turn()) counts.push(publishes(sub).length - counts.reduce((a, b) => a + b, 0));
-    expect(counts).toEqual([128, 256, 512, 104]);
-    expect(sub.frames.length).toBe(4); // one WebSocket message per turn
+    expect(counts).toEqual([128, 512, 360]);
+    expect(sub.frames.length).toBe(3); // one WebSocket message per turn
   });
 
   it('messages published while the queue drains go after it [MQTT-4.6.0-6]', async () => {
@@ -94,24 +94,24 @@ describe('an offline queue drained in turns, default topology', () => {
 
   it('a takeover between two turns at QoS 2: the next connection gets what was in flight again (DUP, same ids), then the rest, none twice [MQTT-4.3.3]', async () => {
     const w = new World({ topology: single, holdTurns: true });
-    await queue(w, 600, 2);
+    await queue(w, 1_000, 2);
     while (w.turn());
     const first = w.client(5);
     await first.send(connectPacket(persistent()));
-    w.turn(); // a second turn: 128 + 256 in flight, unacknowledged
+    w.turn(); // a second turn: 128 + 512 in flight, unacknowledged
     const inFlight = publishes(first);
-    expect(inFlight).toHaveLength(384);
+    expect(inFlight).toHaveLength(640);
     const second = w.client(5);
     await second.send(connectPacket(persistent())); // takes over; the first's next turn finds it closed
     expect(first.closed).toBe(true);
     while (w.turn());
     const again = publishes(second);
-    expect(again.slice(0, 384).map((p) => [str(p.payload), p.packetId, p.dup])).toEqual(inFlight.map((p) => [str(p.payload), p.packetId, true]));
-    expect(again.slice(384).every((p) => !p.dup)).toBe(true);
+    expect(again.slice(0, 640).map((p) => [str(p.payload), p.packetId, p.dup])).toEqual(inFlight.map((p) => [str(p.payload), p.packetId, true]));
+    expect(again.slice(640).every((p) => !p.dup)).toBe(true);
     // a QoS 2 receiver keeps one copy per packet id: every message once, in order
     const once = new Map(again.map((p) => [p.packetId, str(p.payload)]));
-    expect([...once.values()]).toEqual(Array.from({ length: 600 }, (_, i) => String(i)));
-    expect(again).toHaveLength(600);
+    expect([...once.values()]).toEqual(Array.from({ length: 1_000 }, (_, i) => String(i)));
+    expect(again).toHaveLength(1_000);
   });
 
   it('a restart between two turns: the queue stays, what was sent is sent again with DUP, nothing is lost', async () => {
@@ -140,7 +140,7 @@ describe('an offline queue drained in turns, sharded topology', () => {
     await w.settle();
     expect(sub.next('connack').sessionPresent).toBe(true);
     expect(publishes(sub).map((p) => str(p.payload))).toEqual(Array.from({ length: 700 }, (_, i) => String(i)));
-    // 128 from the CONNECT's event, then 256 and 316 in two later turns
+    // 128 from the CONNECT's event, then 512 and 60 in two later turns
     expect(w.sharded!.scheduler.trace.filter((l) => l === 'gateway 1: a drain\'s next turn')).toHaveLength(2);
   });
 });
