@@ -77,7 +77,8 @@ export async function offlineQueue(b: RunningBroker, count: number): Promise<Res
     firstAt ||= clock();
     tracker.record(0, data);
   });
-  const connackAt = Math.min(clock(), firstAt || Infinity); // messages in CONNACK's frame may be handled before this line
+  // the messages in CONNACK's WebSocket message may be handled before this line
+  const connackAt = Math.min(clock(), firstAt || Infinity);
   await tracker.done(5_000);
   const ms = (tracker.lastAt || clock()) - t0;
   const cpu = b.usage().cpuSeconds - cpu0; // the last PUBACKs may land after: the drain's CPU, give or take them

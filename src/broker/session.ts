@@ -41,7 +41,10 @@ type Flow = OutboundPlace;
 
 const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
 
-/** Most messages, and payload bytes (the last one may pass them), read from the store at once. */
+/**
+ * Most messages, and payload bytes (the last one may pass them), read from the store at once
+ * (interleaving.test.ts shrinks it, so that drains span many turns).
+ */
 export const page = { messages: 128, bytes: 1 << 20 };
 /**
  * Most payload bytes in flight that a drain sends without waiting for acknowledgements (the last
@@ -208,7 +211,8 @@ export class Session {
    */
   private pump(out: Outlet): void {
     if (this.waiting) return;
-    for (let pages = 0; this.queue.length && this.inflight.size < out.window && this.inflightBytes < refillBytes; pages++) {
+    const room = () => this.queue.length && this.inflight.size < out.window && this.inflightBytes < refillBytes;
+    for (let pages = 0; room(); pages++) {
       if (pages === this.stride) {
         this.stride = Math.min(4 * this.stride, maxStride);
         this.waiting = true;
