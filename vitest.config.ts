@@ -20,7 +20,7 @@ export default defineConfig({
           env: { BROKER_TOPOLOGY: '2,2,2' },
           include: ['test/broker/**/*.test.ts'],
           exclude: [
-            'test/broker/interleaving.test.ts', 'test/broker/sharded-takeover.test.ts', 'test/broker/session-batch.test.ts', 'test/broker/restart-qos2.test.ts', 'test/broker/kept-bound.test.ts', 'test/broker/sharding.test.ts', 'test/broker/topic-trie.test.ts', 'test/broker/fifo.test.ts',
+            'test/broker/interleaving.test.ts', 'test/broker/sharded-takeover.test.ts', 'test/broker/session-batch.test.ts', 'test/broker/drain.test.ts', 'test/broker/restart-qos2.test.ts', 'test/broker/kept-bound.test.ts', 'test/broker/sharding.test.ts', 'test/broker/topic-trie.test.ts', 'test/broker/fifo.test.ts',
             'test/broker/auth/{jwt,password,passwd-command,acl}.test.ts',
           ],
         },

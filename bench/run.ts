@@ -54,7 +54,8 @@ async function medianDrain(b: RunningBroker): Promise<Result> {
   for (let i = 0; i < rounds; i++) runs.push(await offlineQueue(b, n(10_000)));
   runs.sort((x, y) => (x.rate ?? 0) - (y.rate ?? 0));
   const median = runs[Math.floor(runs.length / 2)];
-  console.error(`  ${b.name} offline queue drains: ${runs.map((r) => Math.round(r.rate ?? 0)).join(', ')} msg/s`);
+  const each = (f: (r: Result) => number | undefined) => runs.map((r) => Math.round(f(r) ?? 0)).join(', ');
+  console.error(`  ${b.name} offline queue drains: ${each((r) => r.rate)} msg/s; CONNACK after ${each((r) => r.connack?.ms)} ms`);
   return { ...median, scenario: `${median.scenario}, median of ${runs.length}`, losses: sum(runs, 'losses'), duplicates: sum(runs, 'duplicates'), reordered: sum(runs, 'reordered') };
 }
 

@@ -27,6 +27,8 @@ export interface Result {
   memPerConnection?: number;
   connectRate?: number;
   durationMs: number;
+  /** Offline queue: ms from the reconnect to its CONNACK, and to the first message. */
+  connack?: { ms: number; firstMessageMs: number };
   losses: number;
   duplicates: number;
   reordered: number;

@@ -42,6 +42,11 @@ export interface BrokerOptions {
   /** Takes a copy of what this object's topic shard accepts (rules); sharded gateways have none. */
   rules?: PublishSink;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /**
+   * Runs `run` in a later turn of the object's event loop, after this turn's writes are stored
+   * (a drain's next step, Session). Default: `setTimeout(run, 0)`; the edge also meters it.
+   */
+  defer?: (run: () => void) => void;
 }
 
 export class Broker {
@@ -52,6 +57,7 @@ export class Broker {
   readonly shard: TopicShard;
   readonly sessions: SessionHost;
   readonly log: NonNullable<BrokerOptions['log']>;
+  readonly defer: NonNullable<BrokerOptions['defer']>;
   readonly remote?: Remote;
   readonly rules?: PublishSink;
   /** Messages not delivered, by reason (the observers carry them across restarts). */
@@ -73,6 +79,7 @@ export class Broker {
     this.clock = options.clock ?? { now: () => Date.now() };
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
+    this.defer = options.defer ?? ((run) => void setTimeout(run, 0));
     this.remote = options.remote;
     if (this.remote && this.config.receiveMaximum > recognisedWindow) {
       // a session recognises a publisher's copies sent again among its last recognisedWindow ids

@@ -232,6 +232,17 @@ export class Connection implements Outlet {
     this.broker.gateway.markDirty(this);
   }
 
+  settleNextTurn(): void {
+    this.broker.gateway.nextTurn(this);
+  }
+
+  /** The turn `settleNextTurn` asked for: the session's drain goes on at this flush. */
+  turn(): void {
+    if (this.state !== 'active') return;
+    this.session?.nextTurn();
+    this.broker.gateway.markDirty(this);
+  }
+
   send(packet: Packet): void {
     this.sendBytes(encode(packet, this.version));
   }

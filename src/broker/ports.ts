@@ -146,8 +146,11 @@ export interface SessionStore {
    * (one at least); `more` tells whether any are left after them. Reads no more than it returns.
    */
   outboundPage(clientId: string, after: number, maxBytes: number): { outbound: OutboundMessage[]; more: boolean };
-  /** Where each outbound message is, without the message: in seq order, one light read. */
-  outboundPlaces(clientId: string): OutboundPlace[];
+  /**
+   * Where each outbound message is, without the message: in seq order, one light read. `stamps`:
+   * with each message's Message.stamp (SQLite: a JSON field of each row, 3x the read's time).
+   */
+  outboundPlaces(clientId: string, stamps?: boolean): OutboundPlace[];
   /** The outbound messages of `seqs` still stored, in seq order: one read for a page of them. */
   outboundEntries(clientId: string, seqs: readonly number[]): OutboundMessage[];
   outboundCount(clientId: string): number;

@@ -97,6 +97,12 @@ export class BrokerObject extends DurableObject<Env> {
       hooks: createAuth({ ...auth, users }, clock, log, jwks).hooks,
       remote: this.fabric,
       rules: this.rules,
+      // a drain's next step: a turn of its own, so what the last one wrote is committed and its messages leave
+      defer: (run) => void setTimeout(() => {
+        const start = Date.now();
+        run();
+        void this.afterEvent(start);
+      }, 0),
     }, this.meter.savedCounters, costFigures(this.meter), this.rules && (() => this.rules!.sysFigures()));
     this.broker = this.observed.broker;
     this.broker.sessions.flows.whenChanged = () => this.saveFlowsSoon();

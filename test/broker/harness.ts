@@ -110,6 +110,8 @@ export interface WorldOptions {
   seed?: number;
   /** Sharded: the calls between objects wait for `w.sharded.scheduler` (deliver, runUntil), in order. */
   manual?: boolean;
+  /** Default topology: a drain's later turns (Broker.defer) wait for `w.turn()` instead of running at each settle. */
+  holdTurns?: boolean;
 }
 
 /** The topology the unit suite runs on: BROKER_TOPOLOGY=2,2,2 runs it sharded (vitest project unit-sharded). */
@@ -151,6 +153,8 @@ export class World {
   connections = 0;
   /** Sharded: the gateway the next client opens on (round robin, so clients meet across gateways). */
   private placed = 0;
+  /** Default topology: later turns the broker asked for (Broker.defer), oldest first. */
+  private readonly turns: Array<() => void> = [];
 
   constructor(options: WorldOptions = {}) {
     this.options = options;
@@ -177,7 +181,7 @@ export class World {
   private make(saved?: Partial<Counters>): Broker {
     const options = {
       sessions: this.stores.sessions, retained: this.stores.retained, clock: this.clock, config: this.options.config,
-      hooks: this.options.hooks, log: this.log,
+      hooks: this.options.hooks, log: this.log, defer: (run: () => void) => void this.turns.push(run),
     };
     if (this.options.observe) this.observed = observedBroker(options, saved);
     const broker = this.observed?.broker ?? new Broker(options);
@@ -200,7 +204,10 @@ export class World {
     if (this.sharded) {
       this.sharded.start(this.sharded.observed.map((o) => o && structuredClone(o.metrics.counters)));
       [this.broker, this.observed] = [this.sharded.gateways[0], this.sharded.observed[0]];
-    } else this.broker = this.make(this.observed && structuredClone(this.observed.metrics.counters));
+    } else {
+      this.turns.length = 0; // a restart loses the old broker's timers
+      this.broker = this.make(this.observed && structuredClone(this.observed.metrics.counters));
+    }
     await this.settle();
   }
 
@@ -209,6 +216,14 @@ export class World {
     if (this.prompt) await this.sharded!.scheduler.settle();
     this.sharded?.flush();
     this.broker.flush();
+    while (!this.options.holdTurns && this.turn());
+  }
+
+  /** Default topology: runs the oldest later turn the broker asked for (a drain's next step); false if none. */
+  turn(): boolean {
+    const run = this.turns.shift();
+    run?.();
+    return !!run;
   }
 
   /**

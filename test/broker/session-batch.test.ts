@@ -27,9 +27,9 @@ class CountingStore extends MemorySessionStore {
   }
 }
 
-function outlet(window: number): Outlet & { sent: OutboundMessage[]; settles: number } {
+function outlet(window: number): Outlet & { sent: OutboundMessage[]; settles: number; turns: number } {
   return {
-    window, sent: [], settles: 0,
+    window, sent: [], settles: 0, turns: 0,
     sendPublish(entry) {
       this.sent.push(entry);
       return true;
@@ -40,7 +40,20 @@ function outlet(window: number): Outlet & { sent: OutboundMessage[]; settles: nu
     settleLater() {
       this.settles++;
     },
+    settleNextTurn() {
+      this.turns++;
+    },
   };
+}
+
+/** Runs the later turns the session asked for (as Gateway.nextTurn does), until it asks for none; returns how many ran. */
+function turns(session: Session, out: ReturnType<typeof outlet>): number {
+  let ran = 0;
+  for (; out.turns > ran; ran++) {
+    session.nextTurn();
+    session.settle(out);
+  }
+  return ran;
 }
 
 const queued = (count: number, bytes = 8): Array<Omit<OutboundMessage, 'seq'>> =>
@@ -53,9 +66,63 @@ describe('a session\'s store work per event', () => {
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
     const out = outlet(200);
     session.resume(out);
+    turns(session, out);
     expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 200 }, (_, i) => `t/${i}`));
     expect([store.reads, store.updates]).toEqual([[128, 72], [128, 72]]);
     expect(store.outboundPlaces('c').filter((p) => p.state === 'sent')).toHaveLength(200);
+  });
+
+  it('a drain sends one page in its first turn, then 4 times as many pages each turn, each page marked sent before it leaves', () => {
+    const store = new CountingStore();
+    store.enqueueAll('c', queued(2_000));
+    const session = new Session('c', store, { messages: 10_000, bytes: Infinity });
+    const out = outlet(65_535);
+    session.resume(out); // the CONNECT's event: one page, and the rest in later turns
+    expect([out.sent.length, store.updates, out.turns]).toEqual([128, [128], 1]);
+    expect(store.outboundPlaces('c').filter((p) => p.state === 'sent')).toHaveLength(128);
+    session.settle(out); // the same event's end: nothing more before the next turn
+    expect([out.sent.length, out.turns]).toEqual([128, 1]);
+    const perTurn: number[] = [];
+    for (let ran = 0; out.turns > ran; ran++) {
+      const [sent, updates] = [out.sent.length, store.updates.length];
+      session.nextTurn();
+      session.settle(out);
+      perTurn.push(out.sent.length - sent);
+      // every message that left this turn was marked sent, under its packet id, by this turn's writes
+      expect(store.updates.slice(updates).reduce((a, b) => a + b, 0)).toBe(out.sent.length - sent);
+    }
+    expect(perTurn).toEqual([512, 1360]);
+    expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 2_000 }, (_, i) => `t/${i}`));
+    const places = store.outboundPlaces('c');
+    expect(places.every((p, i) => p.state === 'sent' && p.packetId === out.sent[i].packetId)).toBe(true);
+  });
+
+  it('acknowledgements between two turns of a drain write nothing: the next turn deletes them with its own write, then sends', () => {
+    const store = new CountingStore();
+    store.enqueueAll('c', queued(300));
+    const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
+    const out = outlet(65_535);
+    session.resume(out);
+    [store.reads, store.updates] = [[], []];
+    for (const e of out.sent.slice(0, 100)) {
+      session.puback(e.packetId!, out);
+      session.settle(out); // one event per PUBACK, as a client that sends each in its own WebSocket message
+    }
+    expect([out.sent.length, store.deletes, store.updates, store.outboundCount('c')]).toEqual([128, [], [], 300]);
+    expect(turns(session, out)).toBe(1);
+    expect([store.deletes, store.updates, store.outboundCount("c")]).toEqual([[100], [128, 44], 200]);
+    expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 300 }, (_, i) => `t/${i}`));
+  });
+
+  it('a connection closing between two turns deletes what was acknowledged', () => {
+    const store = new CountingStore();
+    store.enqueueAll('c', queued(300));
+    const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
+    const out = outlet(65_535);
+    session.resume(out);
+    for (const e of out.sent.slice(0, 10)) session.puback(e.packetId!, out);
+    session.settle();
+    expect([store.deletes, store.outboundCount('c')]).toEqual([[10], 290]);
   });
 
   it('deletes every message acknowledged in one event with one write when it settles, then refills the window', () => {
@@ -64,6 +131,7 @@ describe('a session\'s store work per event', () => {
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
     const out = outlet(200);
     session.resume(out);
+    turns(session, out);
     const ids = out.sent.map((e) => e.packetId!);
     [store.reads, store.updates] = [[], []];
     for (const id of ids) session.puback(id, out);
@@ -90,21 +158,24 @@ describe('a session\'s store work per event', () => {
     expect(again.sent.map((e) => e.message.topic)).toEqual(['t/5', 't/6', 't/7', 't/8', 't/9']);
   });
 
-  it('sends at most refillBytes of a queue per refill, whatever the window; the rest as acknowledgements come', () => {
+  it('sends at most refillBytes of a queue unacknowledged, whatever the window; the rest as acknowledgements come', () => {
     const store = new CountingStore();
     store.enqueueAll('c', queued(40, 1024 * 1024)); // 40 MiB
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
     const out = outlet(65_535); // MQTT.js 5's Receive Maximum
     session.resume(out);
+    turns(session, out);
     const perRefill = refillBytes / (1024 * 1024);
     expect(out.sent).toHaveLength(perRefill);
     for (const e of out.sent) session.puback(e.packetId!, out);
     session.settle(out);
+    turns(session, out);
     expect(out.sent).toHaveLength(2 * perRefill);
     while (out.sent.length < 40) {
       const before = out.sent.length;
       for (const e of out.sent.slice(before - perRefill)) session.puback(e.packetId!, out);
       session.settle(out);
+      turns(session, out);
       expect(out.sent.length).toBeGreaterThan(before);
     }
     expect(out.sent.map((e) => e.message.topic)).toEqual(Array.from({ length: 40 }, (_, i) => `t/${i}`));
@@ -117,6 +188,7 @@ describe('a session\'s store work per event', () => {
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
     const out = { ...outlet(65_535), now: () => 10 };
     session.resume(out);
+    turns(session, out);
     expect(out.sent.map((e) => e.message.topic)).toEqual(['t/0', 't/1', 't/2']);
     expect(store.outboundCount('c')).toBe(3); // the expired are gone
   });
@@ -125,7 +197,9 @@ describe('a session\'s store work per event', () => {
     const store = new CountingStore();
     store.enqueueAll('c', queued(5, 600 * 1024));
     const session = new Session('c', store, { messages: 1_000, bytes: Infinity });
-    session.resume(outlet(100));
+    const out = outlet(100);
+    session.resume(out);
+    turns(session, out);
     expect(store.reads).toEqual([2, 2, 1]);
   });
 });

@@ -151,6 +151,8 @@ export class ShardedNamespace {
   private shardEndpoints: ShardEndpoint[] = [];
   private gatewayEndpoints: GatewayEndpoint[] = [];
   private owners: SessionOwner[] = [];
+  /** Starts so far: a restart loses what its objects had set to run later (a drain's next turn). */
+  private starts = 0;
 
   constructor(options: ShardedOptions) {
     this.options = options;
@@ -169,6 +171,7 @@ export class ShardedNamespace {
   /** Builds every object on its stores: at first, and as a restart of the whole namespace. */
   start(saved: Array<Partial<Counters> | undefined> = []): void {
     const { clock, config, log } = this.options;
+    const started = ++this.starts;
     this.shards = this.stores.shards.map((s, i) => new ShardHost({
       retained: s.retained, subscriptions: s.subscriptions, clock,
       locations: { all: () => [...s.locations], set: (c, w) => void s.locations.set(c, w), delete: (c) => void s.locations.delete(c) },
@@ -185,7 +188,11 @@ export class ShardedNamespace {
     });
     this.observed = [];
     this.gateways = this.stores.gateways.map((s, i) => {
-      const options = { sessions: s.sessions, retained: s.retained, clock, config, hooks: this.options.hooks, log, remote: this.fabric({ role: 'gateway', index: i }) };
+      const options = {
+        sessions: s.sessions, retained: s.retained, clock, config, hooks: this.options.hooks, log, remote: this.fabric({ role: 'gateway', index: i }),
+        // a macrotask of the object, as setTimeout; lost if the namespace restarts meanwhile
+        defer: (run: () => void) => this.scheduler.post(`gateway ${i}: a drain's next turn`, () => void (this.starts === started && run())),
+      };
       const observed = this.options.observe ? observedBroker(options, saved[i]) : undefined;
       this.observed.push(observed);
       const broker = observed?.broker ?? new Broker(options);

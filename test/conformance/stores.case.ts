@@ -137,6 +137,12 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outboundPlaces('none')).toEqual([]);
     }));
 
+    it('gives the places with their stamps only when asked (SQLite: a JSON field read per row)', () => withStores(({ sessions }) => {
+      const seq = sessions.enqueue('c', { message: { topic: 't', payload: new Uint8Array(3), qos: 1, retain: false, stamp: 123_456 }, state: 'queued' });
+      expect(sessions.outboundPlaces('c')[0].stamp).toBeUndefined();
+      expect(sessions.outboundPlaces('c', true)).toEqual([{ seq, state: 'queued', packetId: undefined, qos: 1, bytes: 3, stamp: 123_456 }]);
+    }));
+
     it('writes, reads, updates and deletes many outbound messages at once, each to its own client', () => withStores(({ sessions }) => {
       // 25 rows: more than one INSERT of the SQLite store (11 rows each), and a last one part full
       const entries = Array.from({ length: 25 }, (_, i): Omit<OutboundMessage, 'seq'> => ({

@@ -4,7 +4,9 @@
 // per WebSocket message, settle together). Counted exactly: every message the publisher had a
 // PUBACK/PUBREC for reaches the subscriber; at QoS 1 only a message the publisher sent again, or
 // one in flight to the subscriber at the kill, may arrive twice [MQTT-4.3.2]; at QoS 2 each
-// arrives once [MQTT-4.3.3].
+// arrives once [MQTT-4.3.3]. Two subscribers: one with a Receive Maximum of 50 (the drain takes
+// many events, each refilled by PUBACKs) and one with 65,535 (the drain streams in turns of the
+// object, killed between them).
 import { afterEach, describe, expect, it } from 'vitest';
 import { encode, type Packet } from '../../src/protocol/index.ts';
 import { RawClient, uniqueId } from './clients.ts';
@@ -15,17 +17,16 @@ const topologies: Array<{ name: string; vars: Record<string, string>; gateways: 
   { name: 'sharded topology (3 gateways x 4 shards)', vars: { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' }, gateways: 3 },
 ];
 
-const total = 600;
 /** PUBLISH packets per WebSocket message, and most unacknowledged. */
 const [perFrame, window] = [25, 100];
-/** The subscriber's Receive Maximum: the drain takes many events. */
-const receiveMaximum = 50;
+/** The subscriber's Receive Maximum, and the messages queued. */
+const drains = [{ receiveMaximum: 50, total: 600 }, { receiveMaximum: 65_535, total: 3_000 }];
 const session = { keepalive: 0, properties: { sessionExpiryInterval: 600 } };
-const vars = { MQTT_MAX_QUEUED_MESSAGES: String(total * 2), MQTT_RECEIVE_MAXIMUM: String(window) };
 
 for (const topology of topologies) {
   describe(`an offline queue across a SIGKILL of the server, ${topology.name}`, () => {
     let server: BrokerServer | undefined;
+    let vars: Record<string, string> = {};
     const restart = async () => {
       await server!.crash();
       const { persistTo, port } = server!;
@@ -37,15 +38,16 @@ for (const topology of topologies) {
       server = undefined;
     });
 
-    for (const qos of [1, 2] as const) {
-      it(`${total} QoS ${qos} messages, killed ${qos === 1 ? 'mid-enqueue and ' : ''}mid-drain: none lost${qos === 2 ? ', none twice' : ''}`, async () => {
+    for (const { receiveMaximum, total } of drains) for (const qos of [1, 2] as const) {
+      it(`${total} QoS ${qos} messages, killed ${qos === 1 ? 'mid-enqueue and ' : ''}mid-drain (Receive Maximum ${receiveMaximum}): none lost${qos === 2 ? ', none twice' : ''}`, async () => {
+        vars = { MQTT_MAX_QUEUED_MESSAGES: String(total * 2), MQTT_RECEIVE_MAXIMUM: String(window) };
         server = await startBroker({ vars: { ...vars, ...topology.vars } });
         const at = (gateway: number) => `ws://127.0.0.1:${server!.port}/mqtt?gateway=${gateway % topology.gateways}`;
         const topic = `queue-kill/${uniqueId()}`;
         const [subId, pubId] = [uniqueId('qsub'), uniqueId('qpub')];
 
         // the subscriber subscribes, then goes away: what comes is queued for it
-        const subscriber = new Subscriber(subId, qos);
+        const subscriber = new Subscriber(subId, qos, receiveMaximum);
         let sub = await subscriber.connect(at(0), true);
         sub.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: topic, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
         await until(() => subscriber.subscribed, 15_000, 'SUBACK');
@@ -53,7 +55,7 @@ for (const topology of topologies) {
         await until(() => sub.closeCode !== undefined, 5_000, 'the subscriber\'s close');
 
         // the publisher fills the queue; at QoS 1 the server is killed with a window of messages on their way
-        const publisher = new Publisher(pubId, topic, qos);
+        const publisher = new Publisher(pubId, topic, qos, total);
         let pub = await publisher.connect(at(1), true);
         await publisher.stream(pub, qos === 1 ? total / 3 : total, qos === 2);
         if (qos === 1) {
@@ -67,13 +69,14 @@ for (const topology of topologies) {
         // the subscriber drains a third, the server is killed, it comes back for the rest
         sub = await subscriber.connect(at(1), false);
         await until(() => subscriber.received.size >= total / 3, 30_000, 'a third of the queue');
+        const atKill = subscriber.received.size;
         await restart();
         sub = await subscriber.connect(at(2), false);
         await until(() => subscriber.received.size >= total && subscriber.settled(), 60_000, 'the whole queue');
         await new Promise((r) => setTimeout(r, 1_000)); // a duplicate would arrive by now
         sub.close();
 
-        if (process.env.SHOW_COUNTS) console.log({ resent: publisher.resent.size, inFlightAtKill: subscriber.inFlightAtKill.size, twice: [...subscriber.received.values()].filter((c) => c > 1).length });
+        if (process.env.SHOW_COUNTS) console.log({ atKill, resent: publisher.resent.size, inFlightAtKill: subscriber.inFlightAtKill.size, twice: [...subscriber.received.values()].filter((c) => c > 1).length });
         const missing = Array.from({ length: total }, (_, i) => i + 1).filter((n) => !subscriber.received.has(n));
         const twice = [...subscriber.received].filter(([, count]) => count > 1).map(([n]) => n);
         // QoS 1: a message may come twice only if the publisher sent it again or it was in flight at the kill
@@ -97,9 +100,10 @@ class Subscriber {
   private readonly awaitingRel = new Map<number, number>();
   private readonly clientId: string;
   private readonly qos: 1 | 2;
+  private readonly receiveMaximum: number;
 
-  constructor(clientId: string, qos: 1 | 2) {
-    [this.clientId, this.qos] = [clientId, qos];
+  constructor(clientId: string, qos: 1 | 2, receiveMaximum: number) {
+    [this.clientId, this.qos, this.receiveMaximum] = [clientId, qos, receiveMaximum];
   }
 
   /** Every QoS 2 flow ended (no PUBREL owed). */
@@ -129,7 +133,7 @@ class Subscriber {
       // the acknowledgements of one WebSocket message leave together, as one
       if (acks.length === 1) queueMicrotask(() => raw.ws.readyState === 1 && raw.ws.send(frame(acks.splice(0))));
     };
-    raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clientId: this.clientId, clean: first, ...session, properties: { ...session.properties, receiveMaximum } });
+    raw.send({ type: 'connect', protocolName: 'MQTT', protocolVersion: 5, clientId: this.clientId, clean: first, ...session, properties: { ...session.properties, receiveMaximum: this.receiveMaximum } });
     await bounded(ready, 'the subscriber\'s CONNACK');
     return raw;
   }
@@ -145,13 +149,14 @@ class Publisher {
   private readonly clientId: string;
   private readonly topic: string;
   private readonly qos: 1 | 2;
+  private readonly total: number;
 
-  constructor(clientId: string, topic: string, qos: 1 | 2) {
-    [this.clientId, this.topic, this.qos] = [clientId, topic, qos];
+  constructor(clientId: string, topic: string, qos: 1 | 2, total: number) {
+    [this.clientId, this.topic, this.qos, this.total] = [clientId, topic, qos, total];
   }
 
   done(): boolean {
-    return this.acknowledged.size === this.sent && this.sent === total;
+    return this.acknowledged.size === this.sent && this.sent === this.total;
   }
 
   async connect(url: string, first: boolean): Promise<RawClient> {

@@ -99,10 +99,10 @@ export class MemorySessionStore implements SessionStore {
     return this.sorted(clientId).map((v) => this.copy(v));
   }
 
-  outboundPlaces(clientId: string): OutboundPlace[] {
+  outboundPlaces(clientId: string, stamps = false): OutboundPlace[] {
     return this.sorted(clientId).map((e) => {
       const place: OutboundPlace = { seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length };
-      if (e.message.stamp !== undefined) place.stamp = e.message.stamp;
+      if (stamps && e.message.stamp !== undefined) place.stamp = e.message.stamp;
       return place;
     });
   }

@@ -9,6 +9,8 @@ export class Gateway {
   readonly connections = new Map<string, Connection>();
   readonly byClientId = new Map<string, Connection>();
   private readonly dirty = new Set<Connection>();
+  /** Connections waiting for a later turn (`nextTurn`). */
+  private readonly turns = new Set<Connection>();
   /** Bytes all connections hold of packets not yet complete (config.maxPartialPacketBytes). */
   partialBytes = 0;
 
@@ -69,6 +71,18 @@ export class Gateway {
   flush(): void {
     for (const conn of this.dirty) conn.flush();
     this.dirty.clear();
+  }
+
+  /** Runs a connection's `turn` (a drain's next step) in a later turn of the object (Broker.defer), then flushes. */
+  nextTurn(conn: Connection): void {
+    if (!this.turns.size) {
+      this.broker.defer(() => {
+        for (const c of this.turns) c.turn();
+        this.turns.clear();
+        this.flush();
+      });
+    }
+    this.turns.add(conn);
   }
 
   /**

@@ -203,7 +203,7 @@ export class SessionHost {
    * messages keep their publisher's order [MQTT-4.6.0-6].
    */
   private requeue(clientId: string, entries: Array<Omit<OutboundMessage, 'seq'>>): void {
-    const places = this.store.outboundPlaces(clientId);
+    const places = this.store.outboundPlaces(clientId, true);
     const pending = entries.map(({ message, subscriptionIdentifiers }) => ({ message, subscriptionIdentifiers, state: 'queued' as const })).sort(byStamp);
     // the queued messages stamped after the oldest newcomer move behind it: read, deleted and
     // written again a page at a time (payloads are only in memory a page at a time)
@@ -579,7 +579,7 @@ export class SessionHost {
     const entry = { message, subscriptionIdentifiers, state: 'queued' as const };
     if (this.lends && message.stamp !== undefined) {
       // a session object gets one topic's messages by two paths (from its shard, passed back by a gateway)
-      const newest = this.newest.get(clientId) ?? this.store.outboundPlaces(clientId).reduce((max, p) => Math.max(max, p.stamp ?? 0), 0);
+      const newest = this.newest.get(clientId) ?? this.store.outboundPlaces(clientId, true).reduce((max, p) => Math.max(max, p.stamp ?? 0), 0);
       if (message.stamp < newest) return void (this.write(clientId), this.requeue(clientId, [entry]));
       this.newest.set(clientId, message.stamp);
     }

@@ -126,8 +126,10 @@ export class SqliteSessionStore implements SessionStore {
     return { outbound, more: false };
   }
 
-  outboundPlaces(clientId: string): OutboundPlace[] {
-    const sql = "SELECT seq, state, packet_id, qos, length(payload) AS bytes, json_extract(meta, '$.stamp') AS stamp FROM outbound WHERE client_id = ? ORDER BY seq";
+  outboundPlaces(clientId: string, stamps = false): OutboundPlace[] {
+    const stamp = stamps ? "json_extract(meta, '$.stamp')" : 'NULL';
+    const sql = `SELECT seq, state, packet_id, qos, length(payload) AS bytes, ${stamp} AS stamp
+      FROM outbound WHERE client_id = ? ORDER BY seq`;
     return this.sql.all<PlaceRow>(sql, clientId).map((r) => {
       const place: OutboundPlace = { seq: r.seq, state: r.state as OutboundPlace['state'], packetId: r.packet_id ?? undefined, qos: r.qos as OutboundPlace['qos'], bytes: r.bytes };
       if (r.stamp !== null) place.stamp = r.stamp;
