@@ -9,6 +9,7 @@ import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-qu
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
+import { packMessages, packRouted, type PackedMessages, type PackedRouted } from './packed.ts';
 import { pageBytes, paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
@@ -36,8 +37,11 @@ export interface Caller {
 
 /** What a topic-shard object answers (roles/endpoints.ts). */
 export interface ShardCalls {
-  /** `from`: the calling gateway, null for a session object; deliveries for its sessions ride the answer. */
-  publish(messages: Message[], from: number | null): Promise<Accepted[]>;
+  /**
+   * `messages` in their packed form (packed.ts); `from`: the calling gateway, null for a session
+   * object; deliveries for its sessions ride the answer.
+   */
+  publish(messages: PackedMessages, from: number | null): Promise<Accepted[]>;
   /** `gateway`: where the client is; null: its session is away, with its session object. */
   subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
@@ -47,7 +51,7 @@ export interface ShardCalls {
 
 /** What a gateway answers (roles/endpoints.ts). */
 export interface GatewayCalls {
-  deliver(batch: Routed[]): Promise<void>;
+  deliver(batch: PackedRouted): Promise<void>;
   takeover(clientId: string, connectionId: string): Promise<void>;
 }
 
@@ -65,7 +69,7 @@ export interface SessionCalls {
   /** A page of a session's outbound messages ahead of its detach (`first`: the first page). */
   stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void>;
   detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged?: boolean): Promise<void>;
-  enqueue(batch: Routed[], from: number | null): Promise<void>;
+  enqueue(batch: PackedRouted, from: number | null): Promise<void>;
 }
 
 /**
@@ -125,11 +129,12 @@ export class FabricCore implements Remote {
     this.timeout = options.timeout ?? 5_000;
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
-    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)), messageLimits);
+    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)), messageLimits);
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
-      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(batch));
-      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(batch, where));
+      const packed = packRouted(batch);
+      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(packed));
+      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(packed, where));
       return [] as undefined[];
     }, routedLimits);
     this.shards = {
@@ -256,12 +261,12 @@ export class FabricCore implements Remote {
     for (const { message, deliveries } of batch) {
       for (const d of deliveries) pushTo(bySession, sessionObjectOf(d.clientId, this.topology.sessions), { message, deliveries: [d] });
     }
-    return this.track(Promise.all([...bySession].map(([i, routed]) => this.deadline('enqueue', this.directory.session(i).enqueue(routed, this.where)))));
+    return this.track(Promise.all([...bySession].map(([i, routed]) => this.deadline('enqueue', this.directory.session(i).enqueue(packRouted(routed), this.where)))));
   }
 
   /** A session object passing messages to the gateway its client went back to. */
   forward(gateway: number, batch: Routed[]): Promise<void> {
-    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(batch)));
+    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(packRouted(batch))));
   }
 
   takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {

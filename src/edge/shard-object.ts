@@ -40,7 +40,7 @@ export class ShardObject extends DurableObject<Env> {
         topic, payload, qos: options.qos, retain: options.retain, refusable: options.qos > 0,
         properties: options.userProperties?.length ? { userProperties: options.userProperties } : undefined,
       };
-      const [accepted] = shardOfTopic(topic, topology.shards) === index ? await this.endpoint.publish([message], null) : [await fabric.shards.publish(message)];
+      const [accepted] = shardOfTopic(topic, topology.shards) === index ? await this.endpoint.accept([message], null) : [await fabric.shards.publish(message)];
       if (accepted.refused !== undefined) throw new MqttError(accepted.refused, 'a rule\'s outbox is full');
     });
     const host = new ShardHost({

@@ -136,14 +136,14 @@ describe('ShardEndpoint.publish', () => {
 
   it('answers QoS 0 only once routed, before they arrived; QoS 1/2, or a backlog, once they arrived', async () => {
     const early = endpoint(false);
-    const answer = early.shard.publish([msg('t/x', 0), msg('t/x', 0)], 0);
+    const answer = early.shard.accept([msg('t/x', 0), msg('t/x', 0)], 0);
     expect(await answered(answer)).toBe(true);
     const [a, b] = await answer;
     expect(a).toMatchObject({ reached: 2, here: [{ clientId: 'near' }] });
     expect(b.here).toHaveLength(1);
     for (const [messages, backlogged] of [[[msg('t/x', 0), msg('t/x', 1)], false], [[msg('t/x', 0)], true]] as const) {
       const late = endpoint(backlogged);
-      const waiting = late.shard.publish([...messages], 0);
+      const waiting = late.shard.accept([...messages], 0);
       expect(await answered(waiting)).toBe(false);
       late.arrive();
       expect(await answered(waiting)).toBe(true);
@@ -153,7 +153,7 @@ describe('ShardEndpoint.publish', () => {
   it('answers a QoS 0 message with nothing for the caller with one object per count reached', async () => {
     const { shard, arrive } = endpoint(false);
     arrive();
-    const answers = await shard.publish([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
+    const answers = await shard.accept([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
     expect(answers.map((a) => a.reached)).toEqual([2, 0, 2, 0, 2]);
     expect(answers[0]).toBe(answers[2]);
     expect(answers[1]).toBe(answers[3]);

@@ -4,7 +4,8 @@
 import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
-import type { Accepted, Routed, Subscribed } from '../remote.ts';
+import type { Accepted, Subscribed } from '../remote.ts';
+import { unpackMessages, unpackRouted, type PackedMessages, type PackedRouted } from '../packed.ts';
 import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
@@ -25,7 +26,12 @@ export class ShardEndpoint implements ShardCalls {
    * Unless those calls are backlogged: then it waits, so a fast publisher's gateway holds what it
    * sends, not this shard.
    */
-  async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
+  publish(messages: PackedMessages, from: number | null): Promise<Accepted[]> {
+    return this.accept(unpackMessages(messages), from);
+  }
+
+  /** `publish` for messages from this object itself (a rule's republish). */
+  async accept(messages: Message[], from: number | null): Promise<Accepted[]> {
     const { reached, targets, refused, notRetained } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
     const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
@@ -82,8 +88,8 @@ export class GatewayEndpoint implements GatewayCalls {
   }
 
   /** Messages a shard or session object routed to this gateway's sessions. */
-  deliver(batch: Routed[]): Promise<void> {
-    return this.broker.receive(batch);
+  deliver(batch: PackedRouted): Promise<void> {
+    return this.broker.receive(unpackRouted(batch));
   }
 
   /** A connection on another gateway claimed a client id held here. */
