@@ -9,7 +9,7 @@ import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-qu
 import { Batcher } from './batcher.ts';
 import { pushTo } from './multimap.ts';
 import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
-import { packMessages, packRouted, type PackedMessages, type PackedRouted } from './packed.ts';
+import { packMessages, packRouted, unpackAnswers, type PackedAnswers, type PackedMessages, type PackedRouted } from './packed.ts';
 import { pageBytes, paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
@@ -41,7 +41,7 @@ export interface ShardCalls {
    * `messages` in their packed form (packed.ts); `from`: the calling gateway, null for a session
    * object; deliveries for its sessions ride the answer.
    */
-  publish(messages: PackedMessages, from: number | null): Promise<Accepted[]>;
+  publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers>;
   /** `gateway`: where the client is; null: its session is away, with its session object. */
   subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
@@ -129,7 +129,7 @@ export class FabricCore implements Remote {
     this.timeout = options.timeout ?? 5_000;
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
-    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)), messageLimits);
+    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)).then(unpackAnswers), messageLimits);
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
       const packed = packRouted(batch);

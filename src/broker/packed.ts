@@ -5,7 +5,7 @@
 // its payloads in one buffer, its topics and publishers once each, the rest in number arrays.
 import type { Properties, QoS } from '../protocol/index.ts';
 import type { Message } from './ports.ts';
-import type { Routed } from './remote.ts';
+import type { Accepted, Routed } from './remote.ts';
 import type { Delivery } from './roles/topic-shard.ts';
 
 /** Messages, in order. Per message `head` holds 4 numbers; `numbers` 3, when any message has one. */
@@ -132,4 +132,45 @@ export function unpackRouted({ messages, lists, list }: PackedRouted): Routed[] 
 /** How many messages a packed batch holds. */
 export function countOf(packed: PackedMessages): number {
   return packed.head.length / 4;
+}
+
+/** A shard's answers to a publish call, in order: per message 4 numbers in `head`, and its stamp. */
+export interface PackedAnswers {
+  /** Per message: sessions reached, deliveries (index + 1 in `lists`; 0: none), reason code refused (0: none), not retained (1). */
+  head: Uint32Array;
+  /** Per message: its stamp (NaN: none). */
+  stamps: Float64Array;
+  lists: Delivery[][];
+}
+
+export function packAnswers(answers: readonly Accepted[]): PackedAnswers {
+  const head = new Uint32Array(answers.length * 4);
+  const stamps = new Float64Array(answers.length).fill(NaN);
+  const lists: Delivery[][] = [];
+  const index = new Map<Delivery[], number>();
+  answers.forEach((a, i) => {
+    head[i * 4] = a.reached;
+    if (a.here.length) {
+      let at = index.get(a.here);
+      if (at === undefined) index.set(a.here, (at = lists.push(a.here) - 1));
+      head[i * 4 + 1] = at + 1;
+    }
+    head[i * 4 + 2] = a.refused ?? 0;
+    head[i * 4 + 3] = a.notRetained ? 1 : 0;
+    if (a.stamp !== undefined) stamps[i] = a.stamp;
+  });
+  return { head, stamps, lists };
+}
+
+export function unpackAnswers({ head, stamps, lists }: PackedAnswers): Accepted[] {
+  const answers = new Array<Accepted>(stamps.length);
+  for (let i = 0; i < answers.length; i++) {
+    const list = head[i * 4 + 1];
+    const a: Accepted = { reached: head[i * 4], here: list ? lists[list - 1] : [] };
+    if (head[i * 4 + 2]) a.refused = head[i * 4 + 2];
+    if (head[i * 4 + 3]) a.notRetained = true;
+    if (!Number.isNaN(stamps[i])) a.stamp = stamps[i];
+    answers[i] = a;
+  }
+  return answers;
 }

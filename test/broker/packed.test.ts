@@ -3,7 +3,7 @@
 import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { FabricCore, type Directory } from '../../src/broker/fabric-core.ts';
-import { countOf, packMessages, packRouted, unpackMessages, unpackRouted, viewBytes, type PackedMessages } from '../../src/broker/packed.ts';
+import { countOf, packAnswers, packMessages, packRouted, unpackMessages, unpackRouted, viewBytes, type PackedMessages } from '../../src/broker/packed.ts';
 import { pageBytes } from '../../src/broker/remote.ts';
 import type { Message } from '../../src/broker/index.ts';
 
@@ -78,7 +78,7 @@ describe('FabricCore calls', () => {
     };
     const directory: Directory = {
       shard: () => ({
-        publish: async (packed) => (calls.push(packed), unpackMessages(packed).map(() => ({ reached: 0, here: [] }))),
+        publish: async (packed) => (calls.push(packed), packAnswers(unpackMessages(packed).map(() => ({ reached: 0, here: [] })))),
         subscribe: none, unsubscribe: none, leave: none,
       }),
       gateway: () => ({ deliver: none, takeover: none }),

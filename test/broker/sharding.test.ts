@@ -9,6 +9,7 @@ import { ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
 import { encode } from '../../src/protocol/index.ts';
+import { packMessages, unpackAnswers } from '../../src/broker/packed.ts';
 import { World } from './harness.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -150,15 +151,15 @@ describe('ShardEndpoint.publish', () => {
     }
   });
 
-  it('answers a QoS 0 message with nothing for the caller with one object per count reached', async () => {
+  it('answers a call with its answers packed: the deliveries for the caller once, whatever the count', async () => {
     const { shard, arrive } = endpoint(false);
     arrive();
-    const answers = await shard.accept([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
-    expect(answers.map((a) => a.reached)).toEqual([2, 0, 2, 0, 2]);
-    expect(answers[0]).toBe(answers[2]);
-    expect(answers[1]).toBe(answers[3]);
-    expect(answers[4]).not.toBe(answers[0]);
-    expect(answers[4].stamp).toBeGreaterThan(0);
+    const packed = await shard.publish(packMessages([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)]), 0);
+    expect(packed.lists.map((l) => l.map((d) => d.clientId))).toEqual([['near']]);
+    const answers = unpackAnswers(structuredClone(packed));
+    expect(answers.map((a) => [a.reached, a.here.map((d) => d.clientId)])).toEqual([[2, ['near']], [0, []], [2, ['near']], [0, []], [2, ['near']]]);
+    expect(answers[2].here).toBe(answers[0].here);
+    expect(answers.every((a, i) => a.stamp! > (answers[i - 1]?.stamp ?? 0))).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
 import type { Accepted, Subscribed } from '../remote.ts';
-import { unpackMessages, unpackRouted, type PackedMessages, type PackedRouted } from '../packed.ts';
+import { packAnswers, unpackMessages, unpackRouted, type PackedAnswers, type PackedMessages, type PackedRouted } from '../packed.ts';
 import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
@@ -26,8 +26,8 @@ export class ShardEndpoint implements ShardCalls {
    * Unless those calls are backlogged: then it waits, so a fast publisher's gateway holds what it
    * sends, not this shard.
    */
-  publish(messages: PackedMessages, from: number | null): Promise<Accepted[]> {
-    return this.accept(unpackMessages(messages), from);
+  async publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers> {
+    return packAnswers(await this.accept(unpackMessages(messages), from));
   }
 
   /** `publish` for messages from this object itself (a rule's republish). */
@@ -39,18 +39,9 @@ export class ShardEndpoint implements ShardCalls {
     const delivered = this.fabric.route(targets);
     if (messages.some((m) => m.qos > 0) || this.fabric.backlogged(targets.keys())) await delivered;
     else void delivered.catch(() => undefined); // at most once: a lost call loses them (one past its deadline is logged)
-    // an answer with nothing for the caller is one object per count reached: an RPC answer
-    // carries an object once however often it appears
-    const nothingHere = new Map<number, Accepted>();
     return messages.map((m, i) => {
       if (refused[i] !== undefined) return { reached: 0, here: [], refused: refused[i] };
-      const mine = here.get(m);
-      if (!mine && m.qos === 0 && !notRetained.has(m)) {
-        let shared = nothingHere.get(reached[i]);
-        if (!shared) nothingHere.set(reached[i], (shared = { reached: reached[i], here: [] }));
-        return shared;
-      }
-      const accepted: Accepted = { reached: reached[i], here: mine ?? [], stamp: m.stamp };
+      const accepted: Accepted = { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp };
       if (notRetained.has(m)) accepted.notRetained = true;
       return accepted;
     });
