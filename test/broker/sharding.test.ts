@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Batcher } from '../../src/broker/batcher.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
-import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
+import { ShardHost, type Location, type Target } from '../../src/broker/roles/shard-host.ts';
 import { ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
@@ -196,7 +196,23 @@ describe('ShardHost', () => {
     expect(lists[1]).toBe(lists[0]);
     expect(lists[3]).toBe(lists[2]);
     expect(lists[2]).not.toBe(lists[0]);
-    expect(lists[4]).not.toBe(lists[0]); // only the last list to a target is looked at
+    expect(lists[4]).toBe(lists[0]); // a topic's messages from one publisher take the way found for the first
+  });
+
+  it('routes each message of a batch by its own publisher, QoS and shared groups\' turns', () => {
+    const shard = host();
+    shard.subscribe('a1', 0, [sub('$share/g/t/x')], [false]);
+    shard.subscribe('b1', 1, [sub('$share/g/t/x')], [false]);
+    shard.subscribe('c1', 0, [{ ...sub('t/x'), noLocal: true }], [false]);
+    shard.subscribe('d2', 'away', [sub('t/x')], [false]);
+    const from = (publisher: string, qos: 0 | 1 = 1): Message => ({ ...msg('t/x', qos), publisher });
+    const { reached, targets } = shard.publish([from('c1'), from('c1'), from('x'), from('x', 0), from('c1', 0), from('x')]);
+    expect(reached).toEqual([2, 2, 3, 3, 2, 3]); // the group, d2 and c1, which gets nothing of its own [MQTT-3.8.3-3]
+    const to = (target: Target) => targets.get(target)!.map((r) => `${r.message.publisher}${r.message.qos}:${r.deliveries.map((d) => d.clientId).join('+')}`);
+    // the group takes turns message by message: b1, a1, b1, a1, b1, a1
+    expect(to('gateway:0')).toEqual(['c11:a1', 'x1:c1', 'x0:c1+a1', 'x1:c1+a1']);
+    expect(to('gateway:1')).toEqual(['c11:b1', 'x1:b1', 'c10:b1']);
+    expect(to('session:1')).toEqual(['c11:d2', 'c11:d2', 'x1:d2', 'x1:d2']); // QoS 1 only to a session away
   });
 
   it('moves a client between gateways and away, and forgets it with its last subscription', () => {
