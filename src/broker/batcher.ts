@@ -9,7 +9,11 @@ interface Waiter<R> {
   bytes: number;
   resolve: (results: R[], at: number) => void;
   reject: (e: unknown) => void;
+  /** Items posted: nobody waits for their answer, and items posted after them may join. */
+  posted?: true;
 }
+
+const ignore = () => undefined;
 
 interface Queue<T, R> {
   items: T[];
@@ -42,6 +46,22 @@ export class Batcher<K, T, R> {
     return new Promise<R>((resolve, reject) => {
       this.enter(target, [item], { count: 1, bytes: this.limits.size(item), resolve: (results, at) => resolve(results[at]), reject });
     });
+  }
+
+  /**
+   * Sends an item whose answer nobody waits for (a failed call is the sender's `send` to report):
+   * no promise of its own, and items posted one after the other share one waiter.
+   */
+  post(target: K, item: T): void {
+    const size = this.limits.size(item);
+    const w = this.queues.get(target)?.waiting.at(-1);
+    if (w?.posted && w.count < this.limits.items && w.bytes + size <= this.limits.bytes) {
+      this.queues.get(target)!.items.push(item);
+      w.count++;
+      w.bytes += size;
+      return;
+    }
+    this.enter(target, [item], { count: 1, bytes: size, resolve: ignore, reject: ignore, posted: true });
   }
 
   /** Pushes items in order; one promise for all of them, in their order. */

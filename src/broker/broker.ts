@@ -8,7 +8,7 @@ import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
-import type { Remote, Routed, Subscribed } from './remote.ts';
+import type { Accepted, Remote, Routed, Subscribed } from './remote.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
 import { recognisedWindow, SessionHost } from './roles/session-host.ts';
@@ -74,6 +74,7 @@ export class Broker {
     this.hooks = new HookChain(options.hooks);
     this.log = options.log ?? ((level, message) => console[level](message));
     this.remote = options.remote;
+    if (this.remote) this.remote.shards.answered = (messages, answers) => this.answered(messages, answers);
     if (this.remote && this.config.receiveMaximum > recognisedWindow) {
       // a session recognises a publisher's copies sent again among its last recognisedWindow ids
       throw new MqttError(ReasonCode.ImplementationSpecificError, `receiveMaximum (MQTT_RECEIVE_MAXIMUM) ${this.config.receiveMaximum} is over`
@@ -158,21 +159,11 @@ export class Broker {
       const refused = this.rules.accept(message, from && { clientId: from.clientId, username: from.principal?.username }, refusable);
       if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
     }
-    if (this.hooks.has('onPublish')) {
-      this.hooks.emit('onPublish', from, {
-        type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
-        properties: message.properties,
-      });
-    }
+    this.published(message, from);
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused, stamp, notRetained }) => {
+      // what the shard's answer brings for sessions here is taken by `answered`, before this resolves
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(({ reached, refused }) => {
         if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
-        if (notRetained) this.dropped(from?.clientId ?? '', 'retained-quota');
-        if (here.length) {
-          const received = this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
-          this.flushSoon(); // the event that published may have ended: nobody else sends these
-          await received;
-        }
         return reached;
       });
     }
@@ -180,6 +171,47 @@ export class Broker {
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     this.deliverEach(message, deliveries);
     return deliveries.length;
+  }
+
+  /**
+   * `publish` for a client's QoS 0 message, whose count reached nobody reads: sharded, it rides the
+   * next call to its shard with no promise of its own (a lost call is logged by the Remote).
+   */
+  post(message: Message, from?: ClientInfo): void {
+    if (!this.remote || this.local(message.topic) || message.qos > 0) {
+      const routed = this.publish(message, from);
+      if (typeof routed !== 'number') routed.catch((err: unknown) => this.log('warn', `QoS ${message.qos} message on ${message.topic} lost: ${String(err)}`));
+      return;
+    }
+    this.published(message, from);
+    this.remote.shards.post(message);
+  }
+
+  /** Tells the hooks of a message accepted for routing. */
+  private published(message: Message, from: ClientInfo | undefined): void {
+    if (!this.hooks.has('onPublish')) return;
+    this.hooks.emit('onPublish', from, {
+      type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
+      properties: message.properties,
+    });
+  }
+
+  /**
+   * Sharded: a shard answered a call of publishes. Its deliveries for sessions here (they ride the
+   * answer) are received, in order, as one batch; a message the shard could not retain is counted.
+   */
+  private answered(messages: Message[], answers: Accepted[]): Promise<void> | undefined {
+    const here: Routed[] = [];
+    answers.forEach(({ here: deliveries, stamp, notRetained }, i) => {
+      if (notRetained) this.dropped(messages[i].publisher ?? '', 'retained-quota');
+      if (!deliveries.length) return;
+      const { refusable: _r, ...message } = messages[i];
+      here.push({ message: stamp === undefined ? message : { ...message, stamp }, deliveries });
+    });
+    if (!here.length) return undefined;
+    const received = this.receive(here, 0);
+    this.flushSoon(); // the event that published may have ended: nobody else sends these
+    return received;
   }
 
   /**

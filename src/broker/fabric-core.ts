@@ -129,7 +129,17 @@ export class FabricCore implements Remote {
     this.timeout = options.timeout ?? 5_000;
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
-    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)).then(unpackAnswers), messageLimits);
+    this.publishes = new Batcher(async (shard, messages) => {
+      try {
+        const answers = unpackAnswers(await this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)));
+        await this.shards.answered?.(messages, answers);
+        return answers;
+      } catch (err) { // QoS 1/2 fail their publishes (no acknowledgement: sent again); QoS 0 are gone
+        const lost = messages.filter((m) => m.qos === 0).length;
+        if (lost) this.log(`${lost} QoS 0 messages to shard ${shard} lost: ${String(err)}`);
+        throw err;
+      }
+    }, messageLimits);
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
       const packed = packRouted(batch);
@@ -140,6 +150,7 @@ export class FabricCore implements Remote {
     this.shards = {
       // not tracked one by one: settled() waits for the batcher
       publish: (message) => this.publishes.push(shardOfTopic(message.topic, topology.shards), message),
+      post: (message) => this.publishes.post(shardOfTopic(message.topic, topology.shards), message),
       subscribe: (clientId, subscriptions, retained) => this.track((async () => {
         const found: Subscribed = subscriptions.map(() => []);
         const refused = new Set<number>();

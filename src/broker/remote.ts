@@ -79,6 +79,16 @@ export interface ShardLink {
   /** Hands a message to the shard owning its topic; resolves once the shard accepted it. */
   publish(message: Message): Promise<Accepted>;
   /**
+   * `publish` for a QoS 0 message nobody waits on (a client's): it rides the next call to its
+   * shard with no promise of its own; a call that fails is logged with the count it lost.
+   */
+  post(message: Message): void;
+  /**
+   * Gateways: takes each answered call's deliveries for this gateway's own sessions (they ride the
+   * answer), and counts what was not retained, before the call's publishes resolve (Broker sets it).
+   */
+  answered?: (messages: Message[], answers: Accepted[]) => Promise<void> | undefined;
+  /**
    * Registers a client's subscriptions on every shard they touch, with where the caller is (its
    * gateway, or the session object for a session that is away); resolves, per subscription, with
    * the retained messages matching it when `retained` asks for them, from every shard; null for

@@ -81,6 +81,26 @@ describe('Batcher', () => {
     expect(calls).toEqual([[1, 2, 3, 4], [5, 6], [9], [9, 1]]);
   });
 
+  it('posts items nobody waits for among pushed ones, in order and within the limits, and a failed call fails only the pushed', async () => {
+    const calls: number[][] = [];
+    const batcher = new Batcher<string, number, number>(async (_t, items) => {
+      calls.push([...items]);
+      if (items.includes(13)) throw new Error('object reset');
+      return items;
+    }, { items: 4, bytes: 100, size: (i) => i });
+    for (const i of [1, 2]) batcher.post('a', i);
+    const pushed = batcher.push('a', 3);
+    for (const i of [4, 5, 6, 7, 8, 90, 9]) batcher.post('a', i);
+    expect(await pushed).toBe(3);
+    await batcher.settled();
+    // posts join the post before them up to 4 items and 100 bytes: [1, 2] [3] [4, 5, 6, 7] [8, 90] [9]
+    expect(calls).toEqual([[1, 2, 3], [4, 5, 6, 7], [8, 90], [9]]);
+    batcher.post('a', 13);
+    const failed = batcher.push('a', 1);
+    await expect(failed).rejects.toThrow('object reset');
+    expect(calls.at(-1)).toEqual([13, 1]);
+  });
+
   it('settles once every item pushed before was answered or failed, without a call of its own', async () => {
     let release: () => void = () => undefined;
     let calls = 0;
