@@ -54,9 +54,10 @@ export class Batcher<K, T, R> {
    */
   post(target: K, item: T): void {
     const size = this.limits.size(item);
-    const w = this.queues.get(target)?.waiting.at(-1);
+    const q = this.queues.get(target);
+    const w = q?.waiting[q.waiting.length - 1];
     if (w?.posted && w.count < this.limits.items && w.bytes + size <= this.limits.bytes) {
-      this.queues.get(target)!.items.push(item);
+      q!.items.push(item);
       w.count++;
       w.bytes += size;
       return;

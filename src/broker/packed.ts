@@ -10,9 +10,11 @@ import type { Delivery } from './roles/topic-shard.ts';
 
 /** Messages, in order. Per message `head` holds 4 numbers; `numbers` 3, when any message has one. */
 export interface PackedMessages {
-  /** Topics and publishers, each once. */
-  strings: string[];
-  /** Per message: topic (index in `strings`), publisher (index + 1; 0: none), flags, where its payload ends in `payloads`. */
+  /** Topics, each once. */
+  topics: string[];
+  /** Publishers (client ids), each once. */
+  publishers: string[];
+  /** Per message: topic (index in `topics`), publisher (index in `publishers` + 1; 0: none), flags, where its payload ends in `payloads`. */
   head: Uint32Array;
   /** The payloads, one after the other. */
   payloads: Uint8Array;
@@ -42,14 +44,26 @@ const againFlag = 16;
  */
 export const viewBytes = 256 * 1024;
 
-export function packMessages(messages: readonly Message[]): PackedMessages {
-  const strings: string[] = [];
-  const index = new Map<string, number>();
-  const at = (s: string): number => {
-    let i = index.get(s);
-    if (i === undefined) index.set(s, (i = strings.push(s) - 1));
+/** Strings, each once, by index; a batch mostly repeats the string before. */
+class Strings {
+  readonly list: string[] = [];
+  private readonly index = new Map<string, number>();
+  private last?: string;
+  private lastAt = 0;
+
+  at(s: string): number {
+    if (s === this.last) return this.lastAt;
+    let i = this.index.get(s);
+    if (i === undefined) this.index.set(s, (i = this.list.push(s) - 1));
+    this.last = s;
+    this.lastAt = i;
     return i;
-  };
+  }
+}
+
+export function packMessages(messages: readonly Message[]): PackedMessages {
+  const topics = new Strings();
+  const publishers = new Strings();
   let bytes = 0;
   let numbered = false;
   let propertied = false;
@@ -63,15 +77,16 @@ export function packMessages(messages: readonly Message[]): PackedMessages {
   const numbers = numbered ? new Float64Array(messages.length * 3).fill(NaN) : undefined;
   const properties = propertied ? new Array<Properties | undefined>(messages.length) : undefined;
   let end = 0;
-  let lastTopic: string | undefined;
-  let lastIndex = 0;
-  messages.forEach((m, i) => {
-    if (m.topic !== lastTopic) [lastTopic, lastIndex] = [m.topic, at(m.topic)];
-    payloads.set(m.payload, end);
-    end += m.payload.length;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const payload = m.payload;
+    // a short payload is copied faster by hand than by a call into the runtime
+    if (payload.length > 32) payloads.set(payload, end);
+    else for (let k = 0; k < payload.length; k++) payloads[end + k] = payload[k];
+    end += payload.length;
     const flags = m.qos | (m.retain ? retainFlag : 0) | (m.refusable ? refusableFlag : 0) | (m.again ? againFlag : 0);
-    head[i * 4] = lastIndex;
-    head[i * 4 + 1] = m.publisher === undefined ? 0 : at(m.publisher) + 1;
+    head[i * 4] = topics.at(m.topic);
+    head[i * 4 + 1] = m.publisher === undefined ? 0 : publishers.at(m.publisher) + 1;
     head[i * 4 + 2] = flags;
     head[i * 4 + 3] = end;
     if (numbers) {
@@ -80,14 +95,14 @@ export function packMessages(messages: readonly Message[]): PackedMessages {
       if (m.expiresAt !== undefined) numbers[i * 3 + 2] = m.expiresAt;
     }
     if (properties) properties[i] = m.properties;
-  });
-  const packed: PackedMessages = { strings, head, payloads };
+  }
+  const packed: PackedMessages = { topics: topics.list, publishers: publishers.list, head, payloads };
   if (numbers) packed.numbers = numbers;
   if (properties) packed.properties = properties;
   return packed;
 }
 
-export function unpackMessages({ strings, head, payloads, numbers, properties }: PackedMessages): Message[] {
+export function unpackMessages({ topics, publishers, head, payloads, numbers, properties }: PackedMessages): Message[] {
   const count = head.length / 4;
   const messages = new Array<Message>(count);
   const views = payloads.byteLength <= viewBytes;
@@ -98,8 +113,8 @@ export function unpackMessages({ strings, head, payloads, numbers, properties }:
     const end = head[i * 4 + 3];
     const payload = views ? payloads.subarray(start, end) : payloads.slice(start, end);
     start = end;
-    const m: Message = { topic: strings[head[i * 4]], payload, qos: (flags & qosBits) as QoS, retain: (flags & retainFlag) !== 0 };
-    if (publisher) m.publisher = strings[publisher - 1];
+    const m: Message = { topic: topics[head[i * 4]], payload, qos: (flags & qosBits) as QoS, retain: (flags & retainFlag) !== 0 };
+    if (publisher) m.publisher = publishers[publisher - 1];
     if (flags & refusableFlag) m.refusable = true;
     if (flags & againFlag) m.again = true;
     if (numbers) {
