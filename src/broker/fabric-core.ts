@@ -7,6 +7,7 @@ import type { MqttError } from '../protocol/index.ts';
 import { notOwner, notOwnerMessage } from './identity.ts';
 import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
+import { Deadlines } from './deadlines.ts';
 import { pushTo } from './multimap.ts';
 import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
 import { packMessages, packRouted, unpackAnswers, type PackedAnswers, type PackedMessages, type PackedRouted } from './packed.ts';
@@ -119,6 +120,8 @@ export class FabricCore implements Remote {
   private readonly routes: Batcher<Target, Routed, undefined>;
   /** The deadline of a call that waits on no other, in ms. */
   private readonly timeout: number;
+  /** Every call's deadline, on one timer (an eighth of a timeout late at most). */
+  private readonly deadlines: Deadlines;
   private readonly log: (message: string) => void;
   /** Calls that missed their deadline, by kind. */
   readonly timeouts: Partial<Record<CallKind, number>> = {};
@@ -127,6 +130,7 @@ export class FabricCore implements Remote {
     this.directory = directory;
     this.topology = topology;
     this.timeout = options.timeout ?? 5_000;
+    this.deadlines = new Deadlines(this.timeout / 8);
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
     this.publishes = new Batcher(async (shard, messages) => {
@@ -232,21 +236,26 @@ export class FabricCore implements Remote {
    */
   private deadline<T>(kind: CallKind, call: Promise<T>, late?: (value: T) => void): Promise<T> {
     const ms = levels[kind] * this.timeout;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let expired = false;
-    const expiry = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        expired = true;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const cancel = this.deadlines.add(ms, () => {
+        settled = true;
         this.timeouts[kind] = (this.timeouts[kind] ?? 0) + 1;
         this.log(`${kind} call timed out after ${ms} ms`);
         reject(new CallTimeout(kind, ms));
-      }, ms);
+      });
+      Promise.resolve(call).then((value) => {
+        cancel();
+        if (settled) return late?.(value);
+        settled = true;
+        resolve(value);
+      }, (err: unknown) => {
+        cancel();
+        if (settled) return;
+        settled = true;
+        reject(err);
+      });
     });
-    const answer = Promise.resolve(call);
-    void answer.then((value) => {
-      if (expired) late?.(value);
-    }, () => undefined).finally(() => clearTimeout(timer!));
-    return Promise.race([answer, expiry]);
   }
 
   /** Sends routed messages on, one batched call per target. */

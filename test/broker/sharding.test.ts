@@ -1,7 +1,8 @@
 // The sharded topology's pure parts: shard keys, the load-batching caller, and a topic shard's
 // routing into one batch per gateway or session object.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Batcher } from '../../src/broker/batcher.ts';
+import { Deadlines } from '../../src/broker/deadlines.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
 import { ShardHost, type Location, type Target } from '../../src/broker/roles/shard-host.ts';
@@ -121,6 +122,37 @@ describe('Batcher', () => {
     expect([await first, await second]).toEqual([1, 'Error: object reset']);
     expect(calls).toBe(2);
     expect(await batcher.settled()).toEqual([]);
+  });
+});
+
+describe('Deadlines', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('runs each deadline once at least its time passed, an eighth of it late at most, on one timer while any is pending', () => {
+    vi.useFakeTimers();
+    const deadlines = new Deadlines(100);
+    const fired: string[] = [];
+    deadlines.add(800, () => fired.push('a'));
+    vi.advanceTimersByTime(50);
+    deadlines.add(800, () => fired.push('b'));
+    deadlines.add(1600, () => fired.push('c'));
+    const cancel = deadlines.add(1600, () => fired.push('d'));
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(749); // 799 ms
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(101); // 900 ms: a (due 800 to 900) and b (850 to 950)
+    expect(fired).toEqual(['a', 'b']);
+    cancel();
+    vi.advanceTimersByTime(749); // 1,649 ms
+    expect(fired).toEqual(['a', 'b']);
+    vi.advanceTimersByTime(51); // 1,700 ms: c (1,650 to 1,750); d was cancelled
+    expect(fired).toEqual(['a', 'b', 'c']);
+    expect([deadlines.size, vi.getTimerCount()]).toEqual([0, 0]);
+    deadlines.add(100, () => fired.push('e'));
+    vi.advanceTimersByTime(199);
+    expect(fired).toEqual(['a', 'b', 'c']);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['a', 'b', 'c', 'e']);
   });
 });
 
