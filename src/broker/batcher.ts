@@ -100,7 +100,9 @@ export class Batcher<K, T, R> {
     if (!q.busy) {
       q.busy = true;
       const queue = q;
-      queueMicrotask(() => void this.drain(target, queue));
+      // a promise's reaction, not queueMicrotask: the same microtask, without a call into the
+      // runtime (on workerd queueMicrotask cost some 30 µs)
+      void Promise.resolve().then(() => this.drain(target, queue));
     }
   }
 

@@ -363,7 +363,7 @@ export class Broker {
   private flushSoon(): void {
     if (this.flushing) return;
     this.flushing = true;
-    queueMicrotask(() => {
+    void Promise.resolve().then(() => { // a microtask, without queueMicrotask's call into the runtime
       this.flushing = false;
       this.gateway.flush();
     });
