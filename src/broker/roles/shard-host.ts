@@ -28,6 +28,10 @@ export type Target = `gateway:${number}` | `session:${number}`;
 
 /** Where one message goes, as ShardHost.publish reuses it for the messages that go the same way. */
 interface Way {
+  /** Undefined for a way that is the message's own (a shared group's turn). */
+  topic: string | undefined;
+  /** No Local leaves the publisher out [MQTT-3.8.3-3]. */
+  publisher: string | undefined;
   /** The message's QoS: a session away gets QoS 1/2 only. */
   qos: number;
   /** Sessions matched. */
@@ -103,19 +107,25 @@ export class ShardHost {
     const last = new Map<Target, Delivery[]>();
     // nothing changes where messages go during this call: a topic's messages from one publisher
     // take one way, found once (unless a shared subscription's turns make each its own)
-    const ways = new Map<string, Way>();
+    const ways = new Map<string, Map<string | undefined, Way>>(); // topic → publisher → way
+    let previous: Way | undefined;
     const now = this.clock.now();
     const reached = messages.map((message, i) => {
       refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
       if (refused[i] !== undefined) return 0;
       message.stamp = this.stamped = Math.max(this.stamped + 1, now * 1024);
       if (message.retain && !this.shard.retain(message)) notRetained.add(message);
-      const key = message.publisher === undefined ? message.topic : `${message.topic}\u0000${message.publisher}`;
-      let way = ways.get(key);
+      // mostly the way of the message before; else one found earlier in this call, or a new one
+      let way = previous?.topic === message.topic && previous.publisher === message.publisher ? previous : ways.get(message.topic)?.get(message.publisher);
       if (way?.qos !== message.qos) {
         way = this.way(message, last);
-        if (this.shard.steady(message.topic)) ways.set(key, way);
+        if (this.shard.steady(message.topic)) {
+          let byPublisher = ways.get(message.topic);
+          if (!byPublisher) ways.set(message.topic, (byPublisher = new Map()));
+          byPublisher.set(message.publisher, way);
+        } else way.topic = undefined; // never taken again
       }
+      previous = way;
       for (const [target, deliveries] of way.targets) pushTo(targets, target, { message, deliveries });
       for (const [clientId, to] of way.live) {
         let routes = this.lastRouted.get(clientId);
@@ -144,7 +154,7 @@ export class ShardHost {
       if (before && sameDeliveries(before, list)) byTarget.set(target, before);
       else last.set(target, list);
     }
-    return { qos: message.qos, reached: deliveries.length, targets: [...byTarget], live };
+    return { topic: message.topic, publisher: message.publisher, qos: message.qos, reached: deliveries.length, targets: [...byTarget], live };
   }
 
   /**
