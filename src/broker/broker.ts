@@ -8,7 +8,8 @@ import type { Connection } from './connection.ts';
 import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks.ts';
 import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
-import type { Accepted, Remote, Routed, Subscribed } from './remote.ts';
+import type { Remote, Routed, Subscribed } from './remote.ts';
+import type { PackedAnswers } from './packed.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
 import { recognisedWindow, SessionHost } from './roles/session-host.ts';
@@ -200,14 +201,15 @@ export class Broker {
    * Sharded: a shard answered a call of publishes. Its deliveries for sessions here (they ride the
    * answer) are received, in order, as one batch; a message the shard could not retain is counted.
    */
-  private answered(messages: Message[], answers: Accepted[]): Promise<void> | undefined {
+  private answered(messages: Message[], { head, stamps, lists }: PackedAnswers): Promise<void> | undefined {
     const here: Routed[] = [];
-    answers.forEach(({ here: deliveries, stamp, notRetained }, i) => {
-      if (notRetained) this.dropped(messages[i].publisher ?? '', 'retained-quota');
-      if (!deliveries.length) return;
-      const { refusable: _r, ...message } = messages[i];
-      here.push({ message: stamp === undefined ? message : { ...message, stamp }, deliveries });
-    });
+    for (let i = 0; i < messages.length; i++) {
+      if (head[i * 4 + 3]) this.dropped(messages[i].publisher ?? '', 'retained-quota');
+      const list = head[i * 4 + 1];
+      if (!list) continue;
+      const message = messages[i].refusable ? withoutRefusable(messages[i]) : messages[i];
+      here.push({ message: Number.isNaN(stamps[i]) ? message : { ...message, stamp: stamps[i] }, deliveries: lists[list - 1] });
+    }
     if (!here.length) return undefined;
     const received = this.receive(here, 0);
     this.flushSoon(); // the event that published may have ended: nobody else sends these
@@ -370,6 +372,11 @@ export class Broker {
   }
 }
 
+
+/** A message as delivered: `refusable` is for its shard only. */
+function withoutRefusable({ refusable: _r, ...message }: Message): Message {
+  return message;
+}
 
 function* filter<T>(items: Iterable<T>, keep: (item: T) => boolean): Generator<T> {
   for (const item of items) if (keep(item)) yield item;

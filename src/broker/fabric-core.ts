@@ -135,9 +135,9 @@ export class FabricCore implements Remote {
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
     this.publishes = new Batcher(async (shard, messages) => {
       try {
-        const answers = unpackAnswers(await this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where)));
+        const answers = await this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where));
         await this.shards.answered?.(messages, answers);
-        return answers;
+        return unpackAnswers(answers);
       } catch (err) { // QoS 1/2 fail their publishes (no acknowledgement: sent again); QoS 0 are gone
         const lost = messages.filter((m) => m.qos === 0).length;
         if (lost) this.log(`${lost} QoS 0 messages to shard ${shard} lost: ${String(err)}`);

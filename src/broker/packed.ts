@@ -158,33 +158,60 @@ export interface PackedAnswers {
   lists: Delivery[][];
 }
 
-export function packAnswers(answers: readonly Accepted[]): PackedAnswers {
-  const head = new Uint32Array(answers.length * 4);
-  const stamps = new Float64Array(answers.length).fill(NaN);
+/**
+ * Packs a shard's answers: per message the sessions it reached, its reason code if refused, whether
+ * it was not retained, and its stamp; `here`, the routed messages for the caller's own gateway, in
+ * the messages' order (a subsequence of them), give each its deliveries.
+ */
+export function packAnswers(
+  messages: readonly Message[], reached: readonly number[], refused: ReadonlyArray<number | undefined>, notRetained: ReadonlySet<Message>,
+  here: readonly Routed[],
+): PackedAnswers {
+  const head = new Uint32Array(messages.length * 4);
+  const stamps = new Float64Array(messages.length).fill(NaN);
   const lists: Delivery[][] = [];
   const index = new Map<Delivery[], number>();
-  answers.forEach((a, i) => {
-    head[i * 4] = a.reached;
-    if (a.here.length) {
-      let at = index.get(a.here);
-      if (at === undefined) index.set(a.here, (at = lists.push(a.here) - 1));
+  let next = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    head[i * 4] = reached[i];
+    if (here[next]?.message === m) {
+      const list = here[next++].deliveries;
+      let at = index.get(list);
+      if (at === undefined) index.set(list, (at = lists.push(list) - 1));
       head[i * 4 + 1] = at + 1;
     }
-    head[i * 4 + 2] = a.refused ?? 0;
-    head[i * 4 + 3] = a.notRetained ? 1 : 0;
-    if (a.stamp !== undefined) stamps[i] = a.stamp;
-  });
+    head[i * 4 + 2] = refused[i] ?? 0;
+    head[i * 4 + 3] = notRetained.has(m) ? 1 : 0;
+    if (m.stamp !== undefined) stamps[i] = m.stamp;
+  }
   return { head, stamps, lists };
 }
 
+/** What no session here gets. */
+const nothing: Delivery[] = Object.freeze([]) as unknown as Delivery[];
+
+/**
+ * The answers as the caller's publishes take them; an answer that only counts what it reached is
+ * one object per count (the deliveries and stamps are read from the packed form: Broker.answered).
+ */
 export function unpackAnswers({ head, stamps, lists }: PackedAnswers): Accepted[] {
   const answers = new Array<Accepted>(stamps.length);
+  const plain = new Map<number, Accepted>();
   for (let i = 0; i < answers.length; i++) {
+    const reached = head[i * 4];
     const list = head[i * 4 + 1];
-    const a: Accepted = { reached: head[i * 4], here: list ? lists[list - 1] : [] };
-    if (head[i * 4 + 2]) a.refused = head[i * 4 + 2];
-    if (head[i * 4 + 3]) a.notRetained = true;
-    if (!Number.isNaN(stamps[i])) a.stamp = stamps[i];
+    const refused = head[i * 4 + 2];
+    const notRetained = head[i * 4 + 3];
+    if (!list && !refused && !notRetained) {
+      let a = plain.get(reached);
+      if (!a) plain.set(reached, (a = { reached, here: nothing }));
+      answers[i] = a;
+      continue;
+    }
+    const a: Accepted = { reached, here: list ? lists[list - 1] : nothing };
+    if (refused) a.refused = refused;
+    if (notRetained) a.notRetained = true;
     answers[i] = a;
   }
   return answers;

@@ -78,7 +78,11 @@ describe('FabricCore calls', () => {
     };
     const directory: Directory = {
       shard: () => ({
-        publish: async (packed) => (calls.push(packed), packAnswers(unpackMessages(packed).map(() => ({ reached: 0, here: [] })))),
+        publish: async (packed) => {
+          calls.push(packed);
+          const messages = unpackMessages(packed);
+          return packAnswers(messages, messages.map(() => 0), [], new Set(), []);
+        },
         subscribe: none, unsubscribe: none, leave: none,
       }),
       gateway: () => ({ deliver: none, takeover: none }),

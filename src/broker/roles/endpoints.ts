@@ -26,25 +26,20 @@ export class ShardEndpoint implements ShardCalls {
    * Unless those calls are backlogged: then it waits, so a fast publisher's gateway holds what it
    * sends, not this shard.
    */
-  async publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers> {
-    return packAnswers(await this.accept(unpackMessages(messages), from));
+  publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers> {
+    return this.accept(unpackMessages(messages), from);
   }
 
   /** `publish` for messages from this object itself (a rule's republish). */
-  async accept(messages: Message[], from: number | null): Promise<Accepted[]> {
+  async accept(messages: Message[], from: number | null): Promise<PackedAnswers> {
     const { reached, targets, refused, notRetained } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
-    const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
+    const here = targets.get(own) ?? [];
     targets.delete(own);
     const delivered = this.fabric.route(targets);
     if (messages.some((m) => m.qos > 0) || this.fabric.backlogged(targets.keys())) await delivered;
     else void delivered.catch(() => undefined); // at most once: a lost call loses them (one past its deadline is logged)
-    return messages.map((m, i) => {
-      if (refused[i] !== undefined) return { reached: 0, here: [], refused: refused[i] };
-      const accepted: Accepted = { reached: reached[i], here: here.get(m) ?? [], stamp: m.stamp };
-      if (notRetained.has(m)) accepted.notRetained = true;
-      return accepted;
-    });
+    return packAnswers(messages, reached, refused, notRetained, here);
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed> {
