@@ -246,7 +246,17 @@ export class Broker {
    * their session objects.
    */
   async receive(batch: Routed[], way: 0 | 1 = 1): Promise<void> {
-    for (const routed of batch) this.saw(routed, way);
+    // a run of one topic's messages to the same sessions is noted once, with its highest stamp
+    let highest = -Infinity;
+    for (let i = 0; i < batch.length; i++) {
+      const { message, deliveries } = batch[i];
+      if (message.stamp === undefined) continue;
+      highest = Math.max(highest, message.stamp);
+      const next = batch[i + 1];
+      if (next?.message.topic === message.topic && next.deliveries === deliveries && next.message.stamp !== undefined) continue;
+      this.saw(message.topic, deliveries, way, highest);
+      highest = -Infinity;
+    }
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
       // clients arriving here get theirs once their session is here; the rest go to their session
@@ -261,11 +271,10 @@ export class Broker {
   }
 
   /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
-  private saw({ message, deliveries }: Routed, way: 0 | 1): void {
-    if (message.stamp === undefined) return;
-    const shard = this.remote!.shards.shardOf(message.topic);
+  private saw(topic: string, deliveries: Delivery[], way: 0 | 1, stamp: number): void {
+    const shard = this.remote!.shards.shardOf(topic);
     // a session object's (it names the connection) came another way, in no order with these
-    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, message.stamp);
+    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */
