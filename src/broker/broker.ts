@@ -9,6 +9,7 @@ import { HookChain, type ClientInfo, type DropReason, type Hooks } from './hooks
 import type { Clock, Message, OutboundMessage, PublishSink, RetainedStore, SessionStore, StoredSubscription } from './ports.ts';
 import { MqttError, ReasonCode } from '../protocol/index.ts';
 import type { Remote, Routed, Subscribed } from './remote.ts';
+import type { PackedAnswers } from './packed.ts';
 import type { FlowSnapshots } from './clean-flows.ts';
 import { Gateway } from './roles/gateway.ts';
 import { recognisedWindow, SessionHost } from './roles/session-host.ts';
@@ -81,6 +82,7 @@ export class Broker {
     this.log = options.log ?? ((level, message) => console[level](message));
     this.defer = options.defer ?? ((run) => void setTimeout(run, 0));
     this.remote = options.remote;
+    if (this.remote) this.remote.shards.answered = (messages, answers) => this.answered(messages, answers);
     if (this.remote && this.config.receiveMaximum > recognisedWindow) {
       // a session recognises a publisher's copies sent again among its last recognisedWindow ids
       throw new MqttError(ReasonCode.ImplementationSpecificError, `receiveMaximum (MQTT_RECEIVE_MAXIMUM) ${this.config.receiveMaximum} is over`
@@ -165,21 +167,11 @@ export class Broker {
       const refused = this.rules.accept(message, from && { clientId: from.clientId, username: from.principal?.username }, refusable);
       if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
     }
-    if (this.hooks.has('onPublish')) {
-      this.hooks.emit('onPublish', from, {
-        type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
-        properties: message.properties,
-      });
-    }
+    this.published(message, from);
     if (!this.local(message.topic)) {
-      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(async ({ reached, here, refused, stamp, notRetained }) => {
+      // what the shard's answer brings for sessions here is taken by `answered`, before this resolves
+      return this.remote!.shards.publish(refusable ? { ...message, refusable } : message).then(({ reached, refused }) => {
         if (refused !== undefined) throw new MqttError(refused, 'a rule\'s outbox is full');
-        if (notRetained) this.dropped(from?.clientId ?? '', 'retained-quota');
-        if (here.length) {
-          const received = this.receive([{ message: stamp === undefined ? message : { ...message, stamp }, deliveries: here }], 0);
-          this.flushSoon(); // the event that published may have ended: nobody else sends these
-          await received;
-        }
         return reached;
       });
     }
@@ -187,6 +179,48 @@ export class Broker {
     const deliveries = this.shard.route(message, (id) => this.gateway.byClientId.has(id));
     this.deliverEach(message, deliveries);
     return deliveries.length;
+  }
+
+  /**
+   * `publish` for a client's QoS 0 message, whose count reached nobody reads: sharded, it rides the
+   * next call to its shard with no promise of its own (a lost call is logged by the Remote).
+   */
+  post(message: Message, from?: ClientInfo): void {
+    if (!this.remote || this.local(message.topic) || message.qos > 0) {
+      const routed = this.publish(message, from);
+      if (typeof routed !== 'number') routed.catch((err: unknown) => this.log('warn', `QoS ${message.qos} message on ${message.topic} lost: ${String(err)}`));
+      return;
+    }
+    this.published(message, from);
+    this.remote.shards.post(message);
+  }
+
+  /** Tells the hooks of a message accepted for routing. */
+  private published(message: Message, from: ClientInfo | undefined): void {
+    if (!this.hooks.has('onPublish')) return;
+    this.hooks.emit('onPublish', from, {
+      type: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, dup: false,
+      properties: message.properties,
+    });
+  }
+
+  /**
+   * Sharded: a shard answered a call of publishes. Its deliveries for sessions here (they ride the
+   * answer) are received, in order, as one batch; a message the shard could not retain is counted.
+   */
+  private answered(messages: Message[], { head, stamps, lists }: PackedAnswers): Promise<void> | undefined {
+    const here: Routed[] = [];
+    for (let i = 0; i < messages.length; i++) {
+      if (head[i * 4 + 3]) this.dropped(messages[i].publisher ?? '', 'retained-quota');
+      const list = head[i * 4 + 1];
+      if (!list) continue;
+      const message = messages[i].refusable ? withoutRefusable(messages[i]) : messages[i];
+      here.push({ message: Number.isNaN(stamps[i]) ? message : { ...message, stamp: stamps[i] }, deliveries: lists[list - 1] });
+    }
+    if (!here.length) return undefined;
+    const received = this.receive(here, 0);
+    this.flushSoon(); // the event that published may have ended: nobody else sends these
+    return received;
   }
 
   /**
@@ -219,7 +253,17 @@ export class Broker {
    * their session objects.
    */
   async receive(batch: Routed[], way: 0 | 1 = 1): Promise<void> {
-    for (const routed of batch) this.saw(routed, way);
+    // a run of one topic's messages to the same sessions is noted once, with its highest stamp
+    let highest = -Infinity;
+    for (let i = 0; i < batch.length; i++) {
+      const { message, deliveries } = batch[i];
+      if (message.stamp === undefined) continue;
+      highest = Math.max(highest, message.stamp);
+      const next = batch[i + 1];
+      if (next?.message.topic === message.topic && next.deliveries === deliveries && next.message.stamp !== undefined) continue;
+      this.saw(message.topic, deliveries, way, highest);
+      highest = -Infinity;
+    }
     const missed: Routed[] = [];
     for (const { message, deliveries } of this.deliverRouted(batch)) {
       // clients arriving here get theirs once their session is here; the rest go to their session
@@ -234,11 +278,10 @@ export class Broker {
   }
 
   /** Notes what a shard routed here, per client: a leaving session waits for all of it (SessionHost.settle). */
-  private saw({ message, deliveries }: Routed, way: 0 | 1): void {
-    if (message.stamp === undefined) return;
-    const shard = this.remote!.shards.shardOf(message.topic);
+  private saw(topic: string, deliveries: Delivery[], way: 0 | 1, stamp: number): void {
+    const shard = this.remote!.shards.shardOf(topic);
     // a session object's (it names the connection) came another way, in no order with these
-    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, message.stamp);
+    for (const { clientId, connectionId } of deliveries) if (connectionId === undefined) this.sessions.saw(clientId, shard, way, stamp);
   }
 
   /** False when the session is neither live nor held here and the message is QoS 1/2. */
@@ -338,13 +381,18 @@ export class Broker {
   private flushSoon(): void {
     if (this.flushing) return;
     this.flushing = true;
-    queueMicrotask(() => {
+    void Promise.resolve().then(() => { // a microtask, without queueMicrotask's call into the runtime
       this.flushing = false;
       this.gateway.flush();
     });
   }
 }
 
+
+/** A message as delivered: `refusable` is for its shard only. */
+function withoutRefusable({ refusable: _r, ...message }: Message): Message {
+  return message;
+}
 
 function* filter<T>(items: Iterable<T>, keep: (item: T) => boolean): Generator<T> {
   for (const item of items) if (keep(item)) yield item;

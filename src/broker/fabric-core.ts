@@ -7,8 +7,10 @@ import type { MqttError } from '../protocol/index.ts';
 import { notOwner, notOwnerMessage } from './identity.ts';
 import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
+import { Deadlines } from './deadlines.ts';
 import { pushTo } from './multimap.ts';
 import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
+import { packMessages, packRouted, unpackAnswers, type PackedAnswers, type PackedMessages, type PackedRouted } from './packed.ts';
 import { pageBytes, paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Routes, Target } from './roles/shard-host.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from './shard-key.ts';
@@ -36,8 +38,11 @@ export interface Caller {
 
 /** What a topic-shard object answers (roles/endpoints.ts). */
 export interface ShardCalls {
-  /** `from`: the calling gateway, null for a session object; deliveries for its sessions ride the answer. */
-  publish(messages: Message[], from: number | null): Promise<Accepted[]>;
+  /**
+   * `messages` in their packed form (packed.ts); `from`: the calling gateway, null for a session
+   * object; deliveries for its sessions ride the answer.
+   */
+  publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers>;
   /** `gateway`: where the client is; null: its session is away, with its session object. */
   subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed>;
   unsubscribe(clientId: string, topicFilters: string[]): Promise<void>;
@@ -47,7 +52,7 @@ export interface ShardCalls {
 
 /** What a gateway answers (roles/endpoints.ts). */
 export interface GatewayCalls {
-  deliver(batch: Routed[]): Promise<void>;
+  deliver(batch: PackedRouted): Promise<void>;
   takeover(clientId: string, connectionId: string): Promise<void>;
 }
 
@@ -65,7 +70,7 @@ export interface SessionCalls {
   /** A page of a session's outbound messages ahead of its detach (`first`: the first page). */
   stage(clientId: string, connectionId: string, outbound: OutboundMessage[], first: boolean): Promise<void>;
   detach(clientId: string, connectionId: string, session: SessionExport | undefined, staged?: boolean): Promise<void>;
-  enqueue(batch: Routed[], from: number | null): Promise<void>;
+  enqueue(batch: PackedRouted, from: number | null): Promise<void>;
 }
 
 /**
@@ -115,6 +120,8 @@ export class FabricCore implements Remote {
   private readonly routes: Batcher<Target, Routed, undefined>;
   /** The deadline of a call that waits on no other, in ms. */
   private readonly timeout: number;
+  /** Every call's deadline, on one timer (an eighth of a timeout late at most). */
+  private readonly deadlines: Deadlines;
   private readonly log: (message: string) => void;
   /** Calls that missed their deadline, by kind. */
   readonly timeouts: Partial<Record<CallKind, number>> = {};
@@ -123,18 +130,31 @@ export class FabricCore implements Remote {
     this.directory = directory;
     this.topology = topology;
     this.timeout = options.timeout ?? 5_000;
+    this.deadlines = new Deadlines(this.timeout / 8);
     this.log = options.log ?? ((message) => console.error(message));
     const where = (this.where = caller.role === 'gateway' ? caller.index : null);
-    this.publishes = new Batcher((shard, messages) => this.deadline('publish', this.directory.shard(shard).publish(messages, where)), messageLimits);
+    this.publishes = new Batcher(async (shard, messages) => {
+      try {
+        const answers = await this.deadline('publish', this.directory.shard(shard).publish(packMessages(messages), where));
+        await this.shards.answered?.(messages, answers);
+        return unpackAnswers(answers);
+      } catch (err) { // QoS 1/2 fail their publishes (no acknowledgement: sent again); QoS 0 are gone
+        const lost = messages.filter((m) => m.qos === 0).length;
+        if (lost) this.log(`${lost} QoS 0 messages to shard ${shard} lost: ${String(err)}`);
+        throw err;
+      }
+    }, messageLimits);
     this.routes = new Batcher(async (target, batch) => {
       const [role, index] = target.split(':') as ['gateway' | 'session', string];
-      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(batch));
-      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(batch, where));
+      const packed = packRouted(batch);
+      if (role === 'gateway') await this.deadline('deliver', this.directory.gateway(Number(index)).deliver(packed));
+      else await this.deadline('enqueue', this.directory.session(Number(index)).enqueue(packed, where));
       return [] as undefined[];
     }, routedLimits);
     this.shards = {
       // not tracked one by one: settled() waits for the batcher
       publish: (message) => this.publishes.push(shardOfTopic(message.topic, topology.shards), message),
+      post: (message) => this.publishes.post(shardOfTopic(message.topic, topology.shards), message),
       subscribe: (clientId, subscriptions, retained) => this.track((async () => {
         const found: Subscribed = subscriptions.map(() => []);
         const refused = new Set<number>();
@@ -216,21 +236,26 @@ export class FabricCore implements Remote {
    */
   private deadline<T>(kind: CallKind, call: Promise<T>, late?: (value: T) => void): Promise<T> {
     const ms = levels[kind] * this.timeout;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let expired = false;
-    const expiry = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        expired = true;
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const cancel = this.deadlines.add(ms, () => {
+        settled = true;
         this.timeouts[kind] = (this.timeouts[kind] ?? 0) + 1;
         this.log(`${kind} call timed out after ${ms} ms`);
         reject(new CallTimeout(kind, ms));
-      }, ms);
+      });
+      Promise.resolve(call).then((value) => {
+        cancel();
+        if (settled) return late?.(value);
+        settled = true;
+        resolve(value);
+      }, (err: unknown) => {
+        cancel();
+        if (settled) return;
+        settled = true;
+        reject(err);
+      });
     });
-    const answer = Promise.resolve(call);
-    void answer.then((value) => {
-      if (expired) late?.(value);
-    }, () => undefined).finally(() => clearTimeout(timer!));
-    return Promise.race([answer, expiry]);
   }
 
   /** Sends routed messages on, one batched call per target. */
@@ -256,12 +281,12 @@ export class FabricCore implements Remote {
     for (const { message, deliveries } of batch) {
       for (const d of deliveries) pushTo(bySession, sessionObjectOf(d.clientId, this.topology.sessions), { message, deliveries: [d] });
     }
-    return this.track(Promise.all([...bySession].map(([i, routed]) => this.deadline('enqueue', this.directory.session(i).enqueue(routed, this.where)))));
+    return this.track(Promise.all([...bySession].map(([i, routed]) => this.deadline('enqueue', this.directory.session(i).enqueue(packRouted(routed), this.where)))));
   }
 
   /** A session object passing messages to the gateway its client went back to. */
   forward(gateway: number, batch: Routed[]): Promise<void> {
-    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(batch)));
+    return this.track(this.deadline('deliver', this.directory.gateway(gateway).deliver(packRouted(batch))));
   }
 
   takeover(gateway: number, clientId: string, connectionId: string): Promise<void> {

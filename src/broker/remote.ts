@@ -5,6 +5,7 @@
 import { outboundBytes, type Message, type OutboundMessage, type RecognisedIds, type SessionState, type StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
 import type { Routes } from './roles/shard-host.ts';
+import type { PackedAnswers } from './packed.ts';
 
 /** One message and who, among one target's sessions, gets it. */
 export interface Routed {
@@ -69,8 +70,6 @@ export interface Accepted {
   here: Delivery[];
   /** Set when the shard refused the message (0x97: a rule's outbox is full): it went nowhere. */
   refused?: number;
-  /** The shard's stamp on the message (Message.stamp). */
-  stamp?: number;
   /** Set when the shard's retained quota refused to keep the message (it was routed all the same). */
   notRetained?: true;
 }
@@ -78,6 +77,16 @@ export interface Accepted {
 export interface ShardLink {
   /** Hands a message to the shard owning its topic; resolves once the shard accepted it. */
   publish(message: Message): Promise<Accepted>;
+  /**
+   * `publish` for a QoS 0 message nobody waits on (a client's): it rides the next call to its
+   * shard with no promise of its own; a call that fails is logged with the count it lost.
+   */
+  post(message: Message): void;
+  /**
+   * Gateways: takes each answered call's deliveries for this gateway's own sessions (they ride the
+   * answer), and counts what was not retained, before the call's publishes resolve (Broker sets it).
+   */
+  answered?: (messages: Message[], answers: PackedAnswers) => Promise<void> | undefined;
   /**
    * Registers a client's subscriptions on every shard they touch, with where the caller is (its
    * gateway, or the session object for a session that is away); resolves, per subscription, with

@@ -22,4 +22,5 @@ export function literalPrefix(filter: string): string {
 }
 
 /** True for a topic or filter inside $SYS. */
-export const isSys = (topicOrFilter: string): boolean => topicOrFilter.split('/', 1)[0] === '$SYS';
+export const isSys = (topicOrFilter: string): boolean =>
+  topicOrFilter.startsWith('$SYS') && (topicOrFilter.length === 4 || topicOrFilter.charCodeAt(4) === 0x2f); // its first level, no array built

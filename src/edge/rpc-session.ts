@@ -5,8 +5,9 @@
 // meanwhile, its whole time billed (Meter.held), so a session idle for `idleMs` is closed.
 import { RpcTarget } from 'cloudflare:workers';
 import type { GatewayCalls, SessionCalls, ShardCalls } from '../broker/fabric-core.ts';
-import type { Message, OutboundMessage, StoredSubscription } from '../broker/index.ts';
-import type { Routed, SessionExport } from '../broker/remote.ts';
+import type { OutboundMessage, StoredSubscription } from '../broker/index.ts';
+import type { PackedMessages, PackedRouted } from '../broker/packed.ts';
+import type { SessionExport } from '../broker/remote.ts';
 import { prices, objectGb } from './billing.ts';
 
 /** ms an object in memory costs what one request costs: 0.15 / (0.125 GB × 12.5) s, about 96 ms. */
@@ -102,7 +103,7 @@ export class ShardSession extends RpcTarget implements ShardCalls {
     [this.#calls, this.#hold] = [calls, hold];
   }
 
-  publish(messages: Message[], from: number | null) {
+  publish(messages: PackedMessages, from: number | null) {
     return this.#calls.publish(messages, from);
   }
 
@@ -132,7 +133,7 @@ export class GatewaySession extends RpcTarget implements GatewayCalls {
     [this.#calls, this.#hold] = [calls, hold];
   }
 
-  deliver(batch: Routed[]) {
+  deliver(batch: PackedRouted) {
     return this.#calls.deliver(batch);
   }
 
@@ -174,7 +175,7 @@ export class SessionObjectSession extends RpcTarget implements SessionCalls {
     return this.#calls.detach(clientId, connectionId, session, staged);
   }
 
-  enqueue(batch: Routed[], from: number | null) {
+  enqueue(batch: PackedRouted, from: number | null) {
     return this.#calls.enqueue(batch, from);
   }
 

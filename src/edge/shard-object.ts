@@ -4,6 +4,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { ShardEndpoint } from '../broker/roles/endpoints.ts';
 import { ShardHost } from '../broker/roles/shard-host.ts';
+import { unpackAnswers } from '../broker/packed.ts';
 import { sessionObjectOf, shardOfTopic } from '../broker/shard-key.ts';
 import { MqttError } from '../protocol/index.ts';
 import type { RuleEngine } from '../rules/engine.ts';
@@ -40,7 +41,7 @@ export class ShardObject extends DurableObject<Env> {
         topic, payload, qos: options.qos, retain: options.retain, refusable: options.qos > 0,
         properties: options.userProperties?.length ? { userProperties: options.userProperties } : undefined,
       };
-      const [accepted] = shardOfTopic(topic, topology.shards) === index ? await this.endpoint.publish([message], null) : [await fabric.shards.publish(message)];
+      const [accepted] = shardOfTopic(topic, topology.shards) === index ? unpackAnswers(await this.endpoint.accept([message], null)) : [await fabric.shards.publish(message)];
       if (accepted.refused !== undefined) throw new MqttError(accepted.refused, 'a rule\'s outbox is full');
     });
     const host = new ShardHost({

@@ -105,6 +105,7 @@ export class RuleEngine {
    * records nothing and returns 0x97 Quota exceeded; otherwise the match is dropped and counted.
    */
   accept(message: Message, from: Publisher | undefined, refusable: boolean): number | undefined {
+    if (this.trie.size === 0) return undefined; // no rule: nothing to match (it runs once per message)
     const candidates = this.trie.match(message.topic);
     if (!candidates.length) return undefined;
     const path = pathOf(message.properties?.userProperties);

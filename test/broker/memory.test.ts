@@ -134,7 +134,7 @@ describe.skipIf(sharded)('memory an object holds', { timeout: 60_000 }, () => {
 // a session object's memory while a session arrives in pages (sharded hand-over, remote.ts)
 describe.skipIf(sharded)('memory a session object holds while a session arrives in pages', { timeout: 60_000 }, () => {
   const remote: Remote = {
-    shards: { publish: async () => ({ reached: 0, here: [] }), subscribe: async () => [], unsubscribe: async () => {}, leave: async () => new Map(), shardOf: () => 0 },
+    shards: { publish: async () => ({ reached: 0, here: [] }), post: () => undefined, subscribe: async () => [], unsubscribe: async () => {}, leave: async () => new Map(), shardOf: () => 0 },
   };
   const gateways = { takeover: async () => {}, forward: async () => {} };
   const entry = (n: number): OutboundMessage => {

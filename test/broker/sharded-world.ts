@@ -4,7 +4,7 @@
 // one step, picked by a seeded PRNG, so a test can explore interleavings and replay one by seed.
 import { Broker, defaultConfig, type BrokerConfig, type Hooks } from '../../src/broker/index.ts';
 import { FabricCore, type Caller, type Directory, type Topology } from '../../src/broker/fabric-core.ts';
-import type { Routed } from '../../src/broker/remote.ts';
+import { unpackMessages, unpackRouted, type PackedRouted } from '../../src/broker/packed.ts';
 import type { Clock, Message, OutboundMessage, RetainedStore, SessionState, StoredSubscription } from '../../src/broker/ports.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
@@ -248,7 +248,7 @@ export class ShardedNamespace {
     const call = <T>(label: string, work: () => Promise<T>) => this.call(`${from}→${label}`, work);
     return {
       shard: (i) => ({
-        publish: (messages, where) => call(`shard${i}.publish ${messages.map(describe).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
+        publish: (messages, where) => call(`shard${i}.publish ${unpackMessages(messages).map(describe).join(',')}`, () => this.shardEndpoints[i].publish(clone(messages), where)),
         subscribe: (clientId, where, subs, retained) => call(`shard${i}.subscribe ${clientId}@${where}`, () => this.shardEndpoints[i].subscribe(clientId, where, clone(subs), retained)),
         unsubscribe: (clientId, filters) => call(`shard${i}.unsubscribe ${clientId}`, () => this.shardEndpoints[i].unsubscribe(clientId, filters)),
         leave: (clientId, gateway) => call(`shard${i}.leave ${clientId}@${gateway}`, () => this.shardEndpoints[i].leave(clientId, gateway)),
@@ -293,7 +293,7 @@ function describe(m: Message): string {
   return /^[\x20-\x7e]+$/.test(text) ? `${m.topic}=${text}` : m.topic;
 }
 
-const routed = (batch: Routed[]): string => batch.map((r) => `${describe(r.message)}→${r.deliveries.map((d) => d.clientId).join('+')}`).join(',');
+const routed = (batch: PackedRouted): string => unpackRouted(batch).map((r) => `${describe(r.message)}→${r.deliveries.map((d) => d.clientId).join('+')}`).join(',');
 
 const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 

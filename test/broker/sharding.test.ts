@@ -1,14 +1,16 @@
 // The sharded topology's pure parts: shard keys, the load-batching caller, and a topic shard's
 // routing into one batch per gateway or session object.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Batcher } from '../../src/broker/batcher.ts';
+import { Deadlines } from '../../src/broker/deadlines.ts';
 import { MemoryRetainedStore } from '../../src/broker/memory/memory-retained-store.ts';
 import { MemorySessionStore } from '../../src/broker/memory/memory-session-store.ts';
-import { ShardHost, type Location } from '../../src/broker/roles/shard-host.ts';
+import { ShardHost, type Location, type Target } from '../../src/broker/roles/shard-host.ts';
 import { ShardEndpoint } from '../../src/broker/roles/endpoints.ts';
 import { sessionObjectOf, shardOfTopic, shardsOfFilter } from '../../src/broker/shard-key.ts';
 import type { Message } from '../../src/broker/index.ts';
 import { encode } from '../../src/protocol/index.ts';
+import { packMessages, unpackAnswers } from '../../src/broker/packed.ts';
 import { World } from './harness.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -80,6 +82,26 @@ describe('Batcher', () => {
     expect(calls).toEqual([[1, 2, 3, 4], [5, 6], [9], [9, 1]]);
   });
 
+  it('posts items nobody waits for among pushed ones, in order and within the limits, and a failed call fails only the pushed', async () => {
+    const calls: number[][] = [];
+    const batcher = new Batcher<string, number, number>(async (_t, items) => {
+      calls.push([...items]);
+      if (items.includes(13)) throw new Error('object reset');
+      return items;
+    }, { items: 4, bytes: 100, size: (i) => i });
+    for (const i of [1, 2]) batcher.post('a', i);
+    const pushed = batcher.push('a', 3);
+    for (const i of [4, 5, 6, 7, 8, 90, 9]) batcher.post('a', i);
+    expect(await pushed).toBe(3);
+    await batcher.settled();
+    // posts join the post before them up to 4 items and 100 bytes: [1, 2] [3] [4, 5, 6, 7] [8, 90] [9]
+    expect(calls).toEqual([[1, 2, 3], [4, 5, 6, 7], [8, 90], [9]]);
+    batcher.post('a', 13);
+    const failed = batcher.push('a', 1);
+    await expect(failed).rejects.toThrow('object reset');
+    expect(calls.at(-1)).toEqual([13, 1]);
+  });
+
   it('settles once every item pushed before was answered or failed, without a call of its own', async () => {
     let release: () => void = () => undefined;
     let calls = 0;
@@ -100,6 +122,37 @@ describe('Batcher', () => {
     expect([await first, await second]).toEqual([1, 'Error: object reset']);
     expect(calls).toBe(2);
     expect(await batcher.settled()).toEqual([]);
+  });
+});
+
+describe('Deadlines', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('runs each deadline once at least its time passed, an eighth of it late at most, on one timer while any is pending', () => {
+    vi.useFakeTimers();
+    const deadlines = new Deadlines(100);
+    const fired: string[] = [];
+    deadlines.add(800, () => fired.push('a'));
+    vi.advanceTimersByTime(50);
+    deadlines.add(800, () => fired.push('b'));
+    deadlines.add(1600, () => fired.push('c'));
+    const cancel = deadlines.add(1600, () => fired.push('d'));
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(749); // 799 ms
+    expect(fired).toEqual([]);
+    vi.advanceTimersByTime(101); // 900 ms: a (due 800 to 900) and b (850 to 950)
+    expect(fired).toEqual(['a', 'b']);
+    cancel();
+    vi.advanceTimersByTime(749); // 1,649 ms
+    expect(fired).toEqual(['a', 'b']);
+    vi.advanceTimersByTime(51); // 1,700 ms: c (1,650 to 1,750); d was cancelled
+    expect(fired).toEqual(['a', 'b', 'c']);
+    expect([deadlines.size, vi.getTimerCount()]).toEqual([0, 0]);
+    deadlines.add(100, () => fired.push('e'));
+    vi.advanceTimersByTime(199);
+    expect(fired).toEqual(['a', 'b', 'c']);
+    vi.advanceTimersByTime(1);
+    expect(fired).toEqual(['a', 'b', 'c', 'e']);
   });
 });
 
@@ -136,29 +189,30 @@ describe('ShardEndpoint.publish', () => {
 
   it('answers QoS 0 only once routed, before they arrived; QoS 1/2, or a backlog, once they arrived', async () => {
     const early = endpoint(false);
-    const answer = early.shard.publish([msg('t/x', 0), msg('t/x', 0)], 0);
+    const answer = early.shard.accept([msg('t/x', 0), msg('t/x', 0)], 0);
     expect(await answered(answer)).toBe(true);
-    const [a, b] = await answer;
+    const [a, b] = unpackAnswers(await answer);
     expect(a).toMatchObject({ reached: 2, here: [{ clientId: 'near' }] });
     expect(b.here).toHaveLength(1);
     for (const [messages, backlogged] of [[[msg('t/x', 0), msg('t/x', 1)], false], [[msg('t/x', 0)], true]] as const) {
       const late = endpoint(backlogged);
-      const waiting = late.shard.publish([...messages], 0);
+      const waiting = late.shard.accept([...messages], 0);
       expect(await answered(waiting)).toBe(false);
       late.arrive();
       expect(await answered(waiting)).toBe(true);
     }
   });
 
-  it('answers a QoS 0 message with nothing for the caller with one object per count reached', async () => {
+  it('answers a call with its answers packed: the deliveries for the caller once, whatever the count', async () => {
     const { shard, arrive } = endpoint(false);
     arrive();
-    const answers = await shard.publish([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)], 2);
-    expect(answers.map((a) => a.reached)).toEqual([2, 0, 2, 0, 2]);
-    expect(answers[0]).toBe(answers[2]);
-    expect(answers[1]).toBe(answers[3]);
-    expect(answers[4]).not.toBe(answers[0]);
-    expect(answers[4].stamp).toBeGreaterThan(0);
+    const packed = await shard.publish(packMessages([msg('t/x', 0), msg('t/y', 0), msg('t/x', 0), msg('t/y', 0), msg('t/x', 1)]), 0);
+    expect(packed.lists.map((l) => l.map((d) => d.clientId))).toEqual([['near']]);
+    const answers = unpackAnswers(structuredClone(packed));
+    expect(answers.map((a) => [a.reached, a.here.map((d) => d.clientId)])).toEqual([[2, ['near']], [0, []], [2, ['near']], [0, []], [2, ['near']]]);
+    expect(answers[2].here).toBe(answers[0].here);
+    expect(answers[3]).toBe(answers[1]); // an answer that only counts is one object per count
+    expect([...packed.stamps].every((s, i) => s > (packed.stamps[i - 1] ?? 0))).toBe(true);
   });
 });
 
@@ -195,7 +249,23 @@ describe('ShardHost', () => {
     expect(lists[1]).toBe(lists[0]);
     expect(lists[3]).toBe(lists[2]);
     expect(lists[2]).not.toBe(lists[0]);
-    expect(lists[4]).not.toBe(lists[0]); // only the last list to a target is looked at
+    expect(lists[4]).toBe(lists[0]); // a topic's messages from one publisher take the way found for the first
+  });
+
+  it('routes each message of a batch by its own publisher, QoS and shared groups\' turns', () => {
+    const shard = host();
+    shard.subscribe('a1', 0, [sub('$share/g/t/x')], [false]);
+    shard.subscribe('b1', 1, [sub('$share/g/t/x')], [false]);
+    shard.subscribe('c1', 0, [{ ...sub('t/x'), noLocal: true }], [false]);
+    shard.subscribe('d2', 'away', [sub('t/x')], [false]);
+    const from = (publisher: string, qos: 0 | 1 = 1): Message => ({ ...msg('t/x', qos), publisher });
+    const { reached, targets } = shard.publish([from('c1'), from('c1'), from('x'), from('x', 0), from('c1', 0), from('x')]);
+    expect(reached).toEqual([2, 2, 3, 3, 2, 3]); // the group, d2 and c1, which gets nothing of its own [MQTT-3.8.3-3]
+    const to = (target: Target) => targets.get(target)!.map((r) => `${r.message.publisher}${r.message.qos}:${r.deliveries.map((d) => d.clientId).join('+')}`);
+    // the group takes turns message by message: b1, a1, b1, a1, b1, a1
+    expect(to('gateway:0')).toEqual(['c11:a1', 'x1:c1', 'x0:c1+a1', 'x1:c1+a1']);
+    expect(to('gateway:1')).toEqual(['c11:b1', 'x1:b1', 'c10:b1']);
+    expect(to('session:1')).toEqual(['c11:d2', 'c11:d2', 'x1:d2', 'x1:d2']); // QoS 1 only to a session away
   });
 
   it('moves a client between gateways and away, and forgets it with its last subscription', () => {

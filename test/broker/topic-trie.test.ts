@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { matches } from '../../src/broker/topic-match.ts';
+import { isSys, matches } from '../../src/broker/topic-match.ts';
 import { TopicTrie } from '../../src/broker/topic-trie.ts';
 
 const level = fc.constantFrom('a', 'b', 'c', '', '$SYS', 'x y');
@@ -48,5 +48,12 @@ describe('TopicTrie', () => {
     expect(matches('+/+', '/a')).toBe(true);
     expect(matches('#', '$SYS/x')).toBe(false);
     expect(matches('$SYS/#', '$SYS/x')).toBe(true);
+  });
+});
+
+describe('isSys', () => {
+  it('is true for $SYS and what is under it, only', () => {
+    expect(['$SYS', '$SYS/', '$SYS/broker/uptime', '$SYS//x', '$SYS/#'].map(isSys)).toEqual([true, true, true, true, true]);
+    expect(['$SYSX', '$SYSX/a', 'a/$SYS', '', '$SY', '$sys/a', '#', '+/x'].map(isSys)).toEqual(Array(8).fill(false));
   });
 });

@@ -44,6 +44,7 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     if (routing === undefined) session.routing(packet.packetId!, message.id);
     else message.again = true;
   }
+  if (packet.qos === 0) return broker.post(message, conn.client);
   let routed: number | Promise<number>;
   try {
     routed = broker.publish(message, conn.client, packet.qos > 0);
@@ -51,10 +52,6 @@ export function handlePublish(conn: Connection, packet: PublishPacket): void {
     // a rule's outbox is full: v5 is told 0x97; 3.x cannot be, so its connection ends unacknowledged
     if (conn.version !== 5 || !isQuotaRefusal(err)) throw err;
     return conn.inOrder(0, () => acknowledge(conn, packet, ReasonCode.QuotaExceeded));
-  }
-  if (packet.qos === 0) {
-    if (typeof routed !== 'number') routed.catch((err: unknown) => broker.log('warn', `QoS 0 message on ${topic} lost: ${String(err)}`));
-    return;
   }
   if (packet.qos === 2) {
     conn.incomingQoS2++;

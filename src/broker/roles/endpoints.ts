@@ -4,7 +4,8 @@
 import type { Broker } from '../broker.ts';
 import type { FabricCore, GatewayCalls, ShardCalls } from '../fabric-core.ts';
 import type { Message, StoredSubscription } from '../ports.ts';
-import type { Accepted, Routed, Subscribed } from '../remote.ts';
+import type { Accepted, Subscribed } from '../remote.ts';
+import { packAnswers, unpackMessages, unpackRouted, type PackedAnswers, type PackedMessages, type PackedRouted } from '../packed.ts';
 import type { Routes, ShardHost, Target } from './shard-host.ts';
 
 export class ShardEndpoint implements ShardCalls {
@@ -25,29 +26,20 @@ export class ShardEndpoint implements ShardCalls {
    * Unless those calls are backlogged: then it waits, so a fast publisher's gateway holds what it
    * sends, not this shard.
    */
-  async publish(messages: Message[], from: number | null): Promise<Accepted[]> {
+  publish(messages: PackedMessages, from: number | null): Promise<PackedAnswers> {
+    return this.accept(unpackMessages(messages), from);
+  }
+
+  /** `publish` for messages from this object itself (a rule's republish). */
+  async accept(messages: Message[], from: number | null): Promise<PackedAnswers> {
     const { reached, targets, refused, notRetained } = this.host.publish(messages, from);
     const own: Target = `gateway:${from ?? -1}`;
-    const here = new Map((targets.get(own) ?? []).map((r) => [r.message, r.deliveries]));
+    const here = targets.get(own) ?? [];
     targets.delete(own);
     const delivered = this.fabric.route(targets);
     if (messages.some((m) => m.qos > 0) || this.fabric.backlogged(targets.keys())) await delivered;
     else void delivered.catch(() => undefined); // at most once: a lost call loses them (one past its deadline is logged)
-    // an answer with nothing for the caller is one object per count reached: an RPC answer
-    // carries an object once however often it appears
-    const nothingHere = new Map<number, Accepted>();
-    return messages.map((m, i) => {
-      if (refused[i] !== undefined) return { reached: 0, here: [], refused: refused[i] };
-      const mine = here.get(m);
-      if (!mine && m.qos === 0 && !notRetained.has(m)) {
-        let shared = nothingHere.get(reached[i]);
-        if (!shared) nothingHere.set(reached[i], (shared = { reached: reached[i], here: [] }));
-        return shared;
-      }
-      const accepted: Accepted = { reached: reached[i], here: mine ?? [], stamp: m.stamp };
-      if (notRetained.has(m)) accepted.notRetained = true;
-      return accepted;
-    });
+    return packAnswers(messages, reached, refused, notRetained, here);
   }
 
   async subscribe(clientId: string, gateway: number | null, subscriptions: StoredSubscription[], retained: boolean[]): Promise<Subscribed> {
@@ -82,8 +74,8 @@ export class GatewayEndpoint implements GatewayCalls {
   }
 
   /** Messages a shard or session object routed to this gateway's sessions. */
-  deliver(batch: Routed[]): Promise<void> {
-    return this.broker.receive(batch);
+  deliver(batch: PackedRouted): Promise<void> {
+    return this.broker.receive(unpackRouted(batch));
   }
 
   /** A connection on another gateway claimed a client id held here. */

@@ -9,6 +9,7 @@ import { notOwner, sessionOwnerMatches } from '../identity.ts';
 import { pushTo } from '../multimap.ts';
 import { persistentQuotaExceeded, persistentShare } from '../persistent-quota.ts';
 import type { Routed, SessionExport } from '../remote.ts';
+import { unpackRouted, type PackedRouted } from '../packed.ts';
 import type { OutboundMessage, SessionState } from '../ports.ts';
 
 export interface Attachment {
@@ -184,10 +185,10 @@ export class SessionOwner {
    * What a gateway passes back for the connection still attached here (`Delivery.connectionId`)
    * stays here, held apart until that connection's session comes back (SessionHost.rejoin).
    */
-  async enqueue(batch: Routed[], from: number | null = null): Promise<void> {
+  async enqueue(batch: PackedRouted, from: number | null = null): Promise<void> {
     const here: Routed[] = [];
     const live = new Map<number, Routed[]>();
-    for (const { message, deliveries } of batch) {
+    for (const { message, deliveries } of unpackRouted(batch)) {
       const kept = [];
       for (const d of deliveries) {
         const attached = this.attachments.get(d.clientId);

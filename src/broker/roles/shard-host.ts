@@ -26,6 +26,21 @@ export type Routes = [answers: number, calls: number];
 /** `gateway:<i>` or `session:<i>`: one call each. */
 export type Target = `gateway:${number}` | `session:${number}`;
 
+/** Where one message goes, as ShardHost.publish reuses it for the messages that go the same way. */
+interface Way {
+  /** Undefined for a way that is the message's own (a shared group's turn). */
+  topic: string | undefined;
+  /** No Local leaves the publisher out [MQTT-3.8.3-3]. */
+  publisher: string | undefined;
+  /** The message's QoS: a session away gets QoS 1/2 only. */
+  qos: number;
+  /** Sessions matched. */
+  reached: number;
+  targets: Array<[Target, Delivery[]]>;
+  /** Subscribers on gateways, and which. */
+  live: Array<[clientId: string, gateway: number]>;
+}
+
 export class ShardHost {
   private readonly shard: TopicShard;
   private readonly subscriptions: SessionStore;
@@ -90,37 +105,56 @@ export class ShardHost {
     const notRetained = new Set<Message>();
     // per target, the last deliveries routed there: a message that goes to the same ones shares them
     const last = new Map<Target, Delivery[]>();
+    // nothing changes where messages go during this call: a topic's messages from one publisher
+    // take one way, found once (unless a shared subscription's turns make each its own)
+    const ways = new Map<string, Map<string | undefined, Way>>(); // topic → publisher → way
+    let previous: Way | undefined;
+    const now = this.clock.now();
     const reached = messages.map((message, i) => {
       refused[i] = this.rules?.accept(message, { clientId: message.publisher }, message.refusable === true);
       if (refused[i] !== undefined) return 0;
-      message.stamp = this.stamped = Math.max(this.stamped + 1, this.clock.now() * 1024);
+      message.stamp = this.stamped = Math.max(this.stamped + 1, now * 1024);
       if (message.retain && !this.shard.retain(message)) notRetained.add(message);
-      const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
-      const byTarget = new Map<Target, Routed>();
-      for (const d of deliveries) {
-        const where = this.where.get(d.clientId);
-        if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
-        const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
-        if (where !== 'away') {
-          const last = this.lastRouted.get(d.clientId) ?? [0, 0];
-          last[where === from ? 0 : 1] = message.stamp;
-          this.lastRouted.set(d.clientId, last);
-        }
-        let routed = byTarget.get(target);
-        if (!routed) {
-          byTarget.set(target, (routed = { message, deliveries: [] }));
-          pushTo(targets, target, routed);
-        }
-        routed.deliveries.push(d);
+      // mostly the way of the message before; else one found earlier in this call, or a new one
+      let way = previous?.topic === message.topic && previous.publisher === message.publisher ? previous : ways.get(message.topic)?.get(message.publisher);
+      if (way?.qos !== message.qos) {
+        way = this.way(message, last);
+        if (this.shard.steady(message.topic)) {
+          let byPublisher = ways.get(message.topic);
+          if (!byPublisher) ways.set(message.topic, (byPublisher = new Map()));
+          byPublisher.set(message.publisher, way);
+        } else way.topic = undefined; // never taken again
       }
-      for (const [target, routed] of byTarget) {
-        const before = last.get(target);
-        if (before && sameDeliveries(before, routed.deliveries)) routed.deliveries = before;
-        else last.set(target, routed.deliveries);
+      previous = way;
+      for (const [target, deliveries] of way.targets) pushTo(targets, target, { message, deliveries });
+      for (const [clientId, to] of way.live) {
+        let routes = this.lastRouted.get(clientId);
+        if (!routes) this.lastRouted.set(clientId, (routes = [0, 0]));
+        routes[to === from ? 0 : 1] = message.stamp;
       }
-      return deliveries.length;
+      return way.reached;
     });
     return { reached, targets, refused, notRetained };
+  }
+
+  /** Where a message goes: per target its deliveries (shared with the last list to that target if the same). */
+  private way(message: Message, last: Map<Target, Delivery[]>): Way {
+    const deliveries = this.shard.route(message, (id) => typeof this.where.get(id) === 'number');
+    const byTarget = new Map<Target, Delivery[]>();
+    const live: Way['live'] = [];
+    for (const d of deliveries) {
+      const where = this.where.get(d.clientId);
+      if (where === undefined || (where === 'away' && Math.min(d.qos, message.qos) === 0)) continue;
+      const target: Target = where === 'away' ? `session:${this.sessionObjectOf(d.clientId)}` : `gateway:${where}`;
+      if (where !== 'away') live.push([d.clientId, where]);
+      pushTo(byTarget, target, d);
+    }
+    for (const [target, list] of byTarget) {
+      const before = last.get(target);
+      if (before && sameDeliveries(before, list)) byTarget.set(target, before);
+      else last.set(target, list);
+    }
+    return { topic: message.topic, publisher: message.publisher, qos: message.qos, reached: deliveries.length, targets: [...byTarget], live };
   }
 
   /**

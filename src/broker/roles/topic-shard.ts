@@ -115,6 +115,15 @@ export class TopicShard {
     return live;
   }
 
+  /**
+   * Whether every message on `topic` from one publisher goes to the same sessions while the
+   * subscriptions stay as they are: no shared subscription matches it (a group takes turns).
+   */
+  steady(topic: string): boolean {
+    for (const entry of this.match(topic)) if (entry.share) return false;
+    return true;
+  }
+
   /** Who gets this message; shared groups prefer online members, taking turns. */
   route(message: Message, online: (clientId: string) => boolean): Delivery[] {
     const byClient = new Map<string, Delivery>();
