@@ -110,4 +110,104 @@ describe('FabricCore calls', () => {
     expect(calls.map((c) => c.payloads.length / mb)).toEqual([7, 7, 6, 10]);
     for (const c of calls.slice(0, -1)) expect(serialize(c).length).toBeLessThanOrEqual(pageBytes);
   });
+
+  it('carry posted messages exactly 1,024 a call and one over in the next, in order, pushed ones among them', async () => {
+    for (const n of [1024, 1025]) {
+      const { calls, fabric } = recorder();
+      const pushed: Promise<unknown>[] = [];
+      for (let i = 0; i < n; i++) {
+        const m: Message = { topic: 't', payload: text(String(i)), qos: i % 100 === 7 ? 1 : 0, retain: false };
+        if (m.qos) pushed.push(fabric.shards.publish(m));
+        else fabric.shards.post(m);
+      }
+      await Promise.all(pushed);
+      await fabric.settled();
+      // a posted run is taken whole: pushed ones among them may end a call short of 1,024
+      expect(calls.map(countOf).every((c) => c <= 1024)).toBe(true);
+      expect(calls.flatMap((c) => unpackMessages(c).map((m) => new TextDecoder().decode(m.payload)))).toEqual(Array.from({ length: n }, (_, i) => String(i)));
+    }
+  });
+
+  it('carry posted messages alone exactly 1,024 a call, and one over in the next', async () => {
+    for (const n of [1024, 1025]) {
+      const { calls, fabric } = recorder();
+      for (let i = 0; i < n; i++) fabric.shards.post({ topic: 't', payload: text(String(i)), qos: 0, retain: false });
+      await fabric.settled();
+      expect(calls.map(countOf)).toEqual(n === 1024 ? [1024] : [1024, 1]);
+    }
+  });
+
+  it('carry posted messages exactly a page (8 MiB by their size) a call, and one byte over in the next', async () => {
+    for (const over of [0, 1]) {
+      const { calls, fabric } = recorder();
+      const each = pageBytes / 8 - 259; // outboundBytes of topic 't': payload + 3 + 256
+      for (let i = 0; i < 8; i++) fabric.shards.post({ topic: 't', payload: new Uint8Array(each + (i === 7 ? over : 0)).fill(i), qos: 0, retain: false });
+      await fabric.settled();
+      expect(calls.map(countOf)).toEqual(over ? [7, 1] : [8]);
+    }
+  });
+
+  it('carry at most about a page a call when the bytes are in properties, not payloads', async () => {
+    const { calls, fabric } = recorder();
+    // 8 user properties of 60,000 bytes (a string's most is 65,535): 480 KB, within the largest packet (1 MiB)
+    const userProperties = (i: number) => Array.from({ length: 8 }, (_, j): [string, string] => [`k${j}`, `${i}`.padEnd(60_000, 'x')]);
+    for (let i = 0; i < 64; i++) fabric.shards.post({ topic: 't', payload: new Uint8Array(), qos: 0, retain: false, properties: { userProperties: userProperties(i) } });
+    await fabric.settled();
+    expect(calls.map(countOf).reduce((a, b) => a + b, 0)).toBe(64);
+    for (const c of calls) expect(serialize(c).length).toBeLessThanOrEqual(pageBytes + 1024 * 1024);
+  });
+});
+
+// Attacks on the packed form (review of the shardcpu branch): payloads at and around the view/copy
+// line, every byte value, empty payloads, multi-byte topics that repeat across publishers, every
+// property of MQTT 5, and calls exactly at the limits of items and bytes and one over.
+describe('packed messages at their edges', () => {
+  const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const props = (i: number): Message['properties'] => ({
+    payloadFormatIndicator: (i % 2) as 0 | 1, messageExpiryInterval: 60 + i, contentType: `application/x-${i}`,
+    responseTopic: `reply/ü/${i}`, correlationData: Uint8Array.from([i & 255, 0, 255]), userProperties: [['k', `v${i}`], ['k', 'again'], ['ключ', '値']],
+  });
+
+  it('carry binary payloads with every byte value, empty payloads, multi-byte topics and every property, in order', () => {
+    const topics = ['ä/€/𝄞', 'a/b', '日本/語', 'ä/€/𝄞'];
+    const messages: Message[] = Array.from({ length: 64 }, (_, i) => {
+      const m: Message = {
+        topic: topics[i % topics.length], payload: i % 5 === 0 ? new Uint8Array() : every.subarray(i % 7, 256 - (i % 3)),
+        qos: (i % 3) as 0 | 1 | 2, retain: i % 4 === 0, publisher: `pub-${i % 3}-ü`,
+      };
+      if (i % 2) m.properties = props(i);
+      if (i % 3 === 2) m.id = i * 1000;
+      if (i % 6 === 1) m.expiresAt = 1_780_000_000_000 + i;
+      m.stamp = 1e15 + i;
+      return m;
+    });
+    const back = unpackMessages(structuredClone(packMessages(messages)));
+    expect(back).toEqual(messages);
+    for (let i = 0; i < back.length; i++) expect([...back[i].payload]).toEqual([...messages[i].payload]);
+    expect(back.map((m) => Object.keys(m).sort())).toEqual(messages.map((m) => Object.keys(m).sort()));
+  });
+
+  it('give views exactly up to viewBytes of payload and copies one byte over, each byte where it was', () => {
+    for (const total of [viewBytes - 1, viewBytes, viewBytes + 1]) {
+      const sizes = [0, 1, total - 1 - 1000, 1000, 0];
+      const messages: Message[] = sizes.map((n, i) => ({ topic: `t/${i}`, payload: Uint8Array.from({ length: n }, (_, k) => (k * 31 + i) & 255), qos: 0, retain: false }));
+      const back = unpackMessages(structuredClone(packMessages(messages)));
+      expect(back.map((m) => m.payload.byteLength)).toEqual(sizes);
+      back.forEach((m, i) => expect(Buffer.from(m.payload).equals(Buffer.from(messages[i].payload))).toBe(true));
+      const buffers = back.filter((m) => m.payload.byteLength > 0).map((m) => m.payload.buffer.byteLength);
+      if (total <= viewBytes) expect(buffers.every((b) => b === total)).toBe(true);
+      else expect(buffers).toEqual(sizes.filter((n) => n > 0));
+    }
+  });
+
+  it('carry a message of the broker\'s largest packet (1 MiB) alone and with small ones, each a copy of its own', () => {
+    const mb = 1024 * 1024;
+    const big = Uint8Array.from({ length: mb }, (_, k) => k & 255);
+    const messages: Message[] = [
+      { topic: 'x', payload: every, qos: 1, retain: false }, { topic: 'y', payload: big, qos: 2, retain: true, id: 1 }, { topic: 'x', payload: new Uint8Array(), qos: 0, retain: false },
+    ];
+    const back = unpackMessages(structuredClone(packMessages(messages)));
+    expect(back).toEqual(messages);
+    expect(back.map((m) => m.payload.buffer.byteLength)).toEqual([256, mb, 0]);
+  });
 });
