@@ -119,6 +119,74 @@ describe('sharded topology across objects', () => {
     raw.close();
   });
 
+  // the packed form between objects (src/broker/packed.ts), through a real client: payloads with
+  // every byte value, empty, and past the 256 KiB view line; a multi-byte topic; every MQTT 5
+  // property; a shared group and a plain subscription in one call; a session away
+  it('carries a burst of MQTT 5 messages whole through packed calls: bytes, properties, subscription identifiers, shared turns, a queue away', async () => {
+    const base = `${levelsOnEveryShard()[1]}/ü€𝄞/${uniqueId('packed')}`;
+    const n = 40;
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const payloadOf = (i: number) => (i % 10 === 3 ? Buffer.alloc(0) : i === 20 ? Buffer.alloc(300_000, i) : i === 21 ? Buffer.alloc(200_000, i) : Buffer.concat([every, Buffer.from(String(i))]));
+    const qosOf = (i: number) => (i % 3) as 0 | 1 | 2;
+    const propsOf = (i: number) => ({
+      payloadFormatIndicator: false, messageExpiryInterval: 600 + i, contentType: `application/x-ü-${i}`,
+      responseTopic: `reply/€/${i}`, correlationData: Buffer.from([i, 0, 255]), userProperties: { i: String(i), k: ['ü', '値'] },
+    });
+    const awayId = uniqueId('away');
+    const away = await connectMqtt(at(2), { protocolVersion: 5, clientId: awayId, clean: false, properties: { sessionExpiryInterval: 120 } });
+    await away.subscribeAsync(`${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 5 } });
+    await away.endAsync();
+    const a = await connectMqtt(at(1), { protocolVersion: 5 });
+    const b = await connectMqtt(at(2), { protocolVersion: 5 });
+    const [boxA, boxB] = [inbox(a), inbox(b)];
+    await a.subscribeAsync(`${base}/#`, { qos: 2, rap: true, properties: { subscriptionIdentifier: 9 } });
+    await a.subscribeAsync(`$share/g/${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 11 } });
+    await b.subscribeAsync(`$share/g/${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 12 } });
+    const pub = await connectMqtt(at(0), { protocolVersion: 5 });
+    await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(`${base}/${i % 2 ? 'odd' : 'ü'}`, payloadOf(i), { qos: qosOf(i), retain: i === 1, properties: propsOf(i) })));
+    const ids = (m: { packet: { properties?: { subscriptionIdentifier?: number | number[] } } }) => [m.packet.properties?.subscriptionIdentifier ?? []].flat();
+    const check = (m: { topic: string; packet: { payload: Buffer | string; qos: number; properties?: Record<string, unknown> } }, i: number, qos: number) => {
+      expect(m.topic).toBe(`${base}/${i % 2 ? 'odd' : 'ü'}`);
+      expect(Buffer.from(m.packet.payload).equals(payloadOf(i))).toBe(true);
+      expect(m.packet.qos).toBe(qos);
+      const p = m.packet.properties!;
+      expect([p.contentType, p.responseTopic, [...(p.correlationData as Buffer)], p.userProperties, p.payloadFormatIndicator ?? false])
+        .toEqual([`application/x-ü-${i}`, `reply/€/${i}`, [i, 0, 255], { i: String(i), k: ['ü', '値'] }, false]);
+      expect(p.messageExpiryInterval).toBeGreaterThan(590 + i);
+      expect(p.messageExpiryInterval).toBeLessThanOrEqual(600 + i);
+    };
+    const indexOf = (m: { packet: { properties?: Record<string, unknown> } }) => Number((m.packet.properties!.userProperties as { i: string }).i);
+    // a: its own copy of each (identifier 9) and its shared turns (11); b: its turns (12)
+    for (const until = Date.now() + 60_000; boxA.items.length + boxB.items.length < 2 * n && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500)); // and no more
+    const got = [...boxA.items.map((m) => ({ box: 'a', m })), ...boxB.items.map((m) => ({ box: 'b', m }))].map(({ box, m }) => ({ box, id: ids(m)[0], i: indexOf(m), m }));
+    expect(got).toHaveLength(2 * n);
+    const own = got.filter((g) => g.id === 9);
+    expect(own.map((g) => g.i).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (const g of own) check(g.m, g.i, qosOf(g.i));
+    for (const q of [0, 1, 2]) expect(own.filter((g) => qosOf(g.i) === q).map((g) => g.i)).toEqual(Array.from({ length: n }, (_, i) => i).filter((i) => qosOf(i) === q));
+    expect(own.find((g) => g.i === 1)!.m.packet.retain).toBe(true); // retain as published
+    const shared = got.filter((g) => g.id !== 9);
+    expect(shared.map((g) => g.i).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(shared.every((g) => (g.box === 'a' ? g.id === 11 : g.id === 12))).toBe(true);
+    for (const g of shared) check(g.m, g.i, qosOf(g.i));
+    // the group takes turns message by message, not one member for the whole call
+    expect(new Set(shared.map((g) => g.box)).size).toBe(2);
+    // the session away: its QoS 1 and 2 messages, queued by its session object, whole
+    const { client: back, got: queued, connack } = openMqtt(at(0), { protocolVersion: 5, clientId: awayId, clean: false, properties: { sessionExpiryInterval: 0 }, resubscribe: false });
+    expect(await connack).toEqual({ sessionPresent: true });
+    const kept = Array.from({ length: n }, (_, i) => i).filter((i) => qosOf(i) > 0);
+    const late = [];
+    for (const _ of kept) late.push(await queued.next(30_000));
+    for (const q of [1, 2]) expect(late.filter((m) => qosOf(indexOf(m)) === q).map(indexOf)).toEqual(kept.filter((i) => qosOf(i) === q));
+    for (const m of late) {
+      check(m, indexOf(m), qosOf(indexOf(m)));
+      expect(ids(m)).toEqual([5]);
+    }
+    await pub.publishAsync(`${base}/odd`, '', { qos: 1, retain: true }); // clears
+    await Promise.all([a.endAsync(), b.endAsync(), back.endAsync(), pub.endAsync()]);
+  }, 120_000);
+
   it('counts billed units on every object (GET /api/cost) and publishes from the HTTP API', async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/api/cost`);
     expect(res.status).toBe(200);
