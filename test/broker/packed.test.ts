@@ -1,9 +1,9 @@
 // The form batches of messages take in calls between objects (src/broker/packed.ts): what goes in
 // comes out, a batch is a few objects whatever its size, and FabricCore's calls keep their bounds.
 import { serialize } from 'node:v8';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FabricCore, type Directory } from '../../src/broker/fabric-core.ts';
-import { countOf, packAnswers, packMessages, packRouted, unpackMessages, unpackRouted, viewBytes, type PackedMessages } from '../../src/broker/packed.ts';
+import { countOf, packAnswers, packMessages, packRouted, unpackMessages, unpackRouted, viewBytes, type PackedAnswers, type PackedMessages } from '../../src/broker/packed.ts';
 import { pageBytes } from '../../src/broker/remote.ts';
 import type { Message } from '../../src/broker/index.ts';
 
@@ -209,5 +209,61 @@ describe('packed messages at their edges', () => {
     const back = unpackMessages(structuredClone(packMessages(messages)));
     expect(back).toEqual(messages);
     expect(back.map((m) => m.payload.buffer.byteLength)).toEqual([256, mb, 0]);
+  });
+});
+
+describe('a publish call to a stalled shard', () => {
+  it('fails its QoS 1/2 publishes between its deadline and an eighth of the call timeout later, counts the QoS 0 lost, and the next call goes', async () => {
+    vi.useFakeTimers();
+    try {
+      const stalled: Array<(answers: PackedAnswers) => void> = [];
+      const calls: PackedMessages[] = [];
+      const none = () => {
+        throw new Error('not called here');
+      };
+      const directory: Directory = {
+        shard: () => ({
+          publish: (packed) => {
+            calls.push(packed);
+            return new Promise<PackedAnswers>((resolve) => stalled.push(resolve));
+          },
+          subscribe: none, unsubscribe: none, leave: none,
+        }),
+        gateway: () => ({ deliver: none, takeover: none }),
+        session: () => ({ attach: none, page: none, abandon: none, stage: none, detach: none, enqueue: none }),
+      };
+      const logs: string[] = [];
+      const timeout = 800; // publish: 4 x 800 ms; a sweep every 100 ms
+      const fabric = new FabricCore(directory, { gateways: 1, shards: 1, sessions: 1 }, { role: 'gateway', index: 0 }, { timeout, log: (m) => logs.push(m) });
+      let answered = 0;
+      fabric.shards.answered = () => void answered++;
+      const m = (i: number, qos: 0 | 1): Message => ({ topic: 't', payload: text(String(i)), qos, retain: false });
+      fabric.shards.post(m(0, 0));
+      const failed: unknown[] = [];
+      const one = fabric.shards.publish(m(1, 1)).catch((e: unknown) => void failed.push(e));
+      fabric.shards.post(m(2, 0));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(calls.map(countOf)).toEqual([3]);
+      const next = fabric.shards.publish(m(3, 1)); // waits behind the stalled call
+      await vi.advanceTimersByTimeAsync(4 * timeout - 1);
+      expect(failed).toEqual([]);
+      await vi.advanceTimersByTimeAsync(timeout / 8 + 1);
+      await one;
+      expect(failed).toHaveLength(1);
+      expect(String(failed[0])).toContain('publish call timed out after 3200 ms');
+      expect(logs.some((l) => l.startsWith('2 QoS 0 messages to shard 0 lost'))).toBe(true);
+      expect(fabric.timeouts.publish).toBe(1);
+      // the next call went out, and is answered
+      expect(calls.map(countOf)).toEqual([3, 1]);
+      stalled[1](packAnswers(unpackMessages(calls[1]), [1], [], new Set(), []));
+      expect(await next).toEqual({ reached: 1, here: [] });
+      expect(answered).toBe(1);
+      // the stalled call answering late changes nothing: its publishes already failed
+      stalled[0](packAnswers(unpackMessages(calls[0]), [1, 1, 1], [], new Set(), []));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(answered).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
