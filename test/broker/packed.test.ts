@@ -267,3 +267,15 @@ describe('a publish call to a stalled shard', () => {
     }
   });
 });
+
+describe('packed properties', () => {
+  it('carry a correlation data of 3 bytes as 3 bytes, not the whole packet it was read from', () => {
+    const frame = new Uint8Array(1024 * 1024); // the WebSocket message the codec read it from: a view (reader.binary)
+    frame.set([7, 8, 9], 1000);
+    const message: Message = { topic: 't', payload: frame.subarray(2000, 2010), qos: 1, retain: false, properties: { correlationData: frame.subarray(1000, 1003) } };
+    // structuredClone, as a call between objects clones (node:v8's serialize writes a view's bytes only)
+    const back = unpackMessages(structuredClone(packMessages([message])))[0];
+    expect([...back.properties!.correlationData!]).toEqual([7, 8, 9]);
+    expect(back.properties!.correlationData!.buffer.byteLength).toBe(3);
+  });
+});
