@@ -5,6 +5,7 @@ import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './cli
 import { runBrokerSuite, suiteVars } from './suite.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { shardOfTopic } from '../../src/broker/shard-key.ts';
+import { encode } from '../../src/protocol/index.ts';
 
 /** Gateways, shards and session objects as separate Durable Objects, talking over RPC. */
 const shardedVars = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
@@ -185,6 +186,32 @@ describe('sharded topology across objects', () => {
     }
     await pub.publishAsync(`${base}/odd`, '', { qos: 1, retain: true }); // clears
     await Promise.all([a.endAsync(), b.endAsync(), back.endAsync(), pub.endAsync()]);
+  }, 120_000);
+
+  // packets of the largest size accepted (MQTT_MAX_PACKET_SIZE, 1 MiB), 12 in one burst: the calls
+  // between objects split at 8 MiB, each payload a copy of its own past 256 KiB; two subscribers,
+  // each within the 8 MiB a clean session holds in flight (MQTT_MAX_QUEUED_BYTES: more is dropped)
+  it('carries a burst of packets of the largest size, each byte in place and in order, to subscribers on another gateway', async () => {
+    const base = `${levelsOnEveryShard()[2]}/${uniqueId('big')}`;
+    const topicOf = (i: number) => `${base}/${i % 2}`;
+    const head = encode({ type: 'publish', topic: topicOf(0), payload: new Uint8Array(0), qos: 1, packetId: 1, retain: false, dup: false }, 5).length;
+    const size = 1024 * 1024 - head - 2; // the remaining length's varint grows by 2 bytes past 16 KiB
+    expect(encode({ type: 'publish', topic: topicOf(0), payload: new Uint8Array(size), qos: 1, packetId: 1, retain: false, dup: false }, 5).length).toBe(1024 * 1024);
+    const payloadOf = (i: number) => Buffer.from(Uint8Array.from({ length: size }, (_, k) => (k * 7 + i) & 255));
+    const subs = await Promise.all([0, 1].map(async (k) => {
+      const sub = await connectMqtt(at(1), { protocolVersion: 5 });
+      await sub.subscribeAsync(topicOf(k), { qos: 1 });
+      return sub;
+    }));
+    const boxes = subs.map(inbox);
+    const pub = await connectMqtt(at(0), { protocolVersion: 5 });
+    const n = 12;
+    await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(topicOf(i), payloadOf(i), { qos: 1 })));
+    for (let i = 0; i < n; i++) {
+      const m = await boxes[i % 2].next(60_000);
+      expect([m.topic, Buffer.from(m.packet.payload).equals(payloadOf(i))]).toEqual([topicOf(i), true]);
+    }
+    await Promise.all([...subs.map((s) => s.endAsync()), pub.endAsync()]);
   }, 120_000);
 
   it('counts billed units on every object (GET /api/cost) and publishes from the HTTP API', async () => {
