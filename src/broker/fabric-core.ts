@@ -4,6 +4,7 @@
 // gives it Durable Object stubs (edge/fabric.ts); Node tests give it objects in one process.
 // Every call is tracked, so an event handler can wait for its calls before it returns.
 import type { MqttError } from '../protocol/index.ts';
+import { propertiesSize } from '../protocol/properties.ts';
 import { notOwner, notOwnerMessage } from './identity.ts';
 import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
@@ -85,7 +86,11 @@ export interface SessionCalls {
  * What one batched call carries at most: 1,024 messages (a busy publisher gateway's event brings a
  * few hundred) and a page of bytes, well under the 32 MiB a Durable Object RPC call may carry.
  */
-const messageLimits = { items: 1024, bytes: pageBytes, size: (m: Message) => outboundBytes(m.topic.length, m.payload.length) };
+// a message's properties count too: a user property may be most of a packet (MQTT_MAX_PACKET_SIZE)
+const messageLimits = {
+  items: 1024, bytes: pageBytes,
+  size: (m: Message) => outboundBytes(m.topic.length, m.payload.length) + (m.properties ? propertiesSize(m.properties, 'publish') : 0),
+};
 const routedLimits = { ...messageLimits, size: (r: Routed) => messageLimits.size(r.message) };
 
 const levels = {

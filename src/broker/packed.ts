@@ -94,12 +94,22 @@ export function packMessages(messages: readonly Message[]): PackedMessages {
       if (m.id !== undefined) numbers[i * 3 + 1] = m.id;
       if (m.expiresAt !== undefined) numbers[i * 3 + 2] = m.expiresAt;
     }
-    if (properties) properties[i] = m.properties;
+    if (properties) properties[i] = ownBytes(m.properties);
   }
   const packed: PackedMessages = { topics: topics.list, publishers: publishers.list, head, payloads };
   if (numbers) packed.numbers = numbers;
   if (properties) packed.properties = properties;
   return packed;
+}
+
+/**
+ * Properties as a call carries them: a correlation data that is a view of a larger buffer (the
+ * codec reads it as a view of its packet) gets a copy, or the clone would carry that whole buffer.
+ */
+function ownBytes(properties: Properties | undefined): Properties | undefined {
+  const data = properties?.correlationData;
+  if (!data || data.byteLength === data.buffer.byteLength) return properties;
+  return { ...properties, correlationData: data.slice() };
 }
 
 export function unpackMessages({ topics, publishers, head, payloads, numbers, properties }: PackedMessages): Message[] {

@@ -42,6 +42,16 @@ type Flow = OutboundPlace;
 const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
 
 /**
+ * A message as a session keeps it until acknowledged: a payload that is a view of a much larger
+ * buffer (a call's, packed.ts; a WebSocket message's) gets a copy of its own, so that what a queue
+ * holds is what its bounds count (maxQueuedBytes, maxQueuedBytesTotal count payload bytes).
+ */
+function compact(message: Message): Message {
+  const { payload } = message;
+  return payload.buffer.byteLength > 2 * payload.byteLength + 1024 ? { ...message, payload: payload.slice() } : message;
+}
+
+/**
  * Most messages, and payload bytes (the last one may pass them), read from the store at once
  * (interleaving.test.ts shrinks it, so that drains span many turns).
  */
@@ -97,6 +107,7 @@ export class Session {
     const { bytes, shared } = this.limits;
     if (this.bytes + message.payload.length > bytes) return out.dropped('queue-full');
     if (shared && shared.held() + message.payload.length > shared.max) return out.dropped('queue-full');
+    message = compact(message);
     if (this.queue.length || this.inflight.size >= out.window) {
       if (this.queue.length >= this.limits.messages) return out.dropped('queue-full');
       const entry: Omit<OutboundMessage, 'seq'> = { message, subscriptionIdentifiers, state: 'queued' };

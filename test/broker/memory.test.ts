@@ -16,6 +16,7 @@ import type { Remote } from '../../src/broker/remote.ts';
 import { SessionOwner } from '../../src/broker/roles/session-owner.ts';
 import { MemoryAttachments } from '../../src/broker/memory/memory-attachments.ts';
 import { World, connectPacket, sharded } from './harness.ts';
+import { shardOfTopic } from '../../src/broker/shard-key.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -247,5 +248,45 @@ describe.skipIf(sharded)('what a wake reads of the sessions', () => {
     w.broker.tick();
     await w.settle();
     expect(sub.received.filter((p) => p.type === 'publish').length).toBe(200);
+  });
+});
+
+// Sharded: a deliver call's payloads arrive as views of its one buffer when it is up to 256 KiB
+// (packed.ts). A clean session that acknowledges nothing holds its queue in memory, counted by
+// payload bytes (maxQueuedBytes, maxQueuedBytesTotal): a 16-byte message whose call also carried
+// 200 KB for another subscriber must not keep those 200 KB alive while it waits.
+describe.runIf(sharded)('memory a gateway holds for a slow subscriber, its messages from packed calls', { timeout: 60_000 }, () => {
+  it('150 small QoS 1 messages queued, each from a call that carried 200 KB for a subscriber that keeps up', async () => {
+    const w = new World();
+    const open = (gateway: number, id: string) => {
+      const conn = w.gateway(gateway).gateway.open(id, { send: () => {}, close: () => {} });
+      return async (bytes: Uint8Array) => {
+        await w.until(conn.receive(bytes), id);
+        await w.settle();
+      };
+    };
+    const fast = 'fast';
+    let slow = 'slow';
+    for (let i = 0; shardOfTopic(slow, 2) !== shardOfTopic(fast, 2); i++) slow = `slow${i}`; // one shard: one call carries both
+    const s = open(0, 's');
+    await s(encode(connectPacket({ version: 5, clientId: 's', properties: { receiveMaximum: 1 } }), 5));
+    await s(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: slow, qos: 1 }] }, 5));
+    const f = open(0, 'f');
+    await f(encode(connectPacket({ version: 5, clientId: 'f' }), 5));
+    await f(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: fast, qos: 0 }] }, 5));
+    const p = open(1, 'p');
+    await p(encode(connectPacket({ version: 5, clientId: 'p' }), 5));
+    const before = await held();
+    for (let i = 0; i < 150; i++) {
+      const big = encode({ type: 'publish', topic: fast, payload: new Uint8Array(200_000).fill(i), qos: 0, retain: false, dup: false }, 5);
+      const small = encode({ type: 'publish', topic: slow, payload: new Uint8Array(16).fill(i), qos: 1, packetId: i + 1, retain: false, dup: false }, 5);
+      const both = new Uint8Array(big.length + small.length);
+      both.set(big);
+      both.set(small, big.length);
+      await p(both);
+    }
+    expect(w.gateway(0).stats.dropped['queue-full'] ?? 0).toBe(0);
+    // 150 x 16 bytes queued; 150 x 200 KB when each holds its call's buffer
+    expect((await held()) - before).toBeLessThan(8 * MB);
   });
 });

@@ -5,6 +5,7 @@ import { closed, connectMqtt, inbox, openMqtt, RawClient, uniqueId } from './cli
 import { runBrokerSuite, suiteVars } from './suite.ts';
 import { startBroker, type BrokerServer } from './server.ts';
 import { shardOfTopic } from '../../src/broker/shard-key.ts';
+import { encode } from '../../src/protocol/index.ts';
 
 /** Gateways, shards and session objects as separate Durable Objects, talking over RPC. */
 const shardedVars = { MQTT_GATEWAYS: '3', MQTT_SHARDS: '4', MQTT_SESSION_OBJECTS: '2' };
@@ -118,6 +119,100 @@ describe('sharded topology across objects', () => {
     expect(acks).toEqual(sent);
     raw.close();
   });
+
+  // the packed form between objects (src/broker/packed.ts), through a real client: payloads with
+  // every byte value, empty, and past the 256 KiB view line; a multi-byte topic; every MQTT 5
+  // property; a shared group and a plain subscription in one call; a session away
+  it('carries a burst of MQTT 5 messages whole through packed calls: bytes, properties, subscription identifiers, shared turns, a queue away', async () => {
+    const base = `${levelsOnEveryShard()[1]}/ü€𝄞/${uniqueId('packed')}`;
+    const n = 40;
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const payloadOf = (i: number) => (i % 10 === 3 ? Buffer.alloc(0) : i === 20 ? Buffer.alloc(300_000, i) : i === 21 ? Buffer.alloc(200_000, i) : Buffer.concat([every, Buffer.from(String(i))]));
+    const qosOf = (i: number) => (i % 3) as 0 | 1 | 2;
+    const propsOf = (i: number) => ({
+      payloadFormatIndicator: false, messageExpiryInterval: 600 + i, contentType: `application/x-ü-${i}`,
+      responseTopic: `reply/€/${i}`, correlationData: Buffer.from([i, 0, 255]), userProperties: { i: String(i), k: ['ü', '値'] },
+    });
+    const awayId = uniqueId('away');
+    const away = await connectMqtt(at(2), { protocolVersion: 5, clientId: awayId, clean: false, properties: { sessionExpiryInterval: 120 } });
+    await away.subscribeAsync(`${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 5 } });
+    await away.endAsync();
+    const a = await connectMqtt(at(1), { protocolVersion: 5 });
+    const b = await connectMqtt(at(2), { protocolVersion: 5 });
+    const [boxA, boxB] = [inbox(a), inbox(b)];
+    await a.subscribeAsync(`${base}/#`, { qos: 2, rap: true, properties: { subscriptionIdentifier: 9 } });
+    await a.subscribeAsync(`$share/g/${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 11 } });
+    await b.subscribeAsync(`$share/g/${base}/#`, { qos: 2, properties: { subscriptionIdentifier: 12 } });
+    const pub = await connectMqtt(at(0), { protocolVersion: 5 });
+    await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(`${base}/${i % 2 ? 'odd' : 'ü'}`, payloadOf(i), { qos: qosOf(i), retain: i === 1, properties: propsOf(i) })));
+    const ids = (m: { packet: { properties?: { subscriptionIdentifier?: number | number[] } } }) => [m.packet.properties?.subscriptionIdentifier ?? []].flat();
+    const check = (m: { topic: string; packet: { payload: Buffer | string; qos: number; properties?: Record<string, unknown> } }, i: number, qos: number) => {
+      expect(m.topic).toBe(`${base}/${i % 2 ? 'odd' : 'ü'}`);
+      expect(Buffer.from(m.packet.payload).equals(payloadOf(i))).toBe(true);
+      expect(m.packet.qos).toBe(qos);
+      const p = m.packet.properties!;
+      expect([p.contentType, p.responseTopic, [...(p.correlationData as Buffer)], p.userProperties, p.payloadFormatIndicator ?? false])
+        .toEqual([`application/x-ü-${i}`, `reply/€/${i}`, [i, 0, 255], { i: String(i), k: ['ü', '値'] }, false]);
+      expect(p.messageExpiryInterval).toBeGreaterThan(590 + i);
+      expect(p.messageExpiryInterval).toBeLessThanOrEqual(600 + i);
+    };
+    const indexOf = (m: { packet: { properties?: Record<string, unknown> } }) => Number((m.packet.properties!.userProperties as { i: string }).i);
+    // a: its own copy of each (identifier 9) and its shared turns (11); b: its turns (12)
+    for (const until = Date.now() + 60_000; boxA.items.length + boxB.items.length < 2 * n && Date.now() < until;) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500)); // and no more
+    const got = [...boxA.items.map((m) => ({ box: 'a', m })), ...boxB.items.map((m) => ({ box: 'b', m }))].map(({ box, m }) => ({ box, id: ids(m)[0], i: indexOf(m), m }));
+    expect(got).toHaveLength(2 * n);
+    const own = got.filter((g) => g.id === 9);
+    expect(own.map((g) => g.i).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    for (const g of own) check(g.m, g.i, qosOf(g.i));
+    for (const q of [0, 1, 2]) expect(own.filter((g) => qosOf(g.i) === q).map((g) => g.i)).toEqual(Array.from({ length: n }, (_, i) => i).filter((i) => qosOf(i) === q));
+    expect(own.find((g) => g.i === 1)!.m.packet.retain).toBe(true); // retain as published
+    const shared = got.filter((g) => g.id !== 9);
+    expect(shared.map((g) => g.i).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(shared.every((g) => (g.box === 'a' ? g.id === 11 : g.id === 12))).toBe(true);
+    for (const g of shared) check(g.m, g.i, qosOf(g.i));
+    // the group takes turns message by message, not one member for the whole call
+    expect(new Set(shared.map((g) => g.box)).size).toBe(2);
+    // the session away: its QoS 1 and 2 messages, queued by its session object, whole
+    const { client: back, got: queued, connack } = openMqtt(at(0), { protocolVersion: 5, clientId: awayId, clean: false, properties: { sessionExpiryInterval: 0 }, resubscribe: false });
+    expect(await connack).toEqual({ sessionPresent: true });
+    const kept = Array.from({ length: n }, (_, i) => i).filter((i) => qosOf(i) > 0);
+    const late = [];
+    for (const _ of kept) late.push(await queued.next(30_000));
+    for (const q of [1, 2]) expect(late.filter((m) => qosOf(indexOf(m)) === q).map(indexOf)).toEqual(kept.filter((i) => qosOf(i) === q));
+    for (const m of late) {
+      check(m, indexOf(m), qosOf(indexOf(m)));
+      expect(ids(m)).toEqual([5]);
+    }
+    await pub.publishAsync(`${base}/odd`, '', { qos: 1, retain: true }); // clears
+    await Promise.all([a.endAsync(), b.endAsync(), back.endAsync(), pub.endAsync()]);
+  }, 120_000);
+
+  // packets of the largest size accepted (MQTT_MAX_PACKET_SIZE, 1 MiB), 12 in one burst: the calls
+  // between objects split at 8 MiB, each payload a copy of its own past 256 KiB; two subscribers,
+  // each within the 8 MiB a clean session holds in flight (MQTT_MAX_QUEUED_BYTES: more is dropped)
+  it('carries a burst of packets of the largest size, each byte in place and in order, to subscribers on another gateway', async () => {
+    const base = `${levelsOnEveryShard()[2]}/${uniqueId('big')}`;
+    const topicOf = (i: number) => `${base}/${i % 2}`;
+    const head = encode({ type: 'publish', topic: topicOf(0), payload: new Uint8Array(0), qos: 1, packetId: 1, retain: false, dup: false }, 5).length;
+    const size = 1024 * 1024 - head - 2; // the remaining length's varint grows by 2 bytes past 16 KiB
+    expect(encode({ type: 'publish', topic: topicOf(0), payload: new Uint8Array(size), qos: 1, packetId: 1, retain: false, dup: false }, 5).length).toBe(1024 * 1024);
+    const payloadOf = (i: number) => Buffer.from(Uint8Array.from({ length: size }, (_, k) => (k * 7 + i) & 255));
+    const subs = await Promise.all([0, 1].map(async (k) => {
+      const sub = await connectMqtt(at(1), { protocolVersion: 5 });
+      await sub.subscribeAsync(topicOf(k), { qos: 1 });
+      return sub;
+    }));
+    const boxes = subs.map(inbox);
+    const pub = await connectMqtt(at(0), { protocolVersion: 5 });
+    const n = 12;
+    await Promise.all(Array.from({ length: n }, (_, i) => pub.publishAsync(topicOf(i), payloadOf(i), { qos: 1 })));
+    for (let i = 0; i < n; i++) {
+      const m = await boxes[i % 2].next(60_000);
+      expect([m.topic, Buffer.from(m.packet.payload).equals(payloadOf(i))]).toEqual([topicOf(i), true]);
+    }
+    await Promise.all([...subs.map((s) => s.endAsync()), pub.endAsync()]);
+  }, 120_000);
 
   it('counts billed units on every object (GET /api/cost) and publishes from the HTTP API', async () => {
     const res = await fetch(`http://127.0.0.1:${server.port}/api/cost`);
