@@ -68,6 +68,7 @@ const focused: Record<string, (b: RunningBroker) => Promise<Result> | undefined>
   'qos1-coalesce': (b) => (b.echo ? undefined : throughput(b, 1, 'coalesce', n(10_000))),
   'qos0-coalesce': (b) => (b.echo ? undefined : throughput(b, 0, 'coalesce', n(20_000))),
   'qos0-coalesce-raw': (b) => (b.echo ? undefined : throughput(b, 0, 'coalesce', n(20_000), 'raw')),
+  'low-rate': (b) => latency(b, 'packet', n(300)),
 };
 
 // Idle devices, every profile at once in a namespace of its own: MQTT.js's default keepalive, and
