@@ -7,7 +7,7 @@
 // (Cloudflare: Durable Object lifecycle), so a wake finds every flow as it was (`restore`). A
 // restart ends these sessions (their sockets are gone) and their snapshots with them.
 import { MemorySessionStore } from './memory/memory-session-store.ts';
-import type { OutboundChange, OutboundMessage } from './ports.ts';
+import { heldBytes, type OutboundChange, type OutboundMessage } from './ports.ts';
 
 /** Where the flows of live clean sessions are copied, one whole snapshot per client id. */
 export interface FlowSnapshots {
@@ -36,7 +36,7 @@ class NotingStore extends MemorySessionStore {
 
   override enqueue(clientId: string, entry: Omit<OutboundMessage, 'seq'>): number {
     this.note(clientId);
-    this.bytes += entry.message.payload.length;
+    this.bytes += heldBytes(entry.message);
     return super.enqueue(clientId, entry);
   }
 
@@ -47,12 +47,12 @@ class NotingStore extends MemorySessionStore {
 
   override deleteOutbound(clientId: string, seqs: readonly number[]): void {
     this.note(clientId);
-    for (const { message } of this.outboundEntries(clientId, seqs)) this.bytes -= message.payload.length;
+    for (const { message } of this.outboundEntries(clientId, seqs)) this.bytes -= heldBytes(message);
     super.deleteOutbound(clientId, seqs);
   }
 
   override delete(clientId: string): void {
-    for (const { message } of this.outbound(clientId)) this.bytes -= message.payload.length;
+    for (const { message } of this.outbound(clientId)) this.bytes -= heldBytes(message);
     super.delete(clientId);
   }
 

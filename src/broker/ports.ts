@@ -4,6 +4,7 @@
 // SessionStore and RetainedStore (and JwksStore, for the last good JWKS).
 import type { RetainedBudget } from './retained-budget.ts';
 import type { Properties, QoS, Subscription, Will } from '../protocol/index.ts';
+import { propertiesSize } from '../protocol/properties.ts';
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -224,6 +225,21 @@ export type { RetainedBudget };
 /** About how many bytes an outbound message takes in a call between objects (its payload, topic and the rest). */
 export function outboundBytes(topicLength: number, payloadLength: number): number {
   return payloadLength + topicLength * 3 + 256;
+}
+
+/**
+ * Bytes a message holds besides its topic: its payload and its MQTT 5 properties, which may be as
+ * large as the packet (user properties, correlation data) [MQTT-3.3.2]. What queue bounds
+ * (MQTT_MAX_QUEUED_BYTES, MQTT_MAX_QUEUED_BYTES_TOTAL) and pages count, so that a message of
+ * empty payload and large properties is not counted as nothing.
+ */
+export function heldBytes(message: Pick<Message, 'payload' | 'properties'>): number {
+  return message.payload.length + (message.properties ? propertiesSize(message.properties, 'publish') : 0);
+}
+
+/** About how many bytes an outbound message takes in a call between objects or in a page read from a store. */
+export function entryBytes({ message }: Pick<OutboundMessage, 'message'>): number {
+  return outboundBytes(message.topic.length, heldBytes(message));
 }
 
 export interface RetainedStore {

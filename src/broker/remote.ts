@@ -2,7 +2,7 @@
 // that own the other roles. In the default topology there is no Remote and the roles call each
 // other in-process; with one, subscriptions, retained messages and routing belong to topic-shard
 // objects, and a persistent session that is away belongs to its session object.
-import { outboundBytes, type Message, type OutboundMessage, type RecognisedIds, type SessionState, type StoredSubscription } from './ports.ts';
+import { entryBytes, type Message, type OutboundMessage, type RecognisedIds, type SessionState, type StoredSubscription } from './ports.ts';
 import type { Delivery } from './roles/topic-shard.ts';
 import type { Routes } from './roles/shard-host.ts';
 import type { PackedAnswers } from './packed.ts';
@@ -35,10 +35,6 @@ export interface SessionExport {
  */
 export const pageBytes = 8 * 1024 * 1024;
 
-/** About how many bytes an outbound message takes in a call. */
-export function entryBytes({ message }: OutboundMessage): number {
-  return outboundBytes(message.topic.length, message.payload.length);
-}
 
 /** Splits outbound messages, in order, into pages of at most `max` bytes (one message at least). */
 export function paged(outbound: OutboundMessage[], max = pageBytes): OutboundMessage[][] {

@@ -7,7 +7,7 @@
 // queue stays in SQLite.
 import { Fifo } from './fifo.ts';
 import type { DropReason } from './hooks.ts';
-import type { Message, OutboundChange, OutboundMessage, OutboundPlace, SessionStore } from './ports.ts';
+import { heldBytes, type Message, type OutboundChange, type OutboundMessage, type OutboundPlace, type SessionStore } from './ports.ts';
 
 /** What a session needs from the connection it is delivering over. */
 export interface Outlet {
@@ -39,7 +39,13 @@ export interface SessionLimits {
 /** A message's place in the flow; the message itself stays in the store until it is sent. */
 type Flow = OutboundPlace;
 
-const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: e.message.payload.length });
+/**
+ * A message's flow as it is enqueued: its bytes are its payload's and its properties' (heldBytes).
+ * The places a store gives back at a wake count payload bytes only (SessionStore.outboundPlaces);
+ * each flow is released by what it counted, and the flows of all clean sessions together are
+ * counted whole by CleanFlows (MQTT_MAX_QUEUED_BYTES_TOTAL), which is what holds memory.
+ */
+const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, state: e.state, qos: e.message.qos, bytes: heldBytes(e.message) });
 
 /**
  * A message as a session keeps it until acknowledged: a payload that is a view of a much larger
@@ -105,8 +111,9 @@ export class Session {
   /** Sends a QoS 1/2 message when the window allows, else queues it; stored either way. */
   enqueue(message: Message, subscriptionIdentifiers: number[] | undefined, out: Outlet): void {
     const { bytes, shared } = this.limits;
-    if (this.bytes + message.payload.length > bytes) return out.dropped('queue-full');
-    if (shared && shared.held() + message.payload.length > shared.max) return out.dropped('queue-full');
+    const size = heldBytes(message);
+    if (this.bytes + size > bytes) return out.dropped('queue-full');
+    if (shared && shared.held() + size > shared.max) return out.dropped('queue-full');
     message = compact(message);
     if (this.queue.length || this.inflight.size >= out.window) {
       if (this.queue.length >= this.limits.messages) return out.dropped('queue-full');

@@ -100,6 +100,29 @@ describe.skipIf(sharded)('memory an object holds', { timeout: 60_000 }, () => {
     expect(w.broker.stats.dropped['queue-full']).toBeGreaterThan(300);
   });
 
+  it('40 clean subscribers that acknowledge nothing, 9 x 256 KB of user properties (empty payloads) each: counted as payloads are', async () => {
+    const w = new World({ config: { maxPacketSize: 1_100_000 } });
+    for (let i = 0; i < 40; i++) {
+      const sub = deaf(w, `sub${i}`);
+      await sub.send(encode(connectPacket({ version: 5, clientId: `sub${i}`, properties: { receiveMaximum: 1 } }), 5));
+      await sub.send(encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: `t/${i}`, qos: 1 }] }, 5));
+    }
+    const pub = deaf(w, 'pub');
+    await pub.send(encode(connectPacket({ version: 5, clientId: 'pub' }), 5));
+    const properties = { userProperties: Array.from({ length: 4 }, (_, k) => [`k${k}`, 'v'.repeat(64_000)]) as Array<[string, string]> }; // 256 KB (a string holds at most 65,535 bytes)
+    const before = await held();
+    for (let n = 0; n < 9; n++) {
+      for (let i = 0; i < 40; i++) {
+        await pub.send(encode({ type: 'publish', topic: `t/${i}`, payload: new Uint8Array(0), properties, qos: 1, packetId: n * 40 + i + 1, retain: false, dup: false }, 5));
+      }
+    }
+    // the properties count toward MQTT_MAX_QUEUED_BYTES_TOTAL: before, these counted 0 bytes, none was dropped, and all were held
+    expect(w.broker.sessions.flows.store.bytes).toBeGreaterThan(w.broker.config.maxQueuedBytesTotal / 2);
+    expect(w.broker.sessions.flows.store.bytes).toBeLessThanOrEqual(w.broker.config.maxQueuedBytesTotal);
+    expect((await held()) - before).toBeLessThan(budget); // 92 MB of properties arrived for them
+    expect(w.broker.stats.dropped['queue-full']).toBeGreaterThan(200);
+  });
+
   it('150 connections each holding a 1 MB partial PUBLISH', async () => {
     const w = new World({ config: { maxPacketSize: 1_100_000 } });
     const publish = encode({ type: 'publish', topic: 't', payload: new Uint8Array(MB), qos: 0, retain: false, dup: false }, 5);

@@ -116,6 +116,14 @@ export function runStoreSuite(name: string, withStores: WithStores): void {
       expect(sessions.outboundPage('none', 0, each)).toEqual({ outbound: [], more: false });
     }));
 
+    it('counts a message\'s properties in a page\'s bytes: empty payloads with 128 KB of user properties fill a page as 128 KB payloads do', () => withStores(({ sessions }) => {
+      const userProperties = [['k', 'v'.repeat(64_000)], ['l', 'w'.repeat(64_000)]] as Array<[string, string]>;
+      const heavy = { topic: 'ab', payload: new Uint8Array(0), qos: 1 as const, retain: false, properties: { userProperties } };
+      for (let i = 0; i < 10; i++) sessions.enqueue('c', { message: heavy, state: 'queued' });
+      const page = sessions.outboundPage('c', 0, 512 * 1024);
+      expect([page.outbound.length, page.more]).toEqual([4, true]); // before: all 10, as if they held nothing
+    }));
+
     it('gives every session\'s times without its will\'s message, for a wake', () => withStores(({ sessions }) => {
       const will = { topic: 'w', payload: new Uint8Array(1000), qos: 1 as const, retain: false, at: 9_000 };
       sessions.put({ clientId: 'away', expiryInterval: 60, disconnectedAt: 5, will });

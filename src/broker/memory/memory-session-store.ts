@@ -1,8 +1,8 @@
 // The reference SessionStore: plain maps, copies in and out so that nothing a caller holds is
 // shared with what is "stored" (the SQLite store behaves the same way).
-import { mergeIds, noteId, outboundBytes, type OutboundChange, type RecognisedBounds, type RecognisedIds, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
+import { entryBytes, mergeIds, noteId, type OutboundChange, type RecognisedBounds, type RecognisedIds, type OutboundMessage, type OutboundPlace, type SessionState, type SessionStore, type SessionTimes, type StoredSubscription } from '../ports.ts';
 
-const size = ({ message }: OutboundMessage) => outboundBytes(message.topic.length, message.payload.length);
+const size = entryBytes;
 
 interface Record {
   /** Unset until put(): subscriptions and messages may be stored first. */

@@ -8,7 +8,7 @@
 import { MqttError, ReasonCode, type Will } from '../../protocol/index.ts';
 import type { Broker } from '../broker.ts';
 import type { Connection } from '../connection.ts';
-import type { Message, OutboundMessage, RecognisedBounds, SessionState, SessionStore, SessionTimes } from '../ports.ts';
+import { heldBytes, type Message, type OutboundMessage, type RecognisedBounds, type SessionState, type SessionStore, type SessionTimes } from '../ports.ts';
 import { pageBytes, type Routed, type SessionExport } from '../remote.ts';
 import type { Routes } from './shard-host.ts';
 import { pushTo } from '../multimap.ts';
@@ -243,7 +243,7 @@ export class SessionHost {
     if (Math.min(routed.message.qos, d.qos) === 0) return true; // not queued for a client not connected
     // bounded as its queue will be, and in bytes for the gateway (memory): beyond, dropped and counted
     const { maxQueuedMessages, maxQueuedBytes } = this.broker.config;
-    const size = routed.message.payload.length;
+    const size = heldBytes(routed.message);
     if ((this.awaiting.get(clientId)?.length ?? 0) >= maxQueuedMessages || this.keptBytes + size > keptBytesFactor * maxQueuedBytes) {
       this.broker.dropped(clientId, 'queue-full');
       return true;
@@ -257,7 +257,7 @@ export class SessionHost {
   private takeKept(clientId: string): Routed[] | undefined {
     const kept = this.awaiting.get(clientId);
     this.awaiting.delete(clientId);
-    for (const { message } of kept ?? []) this.keptBytes -= message.payload.length;
+    for (const { message } of kept ?? []) this.keptBytes -= heldBytes(message);
     return kept;
   }
 

@@ -4,7 +4,7 @@
 import type {
   Message, OutboundChange, RecognisedBounds, RecognisedIds, OutboundMessage, OutboundPlace, SessionState, SessionStore, SessionTimes, StoredSubscription, StoredWill,
 } from '../../broker/index.ts';
-import { mergeIds, noteId, outboundBytes } from '../../broker/ports.ts';
+import { entryBytes, mergeIds, noteId } from '../../broker/ports.ts';
 import { gauge, setGauge } from './schema.ts';
 import { blob, fromJson, toJson, type Sql } from './sql.ts';
 
@@ -118,9 +118,10 @@ export class SqliteSessionStore implements SessionStore {
     const outbound: OutboundMessage[] = [];
     let bytes = 0;
     for (const row of this.sql.each<OutboundRow>('SELECT * FROM outbound WHERE client_id = ? AND seq > ? ORDER BY seq', clientId, after)) {
-      const size = outboundBytes(row.topic.length, row.payload.byteLength);
+      const entry = toOutbound(row);
+      const size = entryBytes(entry);
       if (outbound.length && bytes + size > maxBytes) return { outbound, more: true };
-      outbound.push(toOutbound(row));
+      outbound.push(entry);
       bytes += size;
     }
     return { outbound, more: false };
