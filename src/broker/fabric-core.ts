@@ -4,13 +4,12 @@
 // gives it Durable Object stubs (edge/fabric.ts); Node tests give it objects in one process.
 // Every call is tracked, so an event handler can wait for its calls before it returns.
 import type { MqttError } from '../protocol/index.ts';
-import { propertiesSize } from '../protocol/properties.ts';
 import { notOwner, notOwnerMessage } from './identity.ts';
 import { persistentQuotaExceeded, persistentQuotaMessage } from './persistent-quota.ts';
 import { Batcher } from './batcher.ts';
 import { Deadlines } from './deadlines.ts';
 import { pushTo } from './multimap.ts';
-import { outboundBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
+import { entryBytes, type Message, type OutboundMessage, type StoredSubscription } from './ports.ts';
 import { packMessages, packRouted, unpackAnswers, type PackedAnswers, type PackedMessages, type PackedRouted } from './packed.ts';
 import { pageBytes, paged, type Accepted, type Remote, type Routed, type SessionExport, type SessionLink, type ShardLink, type Subscribed } from './remote.ts';
 import type { Routes, Target } from './roles/shard-host.ts';
@@ -87,10 +86,7 @@ export interface SessionCalls {
  * few hundred) and a page of bytes, well under the 32 MiB a Durable Object RPC call may carry.
  */
 // a message's properties count too: a user property may be most of a packet (MQTT_MAX_PACKET_SIZE)
-const messageLimits = {
-  items: 1024, bytes: pageBytes,
-  size: (m: Message) => outboundBytes(m.topic.length, m.payload.length) + (m.properties ? propertiesSize(m.properties, 'publish') : 0),
-};
+const messageLimits = { items: 1024, bytes: pageBytes, size: (message: Message) => entryBytes({ message }) };
 const routedLimits = { ...messageLimits, size: (r: Routed) => messageLimits.size(r.message) };
 
 const levels = {

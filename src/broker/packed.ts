@@ -44,26 +44,26 @@ const againFlag = 16;
  */
 export const viewBytes = 256 * 1024;
 
-/** Strings, each once, by index; a batch mostly repeats the string before. */
-class Strings {
-  readonly list: string[] = [];
-  private readonly index = new Map<string, number>();
-  private last?: string;
+/** Values, each once, by index (strings by value, lists by identity); a batch mostly repeats the one before. */
+class Interned<T> {
+  readonly list: T[] = [];
+  private readonly index = new Map<T, number>();
+  private last?: T;
   private lastAt = 0;
 
-  at(s: string): number {
-    if (s === this.last) return this.lastAt;
-    let i = this.index.get(s);
-    if (i === undefined) this.index.set(s, (i = this.list.push(s) - 1));
-    this.last = s;
+  at(value: T): number {
+    if (value === this.last) return this.lastAt;
+    let i = this.index.get(value);
+    if (i === undefined) this.index.set(value, (i = this.list.push(value) - 1));
+    this.last = value;
     this.lastAt = i;
     return i;
   }
 }
 
 export function packMessages(messages: readonly Message[]): PackedMessages {
-  const topics = new Strings();
-  const publishers = new Strings();
+  const topics = new Interned<string>();
+  const publishers = new Interned<string>();
   let bytes = 0;
   let numbered = false;
   let propertied = false;
@@ -139,15 +139,9 @@ export function unpackMessages({ topics, publishers, head, payloads, numbers, pr
 }
 
 export function packRouted(batch: readonly Routed[]): PackedRouted {
-  const lists: Delivery[][] = [];
-  const index = new Map<Delivery[], number>();
-  const list = new Uint32Array(batch.length);
-  batch.forEach(({ deliveries }, i) => {
-    let at = index.get(deliveries);
-    if (at === undefined) index.set(deliveries, (at = lists.push(deliveries) - 1));
-    list[i] = at;
-  });
-  return { messages: packMessages(batch.map((r) => r.message)), lists, list };
+  const lists = new Interned<Delivery[]>();
+  const list = Uint32Array.from(batch, ({ deliveries }) => lists.at(deliveries));
+  return { messages: packMessages(batch.map((r) => r.message)), lists: lists.list, list };
 }
 
 export function unpackRouted({ messages, lists, list }: PackedRouted): Routed[] {
@@ -179,23 +173,17 @@ export function packAnswers(
 ): PackedAnswers {
   const head = new Uint32Array(messages.length * 4);
   const stamps = new Float64Array(messages.length).fill(NaN);
-  const lists: Delivery[][] = [];
-  const index = new Map<Delivery[], number>();
+  const lists = new Interned<Delivery[]>();
   let next = 0;
   for (let i = 0; i < messages.length; i++) {
     const m = messages[i];
     head[i * 4] = reached[i];
-    if (here[next]?.message === m) {
-      const list = here[next++].deliveries;
-      let at = index.get(list);
-      if (at === undefined) index.set(list, (at = lists.push(list) - 1));
-      head[i * 4 + 1] = at + 1;
-    }
+    if (here[next]?.message === m) head[i * 4 + 1] = lists.at(here[next++].deliveries) + 1;
     head[i * 4 + 2] = refused[i] ?? 0;
     head[i * 4 + 3] = notRetained.has(m) ? 1 : 0;
     if (m.stamp !== undefined) stamps[i] = m.stamp;
   }
-  return { head, stamps, lists };
+  return { head, stamps, lists: lists.list };
 }
 
 /** What no session here gets. */

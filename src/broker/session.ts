@@ -50,7 +50,7 @@ const flow = (e: OutboundMessage): Flow => ({ seq: e.seq, packetId: e.packetId, 
 /**
  * A message as a session keeps it until acknowledged: a payload that is a view of a much larger
  * buffer (a call's, packed.ts; a WebSocket message's) gets a copy of its own, so that what a queue
- * holds is what its bounds count (maxQueuedBytes, maxQueuedBytesTotal count payload bytes).
+ * holds is what its bounds count (maxQueuedBytes, maxQueuedBytesTotal: payload and properties, heldBytes).
  */
 function compact(message: Message): Message {
   const { payload } = message;
@@ -89,7 +89,7 @@ export class Session {
   private bytes = 0;
   /** Seqs of messages done with (acknowledged, or gone) whose rows `settle` deletes. */
   private finished: number[] = [];
-  /** Payload bytes of the messages in flight. */
+  /** Bytes of the messages in flight, as their flows count them. */
   private inflightBytes = 0;
   /** Pages the drain's next turn may send (maxStride). */
   private stride = 1;
